@@ -1,0 +1,41 @@
+/**
+ * Retransmission schedules, as pure iterables of delays in milliseconds.
+ * Randomness is injected (`random()` in [0, 1)) so tests can pin the fuzz.
+ */
+
+/** First retransmission delay and its cap (RFC 2131 §4.1: "4 seconds … up to 64 seconds"). */
+export const INITIAL_RETRANSMIT_MS = 4_000;
+export const MAX_RETRANSMIT_MS = 64_000;
+/** Each delay is randomized by ±1 s ("uniform random number chosen from the range -1 to +1"). */
+export const RETRANSMIT_FUZZ_MS = 1_000;
+/** RFC 2131 §4.4.5: retries in RENEWING/REBINDING wait half the time left, "down to a minimum of 60 seconds". */
+export const MIN_LEASE_RETRY_MS = 60_000;
+
+/** Delays 4, 8, 16, 32, 64, 64, … s, each ±1 s (RFC 2131 §4.1). Infinite; callers bound it. */
+export function* rfcBackoff(random: () => number, initialMs = INITIAL_RETRANSMIT_MS): Generator<number, never> {
+  let base = initialMs;
+  for (;;) {
+    yield Math.max(0, base + (random() * 2 - 1) * RETRANSMIT_FUZZ_MS);
+    base = Math.min(base * 2, MAX_RETRANSMIT_MS);
+  }
+}
+
+/**
+ * When to try again after a renewal (or rebinding) attempt failed at `now`: half the time left
+ * until `until` (T2 while renewing, expiry while rebinding), but not sooner than `minRetryMs`,
+ * and never past `until` itself (RFC 2131 §4.4.5).
+ */
+export function nextLeaseRetryAt(now: number, until: number, minRetryMs = MIN_LEASE_RETRY_MS): number {
+  const left = until - now;
+  if (left <= 0) return until;
+  return Math.min(until, now + Math.max(left / 2, minRetryMs));
+}
+
+/**
+ * Delay before the next attempt to win back a lost address: `initialMs` doubling per failed
+ * attempt up to `maxMs`, ±25 % so leases lost together (a server outage) do not retry in step.
+ */
+export function recoveryDelayMs(attempt: number, random: () => number, initialMs: number, maxMs: number): number {
+  const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(base * (0.75 + random() * 0.5));
+}

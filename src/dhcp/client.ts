@@ -1,0 +1,399 @@
+/**
+ * The DHCP client: many container identities, one socket, one server.
+ *
+ * A transaction sends a message, waits for a reply that `mismatch()` accepts and retransmits on
+ * a backoff schedule until it gets one or its deadline passes. Transactions are demultiplexed on
+ * xid (unique among those in flight) and chaddr; replies from servers other than the configured
+ * one are dropped, so a rogue server on the segment cannot hand out our addresses. The client
+ * has no notion of lease lifetimes: it performs one step when asked (acquire, renew, rebind,
+ * reboot, release); `LeaseManager` decides when.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import { sleep } from '../clock.js';
+import { DecodeError } from './codec/decode-error.js';
+import { MessageType, OptionCode } from './codec/option-codes.js';
+import { decodePacket, encodePacket, type DhcpPacket } from './codec/packet.js';
+import { getIPv4, getString, getUint8 } from './codec/options.js';
+import { summarizePacket } from './codec/describe.js';
+import { rfcBackoff } from './backoff.js';
+import { bindingFromAck, type Binding } from './binding.js';
+import { AddressUnavailableError, ClientClosedError, NakError, NoResponseError } from './errors.js';
+import { Limiter } from './limiter.js';
+import { mismatch, type DropReason, type Expectation } from './match.js';
+import { buildDiscover, buildRebind, buildRelease, buildRenew, buildRequestForOffer, type ClientIdentity } from './messages.js';
+import type { DhcpTransport, RemoteInfo } from './transport.js';
+import { XidAllocator, type XidSource } from './xid.js';
+
+/** DHCP server port (RFC 2131 §4.1). */
+export const SERVER_PORT = 67;
+/** Default bound on a whole acquisition: the RFC's "four times, for a total delay of 60 seconds". */
+export const DEFAULT_ACQUIRE_TIMEOUT_MS = 60_000;
+/** REQUESTs after an OFFER before starting over with a DISCOVER (RFC 2131 §3.1(5) example). */
+const MAX_SELECT_REQUESTS = 4;
+/** INIT-REBOOT tries before falling back to DISCOVER; unknown clients get silence (systemd: 2). */
+const MAX_REBOOT_REQUESTS = 2;
+/** Sends per renew/rebind step; the lease state machine spaces the steps themselves. */
+const MAX_RENEW_REQUESTS = 2;
+/** After a NAK while selecting, wait this long (doubling to the cap) before a new DISCOVER. */
+const NAK_RESTART_MS = 1_000;
+const NAK_RESTART_MAX_MS = 8_000;
+
+export interface DhcpClientOptions {
+  transport: DhcpTransport;
+  clock: Clock;
+  /** Address of the DHCP server all requests are unicast to (`DHCP_SERVER`). */
+  server: string;
+  /** UDP port of the server; 67 except in tests. */
+  serverPort?: number;
+  /** Server identifiers (option 54) to believe besides `server` itself, e.g. a multi-homed server. */
+  extraServerIds?: readonly string[];
+  log: Logger;
+  /** Uniform [0, 1) for backoff fuzz. */
+  random?: () => number;
+  nextXid?: XidSource;
+  /** Acquisitions running against the server at once (default 32). */
+  maxConcurrentAcquisitions?: number;
+  /** First retransmission delay, default 4 s (RFC 2131 §4.1); tests lower it. */
+  initialRetransmitMs?: number;
+}
+
+export interface AcquireRequest {
+  identity: ClientIdentity;
+  /** Ask for this address (option 50). */
+  requestedIp?: string;
+  /** Fail with `AddressUnavailableError` rather than accept another address. */
+  requireRequested?: boolean;
+  /** Give up after this long; default `DEFAULT_ACQUIRE_TIMEOUT_MS`. */
+  timeoutMs?: number;
+}
+
+/** A lease as the client needs it to extend or give it back. */
+export interface HeldAddress {
+  identity: ClientIdentity;
+  ip: string;
+  serverId: string;
+}
+
+/** Counters of what the receive path saw; exported for metrics and tests. */
+export type ClientStats = Record<DropReason | 'received' | 'accepted', number>;
+
+interface Pending {
+  expect: Expectation;
+  deliver: (p: DhcpPacket) => void;
+}
+
+interface ExchangeSpec {
+  step: string;
+  mac: string;
+  xid: number;
+  to: string;
+  expect: Expectation;
+  /** Builds the datagram for each attempt, so `secs` can advance. */
+  build: () => DhcpPacket;
+  maxAttempts: number;
+  deadlineAt: number;
+}
+
+export class DhcpClient {
+  readonly #o: Required<Pick<DhcpClientOptions, 'serverPort' | 'random' | 'initialRetransmitMs'>> & DhcpClientOptions;
+  readonly #xids: XidAllocator;
+  readonly #pending = new Map<number, Pending>();
+  readonly #limiter: Limiter;
+  readonly #trusted: ReadonlySet<string>;
+  readonly #closing = new AbortController();
+  readonly stats: ClientStats = {
+    received: 0,
+    accepted: 0,
+    malformed: 0,
+    'not-a-reply': 0,
+    'unknown-xid': 0,
+    'wrong-chaddr': 0,
+    'wrong-client-id': 0,
+    'unexpected-type': 0,
+    'foreign-server': 0,
+    incomplete: 0,
+  };
+
+  constructor(options: DhcpClientOptions) {
+    this.#o = { serverPort: SERVER_PORT, random: Math.random, initialRetransmitMs: 4_000, ...options };
+    this.#xids = new XidAllocator(options.nextXid);
+    this.#limiter = new Limiter(options.maxConcurrentAcquisitions ?? 32);
+    this.#trusted = new Set([options.server, ...(options.extraServerIds ?? [])]);
+    options.transport.onMessage((data, from) => this.#onDatagram(data, from));
+  }
+
+  /** The configured server address. */
+  get server(): string {
+    return this.#o.server;
+  }
+
+  /** Transactions currently waiting for replies. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * DISCOVER → OFFER → REQUEST → ACK (RFC 2131 §3.1). Retries within the deadline: a silent
+   * REQUEST or a NAK (dnsmasq NAKs an offer it made twice) starts over with a DISCOVER.
+   */
+  acquire(req: AcquireRequest): Promise<Binding> {
+    return this.#limiter.run(() => this.#acquire(req));
+  }
+
+  async #acquire(req: AcquireRequest): Promise<Binding> {
+    const { clock } = this.#o;
+    const { identity } = req;
+    const startedAt = clock.now();
+    const deadlineAt = startedAt + (req.timeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS);
+    const secs = (): number => Math.floor((clock.now() - startedAt) / 1000);
+    const xid = this.#xids.allocate();
+    let nakDelayMs = NAK_RESTART_MS;
+    try {
+      for (;;) {
+        const discover = await this.#exchange({
+          step: 'OFFER',
+          mac: identity.mac,
+          xid,
+          to: this.#o.server,
+          expect: this.#expect(xid, identity, [MessageType.Offer], this.#trusted),
+          build: () => buildDiscover({ client: identity, xid, secs: secs(), ...optional('requestedIp', req.requestedIp) }),
+          maxAttempts: Infinity,
+          deadlineAt,
+        });
+        const offer = discover.reply;
+        const serverId = getIPv4(offer.options, OptionCode.ServerIdentifier) as string;
+        if (req.requireRequested && req.requestedIp !== undefined && offer.yiaddr !== req.requestedIp) {
+          // Requesting the other address would create a lease nobody asked for.
+          throw new AddressUnavailableError(serverId, identity.mac, req.requestedIp, offer.yiaddr);
+        }
+        // The SELECTING REQUEST repeats the DISCOVER's secs (RFC 2131 §4.4.1).
+        const selectSecs = secs();
+        let answer: { reply: DhcpPacket; firstSentAt: number };
+        try {
+          answer = await this.#exchange({
+            step: 'ACK',
+            mac: identity.mac,
+            xid,
+            to: serverId,
+            expect: this.#expect(xid, identity, [MessageType.Ack, MessageType.Nak], new Set([serverId])),
+            build: () => buildRequestForOffer({ client: identity, xid, secs: selectSecs, offeredIp: offer.yiaddr, serverId }),
+            maxAttempts: MAX_SELECT_REQUESTS,
+            deadlineAt,
+          });
+        } catch (err) {
+          if (err instanceof NoResponseError && clock.now() < deadlineAt) continue;
+          throw err;
+        }
+        if (messageType(answer.reply) === MessageType.Ack) {
+          return bindingFromAck(answer.reply, answer.firstSentAt);
+        }
+        const reason = nakReason(answer.reply);
+        if (req.requireRequested && req.requestedIp !== undefined) {
+          throw new AddressUnavailableError(serverId, identity.mac, req.requestedIp, undefined);
+        }
+        this.#o.log.info({ mac: identity.mac, xid, ip: offer.yiaddr, reason }, 'NAK while selecting; starting over');
+        if (clock.now() + nakDelayMs >= deadlineAt) throw new NakError(serverId, identity.mac, offer.yiaddr, reason);
+        await sleep(clock, nakDelayMs * (0.5 + this.#o.random()), this.#closing.signal);
+        nakDelayMs = Math.min(nakDelayMs * 2, NAK_RESTART_MAX_MS);
+      }
+    } finally {
+      this.#xids.release(xid);
+    }
+  }
+
+  /**
+   * Extends a lease at T1: a REQUEST with ciaddr 0, options 50 and 54, to the server that
+   * granted it (see `buildRenew` for why not the RFC RENEWING form).
+   * Resolves with the new binding; rejects with `NakError` or `NoResponseError`.
+   */
+  renew(held: HeldAddress, deadlineAt: number): Promise<Binding> {
+    return this.#requestOnce('renew', held, deadlineAt, MAX_RENEW_REQUESTS, (xid, secs) =>
+      buildRenew({ client: held.identity, xid, secs, ip: held.ip, serverId: held.serverId }),
+    );
+  }
+
+  /** Extends a lease at T2 in the INIT-REBOOT form, accepting any trusted server (RFC 2131 §4.4.5). */
+  rebind(held: Omit<HeldAddress, 'serverId'>, deadlineAt: number): Promise<Binding> {
+    return this.#requestOnce('rebind', { ...held, serverId: this.#o.server }, deadlineAt, MAX_RENEW_REQUESTS, (xid, secs) =>
+      buildRebind({ client: held.identity, xid, secs, ip: held.ip }),
+    );
+  }
+
+  /**
+   * Gets `ip` back for `identity` without a DISCOVER: INIT-REBOOT first (a DISCOVER for an
+   * address a live container answers pings on makes ISC abandon it), then, if the server stays
+   * silent (it does not know the client) or refuses, a DISCOVER that insists on `ip`.
+   */
+  async reboot(identity: ClientIdentity, ip: string, timeoutMs = DEFAULT_ACQUIRE_TIMEOUT_MS): Promise<Binding> {
+    const deadlineAt = this.#o.clock.now() + timeoutMs;
+    try {
+      return await this.#requestOnce('reboot', { identity, ip, serverId: this.#o.server }, deadlineAt, MAX_REBOOT_REQUESTS, (xid, secs) =>
+        buildRebind({ client: identity, xid, secs, ip }),
+      );
+    } catch (err) {
+      if (!(err instanceof NoResponseError || err instanceof NakError)) throw err;
+      this.#o.log.info({ mac: identity.mac, ip, err: err.message }, 'INIT-REBOOT not acknowledged; asking with DISCOVER');
+    }
+    return this.acquire({
+      identity,
+      requestedIp: ip,
+      requireRequested: true,
+      timeoutMs: Math.max(0, deadlineAt - this.#o.clock.now()),
+    });
+  }
+
+  /** DHCPRELEASE (RFC 2131 §4.4.4). Fire and forget: the server sends no reply. */
+  async release(held: HeldAddress): Promise<void> {
+    const xid = this.#xids.allocate();
+    try {
+      const packet = buildRelease({ client: held.identity, xid, ip: held.ip, serverId: held.serverId });
+      await this.#o.transport.send(encodePacket(packet), held.serverId, this.#o.serverPort);
+      this.#o.log.debug({ mac: held.identity.mac, ip: held.ip, xid }, 'sent RELEASE');
+    } finally {
+      this.#xids.release(xid);
+    }
+  }
+
+  /** Fails every transaction in flight with `ClientClosedError`. Does not close the transport. */
+  close(): void {
+    this.#closing.abort(new ClientClosedError());
+  }
+
+  async #requestOnce(
+    step: string,
+    held: HeldAddress,
+    deadlineAt: number,
+    maxAttempts: number,
+    build: (xid: number, secs: number) => DhcpPacket,
+  ): Promise<Binding> {
+    const { clock } = this.#o;
+    const startedAt = clock.now();
+    const xid = this.#xids.allocate();
+    try {
+      const servers = step === 'renew' ? new Set([held.serverId]) : this.#trusted;
+      const answer = await this.#exchange({
+        step: `${step} ACK`,
+        mac: held.identity.mac,
+        xid,
+        to: held.serverId,
+        expect: this.#expect(xid, held.identity, [MessageType.Ack, MessageType.Nak], servers),
+        build: () => build(xid, Math.floor((clock.now() - startedAt) / 1000)),
+        maxAttempts,
+        deadlineAt,
+      });
+      const serverId = getIPv4(answer.reply.options, OptionCode.ServerIdentifier) as string;
+      if (messageType(answer.reply) === MessageType.Nak) {
+        throw new NakError(serverId, held.identity.mac, held.ip, nakReason(answer.reply));
+      }
+      return bindingFromAck(answer.reply, answer.firstSentAt);
+    } finally {
+      this.#xids.release(xid);
+    }
+  }
+
+  #expect(xid: number, identity: ClientIdentity, types: readonly number[], servers: ReadonlySet<string>): Expectation {
+    return { xid, mac: identity.mac, clientId: identity.clientId, types, servers };
+  }
+
+  /** One transaction: send, wait, retransmit on the RFC schedule, until a reply or the deadline. */
+  async #exchange(spec: ExchangeSpec): Promise<{ reply: DhcpPacket; firstSentAt: number }> {
+    const { clock, log } = this.#o;
+    const signal = this.#closing.signal;
+    if (signal.aborted) throw signal.reason;
+    let deliver!: (p: DhcpPacket) => void;
+    const replied = new Promise<DhcpPacket>((resolve) => (deliver = resolve));
+    let reply: DhcpPacket | undefined;
+    void replied.then((p) => (reply = p));
+    this.#pending.set(spec.xid, { expect: spec.expect, deliver });
+    const delays = rfcBackoff(this.#o.random, this.#o.initialRetransmitMs);
+    let firstSentAt: number | undefined;
+    let attempts = 0;
+    try {
+      while (attempts < spec.maxAttempts) {
+        const now = clock.now();
+        if (now >= spec.deadlineAt) break;
+        const packet = spec.build();
+        attempts++;
+        firstSentAt ??= now;
+        try {
+          await this.#o.transport.send(encodePacket(packet), spec.to, this.#o.serverPort);
+          log.debug({ mac: spec.mac, xid: spec.xid, attempt: attempts, to: spec.to }, `sent ${summarizePacket(packet)}`);
+        } catch (err) {
+          // A send error (no route, interface down) counts as a lost attempt; the schedule goes on.
+          log.warn({ mac: spec.mac, xid: spec.xid, err }, `sending to ${spec.to} failed`);
+        }
+        const waitMs = Math.min(delays.next().value, spec.deadlineAt - clock.now());
+        const aborted = new AbortController();
+        const onClose = (): void => aborted.abort(signal.reason);
+        signal.addEventListener('abort', onClose, { once: true });
+        try {
+          await Promise.race([replied, sleep(clock, Math.max(0, waitMs), aborted.signal)]);
+        } finally {
+          signal.removeEventListener('abort', onClose);
+          aborted.abort();
+        }
+        if (reply !== undefined) return { reply, firstSentAt };
+      }
+      // A reply may have arrived in the same tick as the deadline.
+      await Promise.resolve();
+      if (reply !== undefined) return { reply, firstSentAt: firstSentAt ?? clock.now() };
+      throw new NoResponseError(spec.step, spec.to, spec.mac, attempts, spec.xid);
+    } finally {
+      this.#pending.delete(spec.xid);
+    }
+  }
+
+  #onDatagram(data: Uint8Array, from: RemoteInfo): void {
+    this.stats.received++;
+    let packet: DhcpPacket;
+    try {
+      packet = decodePacket(data);
+    } catch (err) {
+      this.#drop('malformed', from, err instanceof DecodeError ? err.message : String(err));
+      return;
+    }
+    const pending = this.#pending.get(packet.xid);
+    if (pending === undefined) {
+      this.#drop(packet.op === 2 ? 'unknown-xid' : 'not-a-reply', from);
+      return;
+    }
+    let reason: DropReason | undefined;
+    try {
+      reason = mismatch(packet, pending.expect);
+    } catch (err) {
+      this.#drop('malformed', from, err instanceof Error ? err.message : String(err));
+      return;
+    }
+    if (reason !== undefined) {
+      this.#drop(reason, from, summarizePacket(packet));
+      return;
+    }
+    this.stats.accepted++;
+    pending.deliver(packet);
+  }
+
+  #drop(reason: DropReason, from: RemoteInfo, detail?: string): void {
+    this.stats[reason]++;
+    // Other clients' replies are routine on a shared segment; a foreign server is worth a warning.
+    const level = reason === 'foreign-server' || reason === 'wrong-client-id' ? 'warn' : 'debug';
+    this.#o.log[level]({ reason, from: `${from.address}:${from.port}`, detail }, 'dropped DHCP datagram');
+  }
+}
+
+function messageType(p: DhcpPacket): number | undefined {
+  return getUint8(p.options, OptionCode.MessageType);
+}
+
+function nakReason(p: DhcpPacket): string | undefined {
+  try {
+    return getString(p.options, OptionCode.Message);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `{ [key]: value }` when value is defined, `{}` otherwise (for exactOptionalPropertyTypes). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return value === undefined ? {} : ({ [key]: value } as { [P in K]?: V });
+}

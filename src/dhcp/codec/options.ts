@@ -1,0 +1,175 @@
+/**
+ * DHCP options as raw bytes with typed getters.
+ *
+ * Options are kept as `Map<code, bytes>` in the order they first appeared, so that options we
+ * do not understand (vendor, relay, site-specific) survive a decode/encode round trip untouched.
+ * A code that appears several times is one option whose value is the concatenation of the
+ * parts (RFC 3396 §5, RFC 2131 §4.1); the encoder splits values longer than 255 bytes again.
+ * Getters decode lazily and throw `DecodeError` when a value has the wrong shape, so a hostile
+ * option is caught by the receive path like any other malformed packet.
+ */
+import { DecodeError } from './decode-error.js';
+import { OptionCode } from './option-codes.js';
+import { formatIPv4, parseIPv4 } from './ipv4.js';
+
+/** Raw options of one message, keyed by option code. Pad (0) and End (255) never appear. */
+export type OptionMap = Map<number, Uint8Array>;
+export type ReadonlyOptionMap = ReadonlyMap<number, Uint8Array>;
+
+/**
+ * Parses one option area (the `options` field, or `file`/`sname` under overload) into `into`,
+ * concatenating repeated codes. `base` is the area's offset in the datagram, for error messages.
+ * Stops at End; running off the area without End is accepted, because the RFC 2131 §4.1 End
+ * requirement is widely ignored and the bytes that were read are complete options.
+ */
+export function parseOptionArea(area: Uint8Array, base: number, into: OptionMap): void {
+  let i = 0;
+  while (i < area.length) {
+    const code = area[i] as number;
+    if (code === OptionCode.Pad) {
+      // Pad is a single byte with no length byte (RFC 2132 §3.1).
+      i += 1;
+      continue;
+    }
+    if (code === OptionCode.End) return;
+    if (i + 1 >= area.length) {
+      throw new DecodeError(`option ${code} has no length byte`, base + i);
+    }
+    const length = area[i + 1] as number;
+    const start = i + 2;
+    const end = start + length;
+    if (end > area.length) {
+      throw new DecodeError(
+        `option ${code} length ${length} runs past the option area: got ${area.length - start} bytes, want ${length}`,
+        base + i,
+      );
+    }
+    const value = area.subarray(start, end);
+    const previous = into.get(code);
+    into.set(code, previous === undefined ? value.slice() : concat(previous, value));
+    i = end;
+  }
+}
+
+/** Bytes the options take on the wire, End included but no padding. */
+export function encodedOptionsLength(options: ReadonlyOptionMap): number {
+  let total = 1; // End
+  for (const [code, value] of options) {
+    if (isFramingCode(code)) continue;
+    const parts = Math.max(1, Math.ceil(value.length / 255));
+    total += parts * 2 + value.length;
+  }
+  return total;
+}
+
+/**
+ * Writes options and End into `out` at `offset`; returns the offset after End.
+ * Values over 255 bytes are split into consecutive instances (RFC 3396 §6).
+ */
+export function writeOptions(options: ReadonlyOptionMap, out: Uint8Array, offset: number): number {
+  let o = offset;
+  for (const [code, value] of options) {
+    if (isFramingCode(code)) continue;
+    let rest = value;
+    do {
+      const part = rest.subarray(0, 255);
+      out[o] = code;
+      out[o + 1] = part.length;
+      out.set(part, o + 2);
+      o += 2 + part.length;
+      rest = rest.subarray(part.length);
+    } while (rest.length > 0);
+  }
+  out[o] = OptionCode.End;
+  return o + 1;
+}
+
+function isFramingCode(code: number): boolean {
+  return code === OptionCode.Pad || code === OptionCode.End || code === OptionCode.Overload;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(a.length + b.length);
+  joined.set(a, 0);
+  joined.set(b, a.length);
+  return joined;
+}
+
+function exactLength(options: ReadonlyOptionMap, code: number, want: number): Uint8Array | undefined {
+  const value = options.get(code);
+  if (value === undefined) return undefined;
+  if (value.length !== want) {
+    throw new DecodeError(`option ${code} has length ${value.length}, want ${want}`, 0);
+  }
+  return value;
+}
+
+/** A one-byte option, e.g. the message type (RFC 2132 §9.6). */
+export function getUint8(options: ReadonlyOptionMap, code: number): number | undefined {
+  return exactLength(options, code, 1)?.[0];
+}
+
+/** A 32-bit unsigned option in network order, e.g. lease time (RFC 2132 §9.2). */
+export function getUint32(options: ReadonlyOptionMap, code: number): number | undefined {
+  const v = exactLength(options, code, 4);
+  return v === undefined ? undefined : new DataView(v.buffer, v.byteOffset, 4).getUint32(0);
+}
+
+/** A single IPv4 address option, e.g. server identifier (RFC 2132 §9.7). */
+export function getIPv4(options: ReadonlyOptionMap, code: number): string | undefined {
+  const v = exactLength(options, code, 4);
+  return v === undefined ? undefined : formatIPv4(v, 0);
+}
+
+/** A list of IPv4 addresses, e.g. routers or DNS servers (RFC 2132 §3.5, §3.8). */
+export function getIPv4List(options: ReadonlyOptionMap, code: number): string[] | undefined {
+  const v = options.get(code);
+  if (v === undefined) return undefined;
+  if (v.length === 0 || v.length % 4 !== 0) {
+    throw new DecodeError(`option ${code} has length ${v.length}, want a non-zero multiple of 4`, 0);
+  }
+  const list: string[] = [];
+  for (let i = 0; i < v.length; i += 4) list.push(formatIPv4(v, i));
+  return list;
+}
+
+/** An NVT ASCII string option, e.g. domain name or NAK message (RFC 2132 §3.17, §9.9). */
+export function getString(options: ReadonlyOptionMap, code: number): string | undefined {
+  const v = options.get(code);
+  if (v === undefined) return undefined;
+  // Some servers NUL-terminate strings although RFC 2132 §2 says not to.
+  const end = v.indexOf(0);
+  return new TextDecoder('latin1').decode(end === -1 ? v : v.subarray(0, end));
+}
+
+/** Lease time in seconds (option 51), or `fallback` when absent (RFC 2132 §9.2). */
+export function leaseTimeSeconds(options: ReadonlyOptionMap, fallback: number): number {
+  return getUint32(options, OptionCode.LeaseTime) ?? fallback;
+}
+
+/** Builds a one-byte option value. */
+export function uint8Value(v: number): Uint8Array {
+  return Uint8Array.of(v & 0xff);
+}
+
+/** Builds a big-endian 16-bit option value. */
+export function uint16Value(v: number): Uint8Array {
+  return Uint8Array.of((v >>> 8) & 0xff, v & 0xff);
+}
+
+/** Builds a big-endian 32-bit option value. */
+export function uint32Value(v: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, v >>> 0);
+  return out;
+}
+
+/** Builds a 4-byte IPv4 option value from dotted-quad text. */
+export function ipv4Value(address: string): Uint8Array {
+  return parseIPv4(address);
+}
+
+/** Builds a string option value; callers pass ASCII host names and the like. */
+export function stringValue(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}

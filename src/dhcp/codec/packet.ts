@@ -1,0 +1,144 @@
+/**
+ * DHCPv4 message encoding and decoding (RFC 2131 §2, RFC 2132, RFC 3396).
+ *
+ * Pure: bytes in, values out. `decodePacket` is total: whatever the input, it returns a packet
+ * or throws `DecodeError`, never anything else, because it runs on every datagram that reaches
+ * UDP/68 from anyone on the segment.
+ */
+import { DecodeError } from './decode-error.js';
+import { OptionCode } from './option-codes.js';
+import { formatIPv4, formatHex, parseIPv4 } from './ipv4.js';
+import { encodedOptionsLength, parseOptionArea, writeOptions, type OptionMap } from './options.js';
+
+/** A decoded (or to-be-encoded) DHCPv4 message. Addresses are dotted quads. */
+export interface DhcpPacket {
+  /** 1 = BOOTREQUEST, 2 = BOOTREPLY. */
+  op: number;
+  /** Hardware type; 1 = Ethernet. */
+  htype: number;
+  /** Hardware address length; 6 for Ethernet, at most 16. */
+  hlen: number;
+  hops: number;
+  /** Transaction id, unsigned 32-bit. */
+  xid: number;
+  /** Seconds since the client began acquisition or renewal. */
+  secs: number;
+  flags: number;
+  ciaddr: string;
+  yiaddr: string;
+  siaddr: string;
+  giaddr: string;
+  /** Client hardware address field, always 16 bytes (only the first `hlen` are meaningful). */
+  chaddr: Uint8Array;
+  /** Server host name field, 64 bytes, zero-filled. */
+  sname: Uint8Array;
+  /** Boot file name field, 128 bytes, zero-filled. */
+  file: Uint8Array;
+  options: OptionMap;
+}
+
+/** Fixed BOOTP header length before the magic cookie (RFC 2131 §2). */
+export const HEADER_LENGTH = 236;
+/** The magic cookie 99.130.83.99 that opens the options field (RFC 2131 §3). */
+export const MAGIC_COOKIE = 0x63825363;
+/**
+ * Minimum length of an encoded message. BOOTP (RFC 951) messages were 300 bytes and some
+ * servers and relay agents still drop shorter ones, so we pad with zeros (Pad options).
+ */
+export const MIN_PACKET_LENGTH = 300;
+const OPTIONS_OFFSET = HEADER_LENGTH + 4;
+const SNAME_OFFSET = 44;
+const FILE_OFFSET = 108;
+
+/** Decodes one DHCP datagram. Throws `DecodeError` (only) on malformed input. */
+export function decodePacket(data: Uint8Array): DhcpPacket {
+  if (data.length < OPTIONS_OFFSET) {
+    throw new DecodeError(`datagram too short: got ${data.length} bytes, want at least ${OPTIONS_OFFSET}`, data.length);
+  }
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const cookie = view.getUint32(HEADER_LENGTH);
+  if (cookie !== MAGIC_COOKIE) {
+    throw new DecodeError(
+      `bad magic cookie: got 0x${cookie.toString(16).padStart(8, '0')}, want 0x${MAGIC_COOKIE.toString(16)}`,
+      HEADER_LENGTH,
+    );
+  }
+  const hlen = view.getUint8(2);
+  if (hlen > 16) throw new DecodeError(`hardware address length ${hlen} exceeds 16`, 2);
+
+  const sname = data.slice(SNAME_OFFSET, SNAME_OFFSET + 64);
+  const file = data.slice(FILE_OFFSET, FILE_OFFSET + 128);
+  const options: OptionMap = new Map();
+  parseOptionArea(data.subarray(OPTIONS_OFFSET), OPTIONS_OFFSET, options);
+
+  // Option overload (RFC 2132 §9.3): `file`, then `sname`, carry further options. Their content
+  // is moved into `options` and the fields are cleared, so the packet has one source of truth
+  // and re-encodes (without overload) to the same options.
+  const overload = options.get(OptionCode.Overload);
+  if (overload !== undefined) {
+    if (overload.length !== 1 || overload[0] === undefined || overload[0] < 1 || overload[0] > 3) {
+      throw new DecodeError(`bad option overload value: got ${formatHex(overload)}, want 1, 2 or 3`, OPTIONS_OFFSET);
+    }
+    options.delete(OptionCode.Overload);
+    const mode = overload[0];
+    if (mode & 1) {
+      parseOptionArea(file, FILE_OFFSET, options);
+      file.fill(0);
+    }
+    if (mode & 2) {
+      parseOptionArea(sname, SNAME_OFFSET, options);
+      sname.fill(0);
+    }
+  }
+
+  return {
+    op: view.getUint8(0),
+    htype: view.getUint8(1),
+    hlen,
+    hops: view.getUint8(3),
+    xid: view.getUint32(4),
+    secs: view.getUint16(8),
+    flags: view.getUint16(10),
+    ciaddr: formatIPv4(data, 12),
+    yiaddr: formatIPv4(data, 16),
+    siaddr: formatIPv4(data, 20),
+    giaddr: formatIPv4(data, 24),
+    chaddr: data.slice(28, 44),
+    sname,
+    file,
+    options,
+  };
+}
+
+/** Length `encodePacket` will produce for `p`, padding included. */
+export function encodedLength(p: DhcpPacket): number {
+  return Math.max(MIN_PACKET_LENGTH, OPTIONS_OFFSET + encodedOptionsLength(p.options));
+}
+
+/** Encodes a packet. Never uses option overload; pads to `MIN_PACKET_LENGTH`. */
+export function encodePacket(p: DhcpPacket): Uint8Array {
+  const out = new Uint8Array(encodedLength(p));
+  const view = new DataView(out.buffer);
+  view.setUint8(0, p.op);
+  view.setUint8(1, p.htype);
+  view.setUint8(2, p.hlen);
+  view.setUint8(3, p.hops);
+  view.setUint32(4, p.xid >>> 0);
+  view.setUint16(8, Math.min(p.secs, 0xffff));
+  view.setUint16(10, p.flags);
+  out.set(parseIPv4(p.ciaddr), 12);
+  out.set(parseIPv4(p.yiaddr), 16);
+  out.set(parseIPv4(p.siaddr), 20);
+  out.set(parseIPv4(p.giaddr), 24);
+  out.set(p.chaddr.subarray(0, 16), 28);
+  out.set(p.sname.subarray(0, 64), SNAME_OFFSET);
+  out.set(p.file.subarray(0, 128), FILE_OFFSET);
+  view.setUint32(HEADER_LENGTH, MAGIC_COOKIE);
+  writeOptions(p.options, out, OPTIONS_OFFSET);
+  return out;
+}
+
+/** The client hardware address as `aa:bb:…` text, `hlen` bytes long. */
+export function chaddrText(p: DhcpPacket): string {
+  return formatHex(p.chaddr.subarray(0, p.hlen));
+}

@@ -1,0 +1,72 @@
+/** Errors of DHCP transactions. Each says what happened and what an operator can do about it. */
+import { DaemonError } from '../errors.js';
+
+/** No acceptable reply to a transaction within its schedule. */
+export class NoResponseError extends DaemonError {
+  override readonly name = 'NoResponseError';
+  readonly code = 'DHCP_NO_RESPONSE';
+
+  constructor(
+    readonly step: string,
+    readonly server: string,
+    readonly mac: string,
+    readonly attempts: number,
+    readonly xid: number,
+  ) {
+    super(
+      `no ${step} reply from DHCP server ${server} for ${mac} after ${attempts} attempt(s) (last xid 0x${xid.toString(16).padStart(8, '0')}): ` +
+        'check that the server is running, that it serves the subnet of this host interface, and that the pool is not exhausted',
+    );
+  }
+}
+
+/** The server refused a REQUEST with DHCPNAK. */
+export class NakError extends DaemonError {
+  override readonly name = 'NakError';
+  readonly code = 'DHCP_NAK';
+
+  constructor(
+    readonly server: string,
+    readonly mac: string,
+    readonly ip: string,
+    readonly reason: string | undefined,
+  ) {
+    super(`DHCP server ${server} refused ${ip} for ${mac} (DHCPNAK${reason ? `: ${reason}` : ''})`);
+  }
+}
+
+/** The server will not give the address that was asked for (it offered another, or none). */
+export class AddressUnavailableError extends DaemonError {
+  override readonly name = 'AddressUnavailableError';
+  readonly code = 'DHCP_ADDRESS_UNAVAILABLE';
+
+  constructor(
+    readonly server: string,
+    readonly mac: string,
+    readonly requestedIp: string,
+    readonly offeredIp: string | undefined,
+  ) {
+    super(
+      `DHCP server ${server} will not lease ${requestedIp} to ${mac}` +
+        (offeredIp ? ` (it offered ${offeredIp} instead)` : '') +
+        ': the address is in use, reserved for another client, or outside the server\'s pools; ' +
+        'pick a free address or add a reservation for this MAC',
+    );
+  }
+}
+
+/** UDP/68 could not be bound. */
+export class TransportError extends DaemonError {
+  override readonly name = 'TransportError';
+  readonly code = 'DHCP_TRANSPORT';
+}
+
+/** The client was closed while a transaction was in flight. */
+export class ClientClosedError extends DaemonError {
+  override readonly name = 'ClientClosedError';
+  readonly code = 'DHCP_CLIENT_CLOSED';
+
+  constructor() {
+    super('DHCP client closed');
+  }
+}

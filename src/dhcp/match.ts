@@ -1,0 +1,62 @@
+/**
+ * Which received datagrams belong to a transaction. Pure: the client decides with these
+ * predicates and counts every drop by reason, because on a shared segment it is normal to see
+ * replies meant for other clients ("It is normal to receive DHCP messages with an unexpected xid").
+ */
+import { BootOp, MessageType, OptionCode } from './codec/option-codes.js';
+import { chaddrText, type DhcpPacket } from './codec/packet.js';
+import { getIPv4, getUint32, getUint8 } from './codec/options.js';
+import { bindingFromAck } from './binding.js';
+
+/** What a transaction waits for. */
+export interface Expectation {
+  xid: number;
+  /** Container MAC, lower-case colon form. */
+  mac: string;
+  clientId: Uint8Array;
+  /** Message types that complete the transaction (e.g. OFFER; or ACK and NAK). */
+  types: readonly number[];
+  /** Server identifiers we believe. Anything else is a rogue or misconfigured server. */
+  servers: ReadonlySet<string>;
+}
+
+/** Why a datagram was dropped. */
+export type DropReason =
+  | 'malformed'
+  | 'not-a-reply'
+  | 'unknown-xid'
+  | 'wrong-chaddr'
+  | 'wrong-client-id'
+  | 'unexpected-type'
+  | 'foreign-server'
+  | 'incomplete';
+
+/**
+ * Returns why `p` does not answer `e`, or undefined if it does. May throw `DecodeError` on a
+ * malformed option value; the caller treats that as 'malformed'.
+ */
+export function mismatch(p: DhcpPacket, e: Expectation): DropReason | undefined {
+  if (p.op !== BootOp.Reply) return 'not-a-reply';
+  if (p.xid !== e.xid) return 'unknown-xid';
+  if (p.htype !== 1 || p.hlen !== 6 || chaddrText(p) !== e.mac) return 'wrong-chaddr';
+  // Only Kea echoes option 61 by default (RFC 6842); when present it must be ours.
+  const echoed = p.options.get(OptionCode.ClientIdentifier);
+  if (echoed !== undefined && !sameBytes(echoed, e.clientId)) return 'wrong-client-id';
+  const type = getUint8(p.options, OptionCode.MessageType);
+  if (type === undefined || !e.types.includes(type)) return 'unexpected-type';
+  const server = getIPv4(p.options, OptionCode.ServerIdentifier);
+  // OFFER, ACK and NAK MUST carry a server identifier (RFC 2131 Table 3).
+  if (server === undefined || !e.servers.has(server)) return 'foreign-server';
+  if (type === MessageType.Offer || type === MessageType.Ack) {
+    if (p.yiaddr === '0.0.0.0') return 'incomplete';
+    if (getUint32(p.options, OptionCode.LeaseTime) === undefined) return 'incomplete';
+  }
+  // Read every option the binding will use now, so a malformed one is dropped here as a bad
+  // packet instead of failing the transaction that accepted it.
+  if (type === MessageType.Ack) bindingFromAck(p, 0);
+  return undefined;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}

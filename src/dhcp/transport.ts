@@ -1,0 +1,111 @@
+/**
+ * The UDP side of the client: the only module that imports `node:dgram`.
+ *
+ * One socket on 0.0.0.0:68 serves every container. It must be the wildcard address: a socket
+ * bound to a unicast address does not receive limited broadcasts (255.255.255.255), which is
+ * how servers answer a request with the BROADCAST flag. `reuseAddr` lets it share the port
+ * with a host DHCP client (dhclient, systemd-networkd); broadcasts reach every sharer and each
+ * filters on xid and chaddr.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { TransportError } from './errors.js';
+
+export interface RemoteInfo {
+  address: string;
+  port: number;
+}
+
+/** Sends and receives raw DHCP datagrams. */
+export interface DhcpTransport {
+  send(data: Uint8Array, address: string, port: number): Promise<void>;
+  /** Registers the single receive handler. */
+  onMessage(handler: (data: Uint8Array, from: RemoteInfo) => void): void;
+  close(): Promise<void>;
+}
+
+export interface UdpTransportOptions {
+  /** Local address to bind; the wildcard unless a test needs otherwise. */
+  address?: string;
+  /** Local port; 68 is the DHCP client port (RFC 2131 §4.1). */
+  port?: number;
+  /** Share the port with other SO_REUSEADDR sockets (default true). */
+  reuseAddr?: boolean;
+  /** Called for socket errors after binding (e.g. ENETUNREACH on send is reported per send instead). */
+  onError?: (err: Error) => void;
+}
+
+/** A `DhcpTransport` over a real UDP socket. Create with `UdpTransport.open()`. */
+export class UdpTransport implements DhcpTransport {
+  readonly #socket: Socket;
+  #handler: ((data: Uint8Array, from: RemoteInfo) => void) | undefined;
+
+  private constructor(socket: Socket) {
+    this.#socket = socket;
+    socket.on('message', (msg, rinfo) => this.#handler?.(msg, { address: rinfo.address, port: rinfo.port }));
+  }
+
+  /** Binds the socket; rejects with a `TransportError` that names the likely culprit. */
+  static open(options: UdpTransportOptions = {}): Promise<UdpTransport> {
+    const address = options.address ?? '0.0.0.0';
+    const port = options.port ?? 68;
+    const socket = createSocket({ type: 'udp4', reuseAddr: options.reuseAddr ?? true });
+    return new Promise((resolve, reject) => {
+      const onBindError = (err: NodeJS.ErrnoException): void => {
+        socket.close();
+        reject(bindError(err, address, port, options.reuseAddr ?? true));
+      };
+      socket.once('error', onBindError);
+      socket.bind({ address, port }, () => {
+        socket.off('error', onBindError);
+        socket.setBroadcast(true);
+        socket.on('error', (err) => options.onError?.(err));
+        resolve(new UdpTransport(socket));
+      });
+    });
+  }
+
+  send(data: Uint8Array, address: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#socket.send(data, port, address, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  onMessage(handler: (data: Uint8Array, from: RemoteInfo) => void): void {
+    this.#handler = handler;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      try {
+        this.#socket.close(() => resolve());
+      } catch {
+        resolve(); // already closed
+      }
+    });
+  }
+
+  /** The bound address and port (useful when binding port 0 in tests). */
+  localAddress(): RemoteInfo {
+    const a = this.#socket.address();
+    return { address: a.address, port: a.port };
+  }
+}
+
+function bindError(err: NodeJS.ErrnoException, address: string, port: number, reuseAddr: boolean): TransportError {
+  const where = `${address}:${port}/udp`;
+  if (err.code === 'EADDRINUSE') {
+    return new TransportError(
+      `cannot bind ${where}: the port is in use by a process that does not share it` +
+        (reuseAddr ? '' : ' (address reuse is disabled in our settings)') +
+        '. A host DHCP client usually holds it: dhclient, NetworkManager or systemd-networkd. ' +
+        'Find it with `ss -ulpn sport = :68`; enable address reuse or stop that client on this host',
+      { cause: err },
+    );
+  }
+  if (err.code === 'EACCES') {
+    return new TransportError(`cannot bind ${where}: permission denied; run as root or grant CAP_NET_BIND_SERVICE`, {
+      cause: err,
+    });
+  }
+  return new TransportError(`cannot bind ${where}: ${err.message}`, { cause: err });
+}

@@ -1,0 +1,272 @@
+/**
+ * Keeps every container's lease alive: one timer per lease, armed from `nextStep()`.
+ *
+ * When a timer fires the manager performs the step (renew, rebind, expire, reboot) through the
+ * `DhcpClient`, updates the lease and arms the next timer. At most one step runs per lease at a
+ * time; `release()` waits for a running step so a late renewal cannot resurrect a lease on the
+ * server after its RELEASE. Failures never escape: they become lease states and events.
+ */
+import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../clock.js';
+import type { AcquireRequest, DhcpClient } from '../dhcp/client.js';
+import { DEFAULT_ACQUIRE_TIMEOUT_MS } from '../dhcp/client.js';
+import type { Binding } from '../dhcp/binding.js';
+import { MIN_LEASE_RETRY_MS, nextLeaseRetryAt, recoveryDelayMs } from '../dhcp/backoff.js';
+import { AddressUnavailableError, ClientClosedError, NakError } from '../dhcp/errors.js';
+import { DaemonError } from '../errors.js';
+import type { LeaseEvent, LeaseListener } from './events.js';
+import { leaseFromBinding, leaseTimes, type Lease } from './lease.js';
+import { assertTransition, nextStep, type Action, type LeaseState } from './state.js';
+
+export interface LeaseManagerOptions {
+  client: DhcpClient;
+  clock: Clock;
+  log: Logger;
+  random?: () => number;
+  /** Floor of the wait between renew/rebind attempts; RFC 2131 §4.4.5 says 60 s. */
+  minRetryMs?: number;
+  /** First wait before trying again to win back a lost address, doubling to `recoveryMaxMs`. */
+  recoveryInitialMs?: number;
+  recoveryMaxMs?: number;
+  /** Bound on one INIT-REBOOT-then-DISCOVER attempt. */
+  rebootTimeoutMs?: number;
+}
+
+interface Entry {
+  lease: Lease;
+  timer: TimerHandle | undefined;
+  running: Promise<void> | undefined;
+}
+
+export class LeaseManager {
+  readonly #o: LeaseManagerOptions & Required<Pick<LeaseManagerOptions, 'random' | 'minRetryMs' | 'recoveryInitialMs' | 'recoveryMaxMs' | 'rebootTimeoutMs'>>;
+  readonly #entries = new Map<string, Entry>();
+  readonly #acquiring = new Map<string, Promise<Lease>>();
+  readonly #listeners = new Set<LeaseListener>();
+  #stopped = false;
+
+  constructor(options: LeaseManagerOptions) {
+    this.#o = {
+      random: Math.random,
+      minRetryMs: MIN_LEASE_RETRY_MS,
+      recoveryInitialMs: 4_000,
+      recoveryMaxMs: 64_000,
+      rebootTimeoutMs: DEFAULT_ACQUIRE_TIMEOUT_MS,
+      ...options,
+    };
+  }
+
+  /**
+   * Leases an address for `id` and keeps it renewed. Idempotent: a lease that already exists
+   * for `id` is returned as is, and concurrent calls share one acquisition.
+   */
+  acquire(id: string, request: AcquireRequest): Promise<Lease> {
+    const existing = this.#entries.get(id);
+    if (existing !== undefined) return Promise.resolve({ ...existing.lease });
+    const inFlight = this.#acquiring.get(id);
+    if (inFlight !== undefined) return inFlight;
+    const acquiring = this.#o.client
+      .acquire(request)
+      .then((binding) => {
+        const lease = leaseFromBinding(id, request.identity, binding, this.#o.random);
+        const entry: Entry = { lease, timer: undefined, running: undefined };
+        this.#entries.set(id, entry);
+        this.#emit({ type: 'bound', lease: { ...lease } });
+        this.#schedule(entry);
+        return { ...lease };
+      })
+      .finally(() => this.#acquiring.delete(id));
+    this.#acquiring.set(id, acquiring);
+    return acquiring;
+  }
+
+  /**
+   * Takes over a lease known from before a restart. Its timers say what happens next: a lease
+   * that is still valid is renewed when due (never with a DISCOVER); one that expired while we
+   * were down is asked back with INIT-REBOOT.
+   */
+  restore(lease: Lease): void {
+    if (this.#entries.has(lease.id)) return;
+    const entry: Entry = { lease: { ...lease }, timer: undefined, running: undefined };
+    this.#entries.set(lease.id, entry);
+    this.#schedule(entry);
+  }
+
+  /** Gives the address back (DHCPRELEASE) and forgets the lease. Unknown ids succeed. */
+  async release(id: string): Promise<Lease | undefined> {
+    const pending = this.#acquiring.get(id);
+    if (pending !== undefined) await pending.catch(() => undefined);
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return undefined;
+    this.#disarm(entry);
+    await entry.running;
+    if (!this.#entries.has(id)) return undefined; // released meanwhile by a concurrent call
+    this.#entries.delete(id);
+    this.#disarm(entry);
+    const { lease } = entry;
+    lease.state = 'RELEASED';
+    await this.#o.client.release({ identity: lease.identity, ip: lease.ip, serverId: lease.serverId });
+    this.#emit({ type: 'released', lease: { ...lease } });
+    return { ...lease };
+  }
+
+  get(id: string): Lease | undefined {
+    const entry = this.#entries.get(id);
+    return entry === undefined ? undefined : { ...entry.lease };
+  }
+
+  list(): Lease[] {
+    return [...this.#entries.values()].map((e) => ({ ...e.lease }));
+  }
+
+  /** Subscribes to lease events; returns the unsubscribe function. */
+  on(listener: LeaseListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Stops all timers, keeping the leases (they are resumed by `restore` after a restart). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const entry of this.#entries.values()) this.#disarm(entry);
+    await Promise.allSettled([...this.#entries.values()].map((e) => e.running));
+  }
+
+  #schedule(entry: Entry): void {
+    this.#disarm(entry);
+    if (this.#stopped || entry.running !== undefined) return;
+    const { clock } = this.#o;
+    const step = nextStep(entry.lease, clock.now());
+    if (step.action === 'wait') {
+      if (step.wakeAt !== null) {
+        entry.timer = clock.setTimeout(() => this.#schedule(entry), step.wakeAt - clock.now());
+      }
+      return;
+    }
+    entry.running = this.#perform(entry, step.action)
+      .catch((err: unknown) => this.#o.log.error({ err, id: entry.lease.id }, 'lease step failed unexpectedly'))
+      .finally(() => {
+        entry.running = undefined;
+        if (this.#entries.get(entry.lease.id) === entry) this.#schedule(entry);
+      });
+  }
+
+  async #perform(entry: Entry, action: Exclude<Action, 'wait'>): Promise<void> {
+    const { lease } = entry;
+    const { clock, client, log } = this.#o;
+    const now = clock.now();
+    const held = { identity: lease.identity, ip: lease.ip, serverId: lease.serverId };
+    const ctx = { id: lease.id, mac: lease.identity.mac, ip: lease.ip };
+    try {
+      switch (action) {
+        case 'renew': {
+          this.#enter(lease, 'RENEWING');
+          const binding = await client.renew(held, lease.rebindAt ?? now);
+          this.#bind(entry, binding, 'renewed');
+          return;
+        }
+        case 'rebind': {
+          if (lease.state !== 'REBINDING') {
+            this.#enter(lease, 'REBINDING');
+            log.warn(ctx, 'no renewal by T2; rebinding');
+            this.#emit({ type: 'rebinding', lease: { ...lease } });
+          }
+          const binding = await client.rebind(held, lease.expiresAt ?? now);
+          this.#bind(entry, binding, 'renewed');
+          return;
+        }
+        case 'expire':
+          this.#enter(lease, 'EXPIRED');
+          lease.retryAt = now;
+          log.error(ctx, 'lease expired: the container still uses this address and the server may give it to another client');
+          this.#emit({ type: 'expired', lease: { ...lease } });
+          return;
+        case 'reboot': {
+          this.#enter(lease, 'REBOOTING');
+          const binding = await client.reboot(lease.identity, lease.ip, this.#o.rebootTimeoutMs);
+          if (binding.ip !== lease.ip) {
+            // The server acknowledged a different address than the one asked for: not ours to keep.
+            await client.release({ identity: lease.identity, ip: binding.ip, serverId: binding.serverId });
+            throw new AddressUnavailableError(binding.serverId, lease.identity.mac, lease.ip, binding.ip);
+          }
+          this.#bind(entry, binding, 'reacquired');
+          return;
+        }
+      }
+    } catch (err) {
+      if (err instanceof ClientClosedError) return;
+      if (!(err instanceof DaemonError)) throw err;
+      this.#onFailure(entry, action, err);
+    }
+  }
+
+  #onFailure(entry: Entry, action: Exclude<Action, 'wait'>, err: DaemonError): void {
+    const { lease } = entry;
+    const { clock, log } = this.#o;
+    const now = clock.now();
+    const ctx = { id: lease.id, mac: lease.identity.mac, ip: lease.ip, err: err.message };
+    if (err instanceof NakError && (action === 'renew' || action === 'rebind')) {
+      // RFC 2131 says go back to INIT; the container keeps its address, so we ask for it back.
+      log.error(ctx, 'server refused to extend the lease; asking for the same address again');
+      this.#emit({ type: 'nak', lease: { ...lease }, reason: err.reason });
+      this.#enter(lease, 'REBOOTING');
+      lease.retryAt = now;
+      return;
+    }
+    if (action === 'renew') {
+      lease.retryAt = nextLeaseRetryAt(now, lease.rebindAt ?? now, this.#o.minRetryMs);
+      log.warn({ ...ctx, retryAt: new Date(lease.retryAt).toISOString() }, 'renewal failed');
+      return;
+    }
+    if (action === 'rebind') {
+      lease.retryAt = nextLeaseRetryAt(now, lease.expiresAt ?? now, this.#o.minRetryMs);
+      log.warn({ ...ctx, retryAt: new Date(lease.retryAt).toISOString() }, 'rebinding failed');
+      return;
+    }
+    // A failed reboot: the address is not leased to us now.
+    this.#enter(lease, 'EXPIRED');
+    lease.retryAt = now + recoveryDelayMs(lease.recoveryAttempts, this.#o.random, this.#o.recoveryInitialMs, this.#o.recoveryMaxMs);
+    lease.recoveryAttempts++;
+    if (err instanceof AddressUnavailableError) {
+      log.error({ ...ctx, offered: err.offeredIp }, 'ADDRESS LOST: the server will not give this container its address back');
+      this.#emit({ type: 'address-lost', lease: { ...lease }, error: err });
+    } else {
+      log.warn({ ...ctx, retryAt: new Date(lease.retryAt).toISOString() }, 'could not get the address back yet');
+    }
+  }
+
+  #bind(entry: Entry, binding: Binding, type: 'renewed' | 'reacquired'): void {
+    const { lease } = entry;
+    const previousExpiresAt = lease.expiresAt;
+    this.#enter(lease, 'BOUND');
+    Object.assign(lease, leaseTimes(binding, this.#o.random), {
+      binding,
+      serverId: binding.serverId,
+      requestedAt: binding.requestedAt,
+      retryAt: null,
+      recoveryAttempts: 0,
+    });
+    this.#o.log.info({ id: lease.id, mac: lease.identity.mac, ip: lease.ip, xid: binding.xid, expiresAt: lease.expiresAt }, type);
+    this.#emit(type === 'renewed' ? { type, lease: { ...lease }, previousExpiresAt } : { type, lease: { ...lease } });
+  }
+
+  #enter(lease: Lease, to: LeaseState): void {
+    assertTransition(lease.state, to);
+    lease.state = to;
+  }
+
+  #disarm(entry: Entry): void {
+    if (entry.timer !== undefined) this.#o.clock.clearTimeout(entry.timer);
+    entry.timer = undefined;
+  }
+
+  #emit(event: LeaseEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.#o.log.error({ err, event: event.type }, 'lease event listener threw');
+      }
+    }
+  }
+}
