@@ -41,7 +41,9 @@ export class UdpTransport implements DhcpTransport {
 
   private constructor(socket: Socket) {
     this.#socket = socket;
-    socket.on('message', (msg, rinfo) => this.#handler?.(msg, { address: rinfo.address, port: rinfo.port }));
+    socket.on('message', (msg, rinfo) =>
+      this.#handler?.(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { address: rinfo.address, port: rinfo.port }),
+    );
   }
 
   /** Binds the socket; rejects with a `TransportError` that names the likely culprit. */

@@ -51,7 +51,9 @@ const SNAME_OFFSET = 44;
 const FILE_OFFSET = 108;
 
 /** Decodes one DHCP datagram. Throws `DecodeError` (only) on malformed input. */
-export function decodePacket(data: Uint8Array): DhcpPacket {
+export function decodePacket(input: Uint8Array): DhcpPacket {
+  // A plain Uint8Array view: Node's Buffer#slice shares memory, and the fields must not.
+  const data = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   if (data.length < OPTIONS_OFFSET) {
     throw new DecodeError(`datagram too short: got ${data.length} bytes, want at least ${OPTIONS_OFFSET}`, data.length);
   }

@@ -1,0 +1,254 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { FakeClock } from '../../test/support/fake-clock.js';
+import { MemoryTransport } from '../../test/support/memory-transport.js';
+import { buildReply, dora, ScriptedServer } from '../../test/support/scripted-server.js';
+import { testLog } from '../../test/support/silent-log.js';
+import { DhcpClient } from './client.js';
+import { MessageType, OptionCode, FLAG_BROADCAST } from './codec/option-codes.js';
+import { encodePacket } from './codec/packet.js';
+import { getIPv4, getUint8, ipv4Value } from './codec/options.js';
+import { AddressUnavailableError, ClientClosedError, NakError, NoResponseError } from './errors.js';
+import { clientIdForMac } from './messages.js';
+
+const SERVER = '192.0.2.1';
+const MAC = '02:42:c0:00:02:07';
+const identity = { mac: MAC, clientId: clientIdForMac(MAC) };
+
+let clock: FakeClock;
+let transport: MemoryTransport;
+let server: ScriptedServer;
+let client: DhcpClient;
+
+function makeClient(extra: Partial<ConstructorParameters<typeof DhcpClient>[0]> = {}): DhcpClient {
+  let xid = 0x1000;
+  return new DhcpClient({ transport, clock, server: SERVER, log: testLog(), random: () => 0.5, nextXid: () => xid++, ...extra });
+}
+
+beforeEach(() => {
+  clock = new FakeClock();
+  transport = new MemoryTransport();
+  server = new ScriptedServer(transport, SERVER);
+  client = makeClient();
+});
+
+describe('DhcpClient.acquire', () => {
+  it('completes DISCOVER/OFFER/REQUEST/ACK with the RFC 2131 SELECTING fields', async () => {
+    server.handler = dora(() => '192.0.2.100', { leaseTimeSeconds: 600 });
+    const started = clock.now();
+    const binding = await client.acquire({ identity });
+    expect(binding).toMatchObject({ ip: '192.0.2.100', serverId: SERVER, leaseTimeSeconds: 600, requestedAt: started });
+    const [discover, request] = server.decodedRequests;
+    expect(transport.sent.map((s) => `${s.address}:${s.port}`)).toEqual([`${SERVER}:67`, `${SERVER}:67`]);
+    expect(discover?.flags).toBe(FLAG_BROADCAST);
+    expect(request?.xid).toBe(discover?.xid);
+    expect(request?.secs).toBe(discover?.secs);
+    expect(getIPv4(request!.options, OptionCode.RequestedIpAddress)).toBe('192.0.2.100');
+    expect(getIPv4(request!.options, OptionCode.ServerIdentifier)).toBe(SERVER);
+    expect(request?.ciaddr).toBe('0.0.0.0');
+    expect(request?.options.get(OptionCode.ClientIdentifier)).toEqual(identity.clientId);
+  });
+
+  it('retransmits the DISCOVER at 4 s then 8 s (RFC 2131 §4.1)', async () => {
+    let discovers = 0;
+    const handle = dora(() => '192.0.2.100');
+    server.handler = (p) => (getUint8(p.options, 53) === MessageType.Discover && ++discovers < 3 ? undefined : handle(p));
+    const done = client.acquire({ identity });
+    await clock.advance(3_999);
+    expect(server.decodedRequests).toHaveLength(1);
+    await clock.advance(1);
+    expect(server.decodedRequests).toHaveLength(2);
+    await clock.advance(7_999);
+    expect(server.decodedRequests).toHaveLength(2);
+    await clock.advance(1);
+    await expect(done).resolves.toMatchObject({ ip: '192.0.2.100' });
+    const sentDiscovers = server.requestsOfType(MessageType.Discover);
+    expect(new Set(sentDiscovers.map((p) => p.xid)).size).toBe(1);
+    expect(sentDiscovers.map((p) => p.secs)).toEqual([0, 4, 12]);
+  });
+
+  it('fails with NoResponseError at its deadline, naming server and MAC', async () => {
+    const done = client.acquire({ identity, timeoutMs: 10_000 });
+    const failed = expect(done).rejects.toThrow(NoResponseError);
+    await clock.advance(10_000);
+    await failed;
+    await expect(done).rejects.toThrow(`no OFFER reply from DHCP server ${SERVER} for ${MAC}`);
+    expect(client.inFlight).toBe(0);
+  });
+
+  it('ignores spoofed, foreign and malformed replies and completes with the real server', async () => {
+    const real = dora(() => '192.0.2.100');
+    server.handler = (p) => {
+      const rogue = [
+        buildReply(p, MessageType.Offer, { yiaddr: '198.51.100.66', serverId: '198.51.100.1' }), // rogue server
+        { ...buildReply(p, MessageType.Offer, { yiaddr: '198.51.100.67' }), xid: p.xid ^ 1 }, // wrong xid
+        { ...buildReply(p, MessageType.Offer, { yiaddr: '198.51.100.68' }), chaddr: new Uint8Array(16).fill(7) }, // wrong chaddr
+        (() => {
+          const r = buildReply(p, MessageType.Offer, { yiaddr: '198.51.100.69' });
+          r.options.set(OptionCode.ClientIdentifier, Uint8Array.of(1, 9, 9, 9, 9, 9, 9));
+          return r;
+        })(), // someone else's client id
+        { ...buildReply(p, MessageType.Offer), op: 1 }, // a request, not a reply
+      ];
+      for (const r of rogue) transport.inject(encodePacket(r));
+      transport.inject(encodePacket(buildReply(p, MessageType.Offer)).subarray(0, 250)); // truncated
+      transport.inject(Uint8Array.from({ length: 300 }, (_, i) => i & 0xff)); // garbage
+      return real(p);
+    };
+    await expect(client.acquire({ identity })).resolves.toMatchObject({ ip: '192.0.2.100' });
+    // While the REQUEST is out, the rogue OFFER is dropped for its type before its server is checked.
+    expect(client.stats).toMatchObject({
+      'foreign-server': 1,
+      'unexpected-type': 1,
+      'unknown-xid': 2,
+      'wrong-chaddr': 2,
+      'wrong-client-id': 2,
+      'not-a-reply': 2,
+      malformed: 4,
+      accepted: 2,
+    });
+  });
+
+  it('believes extra server identifiers only when configured', async () => {
+    client = makeClient({ extraServerIds: ['192.0.2.2'] });
+    server.handler = dora(() => '192.0.2.100', { serverId: '192.0.2.2' });
+    await expect(client.acquire({ identity })).resolves.toMatchObject({ serverId: '192.0.2.2' });
+  });
+
+  it('starts over after a NAK while selecting (dnsmasq "address in use")', async () => {
+    let naks = 1;
+    const handle = dora(() => '192.0.2.101');
+    server.handler = (p) =>
+      getUint8(p.options, 53) === MessageType.Request && naks-- > 0 ? buildReply(p, MessageType.Nak, { message: 'address in use' }) : handle(p);
+    const done = client.acquire({ identity });
+    await clock.advance(2_000);
+    await expect(done).resolves.toMatchObject({ ip: '192.0.2.101' });
+    expect(server.requestsOfType(MessageType.Discover)).toHaveLength(2);
+  });
+
+  it('asks for a requested address with option 50', async () => {
+    server.handler = dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? '192.0.2.100');
+    await expect(client.acquire({ identity, requestedIp: '192.0.2.77', requireRequested: true })).resolves.toMatchObject({ ip: '192.0.2.77' });
+    expect(getIPv4(server.decodedRequests[0]!.options, OptionCode.RequestedIpAddress)).toBe('192.0.2.77');
+  });
+
+  it('refuses another address than the one required, without requesting it', async () => {
+    server.handler = dora(() => '192.0.2.100');
+    const err = await client.acquire({ identity, requestedIp: '192.0.2.77', requireRequested: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AddressUnavailableError);
+    expect(String(err)).toContain('will not lease 192.0.2.77 to 02:42:c0:00:02:07 (it offered 192.0.2.100 instead)');
+    expect(server.requestsOfType(MessageType.Request)).toHaveLength(0);
+  });
+
+  it('gives every concurrent acquisition its own xid and answer', async () => {
+    let next = 100;
+    server.handler = dora(() => `192.0.2.${next++}`);
+    const macs = Array.from({ length: 50 }, (_, i) => `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`);
+    const bindings = await Promise.all(macs.map((mac) => client.acquire({ identity: { mac, clientId: clientIdForMac(mac) } })));
+    expect(new Set(bindings.map((b) => b.ip)).size).toBe(50);
+    expect(new Set(server.requestsOfType(MessageType.Discover).map((p) => p.xid)).size).toBe(50);
+  });
+
+  it('draws a new xid when the source repeats one in flight', async () => {
+    client = makeClient({ nextXid: (() => { const seq = [5, 5, 5, 6]; let i = 0; return () => seq[Math.min(i++, 3)] as number; })() });
+    const both = Promise.allSettled([
+      client.acquire({ identity, timeoutMs: 1000 }),
+      client.acquire({ identity: { mac: '02:00:00:00:00:09', clientId: clientIdForMac('02:00:00:00:00:09') }, timeoutMs: 1000 }),
+    ]);
+    await clock.advance(0);
+    expect(server.decodedRequests.map((p) => p.xid)).toEqual([5, 6]);
+    await clock.advance(1000);
+    await both;
+  });
+
+  it('limits concurrent acquisitions', async () => {
+    client = makeClient({ maxConcurrentAcquisitions: 2 });
+    const all = Promise.allSettled(
+      [1, 2, 3].map((i) => client.acquire({ identity: { mac: `02:00:00:00:00:0${i}`, clientId: clientIdForMac(`02:00:00:00:00:0${i}`) }, timeoutMs: 1000 })),
+    );
+    await clock.advance(0);
+    expect(server.decodedRequests).toHaveLength(2);
+    await clock.advance(1000);
+    await clock.advance(0);
+    expect(server.decodedRequests).toHaveLength(3);
+    await clock.advance(1000);
+    await all;
+  });
+
+  it('fails transactions in flight when closed', async () => {
+    const done = client.acquire({ identity });
+    await clock.advance(0);
+    client.close();
+    await expect(done).rejects.toThrow(ClientClosedError);
+  });
+});
+
+describe('DhcpClient renew, rebind, reboot, release', () => {
+  const held = { identity, ip: '192.0.2.100', serverId: SERVER };
+
+  it('renews with ciaddr 0, options 50 and 54 and the BROADCAST flag', async () => {
+    server.handler = dora(() => '192.0.2.100');
+    await expect(client.renew(held, clock.now() + 30_000)).resolves.toMatchObject({ ip: '192.0.2.100' });
+    const [req] = server.decodedRequests;
+    expect(req).toMatchObject({ ciaddr: '0.0.0.0', flags: FLAG_BROADCAST });
+    expect(getIPv4(req!.options, OptionCode.RequestedIpAddress)).toBe('192.0.2.100');
+    expect(getIPv4(req!.options, OptionCode.ServerIdentifier)).toBe(SERVER);
+  });
+
+  it('rebinds in the INIT-REBOOT form, without option 54', async () => {
+    server.handler = dora(() => '192.0.2.100');
+    await client.rebind(held, clock.now() + 30_000);
+    const [req] = server.decodedRequests;
+    expect(req?.ciaddr).toBe('0.0.0.0');
+    expect(req?.options.has(OptionCode.ServerIdentifier)).toBe(false);
+    expect(getIPv4(req!.options, OptionCode.RequestedIpAddress)).toBe('192.0.2.100');
+  });
+
+  it('reports a NAK on renewal as NakError with the server message', async () => {
+    server.handler = (p) => buildReply(p, MessageType.Nak, { message: 'wrong address' });
+    await expect(client.renew(held, clock.now() + 30_000)).rejects.toThrow(new NakError(SERVER, MAC, '192.0.2.100', 'wrong address'));
+  });
+
+  it('reboot falls back to DISCOVER with option 50 after two silent INIT-REBOOT requests', async () => {
+    const handle = dora(() => '192.0.2.100');
+    server.handler = (p) => (getUint8(p.options, 53) === MessageType.Request && !p.options.has(OptionCode.ServerIdentifier) ? undefined : handle(p));
+    const done = client.reboot(identity, '192.0.2.100', 60_000);
+    await clock.advance(12_000);
+    await expect(done).resolves.toMatchObject({ ip: '192.0.2.100' });
+    const types = server.decodedRequests.map((p) => getUint8(p.options, 53));
+    expect(types).toEqual([MessageType.Request, MessageType.Request, MessageType.Discover, MessageType.Request]);
+    expect(getIPv4(server.decodedRequests[2]!.options, OptionCode.RequestedIpAddress)).toBe('192.0.2.100');
+  });
+
+  it('release is unicast to the server with ciaddr, option 54 and no option 50', async () => {
+    await client.release(held);
+    const [rel] = server.decodedRequests;
+    expect(transport.sent[0]).toMatchObject({ address: SERVER, port: 67 });
+    expect(rel).toMatchObject({ ciaddr: '192.0.2.100', flags: 0 });
+    expect(getUint8(rel!.options, 53)).toBe(MessageType.Release);
+    expect(getIPv4(rel!.options, OptionCode.ServerIdentifier)).toBe(SERVER);
+    expect(rel?.options.has(OptionCode.RequestedIpAddress)).toBe(false);
+    expect(rel?.options.has(OptionCode.ParameterRequestList)).toBe(false);
+    expect(rel?.options.get(OptionCode.ClientIdentifier)).toEqual(identity.clientId);
+  });
+
+  it('drops an ACK from another server during renewal (only the lease server counts)', async () => {
+    server.handler = (p) => [buildReply(p, MessageType.Nak, { serverId: '198.51.100.1' }), buildReply(p, MessageType.Ack, { yiaddr: '192.0.2.100' })];
+    await expect(client.renew(held, clock.now() + 30_000)).resolves.toMatchObject({ serverId: SERVER });
+    expect(client.stats['foreign-server']).toBe(1);
+  });
+
+  it('ignores an ACK with a malformed option instead of failing', async () => {
+    server.handler = (p) => {
+      const bad = buildReply(p, MessageType.Ack, { yiaddr: '192.0.2.100' });
+      bad.options.set(OptionCode.Router, Uint8Array.of(1, 2, 3));
+      transport.inject(encodePacket(bad));
+      return buildReply(p, MessageType.Ack, { yiaddr: '192.0.2.100' });
+    };
+    await expect(client.renew(held, clock.now() + 30_000)).resolves.toMatchObject({ ip: '192.0.2.100' });
+    expect(client.stats.malformed).toBe(1);
+  });
+
+  it('keeps the value of option 50 as sent', () => {
+    expect(ipv4Value('192.0.2.100')).toEqual(Uint8Array.of(192, 0, 2, 100));
+  });
+});
