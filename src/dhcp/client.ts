@@ -20,6 +20,7 @@ import { rfcBackoff } from './backoff.js';
 import { bindingFromAck, type Binding } from './binding.js';
 import { AddressUnavailableError, ClientClosedError, NakError, NoResponseError } from './errors.js';
 import { Limiter } from './limiter.js';
+import { Pacer } from './pacer.js';
 import { mismatch, type DropReason, type Expectation } from './match.js';
 import { buildDiscover, buildRebind, buildRelease, buildRenew, buildRequestForOffer, type ClientIdentity } from './messages.js';
 import type { DhcpTransport, RemoteInfo } from './transport.js';
@@ -56,6 +57,8 @@ export interface DhcpClientOptions {
   maxConcurrentAcquisitions?: number;
   /** First retransmission delay, default 4 s (RFC 2131 §4.1); tests lower it. */
   initialRetransmitMs?: number;
+  /** DHCPRELEASEs sent per second at most (default 500); see `Pacer`. */
+  releasesPerSecond?: number;
 }
 
 export interface AcquireRequest {
@@ -102,6 +105,7 @@ export class DhcpClient {
   readonly #limiter: Limiter;
   readonly #trusted: ReadonlySet<string>;
   readonly #closing = new AbortController();
+  readonly #releasePacer: Pacer;
   readonly stats: ClientStats = {
     received: 0,
     accepted: 0,
@@ -120,6 +124,7 @@ export class DhcpClient {
     this.#xids = new XidAllocator(options.nextXid);
     this.#limiter = new Limiter(options.maxConcurrentAcquisitions ?? 32);
     this.#trusted = new Set([options.server, ...(options.extraServerIds ?? [])]);
+    this.#releasePacer = new Pacer(options.clock, 1000 / (options.releasesPerSecond ?? 500));
     options.transport.onMessage((data, from) => this.#onDatagram(data, from));
   }
 
@@ -245,6 +250,7 @@ export class DhcpClient {
 
   /** DHCPRELEASE (RFC 2131 §4.4.4). Fire and forget: the server sends no reply. */
   async release(held: HeldAddress): Promise<void> {
+    await this.#releasePacer.next(this.#closing.signal);
     const xid = this.#xids.allocate();
     try {
       const packet = buildRelease({ client: held.identity, xid, ip: held.ip, serverId: held.serverId });

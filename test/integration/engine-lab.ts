@@ -1,0 +1,110 @@
+/**
+ * The DHCP engine as the daemon wires it (one UDP/68 socket, one client, one lease manager),
+ * pointed at a real server in a lab namespace. Timers are real; retransmission and recovery
+ * delays are shortened so outage scenarios fit in a test, the protocol logic is unchanged.
+ */
+import { pino } from 'pino';
+import { systemClock } from '../../src/clock.js';
+import { DhcpClient } from '../../src/dhcp/client.js';
+import { clientIdForMac, type ClientIdentity } from '../../src/dhcp/messages.js';
+import { UdpTransport } from '../../src/dhcp/transport.js';
+import type { LeaseEvent } from '../../src/lease/events.js';
+import { LeaseManager } from '../../src/lease/manager.js';
+import { RecordingTransport } from '../support/recording-transport.js';
+import { createLab, type Lab } from '../support/lab/netns.js';
+import { createServer, type DhcpServerFixture, type ServerKind, type ServerOptions } from '../support/lab/servers.js';
+
+export interface EngineLab {
+  lab: Lab;
+  server: DhcpServerFixture;
+  transport: RecordingTransport;
+  client: DhcpClient;
+  manager: LeaseManager;
+  events: LeaseEvent[];
+  /** Resolves with the first event matching `pred` (already seen or future), or rejects after `timeoutMs`. */
+  waitForEvent(pred: (e: LeaseEvent) => boolean, timeoutMs: number): Promise<LeaseEvent>;
+  close(): Promise<void>;
+}
+
+export interface EngineLabOptions {
+  kind: ServerKind;
+  name: string;
+  octet: number;
+  server: ServerOptions;
+  maxConcurrentAcquisitions?: number;
+  nextXid?: () => number;
+}
+
+/** A MAC in the locally administered range, unique per lab and index. */
+export function testMac(octet: number, i: number): string {
+  return ['02', 'd4', octet.toString(16).padStart(2, '0'), ((i >> 8) & 0xff).toString(16).padStart(2, '0'), (i & 0xff).toString(16).padStart(2, '0'), '01'].join(':');
+}
+
+export function identityFor(mac: string): ClientIdentity {
+  return { mac, clientId: clientIdForMac(mac) };
+}
+
+export async function startEngineLab(o: EngineLabOptions): Promise<EngineLab> {
+  const lab = await createLab({ name: o.name, octet: o.octet });
+  const server = createServer(o.kind, lab, o.server);
+  let transport: RecordingTransport | undefined;
+  try {
+    await server.start();
+    transport = new RecordingTransport(await UdpTransport.open());
+    const log = pino({ level: process.env.D4D_TEST_LOG ?? 'silent' });
+    const client = new DhcpClient({
+      transport,
+      clock: systemClock,
+      server: lab.serverIp,
+      log,
+      initialRetransmitMs: 1_000,
+      maxConcurrentAcquisitions: o.maxConcurrentAcquisitions ?? 32,
+      ...(o.nextXid ? { nextXid: o.nextXid } : {}),
+    });
+    const manager = new LeaseManager({ client, clock: systemClock, log, minRetryMs: 1_000, recoveryInitialMs: 1_000, recoveryMaxMs: 4_000, rebootTimeoutMs: 8_000 });
+    const events: LeaseEvent[] = [];
+    const waiters = new Set<() => void>();
+    manager.on((e) => {
+      events.push(e);
+      for (const w of waiters) w();
+    });
+    const rt = transport;
+    return {
+      lab,
+      server,
+      transport: rt,
+      client,
+      manager,
+      events,
+      waitForEvent(pred, timeoutMs) {
+        return new Promise((resolve, reject) => {
+          const check = (): boolean => {
+            const found = events.find(pred);
+            if (found === undefined) return false;
+            waiters.delete(check);
+            clearTimeout(timer);
+            resolve(found);
+            return true;
+          };
+          const timer = setTimeout(() => {
+            waiters.delete(check);
+            reject(new Error(`no matching lease event within ${timeoutMs} ms; events: ${events.map((e) => `${e.type}:${e.lease.ip}`).join(', ')}`));
+          }, timeoutMs);
+          if (!check()) waiters.add(check);
+        });
+      },
+      async close() {
+        await manager.stop();
+        client.close();
+        await rt.close();
+        await server.stop();
+        await lab.destroy();
+      },
+    };
+  } catch (err) {
+    await transport?.close();
+    await server.stop().catch(() => undefined);
+    await lab.destroy();
+    throw err;
+  }
+}

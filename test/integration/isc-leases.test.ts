@@ -1,0 +1,3 @@
+import { describeLeaseSuite } from './lease-suite.js';
+
+describeLeaseSuite({ kind: 'isc', name: 'iscl', octet: 11, leaseTimeSeconds: 10, concurrent: 200 });

@@ -1,0 +1,238 @@
+/**
+ * Acceptance scenarios for the DHCP engine against one real server, steady state: acquisition,
+ * requested and reserved addresses, concurrency on one socket, hostile replies, release and
+ * renewal. Each server's test file calls `describeLeaseSuite` with its own lab name and subnet.
+ */
+import { createSocket } from 'node:dgram';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { DhcpClient } from '../../src/dhcp/client.js';
+import { BootOp, MessageType, OptionCode } from '../../src/dhcp/codec/option-codes.js';
+import { decodePacket, encodePacket, type DhcpPacket } from '../../src/dhcp/codec/packet.js';
+import { ipv4Value, uint32Value, uint8Value } from '../../src/dhcp/codec/options.js';
+import { AddressUnavailableError } from '../../src/dhcp/errors.js';
+import { UdpTransport } from '../../src/dhcp/transport.js';
+import { systemClock } from '../../src/clock.js';
+import { pino } from 'pino';
+import { describeLab } from '../support/lab/prereqs.js';
+import { waitForLease, type ServerKind, type ServerLease } from '../support/lab/servers.js';
+import { identityFor, startEngineLab, testMac, type EngineLab } from './engine-lab.js';
+
+export interface LeaseSuiteOptions {
+  kind: ServerKind;
+  name: string;
+  octet: number;
+  leaseTimeSeconds: number;
+  /** How many acquisitions run at once in the concurrency test. */
+  concurrent: number;
+  maxConcurrentAcquisitions?: number;
+  pingCheck?: boolean;
+}
+
+const RANGE_FIRST = 20;
+const RANGE_LAST = 239;
+
+export function describeLeaseSuite(o: LeaseSuiteOptions): void {
+  describeLab(`DHCP engine against ${o.kind}${o.pingCheck ? ' (ping check on)' : ''}`, () => {
+    let t: EngineLab;
+    const mac = (i: number): string => testMac(o.octet, i);
+    const reservedMac = mac(900);
+
+    beforeAll(async () => {
+      t = await startEngineLab({
+        kind: o.kind,
+        name: o.name,
+        octet: o.octet,
+        maxConcurrentAcquisitions: o.maxConcurrentAcquisitions ?? 32,
+        server: {
+          leaseTimeSeconds: o.leaseTimeSeconds,
+          rangeFirst: RANGE_FIRST,
+          rangeLast: RANGE_LAST,
+          reservations: [{ mac: reservedMac, ip: `10.231.${o.octet}.5` }],
+          pingCheck: o.pingCheck ?? false,
+        },
+      });
+    });
+
+    afterAll(async () => {
+      await t?.close();
+    });
+
+    const activeFor = (m: string, ip?: string) => (l: ServerLease) => l.active && l.mac === m && (ip === undefined || l.ip === ip);
+
+    it('acquires an address that the server records as leased to the container MAC', async () => {
+      const lease = await t.manager.acquire('one', { identity: identityFor(mac(1)) });
+      expect(lease.serverId).toBe(t.lab.serverIp);
+      const recorded = await waitForLease(t.server, activeFor(mac(1), lease.ip));
+      expect(recorded.endsAt).toBeGreaterThan(Date.now());
+      if (recorded.clientId !== null) expect(recorded.clientId).toBe(`01:${mac(1)}`);
+      await t.manager.release('one');
+    });
+
+    it('grants a requested free address (option 50)', async () => {
+      const wanted = t.lab.network(231);
+      const lease = await t.manager.acquire('asked', { identity: identityFor(mac(2)), requestedIp: wanted, requireRequested: true });
+      expect(lease.ip).toBe(wanted);
+      await waitForLease(t.server, activeFor(mac(2), wanted));
+      await t.manager.release('asked');
+    });
+
+    it('gives a MAC its reserved address', async () => {
+      const lease = await t.manager.acquire('reserved', { identity: identityFor(reservedMac) });
+      expect(lease.ip).toBe(t.lab.network(5));
+      await t.manager.release('reserved');
+    });
+
+    it('fails with a typed error for an address the server will not give, leaving no lease', async () => {
+      const other = mac(3);
+      const err = await t.manager
+        .acquire('refused', { identity: identityFor(other), requestedIp: t.lab.network(5), requireRequested: true })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AddressUnavailableError);
+      expect(String(err)).toContain(`will not lease ${t.lab.network(5)} to ${other}`);
+      expect(t.manager.get('refused')).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await t.server.leases()).filter(activeFor(other))).toEqual([]);
+    });
+
+    it(`runs ${o.concurrent} acquisitions at once on one socket: distinct addresses, all recorded, all released`, async () => {
+      let lastLeft: string[] = [];
+      const ids = Array.from({ length: o.concurrent }, (_, i) => i + 100);
+      const leases = await Promise.all(ids.map((i) => t.manager.acquire(`c${i}`, { identity: identityFor(mac(i)) })));
+      expect(new Set(leases.map((l) => l.ip)).size).toBe(o.concurrent);
+      const recorded = await t.server.leases();
+      for (const [k, lease] of leases.entries()) {
+        expect(recorded.find(activeFor(mac(ids[k] as number), lease.ip)), `server lease for ${lease.ip}`).toBeDefined();
+      }
+      await Promise.all(ids.map((i) => t.manager.release(`c${i}`)));
+      await expectEventually(async () => {
+        const after = await t.server.leases();
+        const left = leases.filter((l) => after.find((r) => r.ip === l.ip && r.active) !== undefined);
+        if (left.length > 0) lastLeft = left.map((l) => l.ip);
+        return left.length === 0;
+      }, 5_000).catch((err: unknown) => {
+        throw new Error(`${String(err)}; still active: ${lastLeft.join(' ')}; RELEASEs sent for them: ${t.transport.sentOfType(MessageType.Release).filter((p) => lastLeft.includes(p.ciaddr)).length}`);
+      });
+    });
+
+    it('release frees the lease in the server database', async () => {
+      const lease = await t.manager.acquire('rel', { identity: identityFor(mac(4)) });
+      await waitForLease(t.server, activeFor(mac(4), lease.ip));
+      await t.manager.release('rel');
+      await expectEventually(async () => (await t.server.leases()).find(activeFor(mac(4), lease.ip)) === undefined, 5_000);
+      const rel = t.transport.sentOfType(MessageType.Release, mac(4));
+      expect(rel).toHaveLength(1);
+      expect(rel[0]?.ciaddr).toBe(lease.ip);
+    });
+
+    it('ignores garbage, truncated and spoofed replies injected during acquisitions', async () => {
+      // A second client on its own socket, whose requests a rogue sees (as on a mirrored port)
+      // and answers at once, ahead of the real server, with every kind of bad reply.
+      const rogueIp = t.lab.network(250);
+      const rogue = await openRogue(t.lab, rogueIp);
+      const socket = await UdpTransport.open();
+      const client = new DhcpClient({
+        transport: { send: async (data, address, port) => { await rogue.answer(decodePacket(data)); await socket.send(data, address, port); }, onMessage: (h) => socket.onMessage(h), close: () => socket.close() },
+        clock: systemClock,
+        server: t.lab.serverIp,
+        log: pino({ level: 'silent' }),
+        initialRetransmitMs: 1_000,
+      });
+      const macs = Array.from({ length: 10 }, (_, i) => mac(700 + i));
+      try {
+        const bindings = await Promise.all(macs.map((m) => client.acquire({ identity: identityFor(m) })));
+        expect(bindings.every((b) => b.serverId === t.lab.serverIp && b.ip !== rogueIp)).toBe(true);
+        expect(new Set(bindings.map((b) => b.ip)).size).toBe(macs.length);
+        const recorded = await t.server.leases();
+        for (const [i, b] of bindings.entries()) expect(recorded.find(activeFor(macs[i] as string, b.ip))).toBeDefined();
+        // The rogue's replies really reached the socket and were dropped, each for its reason.
+        expect(client.stats['foreign-server']).toBeGreaterThanOrEqual(macs.length);
+        expect(client.stats['wrong-chaddr']).toBeGreaterThanOrEqual(macs.length);
+        expect(client.stats['wrong-client-id']).toBeGreaterThanOrEqual(macs.length);
+        expect(client.stats['unknown-xid']).toBeGreaterThanOrEqual(macs.length);
+        expect(client.stats.malformed).toBeGreaterThanOrEqual(2 * macs.length);
+        for (const [i, b] of bindings.entries()) await client.release({ identity: identityFor(macs[i] as string), ip: b.ip, serverId: b.serverId });
+      } finally {
+        rogue.close();
+        client.close();
+        await socket.close();
+      }
+    });
+
+    it('renews: the server lease end moves forward across two renewals while a macvlan child holds the address', async () => {
+      const m = mac(5);
+      const lease = await t.manager.acquire('renew', { identity: identityFor(m) });
+      const container = await t.lab.addContainer(m, lease.ip);
+      try {
+        const first = await waitForLease(t.server, activeFor(m, lease.ip));
+        const ends: number[] = [first.endsAt ?? 0];
+        for (let k = 1; k <= 2; k++) {
+          await t.waitForEvent((e) => e.type === 'renewed' && e.lease.id === 'renew' && countRenewals(t, 'renew') >= k, o.leaseTimeSeconds * 1000 + 5_000);
+          const prev = ends[k - 1] as number;
+          const now = await waitForLease(t.server, (l) => activeFor(m, lease.ip)(l) && (l.endsAt ?? 0) > prev, 5_000);
+          ends.push(now.endsAt ?? 0);
+        }
+        expect(ends[2]).toBeGreaterThan(ends[1] as number);
+        expect(ends[1]).toBeGreaterThan(ends[0] as number);
+        expect(t.manager.get('renew')).toMatchObject({ state: 'BOUND', ip: lease.ip });
+        // Renewals never went back to DISCOVER.
+        expect(t.transport.sentOfType(MessageType.Discover, m)).toHaveLength(1);
+      } finally {
+        await container.remove();
+        await t.manager.release('renew');
+      }
+    });
+  });
+}
+
+function countRenewals(t: EngineLab, id: string): number {
+  return t.events.filter((e) => e.type === 'renewed' && e.lease.id === id).length;
+}
+
+async function expectEventually(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * A rogue DHCP server on the segment. For each request it is shown, it sends: an OFFER or ACK
+ * from a foreign server identifier, replies with the wrong chaddr, the wrong xid and someone
+ * else's client identifier, a truncated reply and random bytes. It sends to the lab's subnet
+ * broadcast address from the host side; the kernel delivers that to every local socket on port
+ * 68, where the real server's broadcast replies arrive too, and it gets there first.
+ */
+async function openRogue(lab: EngineLab['lab'], rogueIp: string): Promise<{ answer(request: DhcpPacket): Promise<void>; close(): void }> {
+  const socket = createSocket({ type: 'udp4', reuseAddr: true });
+  await new Promise<void>((resolve) => socket.bind(0, lab.hostIp, () => resolve()));
+  socket.setBroadcast(true);
+  const target = lab.network(255);
+  const send = (bytes: Uint8Array): Promise<void> => new Promise((resolve, reject) => socket.send(bytes, 68, target, (err) => (err ? reject(err) : resolve())));
+  const reply = (request: DhcpPacket, serverId: string): DhcpPacket => {
+    const type = request.options.get(OptionCode.MessageType)?.[0] === MessageType.Discover ? MessageType.Offer : MessageType.Ack;
+    const options = new Map<number, Uint8Array>([
+      [OptionCode.MessageType, uint8Value(type)],
+      [OptionCode.ServerIdentifier, ipv4Value(serverId)],
+      [OptionCode.LeaseTime, uint32Value(3600)],
+    ]);
+    return { ...request, op: BootOp.Reply, yiaddr: rogueIp, chaddr: request.chaddr.slice(), options };
+  };
+  return {
+    async answer(request) {
+      const foreign = reply(request, rogueIp);
+      const wrongChaddr = { ...reply(request, lab.serverIp), chaddr: new Uint8Array(16).fill(0x66) };
+      const wrongXid = { ...reply(request, lab.serverIp), xid: (request.xid ^ 0x80000000) >>> 0 };
+      const wrongClientId = reply(request, lab.serverIp);
+      wrongClientId.options.set(OptionCode.ClientIdentifier, Uint8Array.of(1, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66));
+      const truncated = encodePacket(reply(request, lab.serverIp)).subarray(0, 243);
+      const garbage = Uint8Array.from({ length: 300 }, () => Math.floor(Math.random() * 256));
+      for (const p of [foreign, wrongChaddr, wrongXid, wrongClientId]) await send(encodePacket(p));
+      await send(truncated);
+      await send(garbage);
+    },
+    close() {
+      socket.close();
+    },
+  };
+}
