@@ -80,6 +80,22 @@ async function deleteRootLink(ifName: string): Promise<void> {
   });
 }
 
+/**
+ * Throw if a root-netns interface already has an address in `10.231.<octet>.0/24`: two labs on
+ * one subnet would get two connected routes for it, and the host's traffic would go to whichever
+ * the kernel picked.
+ */
+async function assertSubnetFree(octet: number): Promise<void> {
+  const { stdout } = await run('ip', ['-o', '-4', 'addr', 'show']);
+  const prefix = `10.231.${octet}.`;
+  for (const line of stdout.split('\n')) {
+    const match = /^\d+:\s+(\S+)\s+inet\s+(\S+)/.exec(line);
+    if (match?.[2]?.startsWith(prefix) === true) {
+      throw new Error(`lab subnet 10.231.${octet}.0/24 is already in use by ${match[1] ?? '?'} (${match[2]}); give this lab another octet`);
+    }
+  }
+}
+
 /** Prefix of the lab's scratch directories in the OS temp dir. */
 function workDirPrefix(name: string): string {
   return `lab-${name}-`;
@@ -114,6 +130,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     throw new Error(`lab octet must be an integer 0..255, got ${octet}`);
   }
   await removeLabLeftovers(name);
+  await assertSubnetFree(octet);
 
   const network = (i: number): string => {
     if (!Number.isInteger(i) || i < 0 || i > 255) throw new Error(`host part must be 0..255, got ${i}`);

@@ -62,11 +62,12 @@ export function createServerFixture(driver: ServerDriver, lab: Lab, opts: Server
     const current = child;
     if (current === null) return;
     child = null;
+    const { pid } = current;
+    // No pid: spawning failed, so there is nothing to stop (and no 'exit' will come).
+    if (pid === undefined) return;
     const exited = exitOf(current);
-    if (current.pid !== undefined) signalPid(current.pid, 'SIGTERM');
-    const timer = setTimeout(() => {
-      if (current.pid !== undefined) signalPid(current.pid, 'SIGKILL');
-    }, STOP_TIMEOUT_MS);
+    signalPid(pid, 'SIGTERM');
+    const timer = setTimeout(() => signalPid(pid, 'SIGKILL'), STOP_TIMEOUT_MS);
     await exited;
     clearTimeout(timer);
   };
@@ -89,30 +90,42 @@ export function createServerFixture(driver: ServerDriver, lab: Lab, opts: Server
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = proc;
+    // The log is kept for the whole life of the process; readiness is checked only during start.
+    const append = (chunk: Buffer): void => {
+      output += chunk.toString('utf8');
+    };
+    proc.stdout.on('data', append);
+    proc.stderr.on('data', append);
     await new Promise<void>((resolve, reject) => {
       const fail = (why: string): void => {
         cleanup();
         reject(new Error(`${driver.kind} server ${why}; its log:\n${output.slice(startOffset)}`));
       };
-      const onData = (chunk: Buffer): void => {
-        output += chunk.toString('utf8');
-        if (driver.readyLine.test(output.slice(startOffset))) {
+      // Registered after `append`, so `output` already holds the chunk.
+      const check = (): void => {
+        const sinceStart = output.slice(startOffset);
+        if (driver.failLine?.test(sinceStart) === true) {
+          fail(`logged ${String(driver.failLine)}`);
+        } else if (driver.readyLine.test(sinceStart)) {
           cleanup();
           resolve();
         }
       };
+      // 'close' rather than 'exit': by then the last words of the server are in the log.
       const onExit = (code: number | null, signal: NodeJS.Signals | null): void =>
         fail(`exited during start (${signal ?? `status ${String(code)}`})`);
       const onError = (error: Error): void => fail(`could not be spawned: ${error.message}`);
       const timer = setTimeout(() => fail(`printed no ${String(driver.readyLine)} within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
       const cleanup = (): void => {
         clearTimeout(timer);
-        proc.off('exit', onExit);
+        proc.stdout.off('data', check);
+        proc.stderr.off('data', check);
+        proc.off('close', onExit);
         proc.off('error', onError);
       };
-      proc.stdout.on('data', onData);
-      proc.stderr.on('data', onData);
-      proc.once('exit', onExit);
+      proc.stdout.on('data', check);
+      proc.stderr.on('data', check);
+      proc.once('close', onExit);
       proc.once('error', onError);
     }).catch(async (error: unknown) => {
       await stop();

@@ -75,6 +75,8 @@ export interface ServerDriver {
   readonly binary: string;
   /** Log line that means the server is answering. */
   readonly readyLine: RegExp;
+  /** Log line that means the server will not answer although it keeps running. */
+  readonly failLine?: RegExp;
   /** Write config files into `dir` (kept lease DB untouched) and return the command line. */
   prepare(dir: string, lab: Lab, opts: ServerOptions): Promise<ServerCommand>;
   /** Read and parse the lease DB in `dir`; `now` (epoch ms) decides `active`. */
