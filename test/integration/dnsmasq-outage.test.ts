@@ -1,0 +1,3 @@
+import { describeOutageSuite } from './outage-suite.js';
+
+describeOutageSuite({ kind: 'dnsmasq', name: 'dnqo', octet: 32, leaseTimeSeconds: 120 });
