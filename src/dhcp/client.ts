@@ -8,6 +8,7 @@
  * has no notion of lease lifetimes: it performs one step when asked (acquire, renew, rebind,
  * reboot, release); `LeaseManager` decides when.
  */
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { sleep } from '../clock.js';
@@ -25,6 +26,9 @@ import { mismatch, type DropReason, type Expectation } from './match.js';
 import { buildDiscover, buildRebind, buildRelease, buildRenew, buildRequestForOffer, type ClientIdentity } from './messages.js';
 import type { DhcpTransport, RemoteInfo } from './transport.js';
 import { XidAllocator, type XidSource } from './xid.js';
+
+/** Reason used to cancel a retransmission wait that is no longer needed. */
+const SETTLED = Symbol('settled');
 
 /** DHCP server port (RFC 2131 §4.1). */
 export const SERVER_PORT = 67;
@@ -124,6 +128,8 @@ export class DhcpClient {
     this.#xids = new XidAllocator(options.nextXid);
     this.#limiter = new Limiter(options.maxConcurrentAcquisitions ?? 32);
     this.#trusted = new Set([options.server, ...(options.extraServerIds ?? [])]);
+    // Every transaction in flight listens for close; hundreds at once are normal here.
+    setMaxListeners(0, this.#closing.signal);
     this.#releasePacer = new Pacer(options.clock, 1000 / (options.releasesPerSecond ?? 500));
     options.transport.onMessage((data, from) => this.#onDatagram(data, from));
   }
@@ -324,7 +330,9 @@ export class DhcpClient {
         firstSentAt ??= now;
         try {
           await this.#o.transport.send(encodePacket(packet), spec.to, this.#o.serverPort);
-          log.debug({ mac: spec.mac, xid: spec.xid, attempt: attempts, to: spec.to }, `sent ${summarizePacket(packet)}`);
+          if (log.isLevelEnabled('debug')) {
+            log.debug({ mac: spec.mac, xid: spec.xid, attempt: attempts, to: spec.to }, `sent ${summarizePacket(packet)}`);
+          }
         } catch (err) {
           // A send error (no route, interface down) counts as a lost attempt; the schedule goes on.
           log.warn({ mac: spec.mac, xid: spec.xid, err }, `sending to ${spec.to} failed`);
@@ -337,7 +345,7 @@ export class DhcpClient {
           await Promise.race([replied, sleep(clock, Math.max(0, waitMs), aborted.signal)]);
         } finally {
           signal.removeEventListener('abort', onClose);
-          aborted.abort();
+          aborted.abort(SETTLED); // a constant reason: the default builds a DOMException each time
         }
         if (reply !== undefined) return { reply, firstSentAt };
       }
@@ -372,18 +380,20 @@ export class DhcpClient {
       return;
     }
     if (reason !== undefined) {
-      this.#drop(reason, from, summarizePacket(packet));
+      this.#drop(reason, from, packet);
       return;
     }
     this.stats.accepted++;
     pending.deliver(packet);
   }
 
-  #drop(reason: DropReason, from: RemoteInfo, detail?: string): void {
+  #drop(reason: DropReason, from: RemoteInfo, detail?: string | DhcpPacket): void {
     this.stats[reason]++;
     // Other clients' replies are routine on a shared segment; a foreign server is worth a warning.
     const level = reason === 'foreign-server' || reason === 'wrong-client-id' ? 'warn' : 'debug';
-    this.#o.log[level]({ reason, from: `${from.address}:${from.port}`, detail }, 'dropped DHCP datagram');
+    if (!this.#o.log.isLevelEnabled(level)) return;
+    const text = typeof detail === 'object' ? summarizePacket(detail) : detail;
+    this.#o.log[level]({ reason, from: `${from.address}:${from.port}`, detail: text }, 'dropped DHCP datagram');
   }
 }
 

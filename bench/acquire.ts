@@ -1,0 +1,153 @@
+/**
+ * Benchmark: how fast the engine leases addresses, as a fraction of what the DHCP server itself
+ * can do. In one run, against the same server in the same lab:
+ *   1. perfdhcp (the server vendor's load generator) measures the server's DORA capacity;
+ *   2. the engine runs rounds of concurrent acquisitions from one UDP/68 socket.
+ * Prints leases/s for both, the ratio, and acquisition latency percentiles.
+ *
+ *   sudo npm run bench -- [--server kea|isc|dnsmasq] [--rounds 10] [--batch 200] [--concurrency 64]
+ *
+ * Like perfdhcp with -R 200, the engine's rounds reuse the same 200 client MACs, so after the
+ * first round the server finds each client's existing lease, as it does for perfdhcp. With
+ * --release-between the engine releases every round's leases instead and each round allocates
+ * afresh (Kea deletes released leases). The lab subnet is a /24 with 220 dynamic addresses;
+ * perfdhcp runs second because its clients keep their leases and would fill the pool.
+ */
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { systemClock } from '../src/clock.js';
+import { DhcpClient } from '../src/dhcp/client.js';
+import { clientIdForMac } from '../src/dhcp/messages.js';
+import { UdpTransport } from '../src/dhcp/transport.js';
+import { createLab } from '../test/support/lab/netns.js';
+import { labPrerequisites } from '../test/support/lab/prereqs.js';
+import { createServer, type ServerKind } from '../test/support/lab/servers.js';
+
+const { values } = parseArgs({
+  options: {
+    server: { type: 'string', default: 'kea' },
+    rounds: { type: 'string', default: '10' },
+    batch: { type: 'string', default: '200' },
+    concurrency: { type: 'string', default: '64' },
+    'perf-seconds': { type: 'string', default: '5' },
+    'perf-rates': { type: 'string', default: '1000,2000,4000,8000' },
+    'release-between': { type: 'boolean', default: false },
+  },
+});
+const kind = values.server as ServerKind;
+const rounds = Number(values.rounds);
+const batch = Math.min(200, Number(values.batch));
+const concurrency = Number(values.concurrency);
+const perfSeconds = Number(values['perf-seconds']);
+const perfRates = values['perf-rates'].split(',').map(Number);
+
+const prereqs = labPrerequisites(['perfdhcp']);
+if (!prereqs.ok) {
+  console.error(`cannot run the benchmark: ${prereqs.reason}`);
+  process.exit(1);
+}
+
+const lab = await createLab({ name: 'bench', octet: 201 });
+const server = createServer(kind, lab, { leaseTimeSeconds: 3600, rangeFirst: 20, rangeLast: 239 });
+try {
+  await server.start();
+  console.log(`server: ${kind} in netns ${lab.serverNs}, ${lab.subnet}/24; host ${lab.hostIf}; ${new Date().toISOString()}`);
+
+  // 1. The engine (first: perfdhcp's 200 simulated clients keep their leases and would fill the pool): rounds of `batch` acquisitions, at most `concurrency` at once.
+  const transport = await UdpTransport.open();
+  const client = new DhcpClient({
+    transport,
+    clock: systemClock,
+    server: lab.serverIp,
+    log: pino({ level: 'silent' }),
+    maxConcurrentAcquisitions: concurrency,
+    releasesPerSecond: 2000,
+  });
+  const latencies: number[] = [];
+  let busyMs = 0;
+  let failures = 0;
+  for (let r = 0; r < rounds; r++) {
+    const macs = Array.from({ length: batch }, (_, i) => `02:be:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`);
+    const t0 = performance.now();
+    const results = await Promise.allSettled(
+      macs.map(async (mac) => {
+        const identity = { mac, clientId: clientIdForMac(mac) };
+        const start = performance.now();
+        const b = await client.acquire({ identity, timeoutMs: 30_000 });
+        latencies.push(performance.now() - start);
+        return { identity, ip: b.ip, serverId: b.serverId };
+      }),
+    );
+    busyMs += performance.now() - t0;
+    for (const res of results) {
+      if (res.status === 'rejected') failures++;
+      else if (values['release-between'] || r === rounds - 1) await client.release(res.value);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300)); // let the server finish any releases
+  }
+  client.close();
+  await transport.close();
+
+  // 2. The server's own capacity, measured by perfdhcp at increasing asked rates.
+  console.log(`\nperfdhcp -4 -l ${lab.hostIf} -R 200 -p ${perfSeconds} -r RATE`);
+  console.log('  asked/s  DORA done/s  DISCOVER drops  REQUEST drops  avg OFFER delay');
+  let serverCapacity = 0;
+  for (const rate of perfRates) {
+    const out = await perfdhcp(rate);
+    const acks = statNumber(out, 'REQUEST-ACK', 'received packets');
+    const done = acks / perfSeconds;
+    serverCapacity = Math.max(serverCapacity, done);
+    console.log(
+      `  ${String(rate).padStart(7)}  ${done.toFixed(0).padStart(11)}  ${pct(out, 'DISCOVER-OFFER').padStart(14)}  ${pct(out, 'REQUEST-ACK').padStart(13)}  ${statText(out, 'DISCOVER-OFFER', 'avg delay').padStart(15)}`,
+    );
+  }
+
+  const ok = rounds * batch - failures;
+  const engineRate = ok / (busyMs / 1000);
+  latencies.sort((a, b) => a - b);
+  console.log(`\nengine: ${rounds} rounds x ${batch} concurrent acquisitions (same MACs each round${values['release-between'] ? ', released between rounds' : ''}), at most ${concurrency} in flight, one UDP/68 socket`);
+  console.log(`  leases: ${ok} ok, ${failures} failed, in ${(busyMs / 1000).toFixed(2)} s`);
+  console.log(`  leases/s: ${engineRate.toFixed(0)}`);
+  console.log(`  latency per acquisition, queueing for a slot included: p50 ${percentile(latencies, 0.5).toFixed(1)} ms, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, max ${(latencies.at(-1) ?? 0).toFixed(1)} ms`);
+  console.log(`\nserver capacity (best perfdhcp DORA/s): ${serverCapacity.toFixed(0)}`);
+  console.log(`ratio engine / server capacity: ${(engineRate / serverCapacity).toFixed(2)}`);
+} finally {
+  await server.stop().catch(() => undefined);
+  await lab.destroy();
+}
+
+function perfdhcp(rate: number): Promise<string> {
+  // perfdhcp exits 3 when any packet was dropped; its report is what we want either way.
+  return new Promise((resolve, reject) => {
+    const p = spawn('perfdhcp', ['-4', '-l', lab.hostIf, '-r', String(rate), '-R', '200', '-p', String(perfSeconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    p.on('error', reject);
+    p.on('exit', () => resolve(out));
+  });
+}
+
+function section(out: string, name: string): string {
+  const start = out.indexOf(`Statistics for: ${name}`);
+  return start === -1 ? '' : out.slice(start, out.indexOf('***Statistics', start + 10) === -1 ? undefined : out.indexOf('***Statistics', start + 10));
+}
+
+function statText(out: string, name: string, key: string): string {
+  return section(out, name).match(new RegExp(`${key}: ([^\\n]+)`))?.[1]?.trim() ?? '?';
+}
+
+function statNumber(out: string, name: string, key: string): number {
+  return Number.parseFloat(statText(out, name, key)) || 0;
+}
+
+function pct(out: string, name: string): string {
+  const v = statNumber(out, name, 'drops ratio');
+  return `${v.toFixed(1)} %`;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
+}
