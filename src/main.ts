@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+/**
+ * Composition root of `oam-docker-ipam`: parses the command line, wires logger, socket, DHCP
+ * client and lease manager, runs the command, and maps the outcome to an exit status
+ * (0 success, 1 DHCP failure, 2 bad usage).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseCli, USAGE, UsageError, type Command } from './cli.js';
+import { systemClock } from './clock.js';
+import { DhcpClient } from './dhcp/client.js';
+import { formatHex } from './dhcp/codec/ipv4.js';
+import { clientIdForMac } from './dhcp/messages.js';
+import { UdpTransport } from './dhcp/transport.js';
+import { DaemonError } from './errors.js';
+import { LeaseManager } from './lease/manager.js';
+import { createLogger } from './logger.js';
+
+async function main(argv: readonly string[]): Promise<number> {
+  let command: Command;
+  try {
+    command = parseCli(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`oam-docker-ipam: ${err.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  switch (command.kind) {
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    case 'version':
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    case 'probe':
+      return probe(command);
+  }
+}
+
+/** Leases one address, prints it as JSON, holds it for a while if asked, releases it. */
+async function probe(c: Extract<Command, { kind: 'probe' }>): Promise<number> {
+  const log = createLogger({ debug: c.debug });
+  const mac = c.mac ?? randomLocalMac();
+  const transport = await UdpTransport.open({ onError: (err) => log.error({ err }, 'socket error') });
+  const client = new DhcpClient({ transport, clock: systemClock, server: c.dhcpServer, log: log.child({ component: 'dhcp' }) });
+  const manager = new LeaseManager({ client, clock: systemClock, log: log.child({ component: 'lease' }) });
+  manager.on((e) => log.info({ event: e.type, mac: e.lease.identity.mac, ip: e.lease.ip, state: e.lease.state }, `lease ${e.type}`));
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const lease = await manager.acquire('probe', {
+      identity: { mac, clientId: clientIdForMac(mac) },
+      timeoutMs: c.timeoutMs,
+      ...(c.requestedIp === undefined ? {} : { requestedIp: c.requestedIp, requireRequested: true }),
+    });
+    const b = lease.binding;
+    process.stdout.write(
+      `${JSON.stringify({
+        mac,
+        clientId: formatHex(lease.identity.clientId),
+        ip: lease.ip,
+        subnetMask: b.subnetMask ?? null,
+        routers: b.routers ?? [],
+        dnsServers: b.dnsServers ?? [],
+        domainName: b.domainName ?? null,
+        server: lease.serverId,
+        leaseTimeSeconds: b.leaseTimeSeconds,
+        renewAt: iso(lease.renewAt),
+        rebindAt: iso(lease.rebindAt),
+        expiresAt: iso(lease.expiresAt),
+      })}\n`,
+    );
+    if (c.holdSeconds > 0 && !stop.signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, c.holdSeconds * 1000);
+        stop.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    await manager.release('probe');
+    return 0;
+  } catch (err) {
+    if (!(err instanceof DaemonError)) throw err;
+    log.error({ code: err.code }, err.message);
+    process.stderr.write(`oam-docker-ipam: ${err.message}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await manager.stop();
+    client.close();
+    await transport.close();
+  }
+}
+
+/** A random unicast, locally administered MAC (RFC 7042 §2.1): no clash with real hardware. */
+function randomLocalMac(): string {
+  const b = randomBytes(6);
+  b[0] = ((b[0] as number) & 0xfc) | 0x02;
+  return formatHex(b);
+}
+
+function iso(at: number | null): string | null {
+  return at === null ? null : new Date(at).toISOString();
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`oam-docker-ipam: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
