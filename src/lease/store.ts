@@ -1,0 +1,305 @@
+/**
+ * Durable lease table: every lease the daemon holds, in one versioned JSON file.
+ *
+ * A save writes a temporary file in the same directory, fsyncs it, renames it over the old
+ * file and fsyncs the directory, so after a crash the file is either the old table or the new
+ * one, never a mix (the scheme of write-file-atomic). Saves are serialized and coalesced: a
+ * save requested while another runs waits for it, then writes the newest table once.
+ *
+ * A file that cannot be read as a lease table is never trusted and never lost: it is kept
+ * aside as `<name>.corrupt-<time>` and the daemon starts empty (Docker's own state still names
+ * the addresses; the operator is told). Entries that are individually malformed are dropped
+ * with a reason; the rest are kept.
+ */
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import { DaemonError } from '../errors.js';
+import { isIPv4, normalizeMac, formatHex } from '../dhcp/codec/ipv4.js';
+import type { Binding } from '../dhcp/binding.js';
+import type { Lease } from './lease.js';
+import { LeaseState } from './state.js';
+
+/** Identifies our files, so a stray JSON file is not mistaken for a lease table. */
+export const STORE_FORMAT = 'd4d-leases';
+export const STORE_VERSION = 1;
+
+/** Persistence failed (disk full, read-only, permissions). The message names the file. */
+export class StoreError extends DaemonError {
+  override readonly name = 'StoreError';
+  readonly code = 'STORE';
+}
+
+export interface LoadResult {
+  leases: Lease[];
+  /** What was wrong with the file, when something was; the bad file was kept aside. */
+  problems: string[];
+}
+
+export interface LeaseStore {
+  load(): Promise<LoadResult>;
+  save(leases: readonly Lease[]): Promise<void>;
+}
+
+/** The file operations the store uses; tests replace them to inject failures. */
+export interface StoreFs {
+  readFile(path: string): Promise<string>;
+  writeDurably(path: string, data: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  syncDir(dir: string): Promise<void>;
+}
+
+export const nodeStoreFs: StoreFs = {
+  readFile: (path) => readFile(path, 'utf8'),
+  async writeDurably(path, data) {
+    const handle = await open(path, 'w', 0o600);
+    try {
+      await handle.writeFile(data, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+  rename,
+  async syncDir(dir) {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+};
+
+export class JsonFileLeaseStore implements LeaseStore {
+  readonly #path: string;
+  readonly #log: Logger;
+  readonly #fs: StoreFs;
+  readonly #now: () => number;
+  #writing: Promise<void> | undefined;
+  #pending: { leases: readonly Lease[]; waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> } | undefined;
+
+  constructor(options: { path: string; log: Logger; fs?: StoreFs; now?: () => number }) {
+    this.#path = options.path;
+    this.#log = options.log;
+    this.#fs = options.fs ?? nodeStoreFs;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get path(): string {
+    return this.#path;
+  }
+
+  async load(): Promise<LoadResult> {
+    let text: string;
+    try {
+      text = await this.#fs.readFile(this.#path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { leases: [], problems: [] };
+      throw new StoreError(`cannot read lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
+    }
+    const { leases, problems } = decodeLeaseTable(text);
+    if (problems.length > 0) {
+      const aside = `${this.#path}.corrupt-${new Date(this.#now()).toISOString().replaceAll(':', '')}`;
+      await this.#fs.rename(this.#path, aside).catch((err: unknown) => {
+        throw new StoreError(`cannot move damaged lease table ${this.#path} aside: ${(err as Error).message}`, { cause: err });
+      });
+      this.#log.warn({ path: this.#path, keptAs: aside, problems, kept: leases.length }, 'lease table was damaged; kept a copy aside');
+      // Write back what was good, so the next start does not see the damage again.
+      await this.save(leases);
+    }
+    return { leases, problems };
+  }
+
+  /** Resolves once `leases` (or a newer table) is on disk. */
+  save(leases: readonly Lease[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#pending === undefined) this.#pending = { leases, waiters: [] };
+      this.#pending.leases = leases;
+      this.#pending.waiters.push({ resolve, reject });
+      this.#writing ??= this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#pending !== undefined) {
+      const batch = this.#pending;
+      this.#pending = undefined;
+      try {
+        await this.#write(batch.leases);
+        for (const w of batch.waiters) w.resolve();
+      } catch (err) {
+        for (const w of batch.waiters) w.reject(err);
+      }
+    }
+    this.#writing = undefined;
+  }
+
+  async #write(leases: readonly Lease[]): Promise<void> {
+    const dir = dirname(this.#path);
+    const tmp = join(dir, `.${basename(this.#path)}.tmp-${process.pid}`);
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await this.#fs.writeDurably(tmp, encodeLeaseTable(leases, this.#now()));
+      await this.#fs.rename(tmp, this.#path);
+      await this.#fs.syncDir(dir);
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw new StoreError(`cannot save lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+interface StoredLease {
+  id: string;
+  mac: string;
+  clientId: string;
+  hostname?: string;
+  ip: string;
+  serverId: string;
+  state: string;
+  requestedAt: number;
+  renewAt: number | null;
+  rebindAt: number | null;
+  expiresAt: number | null;
+  leaseTimeSeconds: number;
+  renewalTimeSeconds?: number;
+  rebindingTimeSeconds?: number;
+  subnetMask?: string;
+  routers?: string[];
+  dnsServers?: string[];
+  domainName?: string;
+}
+
+/** The file's text for a lease table. */
+export function encodeLeaseTable(leases: readonly Lease[], savedAt: number): string {
+  const stored = leases.map((l): StoredLease => {
+    const b = l.binding;
+    return {
+      id: l.id,
+      mac: l.identity.mac,
+      clientId: formatHex(l.identity.clientId),
+      ...(l.identity.hostname === undefined ? {} : { hostname: l.identity.hostname }),
+      ip: l.ip,
+      serverId: l.serverId,
+      state: l.state,
+      requestedAt: l.requestedAt,
+      renewAt: l.renewAt,
+      rebindAt: l.rebindAt,
+      expiresAt: l.expiresAt,
+      leaseTimeSeconds: b.leaseTimeSeconds,
+      ...(b.renewalTimeSeconds === undefined ? {} : { renewalTimeSeconds: b.renewalTimeSeconds }),
+      ...(b.rebindingTimeSeconds === undefined ? {} : { rebindingTimeSeconds: b.rebindingTimeSeconds }),
+      ...(b.subnetMask === undefined ? {} : { subnetMask: b.subnetMask }),
+      ...(b.routers === undefined ? {} : { routers: b.routers }),
+      ...(b.dnsServers === undefined ? {} : { dnsServers: b.dnsServers }),
+      ...(b.domainName === undefined ? {} : { domainName: b.domainName }),
+    };
+  });
+  return `${JSON.stringify({ format: STORE_FORMAT, version: STORE_VERSION, savedAt: new Date(savedAt).toISOString(), leases: stored }, null, 1)}\n`;
+}
+
+/** Parses a lease table; never throws. Whatever is wrong is returned in `problems`. */
+export function decodeLeaseTable(text: string): LoadResult {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    return { leases: [], problems: [`not JSON: ${(err as Error).message}`] };
+  }
+  if (!isObject(doc) || doc.format !== STORE_FORMAT) return { leases: [], problems: [`not a ${STORE_FORMAT} file`] };
+  if (doc.version !== STORE_VERSION) {
+    return { leases: [], problems: [`unsupported version ${JSON.stringify(doc.version)}, want ${STORE_VERSION}`] };
+  }
+  if (!Array.isArray(doc.leases)) return { leases: [], problems: ['"leases" is not a list'] };
+  const leases: Lease[] = [];
+  const problems: string[] = [];
+  const seen = new Map<string, string>();
+  doc.leases.forEach((entry: unknown, i: number) => {
+    const lease = decodeLease(entry);
+    if (typeof lease === 'string') {
+      problems.push(`lease ${i}: ${lease}`);
+      return;
+    }
+    // One address, one holder: a table naming an address twice cannot be trusted for either.
+    const owner = seen.get(lease.ip);
+    if (owner !== undefined) {
+      problems.push(`lease ${i}: ${lease.ip} is also held by ${owner}`);
+      return;
+    }
+    seen.set(lease.ip, lease.id);
+    leases.push(lease);
+  });
+  return { leases, problems };
+}
+
+function decodeLease(entry: unknown): Lease | string {
+  if (!isObject(entry)) return 'not an object';
+  const e = entry;
+  const str = (k: string): string | undefined => (typeof e[k] === 'string' ? (e[k] as string) : undefined);
+  const num = (k: string): number | undefined => (typeof e[k] === 'number' && Number.isFinite(e[k]) ? (e[k] as number) : undefined);
+  const time = (k: string): number | null | undefined => (e[k] === null ? null : num(k));
+  const ipList = (k: string): string[] | undefined | false =>
+    e[k] === undefined ? undefined : Array.isArray(e[k]) && (e[k] as unknown[]).every((v) => typeof v === 'string' && isIPv4(v)) ? (e[k] as string[]) : false;
+
+  const id = str('id');
+  const mac = normalizeMac(str('mac') ?? '');
+  const clientIdHex = str('clientId');
+  const ip = str('ip');
+  const serverId = str('serverId');
+  const state = str('state');
+  const requestedAt = num('requestedAt');
+  const leaseTimeSeconds = num('leaseTimeSeconds');
+  const [renewAt, rebindAt, expiresAt] = [time('renewAt'), time('rebindAt'), time('expiresAt')];
+  if (id === undefined || id === '') return 'missing id';
+  if (mac === undefined) return `${id}: bad mac`;
+  if (clientIdHex === undefined || !/^[0-9a-f]{2}(:[0-9a-f]{2})+$/.test(clientIdHex)) return `${id}: bad clientId`;
+  if (ip === undefined || !isIPv4(ip)) return `${id}: bad ip`;
+  if (serverId === undefined || !isIPv4(serverId)) return `${id}: bad serverId`;
+  if (state === undefined || !(Object.values(LeaseState) as string[]).includes(state) || state === 'RELEASED') return `${id}: bad state`;
+  if (requestedAt === undefined || leaseTimeSeconds === undefined) return `${id}: bad times`;
+  if (renewAt === undefined || rebindAt === undefined || expiresAt === undefined) return `${id}: bad times`;
+  const routers = ipList('routers');
+  const dnsServers = ipList('dnsServers');
+  if (routers === false || dnsServers === false) return `${id}: bad address list`;
+  const subnetMask = str('subnetMask');
+  if (subnetMask !== undefined && !isIPv4(subnetMask)) return `${id}: bad subnetMask`;
+
+  const binding: Binding = { ip, serverId, requestedAt, leaseTimeSeconds, xid: 0 };
+  const t1 = num('renewalTimeSeconds');
+  const t2 = num('rebindingTimeSeconds');
+  const domainName = str('domainName');
+  if (t1 !== undefined) binding.renewalTimeSeconds = t1;
+  if (t2 !== undefined) binding.rebindingTimeSeconds = t2;
+  if (subnetMask !== undefined) binding.subnetMask = subnetMask;
+  if (routers !== undefined) binding.routers = routers;
+  if (dnsServers !== undefined) binding.dnsServers = dnsServers;
+  if (domainName !== undefined) binding.domainName = domainName;
+  const hostname = str('hostname');
+  // A lease caught mid-step resumes from BOUND: nextStep() then picks renew, rebind or expire
+  // from its times, and an EXPIRED or REBOOTING lease is asked back with INIT-REBOOT.
+  const resumed = state === 'EXPIRED' || state === 'REBOOTING' ? state : 'BOUND';
+  return {
+    id,
+    identity: {
+      mac,
+      clientId: Uint8Array.from(clientIdHex.split(':').map((h) => parseInt(h, 16))),
+      ...(hostname === undefined ? {} : { hostname }),
+    },
+    ip,
+    serverId,
+    state: resumed,
+    binding,
+    requestedAt,
+    renewAt,
+    rebindAt,
+    expiresAt,
+    retryAt: null,
+    recoveryAttempts: 0,
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
