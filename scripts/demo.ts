@@ -55,8 +55,8 @@ try {
   const inner = cleanup;
   cleanup = async () => {
     await Promise.all(manager.list().map((l) => manager.release(l.id)));
-    await manager.stop();
     client.close();
+    await manager.stop();
     await transport.close();
     await inner();
   };

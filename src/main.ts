@@ -41,7 +41,14 @@ async function main(argv: readonly string[]): Promise<number> {
 async function probe(c: Extract<Command, { kind: 'probe' }>): Promise<number> {
   const log = createLogger({ debug: c.debug });
   const mac = c.mac ?? randomLocalMac();
-  const transport = await UdpTransport.open({ onError: (err) => log.error({ err }, 'socket error') });
+  let transport: UdpTransport;
+  try {
+    transport = await UdpTransport.open({ onError: (err) => log.error({ err }, 'socket error') });
+  } catch (err) {
+    if (!(err instanceof DaemonError)) throw err;
+    process.stderr.write(`oam-docker-ipam: ${err.message}\n`);
+    return 1;
+  }
   const client = new DhcpClient({ transport, clock: systemClock, server: c.dhcpServer, log: log.child({ component: 'dhcp' }) });
   const manager = new LeaseManager({ client, clock: systemClock, log: log.child({ component: 'lease' }) });
   manager.on((e) => log.info({ event: e.type, mac: e.lease.identity.mac, ip: e.lease.ip, state: e.lease.state }, `lease ${e.type}`));
@@ -49,6 +56,11 @@ async function probe(c: Extract<Command, { kind: 'probe' }>): Promise<number> {
   const onSignal = (): void => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // A signal during the acquisition ends it; a lease acquired by then is still released below.
+  const onAbort = (): void => {
+    if (manager.get('probe') === undefined) client.close();
+  };
+  stop.signal.addEventListener('abort', onAbort);
   try {
     const lease = await manager.acquire('probe', {
       identity: { mac, clientId: clientIdForMac(mac) },
@@ -85,14 +97,16 @@ async function probe(c: Extract<Command, { kind: 'probe' }>): Promise<number> {
     return 0;
   } catch (err) {
     if (!(err instanceof DaemonError)) throw err;
-    log.error({ code: err.code }, err.message);
-    process.stderr.write(`oam-docker-ipam: ${err.message}\n`);
+    const message = stop.signal.aborted ? 'interrupted' : err.message;
+    log.error({ code: err.code }, message);
+    process.stderr.write(`oam-docker-ipam: ${message}\n`);
     return 1;
   } finally {
+    stop.signal.removeEventListener('abort', onAbort);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await manager.stop();
     client.close();
+    await manager.stop();
     await transport.close();
   }
 }

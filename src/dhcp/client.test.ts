@@ -162,16 +162,26 @@ describe('DhcpClient.acquire', () => {
 
   it('limits concurrent acquisitions', async () => {
     client = makeClient({ maxConcurrentAcquisitions: 2 });
-    const all = Promise.allSettled(
-      [1, 2, 3].map((i) => client.acquire({ identity: { mac: `02:00:00:00:00:0${i}`, clientId: clientIdForMac(`02:00:00:00:00:0${i}`) }, timeoutMs: 1000 })),
-    );
+    const id = (i: number) => ({ mac: `02:00:00:00:00:0${i}`, clientId: clientIdForMac(`02:00:00:00:00:0${i}`) });
+    const all = Promise.allSettled([client.acquire({ identity: id(1), timeoutMs: 1000 }), client.acquire({ identity: id(2), timeoutMs: 1000 }), client.acquire({ identity: id(3), timeoutMs: 5000 })]);
     await clock.advance(0);
     expect(server.decodedRequests).toHaveLength(2);
     await clock.advance(1000);
     await clock.advance(0);
     expect(server.decodedRequests).toHaveLength(3);
-    await clock.advance(1000);
+    await clock.advance(5000);
     await all;
+  });
+
+  it('counts time queued for a slot against the acquisition timeout', async () => {
+    client = makeClient({ maxConcurrentAcquisitions: 1 });
+    const first = client.acquire({ identity, timeoutMs: 10_000 }).catch((e: unknown) => e);
+    const queued = client.acquire({ identity: { mac: '02:00:00:00:00:09', clientId: clientIdForMac('02:00:00:00:00:09') }, timeoutMs: 3_000 }).catch((e: unknown) => e);
+    await clock.advance(10_000);
+    expect(await queued).toBeInstanceOf(NoResponseError);
+    expect(await first).toBeInstanceOf(NoResponseError);
+    // The queued one never got to send anything.
+    expect(server.decodedRequests.every((p) => p.chaddr[5] === 0x07)).toBe(true);
   });
 
   it('fails transactions in flight when closed', async () => {
@@ -250,5 +260,86 @@ describe('DhcpClient renew, rebind, reboot, release', () => {
 
   it('keeps the value of option 50 as sent', () => {
     expect(ipv4Value('192.0.2.100')).toEqual(Uint8Array.of(192, 0, 2, 100));
+  });
+});
+
+describe('DhcpClient hardening', () => {
+  it('drops replies that do not come from port 67', async () => {
+    const real = dora(() => '192.0.2.100');
+    server.handler = (p) => {
+      transport.inject(encodePacket(buildReply(p, getUint8(p.options, 53) === MessageType.Discover ? MessageType.Offer : MessageType.Ack, { yiaddr: '192.0.2.66' })), { address: SERVER, port: 31337 });
+      return real(p);
+    };
+    await expect(client.acquire({ identity })).resolves.toMatchObject({ ip: '192.0.2.100' });
+    expect(client.stats['wrong-port']).toBe(2);
+  });
+
+  it('drops an ACK for another address than the one requested', async () => {
+    server.handler = (p) =>
+      getUint8(p.options, 53) === MessageType.Discover
+        ? buildReply(p, MessageType.Offer, { yiaddr: '192.0.2.100' })
+        : [buildReply(p, MessageType.Ack, { yiaddr: '192.0.2.1' }), buildReply(p, MessageType.Ack, { yiaddr: '192.0.2.100' })];
+    await expect(client.acquire({ identity })).resolves.toMatchObject({ ip: '192.0.2.100' });
+    expect(client.stats['wrong-address']).toBe(1);
+    server.handler = (p) => [buildReply(p, MessageType.Ack, { yiaddr: '192.0.2.200' }), buildReply(p, MessageType.Ack, { yiaddr: '192.0.2.100' })];
+    await expect(client.renew({ identity, ip: '192.0.2.100', serverId: SERVER }, clock.now() + 30_000)).resolves.toMatchObject({ ip: '192.0.2.100' });
+    expect(client.stats['wrong-address']).toBe(2);
+  });
+
+  it('drops OFFERs and ACKs with a lease time of 0', async () => {
+    let zero = true;
+    const real = dora(() => '192.0.2.100');
+    server.handler = (p) => (zero ? ((zero = false), buildReply(p, MessageType.Offer, { leaseTimeSeconds: 0 })) : real(p));
+    const done = client.acquire({ identity });
+    await clock.advance(5_000);
+    await expect(done).resolves.toMatchObject({ leaseTimeSeconds: 600 });
+    expect(client.stats.incomplete).toBe(1);
+  });
+
+  it('repeats the DISCOVER secs in the SELECTING REQUEST even when the OFFER is late', async () => {
+    const real = dora(() => '192.0.2.100');
+    let discovers = 0;
+    server.handler = (p) => (getUint8(p.options, 53) === MessageType.Discover && ++discovers === 1 ? undefined : real(p));
+    const done = client.acquire({ identity });
+    await clock.advance(4_000);
+    await done;
+    const [, second, request] = server.decodedRequests;
+    expect(second?.secs).toBe(4);
+    expect(request?.secs).toBe(4);
+  });
+
+  it('uses a new xid for each DISCOVER round', async () => {
+    client = makeClient({ initialRetransmitMs: 1_000 });
+    let requests = 0;
+    const real = dora(() => '192.0.2.100');
+    server.handler = (p) => (getUint8(p.options, 53) === MessageType.Request && ++requests <= 4 ? undefined : real(p));
+    const done = client.acquire({ identity });
+    await clock.advance(20_000);
+    await done;
+    const discovers = server.requestsOfType(MessageType.Discover);
+    expect(discovers).toHaveLength(2);
+    expect(discovers[0]?.xid).not.toBe(discovers[1]?.xid);
+  });
+
+  it('matches replies for a MAC given in upper case', async () => {
+    server.handler = dora(() => '192.0.2.100');
+    const upper = { mac: MAC.toUpperCase(), clientId: clientIdForMac(MAC) };
+    await expect(client.acquire({ identity: upper })).resolves.toMatchObject({ ip: '192.0.2.100' });
+  });
+
+  it('release survives a send error (the lease then simply expires)', async () => {
+    transport.send = async () => Promise.reject(new Error('ENETUNREACH'));
+    await expect(client.release({ identity, ip: '192.0.2.100', serverId: SERVER })).resolves.toBeUndefined();
+  });
+
+  it('close() during a send ends the transaction with ClientClosedError', async () => {
+    let unblock!: () => void;
+    transport.send = () => new Promise<void>((resolve) => (unblock = resolve));
+    const done = client.acquire({ identity }).catch((e: unknown) => e);
+    await clock.advance(0);
+    client.close();
+    unblock();
+    await clock.advance(0);
+    expect(await done).toBeInstanceOf(ClientClosedError);
   });
 });

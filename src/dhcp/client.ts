@@ -3,8 +3,10 @@
  *
  * A transaction sends a message, waits for a reply that `mismatch()` accepts and retransmits on
  * a backoff schedule until it gets one or its deadline passes. Transactions are demultiplexed on
- * xid (unique among those in flight) and chaddr; replies from servers other than the configured
- * one are dropped, so a rogue server on the segment cannot hand out our addresses. The client
+ * xid (unique among those in flight) and chaddr; replies must come from port 67, carry the
+ * configured server's identifier and, for an ACK, the address that was asked for. That keeps a
+ * misconfigured or rogue DHCP server on the segment from handing out our addresses; it is no
+ * defence against a host that forges the real server's identity (nothing in DHCPv4 is). The client
  * has no notion of lease lifetimes: it performs one step when asked (acquire, renew, rebind,
  * reboot, release); `LeaseManager` decides when.
  */
@@ -16,6 +18,7 @@ import { DecodeError } from './codec/decode-error.js';
 import { MessageType, OptionCode } from './codec/option-codes.js';
 import { decodePacket, encodePacket, type DhcpPacket } from './codec/packet.js';
 import { getIPv4, getString, getUint8 } from './codec/options.js';
+import { normalizeMac } from './codec/ipv4.js';
 import { summarizePacket } from './codec/describe.js';
 import { rfcBackoff } from './backoff.js';
 import { bindingFromAck, type Binding } from './binding.js';
@@ -110,16 +113,19 @@ export class DhcpClient {
   readonly #trusted: ReadonlySet<string>;
   readonly #closing = new AbortController();
   readonly #releasePacer: Pacer;
+  readonly #lastWarnAt = new Map<DropReason, number>();
   readonly stats: ClientStats = {
     received: 0,
     accepted: 0,
     malformed: 0,
+    'wrong-port': 0,
     'not-a-reply': 0,
     'unknown-xid': 0,
     'wrong-chaddr': 0,
     'wrong-client-id': 0,
     'unexpected-type': 0,
     'foreign-server': 0,
+    'wrong-address': 0,
     incomplete: 0,
   };
 
@@ -149,26 +155,33 @@ export class DhcpClient {
    * REQUEST or a NAK (dnsmasq NAKs an offer it made twice) starts over with a DISCOVER.
    */
   acquire(req: AcquireRequest): Promise<Binding> {
-    return this.#limiter.run(() => this.#acquire(req));
+    // The deadline counts time spent waiting for a slot: the caller's patience does not restart.
+    const deadlineAt = this.#o.clock.now() + (req.timeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS);
+    return this.#limiter.run(() => this.#acquire(req, deadlineAt));
   }
 
-  async #acquire(req: AcquireRequest): Promise<Binding> {
+  async #acquire(req: AcquireRequest, deadlineAt: number): Promise<Binding> {
     const { clock } = this.#o;
     const { identity } = req;
     const startedAt = clock.now();
-    const deadlineAt = startedAt + (req.timeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS);
-    const secs = (): number => Math.floor((clock.now() - startedAt) / 1000);
-    const xid = this.#xids.allocate();
+    const secs = (): number => Math.max(0, Math.floor((clock.now() - startedAt) / 1000));
     let nakDelayMs = NAK_RESTART_MS;
-    try {
-      for (;;) {
+    for (;;) {
+      // Each DISCOVER round is a new transaction with a new xid (RFC 2131 §4.4.1), so a late
+      // reply to an abandoned round cannot complete this one.
+      const xid = this.#xids.allocate();
+      try {
+        let discoverSecs = 0;
         const discover = await this.#exchange({
           step: 'OFFER',
           mac: identity.mac,
           xid,
           to: this.#o.server,
           expect: this.#expect(xid, identity, [MessageType.Offer], this.#trusted),
-          build: () => buildDiscover({ client: identity, xid, secs: secs(), ...optional('requestedIp', req.requestedIp) }),
+          build: () => {
+            discoverSecs = secs();
+            return buildDiscover({ client: identity, xid, secs: discoverSecs, ...optional('requestedIp', req.requestedIp) });
+          },
           maxAttempts: Infinity,
           deadlineAt,
         });
@@ -179,7 +192,7 @@ export class DhcpClient {
           throw new AddressUnavailableError(serverId, identity.mac, req.requestedIp, offer.yiaddr);
         }
         // The SELECTING REQUEST repeats the DISCOVER's secs (RFC 2131 §4.4.1).
-        const selectSecs = secs();
+        const selectSecs = discoverSecs;
         let answer: { reply: DhcpPacket; firstSentAt: number };
         try {
           answer = await this.#exchange({
@@ -187,7 +200,7 @@ export class DhcpClient {
             mac: identity.mac,
             xid,
             to: serverId,
-            expect: this.#expect(xid, identity, [MessageType.Ack, MessageType.Nak], new Set([serverId])),
+            expect: this.#expect(xid, identity, [MessageType.Ack, MessageType.Nak], new Set([serverId]), offer.yiaddr),
             build: () => buildRequestForOffer({ client: identity, xid, secs: selectSecs, offeredIp: offer.yiaddr, serverId }),
             maxAttempts: MAX_SELECT_REQUESTS,
             deadlineAt,
@@ -207,9 +220,9 @@ export class DhcpClient {
         if (clock.now() + nakDelayMs >= deadlineAt) throw new NakError(serverId, identity.mac, offer.yiaddr, reason);
         await sleep(clock, nakDelayMs * (0.5 + this.#o.random()), this.#closing.signal);
         nakDelayMs = Math.min(nakDelayMs * 2, NAK_RESTART_MAX_MS);
+      } finally {
+        this.#xids.release(xid);
       }
-    } finally {
-      this.#xids.release(xid);
     }
   }
 
@@ -262,6 +275,9 @@ export class DhcpClient {
       const packet = buildRelease({ client: held.identity, xid, ip: held.ip, serverId: held.serverId });
       await this.#o.transport.send(encodePacket(packet), held.serverId, this.#o.serverPort);
       this.#o.log.debug({ mac: held.identity.mac, ip: held.ip, xid }, 'sent RELEASE');
+    } catch (err) {
+      // RELEASE is a courtesy (RFC 2131 §4.4.6): if it cannot be sent the lease simply expires.
+      this.#o.log.warn({ mac: held.identity.mac, ip: held.ip, err }, 'could not send RELEASE; the lease will expire on its own');
     } finally {
       this.#xids.release(xid);
     }
@@ -289,8 +305,8 @@ export class DhcpClient {
         mac: held.identity.mac,
         xid,
         to: held.serverId,
-        expect: this.#expect(xid, held.identity, [MessageType.Ack, MessageType.Nak], servers),
-        build: () => build(xid, Math.floor((clock.now() - startedAt) / 1000)),
+        expect: this.#expect(xid, held.identity, [MessageType.Ack, MessageType.Nak], servers, held.ip),
+        build: () => build(xid, Math.max(0, Math.floor((clock.now() - startedAt) / 1000))),
         maxAttempts,
         deadlineAt,
       });
@@ -304,8 +320,9 @@ export class DhcpClient {
     }
   }
 
-  #expect(xid: number, identity: ClientIdentity, types: readonly number[], servers: ReadonlySet<string>): Expectation {
-    return { xid, mac: identity.mac, clientId: identity.clientId, types, servers };
+  #expect(xid: number, identity: ClientIdentity, types: readonly number[], servers: ReadonlySet<string>, ip?: string): Expectation {
+    const mac = normalizeMac(identity.mac) ?? identity.mac;
+    return { xid, mac, clientId: identity.clientId, types, servers, ...(ip === undefined ? {} : { ip }) };
   }
 
   /** One transaction: send, wait, retransmit on the RFC schedule, until a reply or the deadline. */
@@ -328,6 +345,7 @@ export class DhcpClient {
         const packet = spec.build();
         attempts++;
         firstSentAt ??= now;
+        if (signal.aborted) throw signal.reason;
         try {
           await this.#o.transport.send(encodePacket(packet), spec.to, this.#o.serverPort);
           if (log.isLevelEnabled('debug')) {
@@ -337,6 +355,8 @@ export class DhcpClient {
           // A send error (no route, interface down) counts as a lost attempt; the schedule goes on.
           log.warn({ mac: spec.mac, xid: spec.xid, err }, `sending to ${spec.to} failed`);
         }
+        // close() may have come while the send was under way.
+        if (signal.aborted) throw signal.reason;
         const waitMs = Math.min(delays.next().value, spec.deadlineAt - clock.now());
         const aborted = new AbortController();
         const onClose = (): void => aborted.abort(signal.reason);
@@ -360,6 +380,11 @@ export class DhcpClient {
 
   #onDatagram(data: Uint8Array, from: RemoteInfo): void {
     this.stats.received++;
+    // Servers and relays answer from port 67 (RFC 2131 §4.1); anything else is not a reply.
+    if (from.port !== this.#o.serverPort) {
+      this.#drop('wrong-port', from);
+      return;
+    }
     let packet: DhcpPacket;
     try {
       packet = decodePacket(data);
@@ -389,8 +414,16 @@ export class DhcpClient {
 
   #drop(reason: DropReason, from: RemoteInfo, detail?: string | DhcpPacket): void {
     this.stats[reason]++;
-    // Other clients' replies are routine on a shared segment; a foreign server is worth a warning.
-    const level = reason === 'foreign-server' || reason === 'wrong-client-id' ? 'warn' : 'debug';
+    // Other clients' replies are routine on a shared segment; a foreign server is worth a
+    // warning, but at most one per reason every 10 s, so a flood cannot flood the log too.
+    let level: 'warn' | 'debug' = 'debug';
+    if (reason === 'foreign-server' || reason === 'wrong-client-id' || reason === 'wrong-address') {
+      const now = this.#o.clock.now();
+      if (now - (this.#lastWarnAt.get(reason) ?? -Infinity) >= 10_000) {
+        this.#lastWarnAt.set(reason, now);
+        level = 'warn';
+      }
+    }
     if (!this.#o.log.isLevelEnabled(level)) return;
     const text = typeof detail === 'object' ? summarizePacket(detail) : detail;
     this.#o.log[level]({ reason, from: `${from.address}:${from.port}`, detail: text }, 'dropped DHCP datagram');

@@ -18,17 +18,21 @@ export interface Expectation {
   types: readonly number[];
   /** Server identifiers we believe. Anything else is a rogue or misconfigured server. */
   servers: ReadonlySet<string>;
+  /** For a REQUEST: the address asked for; an ACK for any other address is not ours. */
+  ip?: string;
 }
 
 /** Why a datagram was dropped. */
 export type DropReason =
   | 'malformed'
+  | 'wrong-port'
   | 'not-a-reply'
   | 'unknown-xid'
   | 'wrong-chaddr'
   | 'wrong-client-id'
   | 'unexpected-type'
   | 'foreign-server'
+  | 'wrong-address'
   | 'incomplete';
 
 /**
@@ -49,8 +53,11 @@ export function mismatch(p: DhcpPacket, e: Expectation): DropReason | undefined 
   if (server === undefined || !e.servers.has(server)) return 'foreign-server';
   if (type === MessageType.Offer || type === MessageType.Ack) {
     if (p.yiaddr === '0.0.0.0') return 'incomplete';
-    if (getUint32(p.options, OptionCode.LeaseTime) === undefined) return 'incomplete';
+    // A lease of 0 s would expire on arrival and send us straight back for another.
+    const leaseTime = getUint32(p.options, OptionCode.LeaseTime);
+    if (leaseTime === undefined || leaseTime === 0) return 'incomplete';
   }
+  if (type === MessageType.Ack && e.ip !== undefined && p.yiaddr !== e.ip) return 'wrong-address';
   // Read every option the binding will use now, so a malformed one is dropped here as a bad
   // packet instead of failing the transaction that accepted it.
   if (type === MessageType.Ack) bindingFromAck(p, 0);

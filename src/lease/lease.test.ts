@@ -26,6 +26,11 @@ describe('leaseTimes', () => {
     expect(leaseTimes({ ...base, renewalTimeSeconds: t1, rebindingTimeSeconds: t2 }, noFuzz)).toMatchObject(want);
   });
 
+  it('renews before a server T2 that comes before half the lease', () => {
+    const t = leaseTimes({ ...base, rebindingTimeSeconds: 175 }, noFuzz);
+    expect(t).toEqual({ renewAt: 1_100_000, rebindAt: 1_175_000, expiresAt: 1_600_000 });
+  });
+
   it('fuzzes by at most ±1 s and keeps start < T1 < T2 < expiry even for tiny leases', () => {
     for (const r of [0, 0.999999]) {
       const t = leaseTimes(base, () => r);

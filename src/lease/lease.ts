@@ -52,7 +52,10 @@ export function leaseTimes(binding: Binding, random: () => number): LeaseTimes {
   let t2Ms = (binding.rebindingTimeSeconds ?? 0) * 1000;
   if (t2Ms <= 0 || t2Ms >= leaseMs) t2Ms = leaseMs * DEFAULT_T2_FRACTION;
   let t1Ms = (binding.renewalTimeSeconds ?? 0) * 1000;
-  if (t1Ms <= 0 || t1Ms >= t2Ms) t1Ms = Math.min(leaseMs * DEFAULT_T1_FRACTION, t2Ms);
+  // Without a sane T1 use the RFC fraction, scaled down when the server's T2 comes earlier.
+  if (t1Ms <= 0 || t1Ms >= t2Ms) {
+    t1Ms = leaseMs * DEFAULT_T1_FRACTION < t2Ms ? leaseMs * DEFAULT_T1_FRACTION : (t2Ms * DEFAULT_T1_FRACTION) / DEFAULT_T2_FRACTION;
+  }
   // Fuzz at most a quarter of the gap to each neighbour, so short test leases keep their order.
   const fuzz = (ms: number, room: number): number => ms + (random() * 2 - 1) * Math.min(TIMER_FUZZ_MS, room / 4);
   const t1 = fuzz(t1Ms, Math.min(t1Ms, t2Ms - t1Ms));

@@ -6,6 +6,7 @@ import { testLog } from '../../test/support/silent-log.js';
 import { DhcpClient } from '../dhcp/client.js';
 import { MessageType, OptionCode } from '../dhcp/codec/option-codes.js';
 import { getIPv4, getUint8 } from '../dhcp/codec/options.js';
+import { encodePacket, type DhcpPacket } from '../dhcp/codec/packet.js';
 import { clientIdForMac } from '../dhcp/messages.js';
 import type { LeaseEvent } from './events.js';
 import { LeaseManager } from './manager.js';
@@ -21,6 +22,7 @@ let server: ScriptedServer;
 let manager: LeaseManager;
 let events: LeaseEvent[];
 let online: boolean;
+let closeClient: () => void;
 
 const types = (): Array<number | undefined> => server.decodedRequests.map((p) => getUint8(p.options, OptionCode.MessageType));
 const eventTypes = (): string[] => events.map((e) => e.type);
@@ -34,6 +36,7 @@ beforeEach(() => {
   server.handler = (p) => (online ? serve(p) : undefined);
   const log = testLog();
   const client = new DhcpClient({ transport, clock, server: SERVER, log, random: () => 0.5 });
+  closeClient = () => client.close();
   manager = new LeaseManager({ client, clock, log, random: () => 0.5, minRetryMs: 5_000, recoveryInitialMs: 4_000, recoveryMaxMs: 16_000, rebootTimeoutMs: 20_000 });
   events = [];
   manager.on((e) => events.push(e));
@@ -192,4 +195,47 @@ describe('LeaseManager', () => {
     expect(server.decodedRequests).toHaveLength(sent + 1);
     expect(again.get('c1')?.state).toBe('BOUND');
   });
+
+  it('release during a renewal that gets NAKed still sends RELEASE last (no late INIT-REBOOT)', async () => {
+    await manager.acquire('c1', { identity });
+    let answer: (() => void) | undefined;
+    const normal = server.handler as Handler;
+    server.handler = (p) => {
+      if (getUint8(p.options, 53) === MessageType.Request && p.options.has(54)) {
+        answer = () => server.transport.inject(encodeNak(p));
+        return undefined;
+      }
+      return normal(p);
+    };
+    await clock.advance(30_000); // renewal sent, unanswered for now
+    const released = manager.release('c1');
+    answer?.();
+    await clock.advance(60_000);
+    await released;
+    expect(types().at(-1)).toBe(MessageType.Release);
+    expect(eventTypes()).toContain('released');
+  });
+
+  it('stops scheduling when the client is closed instead of spinning', async () => {
+    await manager.acquire('c1', { identity });
+    closeClient();
+    const sent = server.decodedRequests.length;
+    await clock.advance(120_000);
+    expect(server.decodedRequests).toHaveLength(sent);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('refuses to restore a malformed lease, and one whose id is being acquired', async () => {
+    const acquiring = manager.acquire('c1', { identity });
+    const lease = await acquiring;
+    expect(manager.restore({ ...lease, id: 'bad', serverId: '' })).toBe(false);
+    expect(manager.restore({ ...lease })).toBe(false);
+    const sent = server.decodedRequests.length;
+    await clock.advance(1_000);
+    expect(server.decodedRequests).toHaveLength(sent);
+  });
 });
+
+function encodeNak(request: DhcpPacket): Uint8Array {
+  return encodePacket(buildReply(request, MessageType.Nak, { message: 'no' }));
+}

@@ -14,6 +14,7 @@ import type { Binding } from '../dhcp/binding.js';
 import { MIN_LEASE_RETRY_MS, nextLeaseRetryAt, recoveryDelayMs } from '../dhcp/backoff.js';
 import { AddressUnavailableError, ClientClosedError, NakError } from '../dhcp/errors.js';
 import { DaemonError } from '../errors.js';
+import { isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
 import type { LeaseEvent, LeaseListener } from './events.js';
 import { leaseFromBinding, leaseTimes, type Lease } from './lease.js';
 import { assertTransition, nextStep, type Action, type LeaseState } from './state.js';
@@ -36,12 +37,15 @@ interface Entry {
   lease: Lease;
   timer: TimerHandle | undefined;
   running: Promise<void> | undefined;
+  /** Set when a step failed unexpectedly: no new step before this time. */
+  holdUntil: number;
 }
 
 export class LeaseManager {
   readonly #o: LeaseManagerOptions & Required<Pick<LeaseManagerOptions, 'random' | 'minRetryMs' | 'recoveryInitialMs' | 'recoveryMaxMs' | 'rebootTimeoutMs'>>;
   readonly #entries = new Map<string, Entry>();
   readonly #acquiring = new Map<string, Promise<Lease>>();
+  readonly #releasing = new Map<string, Promise<Lease | undefined>>();
   readonly #listeners = new Set<LeaseListener>();
   #stopped = false;
 
@@ -65,11 +69,16 @@ export class LeaseManager {
     if (existing !== undefined) return Promise.resolve({ ...existing.lease });
     const inFlight = this.#acquiring.get(id);
     if (inFlight !== undefined) return inFlight;
-    const acquiring = this.#o.client
-      .acquire(request)
+    // A release of the same id still under way finishes first, so its RELEASE goes out before
+    // the new DISCOVER.
+    const releasing = this.#releasing.get(id);
+    const acquiring = (releasing ?? Promise.resolve(undefined))
+      .then(() => this.#o.client.acquire(request))
       .then((binding) => {
         const lease = leaseFromBinding(id, request.identity, binding, this.#o.random);
-        const entry: Entry = { lease, timer: undefined, running: undefined };
+        const entry: Entry = { lease, timer: undefined, running: undefined, holdUntil: 0 };
+        const stale = this.#entries.get(id);
+        if (stale !== undefined) this.#disarm(stale);
         this.#entries.set(id, entry);
         this.#emit({ type: 'bound', lease: { ...lease } });
         this.#schedule(entry);
@@ -85,23 +94,37 @@ export class LeaseManager {
    * that is still valid is renewed when due (never with a DISCOVER); one that expired while we
    * were down is asked back with INIT-REBOOT.
    */
-  restore(lease: Lease): void {
-    if (this.#entries.has(lease.id)) return;
-    const entry: Entry = { lease: { ...lease }, timer: undefined, running: undefined };
+  restore(lease: Lease): boolean {
+    if (this.#entries.has(lease.id) || this.#acquiring.has(lease.id) || this.#releasing.has(lease.id)) return false;
+    if (!isIPv4(lease.ip) || !isIPv4(lease.serverId) || normalizeMac(lease.identity.mac) === undefined) {
+      this.#o.log.error({ id: lease.id, ip: lease.ip, serverId: lease.serverId, mac: lease.identity.mac }, 'not restoring a malformed lease');
+      return false;
+    }
+    const entry: Entry = { lease: { ...lease }, timer: undefined, running: undefined, holdUntil: 0 };
     this.#entries.set(lease.id, entry);
     this.#schedule(entry);
+    return true;
   }
 
   /** Gives the address back (DHCPRELEASE) and forgets the lease. Unknown ids succeed. */
-  async release(id: string): Promise<Lease | undefined> {
+  release(id: string): Promise<Lease | undefined> {
+    const already = this.#releasing.get(id);
+    if (already !== undefined) return already;
+    const releasing = this.#release(id).finally(() => this.#releasing.delete(id));
+    this.#releasing.set(id, releasing);
+    return releasing;
+  }
+
+  async #release(id: string): Promise<Lease | undefined> {
     const pending = this.#acquiring.get(id);
     if (pending !== undefined) await pending.catch(() => undefined);
     const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
-    this.#disarm(entry);
-    await entry.running;
-    if (!this.#entries.has(id)) return undefined; // released meanwhile by a concurrent call
+    // Out of the table first: a step that finishes now must not schedule another one, or a
+    // late request could re-create the lease on the server after our RELEASE.
     this.#entries.delete(id);
+    this.#disarm(entry);
+    while (entry.running !== undefined) await entry.running;
     this.#disarm(entry);
     const { lease } = entry;
     lease.state = 'RELEASED';
@@ -125,7 +148,10 @@ export class LeaseManager {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Stops all timers, keeping the leases (they are resumed by `restore` after a restart). */
+  /**
+   * Stops all timers, keeping the leases (they are resumed by `restore` after a restart), and
+   * waits for steps under way. Close the client first to cut those short.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const entry of this.#entries.values()) this.#disarm(entry);
@@ -135,7 +161,12 @@ export class LeaseManager {
   #schedule(entry: Entry): void {
     this.#disarm(entry);
     if (this.#stopped || entry.running !== undefined) return;
+    if (this.#entries.get(entry.lease.id) !== entry) return; // released or replaced
     const { clock } = this.#o;
+    if (clock.now() < entry.holdUntil) {
+      entry.timer = clock.setTimeout(() => this.#schedule(entry), entry.holdUntil - clock.now());
+      return;
+    }
     const step = nextStep(entry.lease, clock.now());
     if (step.action === 'wait') {
       if (step.wakeAt !== null) {
@@ -144,10 +175,14 @@ export class LeaseManager {
       return;
     }
     entry.running = this.#perform(entry, step.action)
-      .catch((err: unknown) => this.#o.log.error({ err, id: entry.lease.id }, 'lease step failed unexpectedly'))
+      .catch((err: unknown) => {
+        // A bug, not a network condition: log it and back off, so it cannot spin.
+        entry.holdUntil = clock.now() + recoveryDelayMs(entry.lease.recoveryAttempts++, this.#o.random, this.#o.recoveryInitialMs, this.#o.recoveryMaxMs);
+        this.#o.log.error({ err, id: entry.lease.id, retryAt: new Date(entry.holdUntil).toISOString() }, 'lease step failed unexpectedly');
+      })
       .finally(() => {
         entry.running = undefined;
-        if (this.#entries.get(entry.lease.id) === entry) this.#schedule(entry);
+        this.#schedule(entry);
       });
   }
 
@@ -194,7 +229,11 @@ export class LeaseManager {
         }
       }
     } catch (err) {
-      if (err instanceof ClientClosedError) return;
+      if (err instanceof ClientClosedError) {
+        // The client is gone (shutdown): nothing more can be sent, so stop scheduling.
+        this.#stopped = true;
+        return;
+      }
       if (!(err instanceof DaemonError)) throw err;
       this.#onFailure(entry, action, err);
     }

@@ -94,8 +94,8 @@ export async function startEngineLab(o: EngineLabOptions): Promise<EngineLab> {
         });
       },
       async close() {
-        await manager.stop();
         client.close();
+        await manager.stop();
         await rt.close();
         await server.stop();
         await lab.destroy();

@@ -150,6 +150,8 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
         expect(client.stats['wrong-client-id']).toBeGreaterThanOrEqual(macs.length);
         expect(client.stats['unknown-xid']).toBeGreaterThanOrEqual(macs.length);
         expect(client.stats.malformed).toBeGreaterThanOrEqual(2 * macs.length);
+        expect(client.stats['wrong-port']).toBeGreaterThanOrEqual(macs.length);
+        expect(client.stats['wrong-address']).toBeGreaterThanOrEqual(macs.length);
         for (const [i, b] of bindings.entries()) await client.release({ identity: identityFor(macs[i] as string), ip: b.ip, serverId: b.serverId });
       } finally {
         rogue.close();
@@ -199,16 +201,23 @@ async function expectEventually(check: () => Promise<boolean>, timeoutMs: number
 /**
  * A rogue DHCP server on the segment. For each request it is shown, it sends: an OFFER or ACK
  * from a foreign server identifier, replies with the wrong chaddr, the wrong xid and someone
- * else's client identifier, a truncated reply and random bytes. It sends to the lab's subnet
+ * else's client identifier, an ACK for an address nobody asked for, a truncated reply, random
+ * bytes, and a reply from a port other than 67. It sends to the lab's subnet
  * broadcast address from the host side; the kernel delivers that to every local socket on port
  * 68, where the real server's broadcast replies arrive too, and it gets there first.
  */
 async function openRogue(lab: EngineLab['lab'], rogueIp: string): Promise<{ answer(request: DhcpPacket): Promise<void>; close(): void }> {
+  // From port 67, as servers send; one more socket on another port for replies that give
+  // themselves away by their source port.
   const socket = createSocket({ type: 'udp4', reuseAddr: true });
-  await new Promise<void>((resolve) => socket.bind(0, lab.hostIp, () => resolve()));
+  const offPort = createSocket({ type: 'udp4', reuseAddr: true });
+  await new Promise<void>((resolve) => socket.bind(67, lab.hostIp, () => resolve()));
+  await new Promise<void>((resolve) => offPort.bind(0, lab.hostIp, () => resolve()));
   socket.setBroadcast(true);
+  offPort.setBroadcast(true);
   const target = lab.network(255);
-  const send = (bytes: Uint8Array): Promise<void> => new Promise((resolve, reject) => socket.send(bytes, 68, target, (err) => (err ? reject(err) : resolve())));
+  const sendFrom = (s: typeof socket, bytes: Uint8Array): Promise<void> => new Promise((resolve, reject) => s.send(bytes, 68, target, (err) => (err ? reject(err) : resolve())));
+  const send = (bytes: Uint8Array): Promise<void> => sendFrom(socket, bytes);
   const reply = (request: DhcpPacket, serverId: string): DhcpPacket => {
     const type = request.options.get(OptionCode.MessageType)?.[0] === MessageType.Discover ? MessageType.Offer : MessageType.Ack;
     const options = new Map<number, Uint8Array>([
@@ -227,12 +236,17 @@ async function openRogue(lab: EngineLab['lab'], rogueIp: string): Promise<{ answ
       wrongClientId.options.set(OptionCode.ClientIdentifier, Uint8Array.of(1, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66));
       const truncated = encodePacket(reply(request, lab.serverIp)).subarray(0, 243);
       const garbage = Uint8Array.from({ length: 300 }, () => Math.floor(Math.random() * 256));
+      const wrongAddress = { ...reply(request, lab.serverIp), yiaddr: lab.network(251) };
       for (const p of [foreign, wrongChaddr, wrongXid, wrongClientId]) await send(encodePacket(p));
+      // An ACK for another address than the one asked for (only a REQUEST names one).
+      if (request.options.has(OptionCode.RequestedIpAddress)) await send(encodePacket(wrongAddress));
       await send(truncated);
       await send(garbage);
+      await sendFrom(offPort, encodePacket(reply(request, lab.serverIp)));
     },
     close() {
       socket.close();
+      offPort.close();
     },
   };
 }

@@ -23,6 +23,9 @@ export type ReadonlyOptionMap = ReadonlyMap<number, Uint8Array>;
  * requirement is widely ignored and the bytes that were read are complete options.
  */
 export function parseOptionArea(area: Uint8Array, base: number, into: OptionMap): void {
+  // Parts of repeated options are joined once at the end: joining as they come would cost
+  // quadratic time on a datagram of thousands of one-byte repeats.
+  const parts = new Map<number, Uint8Array[]>();
   let i = 0;
   while (i < area.length) {
     const code = area[i] as number;
@@ -31,7 +34,7 @@ export function parseOptionArea(area: Uint8Array, base: number, into: OptionMap)
       i += 1;
       continue;
     }
-    if (code === OptionCode.End) return;
+    if (code === OptionCode.End) break;
     if (i + 1 >= area.length) {
       throw new DecodeError(`option ${code} has no length byte`, base + i);
     }
@@ -44,11 +47,16 @@ export function parseOptionArea(area: Uint8Array, base: number, into: OptionMap)
         base + i,
       );
     }
-    const value = area.subarray(start, end);
-    const previous = into.get(code);
-    into.set(code, previous === undefined ? value.slice() : concat(previous, value));
+    const list = parts.get(code);
+    if (list === undefined) {
+      const previous = into.get(code);
+      parts.set(code, previous === undefined ? [area.subarray(start, end)] : [previous, area.subarray(start, end)]);
+    } else {
+      list.push(area.subarray(start, end));
+    }
     i = end;
   }
+  for (const [code, list] of parts) into.set(code, list.length === 1 ? (list[0] as Uint8Array).slice() : concat(list));
 }
 
 /** Bytes the options take on the wire, End included but no padding. */
@@ -88,10 +96,13 @@ function isFramingCode(code: number): boolean {
   return code === OptionCode.Pad || code === OptionCode.End || code === OptionCode.Overload;
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const joined = new Uint8Array(a.length + b.length);
-  joined.set(a, 0);
-  joined.set(b, a.length);
+function concat(list: readonly Uint8Array[]): Uint8Array {
+  const joined = new Uint8Array(list.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of list) {
+    joined.set(part, at);
+    at += part.length;
+  }
   return joined;
 }
 

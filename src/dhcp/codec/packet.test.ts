@@ -67,6 +67,13 @@ describe('decodePacket', () => {
     expect([...p.options.keys()]).toEqual([15, 53]);
   });
 
+  it('joins thousands of repeated parts of one option', () => {
+    const repeats = Array.from({ length: 5000 }, (_, i) => [224, 1, i & 0xff]).flat();
+    const p = decodePacket(Uint8Array.from([...header(), 53, 1, 2, ...repeats, 255]));
+    expect(p.options.get(224)?.length).toBe(5000);
+    expect(p.options.get(224)?.[4999]).toBe(4999 & 0xff);
+  });
+
   it('keeps unknown and vendor options byte for byte', () => {
     const bytes = Uint8Array.from([...header(), 53, 1, 2, 224, 3, 0xff, 0x80, 0x00, 82, 4, 1, 2, 0x13, 0x00, 255]);
     const p = decodePacket(bytes);

@@ -126,7 +126,7 @@ export function encodePacket(p: DhcpPacket): Uint8Array {
   view.setUint8(2, p.hlen);
   view.setUint8(3, p.hops);
   view.setUint32(4, p.xid >>> 0);
-  view.setUint16(8, Math.min(p.secs, 0xffff));
+  view.setUint16(8, Math.min(Math.max(0, Math.floor(p.secs)), 0xffff));
   view.setUint16(10, p.flags);
   out.set(parseIPv4(p.ciaddr), 12);
   out.set(parseIPv4(p.yiaddr), 16);
