@@ -1,0 +1,167 @@
+/**
+ * Settings of the daemon, from (strongest first) command-line flags, the environment, the
+ * configuration file (dotenv format, `/etc/oam-docker-ipam/oam-docker-ipam.conf`) and defaults.
+ * The key names are D4D's, so existing configuration files keep working. This is the only
+ * module that reads `process.env` or the file; everything else receives a frozen `Config`.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { parse } from 'dotenv';
+import { isIPv4 } from './dhcp/codec/ipv4.js';
+import { DaemonError } from './errors.js';
+
+/** Where the configuration file is looked for when none is named. */
+export const DEFAULT_CONFIG_FILE = '/etc/oam-docker-ipam/oam-docker-ipam.conf';
+/** Plugin name Docker knows us by (`--ipam-driver d4d`); the socket is `<PLUGIN_DIR>/<name>.sock`. */
+export const DEFAULT_DRIVER_NAME = 'd4d';
+export const DEFAULT_STATE_DIR = '/var/lib/oam-docker-ipam';
+/** Where Docker looks for legacy plugin sockets (docker-ipam.md §1.1). */
+export const DEFAULT_PLUGIN_DIR = '/run/docker/plugins';
+/** Acquisitions in flight per server; see docs/performance.md for why not more. */
+export const DEFAULT_MAX_CONCURRENT = 32;
+
+export interface Config {
+  /** Log every packet and lease step. `IPAM_DEBUG`, `--debug`; default false. */
+  readonly debug: boolean;
+  /** DHCP server requests are unicast to (port 67). `DHCP_SERVER`, `--dhcp-server`; required. */
+  readonly dhcpServer: string;
+  /** This host's address on the DHCP server's segment, checked at start. `LISTEN_ADDR`, `--listen-addr`; optional. */
+  readonly listenAddr: string | undefined;
+  /** Plugin name. `DRIVER_NAME`, `--driver-name`; default `d4d`. */
+  readonly driverName: string;
+  /** Lease table directory. `STATE_DIR`, `--state-dir`; default `/var/lib/oam-docker-ipam`. */
+  readonly stateDir: string;
+  /** Plugin socket directory. `PLUGIN_DIR`, `--plugin-dir`; default `/run/docker/plugins`. */
+  readonly pluginDir: string;
+  /**
+   * What identifies a container to the DHCP server (option 61): `mac` (`01`+MAC, default), or
+   * `endpoint-name` (type 0 + the container name Docker 29+ sends), so a name-keyed reservation
+   * keeps a container's address across restarts without pinning its MAC. `DHCP_CLIENT_ID`.
+   */
+  readonly clientIdMode: 'mac' | 'endpoint-name';
+  /** Acquisitions in flight at once. `DHCP_MAX_CONCURRENT`; default 32 (4 suits dnsmasq). */
+  readonly maxConcurrent: number;
+  /** The configuration file that was read, if any. */
+  readonly configFile: string | undefined;
+}
+
+/** Every problem with the settings, reported together so one fix-and-retry is enough. */
+export class ConfigError extends DaemonError {
+  override readonly name = 'ConfigError';
+  readonly code = 'CONFIG';
+
+  constructor(readonly issues: readonly string[]) {
+    super(`invalid configuration:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+  }
+}
+
+/** Settings given on the command line; undefined means "not given". */
+export interface ConfigFlags {
+  debug?: boolean;
+  dhcpServer?: string;
+  listenAddr?: string;
+  driverName?: string;
+  stateDir?: string;
+  pluginDir?: string;
+  configFile?: string;
+}
+
+export interface ConfigSources {
+  flags: ConfigFlags;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Reads the configuration file; tests pass a fake. Returns undefined when it does not exist. */
+  readFile?: (path: string) => string | undefined;
+}
+
+const KNOWN_KEYS = ['IPAM_DEBUG', 'DHCP_SERVER', 'LISTEN_ADDR', 'DRIVER_NAME', 'STATE_DIR', 'PLUGIN_DIR', 'DHCP_CLIENT_ID', 'DHCP_MAX_CONCURRENT'];
+
+/** Builds the configuration or throws `ConfigError` listing every problem. */
+export function loadConfig(sources: ConfigSources): Readonly<Config> {
+  const issues: string[] = [];
+  const read = sources.readFile ?? readOptionalFile;
+  const explicitFile = sources.flags.configFile ?? sources.env.OAM_DOCKER_IPAM_CONF;
+  const configFile = explicitFile ?? DEFAULT_CONFIG_FILE;
+  let file: Record<string, string> = {};
+  let fileRead: string | undefined;
+  try {
+    const text = read(configFile);
+    if (text === undefined) {
+      if (explicitFile !== undefined) issues.push(`configuration file ${configFile} does not exist`);
+    } else {
+      file = parse(text);
+      fileRead = configFile;
+      for (const key of Object.keys(file)) {
+        if (!KNOWN_KEYS.includes(key)) issues.push(`${configFile}: unknown setting ${key} (known: ${KNOWN_KEYS.join(', ')})`);
+      }
+    }
+  } catch (err) {
+    issues.push(`cannot read configuration file ${configFile}: ${(err as Error).message}`);
+  }
+  const setting = (key: string, flag: string | boolean | undefined): string | undefined => {
+    if (flag !== undefined) return String(flag);
+    const fromEnv = sources.env[key];
+    if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+    const fromFile = file[key];
+    return fromFile !== undefined && fromFile !== '' ? fromFile : undefined;
+  };
+
+  const debugText = setting('IPAM_DEBUG', sources.flags.debug) ?? 'false';
+  const debug = parseBool(debugText);
+  if (debug === undefined) issues.push(`IPAM_DEBUG must be true or false, got ${JSON.stringify(debugText)}`);
+
+  const dhcpServer = setting('DHCP_SERVER', sources.flags.dhcpServer);
+  if (dhcpServer === undefined) issues.push('DHCP_SERVER is required: the address of the DHCP server (set it in the configuration file or pass --dhcp-server)');
+  else if (!isIPv4(dhcpServer)) issues.push(`DHCP_SERVER must be an IPv4 address, got ${JSON.stringify(dhcpServer)}`);
+
+  const listenAddr = setting('LISTEN_ADDR', sources.flags.listenAddr);
+  if (listenAddr !== undefined && !isIPv4(listenAddr)) issues.push(`LISTEN_ADDR must be an IPv4 address, got ${JSON.stringify(listenAddr)}`);
+
+  const driverName = setting('DRIVER_NAME', sources.flags.driverName) ?? DEFAULT_DRIVER_NAME;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(driverName)) {
+    issues.push(`DRIVER_NAME must be letters, digits, '.', '_' or '-' (it names the socket file), got ${JSON.stringify(driverName)}`);
+  }
+
+  const stateDir = setting('STATE_DIR', sources.flags.stateDir) ?? DEFAULT_STATE_DIR;
+  if (!isAbsolute(stateDir)) issues.push(`STATE_DIR must be an absolute path, got ${JSON.stringify(stateDir)}`);
+  const pluginDir = setting('PLUGIN_DIR', sources.flags.pluginDir) ?? DEFAULT_PLUGIN_DIR;
+  if (!isAbsolute(pluginDir)) issues.push(`PLUGIN_DIR must be an absolute path, got ${JSON.stringify(pluginDir)}`);
+
+  const clientIdMode = setting('DHCP_CLIENT_ID', undefined) ?? 'mac';
+  if (clientIdMode !== 'mac' && clientIdMode !== 'endpoint-name') {
+    issues.push(`DHCP_CLIENT_ID must be "mac" or "endpoint-name", got ${JSON.stringify(clientIdMode)}`);
+  }
+  const maxText = setting('DHCP_MAX_CONCURRENT', undefined) ?? String(DEFAULT_MAX_CONCURRENT);
+  const maxConcurrent = Number(maxText);
+  if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1 || maxConcurrent > 1024) {
+    issues.push(`DHCP_MAX_CONCURRENT must be a whole number from 1 to 1024, got ${JSON.stringify(maxText)}`);
+  }
+
+  if (issues.length > 0) throw new ConfigError(issues);
+  return Object.freeze({
+    debug: debug as boolean,
+    dhcpServer: dhcpServer as string,
+    listenAddr,
+    driverName,
+    stateDir,
+    pluginDir,
+    clientIdMode: clientIdMode as Config['clientIdMode'],
+    maxConcurrent,
+    configFile: fileRead,
+  });
+}
+
+function parseBool(text: string): boolean | undefined {
+  const t = text.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(t)) return true;
+  if (['0', 'false', 'no', 'off'].includes(t)) return false;
+  return undefined;
+}
+
+function readOptionalFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
