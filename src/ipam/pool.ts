@@ -1,0 +1,66 @@
+/**
+ * Pools and their IDs. Docker stores the PoolID in the network and in every endpoint and uses
+ * the stored one after restarts, so IDs are deterministic and self-describing: everything a
+ * later call needs (address space, pool, sub-pool) is in the ID itself, and a daemon that lost
+ * its memory can still serve ReleaseAddress for an old endpoint.
+ */
+import { Address4 } from 'ip-address';
+import { BadRequestError } from './protocol.js';
+import { ipv4ToNumber } from '../dhcp/codec/ipv4.js';
+
+export interface Pool {
+  addressSpace: string;
+  /** Network address, e.g. 10.99.0.0. */
+  network: string;
+  prefixLength: number;
+  /** `--ip-range`, if given, as a CIDR. */
+  subPool: string | undefined;
+}
+
+const PREFIX = 'd4d';
+
+export function poolCidr(p: Pool): string {
+  return `${p.network}/${p.prefixLength}`;
+}
+
+/** The deterministic ID of a pool: `d4d/<space>/<network>/<len>[/<sub>/<sublen>]`. */
+export function poolId(p: Pool): string {
+  return [PREFIX, encodeURIComponent(p.addressSpace), p.network, String(p.prefixLength), ...(p.subPool ? p.subPool.split('/') : [])].join('/');
+}
+
+/** The pool a PoolID describes; `BadRequestError` for IDs we never handed out. */
+export function parsePoolId(id: string): Pool {
+  const parts = id.split('/');
+  if (parts[0] !== PREFIX || (parts.length !== 4 && parts.length !== 6)) throw new BadRequestError(`unknown pool ${JSON.stringify(id)}: not a PoolID of this driver`);
+  const network = parseCidr(`${parts[2]}/${parts[3]}`, 'PoolID');
+  const sub = parts.length === 6 ? parseCidr(`${parts[4]}/${parts[5]}`, 'PoolID') : undefined;
+  return { addressSpace: decodeURIComponent(parts[1] as string), network: network.network, prefixLength: network.prefixLength, subPool: sub ? `${sub.network}/${sub.prefixLength}` : undefined };
+}
+
+/** Parses `a.b.c.d/len` and masks host bits away (Docker ≤ 24 passes the user's text as is). */
+export function parseCidr(text: string, what: string): { network: string; prefixLength: number } {
+  let a: Address4;
+  try {
+    a = new Address4(text);
+  } catch {
+    throw new BadRequestError(`${what}: not an IPv4 subnet in CIDR form: ${JSON.stringify(text)}`);
+  }
+  if (!text.includes('/')) throw new BadRequestError(`${what}: not an IPv4 subnet in CIDR form: ${JSON.stringify(text)}`);
+  if (a.subnetMask < 1 || a.subnetMask > 30) throw new BadRequestError(`${what}: prefix length /${a.subnetMask} leaves no room for hosts; want /1 to /30`);
+  return { network: a.startAddress().correctForm(), prefixLength: a.subnetMask };
+}
+
+/** Whether `ip` lies in `network/prefixLength`. */
+export function inSubnet(ip: string, network: string, prefixLength: number): boolean {
+  const mask = prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
+  return ((ipv4ToNumber(ip) & mask) >>> 0) === ((ipv4ToNumber(network) & mask) >>> 0);
+}
+
+/** Prefix length of a dotted subnet mask, or undefined if its ones are not contiguous. */
+export function maskToPrefix(mask: string): number | undefined {
+  const n = ipv4ToNumber(mask);
+  let len = 0;
+  while (len < 32 && (n & (0x80000000 >>> len)) !== 0) len++;
+  const rebuilt = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return rebuilt === n ? len : undefined;
+}

@@ -1,0 +1,208 @@
+/**
+ * The plugin API with the exact bodies Docker 20.10 sends (recorded, docker-ipam.md and
+ * lab.md), against the real driver, lease manager and DHCP client over a scripted server.
+ */
+import type { FastifyInstance } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../clock.js';
+import { MemoryTransport } from '../../test/support/memory-transport.js';
+import { dora, ScriptedServer } from '../../test/support/scripted-server.js';
+import { testLog } from '../../test/support/silent-log.js';
+import { DhcpClient } from '../dhcp/client.js';
+import { MessageType, OptionCode } from '../dhcp/codec/option-codes.js';
+import { getIPv4, getString } from '../dhcp/codec/options.js';
+import type { Lease } from '../lease/lease.js';
+import { LeaseManager } from '../lease/manager.js';
+import { StoreError, type LeaseStore } from '../lease/store.js';
+import { IpamDriver } from './driver.js';
+import { buildServer } from './server.js';
+
+const SERVER = '192.0.2.1';
+const MAC = '02:42:2a:40:ac:c9';
+
+class MemoryStore implements LeaseStore {
+  saved: Lease[][] = [];
+  fail = false;
+  async load() {
+    return { leases: [], problems: [] };
+  }
+  async save(leases: readonly Lease[]) {
+    if (this.fail) throw new StoreError('cannot save lease table /x: EROFS: read-only file system');
+    this.saved.push([...leases]);
+  }
+}
+
+let app: FastifyInstance;
+let server: ScriptedServer;
+let store: MemoryStore;
+let manager: LeaseManager;
+
+async function setup(clientIdMode: 'mac' | 'endpoint-name' = 'mac'): Promise<void> {
+  // Real time: replies arrive at once, RELEASEs are paced a few ms apart, lease timers are unref'd.
+  const clock = systemClock;
+  const transport = new MemoryTransport();
+  server = new ScriptedServer(transport, SERVER);
+  let next = 100;
+  server.handler = dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? `192.0.2.${next++}`, { leaseTimeSeconds: 600 });
+  const log = testLog();
+  const client = new DhcpClient({ transport, clock, server: SERVER, log, random: () => 0.5 });
+  manager = new LeaseManager({ client, clock, log });
+  store = new MemoryStore();
+  const driver = new IpamDriver({ manager, client, store, log, clientIdMode, driverName: 'd4d' });
+  app = await buildServer({ driver, log });
+}
+
+beforeEach(async () => setup());
+afterEach(async () => {
+  await app.close();
+  await manager.stop();
+});
+
+async function post(path: string, payload?: string, headers: Record<string, string> = {}) {
+  const res = await app.inject({ method: 'POST', url: path, ...(payload === undefined ? {} : { payload }), headers });
+  return { status: res.statusCode, body: res.body === '' ? undefined : (JSON.parse(res.body) as Record<string, unknown>) };
+}
+
+async function pool(subnet = '192.0.2.0/24', sub = ''): Promise<string> {
+  const res = await post('/IpamDriver.RequestPool', JSON.stringify({ AddressSpace: 'local', Pool: subnet, SubPool: sub, Options: {}, V6: false }) + '\n');
+  expect(res.status).toBe(200);
+  return res.body?.PoolID as string;
+}
+
+describe('plugin handshake (empty bodies)', () => {
+  it.each([
+    ['/Plugin.Activate', { Implements: ['IpamDriver'] }],
+    ['/IpamDriver.GetCapabilities', { RequiresMACAddress: true, RequiresRequestReplay: false }],
+    ['/IpamDriver.GetDefaultAddressSpaces', { LocalDefaultAddressSpace: 'local', GlobalDefaultAddressSpace: 'global' }],
+  ])('%s', async (path, want) => {
+    expect(await post(path)).toEqual({ status: 200, body: want });
+    expect(await post(path, '')).toEqual({ status: 200, body: want });
+  });
+
+  it('answers unknown paths with 404 and an Err', async () => {
+    expect(await post('/NetworkDriver.CreateNetwork', '{}')).toEqual({ status: 404, body: { Err: 'unknown endpoint POST /NetworkDriver.CreateNetwork' } });
+  });
+});
+
+describe('RequestPool / ReleasePool', () => {
+  it('returns a deterministic PoolID and the masked subnet', async () => {
+    const a = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"10.99.0.5/24","SubPool":"","Options":{},"V6":false}');
+    const b = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"10.99.0.0/24","SubPool":"","Options":null,"V6":false}');
+    expect(a).toEqual({ status: 200, body: { PoolID: 'd4d/local/10.99.0.0/24', Pool: '10.99.0.0/24', Data: {} } });
+    expect(b.body?.PoolID).toBe(a.body?.PoolID);
+    const sub = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"10.99.0.0/24","SubPool":"10.99.0.128/25","Options":{},"V6":false}');
+    expect(sub.body?.PoolID).toBe('d4d/local/10.99.0.0/24/10.99.0.128/25');
+  });
+
+  it.each([
+    { desc: 'IPv6', body: '{"AddressSpace":"local","Pool":"","SubPool":"","Options":{},"V6":true}', want: /IPv6 is not supported/ },
+    { desc: 'an ip-range outside the subnet', body: '{"AddressSpace":"local","Pool":"10.99.0.0/24","SubPool":"10.98.0.0/25","Options":{},"V6":false}', want: /not inside subnet/ },
+    { desc: 'a malformed subnet', body: '{"AddressSpace":"local","Pool":"10.99.0/24","SubPool":"","Options":{},"V6":false}', want: /not an IPv4 subnet in CIDR form/ },
+    { desc: 'bad JSON', body: '{"AddressSpace":', want: /RequestPool: request body is not JSON/ },
+    { desc: 'an empty body', body: '', want: /RequestPool: empty request body/ },
+    { desc: 'a wrongly typed field', body: '{"Pool":5}', want: /field Pool must be a string/ },
+  ])('rejects $desc with 500 and an Err', async ({ body, want }) => {
+    const res = await post('/IpamDriver.RequestPool', body);
+    expect(res.status).toBe(500);
+    expect(res.body?.Err).toMatch(want);
+  });
+
+  it('learns subnet and router from the DHCP server when Docker sends no subnet, and refuses the same subnet twice', async () => {
+    const res = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"","SubPool":"","Options":{},"V6":false}');
+    expect(res).toEqual({ status: 200, body: { PoolID: 'd4d/local/192.0.2.0/24', Pool: '192.0.2.0/24', Data: { 'com.docker.network.gateway': '192.0.2.1/24' } } });
+    expect(server.requestsOfType(MessageType.Release)).toHaveLength(1); // the probe lease went back
+    const again = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"","SubPool":"","Options":{},"V6":false}');
+    expect(again.status).toBe(500);
+    expect(again.body?.Err).toMatch(/create the network with --subnet 192.0.2.0\/24 --gateway 192.0.2.1/);
+  });
+
+  it('ReleasePool releases every lease left in the pool', async () => {
+    const id = await pool();
+    for (const mac of ['02:00:00:00:00:01', '02:00:00:00:00:02']) {
+      await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': mac } }));
+    }
+    expect(await post('/IpamDriver.ReleasePool', JSON.stringify({ PoolID: id }))).toEqual({ status: 200, body: {} });
+    expect(server.requestsOfType(MessageType.Release)).toHaveLength(2);
+    expect(manager.list()).toEqual([]);
+  });
+});
+
+describe('RequestAddress / ReleaseAddress', () => {
+  it('answers gateway and aux requests locally, never through DHCP', async () => {
+    const id = await pool();
+    const gw = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.1', Options: { RequestAddressType: 'com.docker.network.gateway' } }));
+    const aux = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.1', Options: null }));
+    expect(gw).toEqual({ status: 200, body: { Address: '192.0.2.1/24', Data: {} } });
+    expect(aux).toEqual({ status: 200, body: { Address: '192.0.2.1/24', Data: {} } });
+    expect(server.decodedRequests).toEqual([]);
+    expect(await post('/IpamDriver.ReleaseAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.1' }))).toEqual({ status: 200, body: {} });
+    expect(server.decodedRequests).toEqual([]);
+  });
+
+  it('leases an endpoint address through DHCP keyed by the MAC, saved before the reply', async () => {
+    const id = await pool();
+    const res = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
+    expect(res).toEqual({ status: 200, body: { Address: '192.0.2.100/24', Data: {} } });
+    const [discover] = server.requestsOfType(MessageType.Discover);
+    expect(discover?.options.get(OptionCode.ClientIdentifier)).toEqual(Uint8Array.of(1, 0x02, 0x42, 0x2a, 0x40, 0xac, 0xc9));
+    expect(store.saved.at(-1)?.map((l) => [l.id, l.ip])).toEqual([[`${id}#${MAC}`, '192.0.2.100']]);
+  });
+
+  it('asks for the --ip address with option 50 and returns exactly it', async () => {
+    const id = await pool();
+    const res = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.77', Options: { 'com.docker.network.endpoint.macaddress': '02:00:00:00:00:77' } }));
+    expect(res.body?.Address).toBe('192.0.2.77/24');
+    expect(getIPv4(server.requestsOfType(MessageType.Discover)[0]!.options, OptionCode.RequestedIpAddress)).toBe('192.0.2.77');
+  });
+
+  it('sends the Docker 29 endpoint name as host name, and as client id when configured', async () => {
+    await app.close();
+    await setup('endpoint-name');
+    const id = await pool();
+    await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC, 'com.docker.network.endpoint.name': 'db-1' } }));
+    const [discover] = server.requestsOfType(MessageType.Discover);
+    expect(getString(discover!.options, OptionCode.HostName)).toBe('db-1');
+    expect(discover?.options.get(OptionCode.ClientIdentifier)).toEqual(Uint8Array.of(0, 0x64, 0x62, 0x2d, 0x31));
+  });
+
+  it('explains a request without a MAC (ipvlan)', async () => {
+    const id = await pool();
+    const res = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: null }));
+    expect(res.status).toBe(500);
+    expect(res.body?.Err).toMatch(/without a MAC address.*ipvlan/);
+  });
+
+  it('rejects an unknown PoolID and an address outside the pool', async () => {
+    const bad = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: 'bogus', Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
+    expect(bad).toMatchObject({ status: 500, body: { Err: expect.stringMatching(/unknown pool "bogus"/) } });
+    const id = await pool();
+    const out = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '198.51.100.7', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
+    expect(out.body?.Err).toMatch(/outside the network's subnet 192.0.2.0\/24/);
+    expect(server.decodedRequests).toEqual([]);
+  });
+
+  it('gives the lease back and fails when it cannot be saved', async () => {
+    const id = await pool();
+    store.fail = true;
+    const res = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
+    expect(res).toMatchObject({ status: 500, body: { Err: expect.stringMatching(/EROFS/) } });
+    expect(server.requestsOfType(MessageType.Release)).toHaveLength(1);
+    expect(manager.list()).toEqual([]);
+  });
+
+  it('ReleaseAddress (no MAC) finds the lease by pool and address, and is idempotent', async () => {
+    const id = await pool();
+    await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
+    const body = JSON.stringify({ PoolID: id, Address: '192.0.2.100' });
+    expect(await post('/IpamDriver.ReleaseAddress', body)).toEqual({ status: 200, body: {} });
+    expect(await post('/IpamDriver.ReleaseAddress', body)).toEqual({ status: 200, body: {} });
+    expect(await post('/IpamDriver.ReleaseAddress', JSON.stringify({ PoolID: 'd4d/local/10.0.0.0/8', Address: '10.0.0.1' }))).toEqual({ status: 200, body: {} });
+    expect(server.requestsOfType(MessageType.Release)).toHaveLength(1);
+    expect(store.saved.at(-1)).toEqual([]);
+  });
+
+  it('accepts a JSON Content-Type too', async () => {
+    const res = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"10.1.0.0/16","SubPool":"","Options":{},"V6":false}', { 'content-type': 'application/json' });
+    expect(res.status).toBe(200);
+  });
+});
