@@ -2,20 +2,29 @@ import { describe, expect, it } from 'vitest';
 import { parseCli, UsageError } from './cli.js';
 
 describe('parseCli', () => {
-  it('parses probe with every option', () => {
-    expect(parseCli(['--debug', '--dhcp-server', '10.0.0.1', 'probe', '--mac', '02:AA:bb:cc:dd:ee', '--ip', '10.0.0.9', '--hold', '30', '--timeout', '5'])).toEqual({
+  it('parses server with every global option', () => {
+    expect(
+      parseCli(['--debug', '--dhcp-server', '10.0.0.1', '--listen-addr', '10.0.0.5', '--driver-name', 'lan', '--state-dir', '/s', '--plugin-dir', '/p', '--config', '/c.conf', 'server']),
+    ).toEqual({
+      kind: 'server',
+      flags: { debug: true, dhcpServer: '10.0.0.1', listenAddr: '10.0.0.5', driverName: 'lan', stateDir: '/s', pluginDir: '/p', configFile: '/c.conf' },
+    });
+  });
+
+  it('leaves unset flags out, so the file and environment decide', () => {
+    expect(parseCli(['server'])).toEqual({ kind: 'server', flags: {} });
+  });
+
+  it('parses probe with its options', () => {
+    expect(parseCli(['--dhcp-server', '10.0.0.1', 'probe', '--mac', '02:AA:bb:cc:dd:ee', '--ip', '10.0.0.9', '--hold', '30', '--timeout', '5'])).toEqual({
       kind: 'probe',
-      debug: true,
-      dhcpServer: '10.0.0.1',
+      flags: { dhcpServer: '10.0.0.1' },
       mac: '02:aa:bb:cc:dd:ee',
       requestedIp: '10.0.0.9',
       holdSeconds: 30,
       timeoutMs: 5000,
     });
-  });
-
-  it('has defaults', () => {
-    expect(parseCli(['--dhcp-server', '10.0.0.1', 'probe'])).toMatchObject({ mac: undefined, requestedIp: undefined, holdSeconds: 0, timeoutMs: 60_000, debug: false });
+    expect(parseCli(['probe'])).toMatchObject({ mac: undefined, requestedIp: undefined, holdSeconds: 0, timeoutMs: 60_000 });
   });
 
   it.each([
@@ -29,16 +38,16 @@ describe('parseCli', () => {
     { desc: 'no command', args: ['--dhcp-server', '10.0.0.1'], want: /no command given/ },
     { desc: 'unknown command', args: ['frobnicate'], want: /unknown command "frobnicate"/ },
     { desc: 'unknown flag', args: ['--nope', 'probe'], want: /Unknown option '--nope'/ },
-    { desc: 'extra arguments', args: ['--dhcp-server', '10.0.0.1', 'probe', 'x'], want: /unexpected arguments: x/ },
+    { desc: 'extra arguments', args: ['probe', 'x'], want: /unexpected arguments: x/ },
+    { desc: 'probe options on server', args: ['server', '--mac', '02:00:00:00:00:01'], want: /--mac only go with probe/ },
   ])('rejects $desc', ({ args, want }) => {
     expect(() => parseCli(args)).toThrow(UsageError);
     expect(() => parseCli(args)).toThrow(want);
   });
 
-  it('lists every bad setting at once', () => {
-    expect(() => parseCli(['--dhcp-server', '10.0.0', 'probe', '--mac', 'zz', '--ip', '1.2.3.4.5', '--hold=-1', '--timeout', '0'])).toThrow(
-      '--dhcp-server: not an IPv4 address: "10.0.0"; --mac: not a MAC address: "zz"; --ip: not an IPv4 address: "1.2.3.4.5"; --hold: want seconds ≥ 0, got "-1"; --timeout: want seconds > 0, got "0"',
+  it('lists every bad probe option at once', () => {
+    expect(() => parseCli(['probe', '--mac', 'zz', '--ip', '1.2.3.4.5', '--hold=-1', '--timeout', '0'])).toThrow(
+      '--mac: not a MAC address: "zz"; --ip: not an IPv4 address: "1.2.3.4.5"; --hold: want seconds ≥ 0, got "-1"; --timeout: want seconds > 0, got "0"',
     );
-    expect(() => parseCli(['probe'])).toThrow('--dhcp-server is required');
   });
 });

@@ -3,11 +3,14 @@
  */
 import { parseArgs } from 'node:util';
 import { isIPv4, normalizeMac } from './dhcp/codec/ipv4.js';
+import type { ConfigFlags } from './config.js';
 import { DaemonError } from './errors.js';
 
-export const USAGE = `Usage: oam-docker-ipam [--debug] --dhcp-server IP <command> [options]
+export const USAGE = `Usage: oam-docker-ipam [global options] <command> [options]
 
 Commands:
+  server     Run the Docker IPAM plugin: serve <plugin-dir>/<driver-name>.sock and keep every
+             container's DHCP lease renewed. Leases are kept in <state-dir> across restarts.
   probe      Lease one address from the DHCP server for a MAC, print it, then release it.
              Checks, before any container runs, that this host can get leases from the server.
       --mac MAC          endpoint MAC to lease for (default: a random locally administered MAC)
@@ -15,22 +18,28 @@ Commands:
       --hold SECONDS     keep the lease (renewing it) this long before releasing it (default 0)
       --timeout SECONDS  give up acquiring after this long (default 60)
 
-Global options:
-  --dhcp-server IP   the DHCP server to use; requests are unicast to IP:67
-  --debug            log every packet (JSON lines on stderr)
-  -h, --help         show this help
-  -v, --version      print the version
+Global options (they override the configuration file and the environment):
+  --config FILE        settings file (default /etc/oam-docker-ipam/oam-docker-ipam.conf)
+  --dhcp-server IP     DHCP_SERVER: requests are unicast to IP:67
+  --listen-addr IP     LISTEN_ADDR: this host's address on the DHCP server's network
+  --driver-name NAME   DRIVER_NAME (default d4d): docker network create --ipam-driver NAME
+  --state-dir DIR      STATE_DIR (default /var/lib/oam-docker-ipam)
+  --plugin-dir DIR     PLUGIN_DIR (default /run/docker/plugins)
+  --debug              IPAM_DEBUG: log every packet and lease step
+  -h, --help           show this help
+  -v, --version        print the version
 
-Signals: SIGINT and SIGTERM release what probe holds and exit.
-Exit status: 0 success, 1 the DHCP exchange failed, 2 bad usage.`;
+Signals: SIGINT and SIGTERM stop the server, keeping leases on disk (containers keep their
+addresses and the next start resumes renewing them); probe releases what it holds.
+Exit status: 0 success, 1 failure (DHCP, configuration, socket), 2 bad usage.`;
 
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
+  | { kind: 'server'; flags: ConfigFlags }
   | {
       kind: 'probe';
-      debug: boolean;
-      dhcpServer: string;
+      flags: ConfigFlags;
       mac: string | undefined;
       requestedIp: string | undefined;
       holdSeconds: number;
@@ -51,8 +60,13 @@ export function parseCli(argv: readonly string[]): Command {
       allowPositionals: true,
       strict: true,
       options: {
-        debug: { type: 'boolean', default: false },
+        debug: { type: 'boolean' },
+        config: { type: 'string' },
         'dhcp-server': { type: 'string' },
+        'listen-addr': { type: 'string' },
+        'driver-name': { type: 'string' },
+        'state-dir': { type: 'string' },
+        'plugin-dir': { type: 'string' },
         mac: { type: 'string' },
         ip: { type: 'string' },
         hold: { type: 'string', default: '0' },
@@ -69,13 +83,25 @@ export function parseCli(argv: readonly string[]): Command {
   if (values.version) return { kind: 'version' };
   const [command, ...extra] = positionals;
   if (command === undefined) throw new UsageError('no command given');
-  if (command !== 'probe') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (command !== 'probe' && command !== 'server') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
 
+  const flags: ConfigFlags = {};
+  if (values.debug !== undefined) flags.debug = values.debug;
+  if (values.config !== undefined) flags.configFile = values.config;
+  if (values['dhcp-server'] !== undefined) flags.dhcpServer = values['dhcp-server'];
+  if (values['listen-addr'] !== undefined) flags.listenAddr = values['listen-addr'];
+  if (values['driver-name'] !== undefined) flags.driverName = values['driver-name'];
+  if (values['state-dir'] !== undefined) flags.stateDir = values['state-dir'];
+  if (values['plugin-dir'] !== undefined) flags.pluginDir = values['plugin-dir'];
+
+  if (command === 'server') {
+    const probeOnly = (['mac', 'ip'] as const).filter((k) => values[k] !== undefined);
+    if (probeOnly.length > 0) throw new UsageError(`--${probeOnly.join(', --')} only go with probe`);
+    return { kind: 'server', flags };
+  }
+
   const problems: string[] = [];
-  const server = values['dhcp-server'];
-  if (server === undefined) problems.push('--dhcp-server is required');
-  else if (!isIPv4(server)) problems.push(`--dhcp-server: not an IPv4 address: ${JSON.stringify(server)}`);
   const mac = values.mac === undefined ? undefined : normalizeMac(values.mac);
   if (values.mac !== undefined && mac === undefined) problems.push(`--mac: not a MAC address: ${JSON.stringify(values.mac)}`);
   if (values.ip !== undefined && !isIPv4(values.ip)) problems.push(`--ip: not an IPv4 address: ${JSON.stringify(values.ip)}`);
@@ -84,14 +110,5 @@ export function parseCli(argv: readonly string[]): Command {
   const timeout = Number(values.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) problems.push(`--timeout: want seconds > 0, got ${JSON.stringify(values.timeout)}`);
   if (problems.length > 0) throw new UsageError(problems.join('; '));
-
-  return {
-    kind: 'probe',
-    debug: values.debug,
-    dhcpServer: server as string,
-    mac,
-    requestedIp: values.ip,
-    holdSeconds: hold,
-    timeoutMs: timeout * 1000,
-  };
+  return { kind: 'probe', flags, mac, requestedIp: values.ip, holdSeconds: hold, timeoutMs: timeout * 1000 };
 }

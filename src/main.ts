@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
- * Composition root of `oam-docker-ipam`: parses the command line, wires logger, socket, DHCP
- * client and lease manager, runs the command, and maps the outcome to an exit status
- * (0 success, 1 DHCP failure, 2 bad usage).
+ * Composition root of `oam-docker-ipam`: parses the command line, loads the configuration,
+ * runs the command (`server`: the plugin daemon; `probe`: one lease, printed) and maps the
+ * outcome to an exit status (0 success, 1 failure, 2 bad usage).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseCli, USAGE, UsageError, type Command } from './cli.js';
 import { systemClock } from './clock.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { startDaemon, type Daemon } from './daemon.js';
 import { DhcpClient } from './dhcp/client.js';
 import { formatHex } from './dhcp/codec/ipv4.js';
 import { clientIdForMac } from './dhcp/messages.js';
@@ -25,21 +27,49 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`oam-docker-ipam: ${err.message}\n\n${USAGE}\n`);
     return 2;
   }
-  switch (command.kind) {
-    case 'help':
-      process.stdout.write(`${USAGE}\n`);
-      return 0;
-    case 'version':
-      process.stdout.write(`${version()}\n`);
-      return 0;
-    case 'probe':
-      return probe(command);
+  if (command.kind === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
   }
+  if (command.kind === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = loadConfig({ flags: command.flags, env: process.env });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`oam-docker-ipam: ${err.message}\n`);
+    return 1;
+  }
+  return command.kind === 'server' ? server(config) : probe(command, config);
+}
+
+/** Runs the plugin until SIGINT or SIGTERM. */
+async function server(config: Config): Promise<number> {
+  const log = createLogger({ debug: config.debug });
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon(config, log);
+  } catch (err) {
+    if (!(err instanceof DaemonError)) throw err;
+    log.fatal({ code: err.code }, err.message);
+    process.stderr.write(`oam-docker-ipam: ${err.message}\n`);
+    return 1;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  log.info({ signal }, 'stopping');
+  await daemon.stop();
+  return 0;
 }
 
 /** Leases one address, prints it as JSON, holds it for a while if asked, releases it. */
-async function probe(c: Extract<Command, { kind: 'probe' }>): Promise<number> {
-  const log = createLogger({ debug: c.debug });
+async function probe(c: Extract<Command, { kind: 'probe' }>, config: Config): Promise<number> {
+  const log = createLogger({ debug: config.debug });
   const mac = c.mac ?? randomLocalMac();
   let transport: UdpTransport;
   try {
@@ -49,7 +79,7 @@ async function probe(c: Extract<Command, { kind: 'probe' }>): Promise<number> {
     process.stderr.write(`oam-docker-ipam: ${err.message}\n`);
     return 1;
   }
-  const client = new DhcpClient({ transport, clock: systemClock, server: c.dhcpServer, log: log.child({ component: 'dhcp' }) });
+  const client = new DhcpClient({ transport, clock: systemClock, server: config.dhcpServer, log: log.child({ component: 'dhcp' }) });
   const manager = new LeaseManager({ client, clock: systemClock, log: log.child({ component: 'lease' }) });
   manager.on((e) => log.info({ event: e.type, mac: e.lease.identity.mac, ip: e.lease.ip, state: e.lease.state }, `lease ${e.type}`));
   const stop = new AbortController();

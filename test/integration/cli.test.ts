@@ -51,10 +51,14 @@ describeLab('oam-docker-ipam probe', () => {
     expect(stderr).toContain(`will not lease ${lab.network(9)} to ${mac}`);
   });
 
-  it('fails with exit status 2 on bad usage, naming every problem', async () => {
-    const { code, stderr } = await cli(['--dhcp-server', 'nope', 'probe', '--mac', 'zz']);
-    expect(code).toBe(2);
-    expect(stderr).toContain('--dhcp-server: not an IPv4 address: "nope"; --mac: not a MAC address: "zz"');
-    expect(stderr).toContain('Usage: oam-docker-ipam');
+  it('fails with exit status 2 on bad usage, and 1 on a bad setting', async () => {
+    const usage = await cli(['--dhcp-server', lab.serverIp, 'probe', '--mac', 'zz', '--timeout', '0']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('--mac: not a MAC address: "zz"; --timeout: want seconds > 0, got "0"');
+    expect(usage.stderr).toContain('Usage: oam-docker-ipam');
+    const setting = await cli(['--dhcp-server', 'nope', '--state-dir', 'relative', 'probe']);
+    expect(setting.code).toBe(1);
+    expect(setting.stderr).toContain('DHCP_SERVER must be an IPv4 address, got "nope"');
+    expect(setting.stderr).toContain('STATE_DIR must be an absolute path, got "relative"');
   });
 });

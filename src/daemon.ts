@@ -1,0 +1,142 @@
+/**
+ * The running plugin: lease table, DHCP socket, client, lease manager, IPAM driver and the
+ * plugin socket, wired together and torn down in order. `main.ts` only calls `startDaemon`.
+ *
+ * Start-up: load the lease table (a damaged one is kept aside), resume every lease (renewals
+ * continue where they were; expired ones are asked back with INIT-REBOOT), then listen. Stop:
+ * close the socket, stop renewing, save the table; leases are NOT released, because the
+ * containers keep running and the next start resumes them.
+ */
+import { connect } from 'node:net';
+import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { systemClock } from './clock.js';
+import { ConfigError, type Config } from './config.js';
+import { DhcpClient } from './dhcp/client.js';
+import { UdpTransport } from './dhcp/transport.js';
+import { DaemonError } from './errors.js';
+import { IpamDriver } from './ipam/driver.js';
+import { buildServer } from './ipam/server.js';
+import type { LeaseEvent } from './lease/events.js';
+import { LeaseManager } from './lease/manager.js';
+import { JsonFileLeaseStore } from './lease/store.js';
+
+/** The plugin socket could not be set up. */
+export class SocketError extends DaemonError {
+  override readonly name = 'SocketError';
+  readonly code = 'SOCKET';
+}
+
+export interface Daemon {
+  readonly socketPath: string;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+  if (config.listenAddr !== undefined) checkListenAddr(config.listenAddr, log);
+  const socketPath = join(config.pluginDir, `${config.driverName}.sock`);
+  await refuseIfServing(socketPath);
+
+  const store = new JsonFileLeaseStore({ path: join(config.stateDir, 'leases.json'), log: log.child({ component: 'store' }) });
+  const { leases, problems } = await store.load();
+  const transport = await UdpTransport.open({ onError: (err) => log.error({ err }, 'DHCP socket error') });
+  const client = new DhcpClient({
+    transport,
+    clock: systemClock,
+    server: config.dhcpServer,
+    maxConcurrentAcquisitions: config.maxConcurrent,
+    log: log.child({ component: 'dhcp' }),
+  });
+  const manager = new LeaseManager({ client, clock: systemClock, log: log.child({ component: 'lease' }) });
+  const leaseLog = log.child({ component: 'lease' });
+  manager.on((event) => {
+    logEvent(leaseLog, event);
+    // Renewals and recoveries change lease times: keep the table current (requests and
+    // releases also save, and wait for it, in the driver).
+    if (event.type !== 'bound' && event.type !== 'released') {
+      store.save(manager.list()).catch((err: unknown) => log.error({ err }, 'could not save the lease table'));
+    }
+  });
+  const restored = leases.filter((l) => manager.restore(l)).length;
+
+  const driver = new IpamDriver({ manager, client, store, log: log.child({ component: 'ipam' }), clientIdMode: config.clientIdMode, driverName: config.driverName });
+  const app = await buildServer({ driver, log: log.child({ component: 'api' }) });
+  try {
+    await mkdir(config.pluginDir, { recursive: true, mode: 0o755 });
+    await removeStaleSocket(socketPath);
+    await app.listen({ path: socketPath });
+    // Only root may talk to the plugin: it hands out addresses on the LAN.
+    await chmod(socketPath, 0o600);
+  } catch (err) {
+    client.close();
+    await manager.stop();
+    await transport.close();
+    await app.close().catch(() => undefined);
+    if (err instanceof DaemonError) throw err;
+    throw new SocketError(`cannot serve the plugin socket ${socketPath}: ${(err as Error).message}`, { cause: err });
+  }
+  log.info(
+    { socket: socketPath, dhcpServer: config.dhcpServer, stateDir: config.stateDir, restored, damagedTable: problems.length > 0, configFile: config.configFile },
+    `serving IPAM driver "${config.driverName}"`,
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    socketPath,
+    stop() {
+      stopping ??= (async () => {
+        await app.close();
+        client.close();
+        await manager.stop();
+        await store.save(manager.list()).catch((err: unknown) => log.error({ err }, 'could not save the lease table'));
+        await transport.close();
+        await unlink(socketPath).catch(() => undefined);
+        log.info({ leases: manager.list().length }, 'stopped; leases kept for the next start');
+      })();
+      return stopping;
+    },
+  };
+}
+
+function logEvent(log: Logger, e: LeaseEvent): void {
+  const [pool, mac] = e.lease.id.split('#');
+  const fields = { event: e.type, pool, mac, ip: e.lease.ip, xid: e.lease.binding.xid, expiresAt: e.lease.expiresAt === null ? null : new Date(e.lease.expiresAt).toISOString() };
+  if (e.type === 'address-lost' || e.type === 'expired') log.error({ ...fields, err: e.type === 'address-lost' ? e.error.message : undefined }, `lease ${e.type}`);
+  else if (e.type === 'nak' || e.type === 'rebinding') log.warn(fields, `lease ${e.type}`);
+  else log.info(fields, `lease ${e.type}`);
+}
+
+function checkListenAddr(addr: string, log: Logger): void {
+  for (const [name, list] of Object.entries(networkInterfaces())) {
+    if (list?.some((a) => a.family === 'IPv4' && a.address === addr)) {
+      log.info({ listenAddr: addr, interface: name }, 'LISTEN_ADDR found');
+      return;
+    }
+  }
+  throw new ConfigError([`LISTEN_ADDR ${addr} is not an address of this host (see ip -4 addr)`]);
+}
+
+/** Another live daemon on the same socket would lose its clients to us: refuse instead. */
+async function refuseIfServing(path: string): Promise<void> {
+  const live = await new Promise<boolean>((resolve) => {
+    const s = connect({ path });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+  if (live) throw new SocketError(`another process already serves ${path}; stop it first (or pick another --driver-name)`);
+}
+
+async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    const st = await lstat(path);
+    if (!st.isSocket()) throw new SocketError(`${path} exists and is not a socket; remove it or pick another --driver-name`);
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * `oam-docker-ipam server` as a process, against a real Kea, through its unix socket: the
+ * calls Docker makes, restarts (clean and killed) with leases kept, a damaged lease table.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { callPlugin } from '../support/plugin-client.js';
+import { createLab, type Lab } from '../support/lab/netns.js';
+import { describeLab } from '../support/lab/prereqs.js';
+import { createServer, waitForLease, type DhcpServerFixture } from '../support/lab/servers.js';
+
+const BIN = new URL('../../dist/main.js', import.meta.url).pathname;
+
+describeLab('oam-docker-ipam server', () => {
+  let lab: Lab;
+  let server: DhcpServerFixture;
+  let dir: string;
+  let daemon: ChildProcess | undefined;
+  let output = '';
+  const sock = (): string => join(dir, 'plugins', 'd4dtest.sock');
+
+  async function startDaemon(): Promise<void> {
+    daemon = spawn(process.execPath, [BIN, '--dhcp-server', lab.serverIp, '--listen-addr', lab.hostIp, '--driver-name', 'd4dtest', '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf'), 'server'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    daemon.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+    daemon.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(sock()) || !(await callPlugin(sock(), 'Plugin.Activate').then(() => true, () => false))) {
+      if (Date.now() > deadline || daemon.exitCode !== null) throw new Error(`daemon did not come up:\n${output}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async function stopDaemon(signal: NodeJS.Signals): Promise<number | null> {
+    const d = daemon;
+    if (d === undefined || d.exitCode !== null) return d?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolve) => d.once('exit', (code) => resolve(code)));
+    d.kill(signal);
+    return exited;
+  }
+
+  beforeAll(async () => {
+    if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run npm run build first`);
+    dir = await mkdtemp(join(tmpdir(), 'd4d-daemon-'));
+    await writeFile(join(dir, 'none.conf'), '# empty: everything comes from flags\n');
+    lab = await createLab({ name: 'dmnt', octet: 51 });
+    server = createServer('kea', lab, { leaseTimeSeconds: 20, rangeFirst: 20, rangeLast: 239 });
+    await server.start();
+    await startDaemon();
+  });
+
+  afterAll(async () => {
+    await stopDaemon('SIGTERM');
+    await server?.stop();
+    await lab?.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const mac = '02:d4:33:00:00:01';
+  let poolId = '';
+
+  it('serves a root-only socket and the handshake', async () => {
+    expect((await stat(sock())).mode & 0o777).toBe(0o600);
+    expect(await callPlugin(sock(), 'IpamDriver.GetCapabilities')).toEqual({ status: 200, body: { RequiresMACAddress: true, RequiresRequestReplay: false } });
+  });
+
+  it('creates a pool and leases an endpoint address from the DHCP server', async () => {
+    const pool = await callPlugin(sock(), 'IpamDriver.RequestPool', { AddressSpace: 'local', Pool: `${lab.subnet}/24`, SubPool: '', Options: {}, V6: false });
+    expect(pool.status).toBe(200);
+    poolId = pool.body.PoolID as string;
+    expect(await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: lab.serverIp, Options: { RequestAddressType: 'com.docker.network.gateway' } })).toMatchObject({ status: 200 });
+    const res = await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': mac } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const ip = (res.body.Address as string).split('/')[0] as string;
+    expect(res.body.Address).toBe(`${ip}/24`);
+    await waitForLease(server, (l) => l.active && l.mac === mac && l.ip === ip);
+    const table = JSON.parse(await readFile(join(dir, 'state', 'leases.json'), 'utf8')) as { leases: Array<{ ip: string; mac: string }> };
+    expect(table.leases).toMatchObject([{ ip, mac }]);
+  });
+
+  it('keeps renewing after a clean restart and still releases the address afterwards', async () => {
+    const before = (await waitForLease(server, (l) => l.active && l.mac === mac)).endsAt ?? 0;
+    expect(await stopDaemon('SIGTERM')).toBe(0);
+    expect(existsSync(sock())).toBe(false);
+    expect((await server.leases()).find((l) => l.mac === mac)?.active).toBe(true); // not released on stop
+    await startDaemon();
+    // The 20 s lease is renewed by the restarted daemon (T1 = 10 s).
+    const renewed = await waitForLease(server, (l) => l.active && l.mac === mac && (l.endsAt ?? 0) > before + 2_000, 20_000);
+    const res = await callPlugin(sock(), 'IpamDriver.ReleaseAddress', { PoolID: poolId, Address: renewed.ip });
+    expect(res).toEqual({ status: 200, body: {} });
+    await expectEventually(async () => (await server.leases()).find((l) => l.active && l.mac === mac) === undefined);
+  });
+
+  it('loses no lease when killed with SIGKILL', async () => {
+    const other = '02:d4:33:00:00:02';
+    const res = await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': other } });
+    const ip = (res.body.Address as string).split('/')[0] as string;
+    await stopDaemon('SIGKILL');
+    await startDaemon(); // the stale socket is replaced
+    expect(await callPlugin(sock(), 'IpamDriver.ReleaseAddress', { PoolID: poolId, Address: ip })).toEqual({ status: 200, body: {} });
+    await expectEventually(async () => (await server.leases()).find((l) => l.active && l.mac === other) === undefined);
+  });
+
+  it('starts with a damaged lease table, keeping it aside', async () => {
+    await stopDaemon('SIGTERM');
+    await writeFile(join(dir, 'state', 'leases.json'), '{"format":"d4d-leases","version":1,"leases":[{"id":');
+    await startDaemon();
+    const files = await readdir(join(dir, 'state'));
+    expect(files.some((f) => f.startsWith('leases.json.corrupt-'))).toBe(true);
+    expect(output).toContain('lease table was damaged');
+  });
+
+  it('refuses to start a second daemon on the same socket', async () => {
+    const second = spawn(process.execPath, [BIN, '--dhcp-server', lab.serverIp, '--driver-name', 'd4dtest', '--state-dir', join(dir, 'state2'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf'), 'server'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    second.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+    const code = await new Promise<number | null>((resolve) => second.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(err).toContain('another process already serves');
+    expect(await callPlugin(sock(), 'Plugin.Activate')).toMatchObject({ status: 200 });
+  });
+});
+
+async function expectEventually(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
