@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what d4d's tests and lab need on a Debian machine (bookworm): the three DHCP servers,
-# perfdhcp, iproute2, busybox (udhcpc for the lab self-test), tcpdump; then the npm packages.
+# perfdhcp, iproute2, busybox (test image and udhcpc), tcpdump, the Docker engine (docker.io,
+# 20.10); then the npm packages.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in isc-dhcp-server kea-dhcp4-server dnsmasq kea-admin iproute2 busybox-static tcpdump; do
+for pkg in isc-dhcp-server kea-dhcp4-server dnsmasq kea-admin iproute2 busybox-static tcpdump docker.io; do
   have "$pkg" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -21,6 +22,7 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # Debian starts these as services where it can; they must not answer on the lab's links.
+# (A running dockerd is left alone: the end-to-end tests use it, or start their own.)
 for svc in isc-dhcp-server kea-dhcp4-server dnsmasq; do
   if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
