@@ -19,7 +19,7 @@ import { DaemonError } from '../errors.js';
 import type { Lease } from '../lease/lease.js';
 import type { LeaseManager } from '../lease/manager.js';
 import type { LeaseStore } from '../lease/store.js';
-import { inSubnet, maskToPrefix, parseCidr, parsePoolId, poolCidr, poolId, type Pool } from './pool.js';
+import { inSubnet, maskToPrefix, parseCidr, parsePoolId, parsePoolOptions, poolCidr, poolId, type Pool } from './pool.js';
 import {
   BadRequestError,
   DATA_GATEWAY,
@@ -85,7 +85,7 @@ export class IpamDriver {
     if (req.V6) throw new IpamError('IPv6 is not supported: d4d leases IPv4 addresses from a DHCPv4 server; create the network without --ipv6');
     if (req.Pool === '') {
       if (req.SubPool !== '') throw new BadRequestError('an --ip-range needs a --subnet');
-      return this.#learnPool(req.AddressSpace);
+      return this.#learnPool(req.AddressSpace, parsePoolOptions(req.Options));
     }
     const net = parseCidr(req.Pool, 'subnet');
     let subPool: string | undefined;
@@ -96,7 +96,7 @@ export class IpamDriver {
       }
       subPool = `${sub.network}/${sub.prefixLength}`;
     }
-    const pool: Pool = { addressSpace: req.AddressSpace, network: net.network, prefixLength: net.prefixLength, subPool };
+    const pool: Pool = { addressSpace: req.AddressSpace, network: net.network, prefixLength: net.prefixLength, subPool, ...parsePoolOptions(req.Options) };
     const id = poolId(pool);
     if (!this.#pools.has(id)) this.#pools.set(id, { pool, reserved: new Set(), learned: false });
     this.#o.log.info({ pool: id, subnet: poolCidr(pool) }, 'pool requested');
@@ -139,7 +139,7 @@ export class IpamDriver {
     const normalized = normalizeMac(mac);
     if (normalized === undefined) throw new BadRequestError(`RequestAddress: bad MAC address ${JSON.stringify(mac)}`);
     if (req.Address !== '' && !inPool(req.Address)) throw new IpamError(`address ${req.Address} is outside the network's subnet ${poolCidr(pool)}`);
-    const identity = this.#identity(normalized, req.Options[OPTION_ENDPOINT_NAME]);
+    const identity = this.#identity(normalized, req.Options[OPTION_ENDPOINT_NAME], pool.clientIdMode ?? this.#o.clientIdMode);
     const id = `${req.PoolID}#${normalized}`;
     const lease = await this.#o.manager.acquire(id, {
       identity,
@@ -192,10 +192,10 @@ export class IpamDriver {
     return this.#o.manager.list().filter((l) => l.id.startsWith(`${poolIdText}#`));
   }
 
-  #identity(mac: string, endpointName: string | undefined): ClientIdentity {
+  #identity(mac: string, endpointName: string | undefined, mode: 'mac' | 'endpoint-name'): ClientIdentity {
     const name = endpointName?.replace(/^\//, '');
     const hostname = name !== undefined && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name) ? name : undefined;
-    const clientId = this.#o.clientIdMode === 'endpoint-name' && hostname !== undefined ? clientIdForName(hostname) : clientIdForMac(mac);
+    const clientId = mode === 'endpoint-name' && hostname !== undefined ? clientIdForName(hostname) : clientIdForMac(mac);
     return { mac, clientId, ...(hostname === undefined ? {} : { hostname }) };
   }
 
@@ -205,7 +205,7 @@ export class IpamDriver {
    * host route, which the LAN subnet of a macvlan parent does; the second identical request
    * therefore fails with advice instead of returning the same subnet again.
    */
-  async #learnPool(addressSpace: string): Promise<RequestPoolResponse> {
+  async #learnPool(addressSpace: string, options: Pick<Pool, 'clientIdMode'>): Promise<RequestPoolResponse> {
     const digest = createHash('sha256').update(`d4d-probe:${this.#o.driverName}`).digest();
     const mac = formatHex(Uint8Array.of(0x02, 0xd4, digest[0] ?? 0, digest[1] ?? 0, digest[2] ?? 0, digest[3] ?? 0));
     const identity = { mac, clientId: clientIdForMac(mac) };
@@ -216,7 +216,7 @@ export class IpamDriver {
       throw new IpamError(`the DHCP server sent no usable subnet mask with ${binding.ip}; create the network with --subnet and --gateway`);
     }
     const net = parseCidr(`${binding.ip}/${prefixLength}`, 'learned subnet');
-    const pool: Pool = { addressSpace, network: net.network, prefixLength, subPool: undefined };
+    const pool: Pool = { addressSpace, network: net.network, prefixLength, subPool: undefined, ...options };
     const id = poolId(pool);
     const router = binding.routers?.find((r) => inSubnet(r, net.network, prefixLength));
     if (this.#pools.get(id)?.learned) {

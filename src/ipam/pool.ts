@@ -15,6 +15,31 @@ export interface Pool {
   prefixLength: number;
   /** `--ip-range`, if given, as a CIDR. */
   subPool: string | undefined;
+  /** `--ipam-opt client-id=…`: overrides DHCP_CLIENT_ID for this network. */
+  clientIdMode?: 'mac' | 'endpoint-name';
+}
+
+/** The `--ipam-opt` keys this driver understands. */
+export const POOL_OPTIONS = ['client-id'] as const;
+
+/**
+ * Reads `--ipam-opt`s. Unknown keys are refused, so a typo is not silently ignored; keys
+ * Docker itself adds (`com.docker.*`, e.g. swarm's serial allocation flag) are passed over.
+ */
+export function parsePoolOptions(options: Readonly<Record<string, string>>): Pick<Pool, 'clientIdMode'> {
+  const out: Pick<Pool, 'clientIdMode'> = {};
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(options)) {
+    if (key.startsWith('com.docker.')) continue;
+    if (key === 'client-id') {
+      if (value === 'mac' || value === 'endpoint-name') out.clientIdMode = value;
+      else problems.push(`--ipam-opt client-id must be "mac" or "endpoint-name", got ${JSON.stringify(value)}`);
+    } else {
+      problems.push(`unknown --ipam-opt ${JSON.stringify(key)} (known: ${POOL_OPTIONS.join(', ')})`);
+    }
+  }
+  if (problems.length > 0) throw new BadRequestError(problems.join('; '));
+  return out;
 }
 
 const PREFIX = 'd4d';
@@ -23,18 +48,39 @@ export function poolCidr(p: Pool): string {
   return `${p.network}/${p.prefixLength}`;
 }
 
-/** The deterministic ID of a pool: `d4d/<space>/<network>/<len>[/<sub>/<sublen>]`. */
+/** The deterministic ID of a pool: `d4d/<space>/<network>/<len>[/<sub>/<sublen>][/cid=<mode>]`. */
 export function poolId(p: Pool): string {
-  return [PREFIX, encodeURIComponent(p.addressSpace), p.network, String(p.prefixLength), ...(p.subPool ? p.subPool.split('/') : [])].join('/');
+  return [
+    PREFIX,
+    encodeURIComponent(p.addressSpace),
+    p.network,
+    String(p.prefixLength),
+    ...(p.subPool ? p.subPool.split('/') : []),
+    ...(p.clientIdMode ? [`cid=${p.clientIdMode}`] : []),
+  ].join('/');
 }
 
 /** The pool a PoolID describes; `BadRequestError` for IDs we never handed out. */
 export function parsePoolId(id: string): Pool {
   const parts = id.split('/');
+  let clientIdMode: Pool['clientIdMode'];
+  const last = parts.at(-1) ?? '';
+  if (last.startsWith('cid=')) {
+    parts.pop();
+    const mode = last.slice(4);
+    if (mode !== 'mac' && mode !== 'endpoint-name') throw new BadRequestError(`unknown pool ${JSON.stringify(id)}: bad client-id mode`);
+    clientIdMode = mode;
+  }
   if (parts[0] !== PREFIX || (parts.length !== 4 && parts.length !== 6)) throw new BadRequestError(`unknown pool ${JSON.stringify(id)}: not a PoolID of this driver`);
   const network = parseCidr(`${parts[2]}/${parts[3]}`, 'PoolID');
   const sub = parts.length === 6 ? parseCidr(`${parts[4]}/${parts[5]}`, 'PoolID') : undefined;
-  return { addressSpace: decodeURIComponent(parts[1] as string), network: network.network, prefixLength: network.prefixLength, subPool: sub ? `${sub.network}/${sub.prefixLength}` : undefined };
+  return {
+    addressSpace: decodeURIComponent(parts[1] as string),
+    network: network.network,
+    prefixLength: network.prefixLength,
+    subPool: sub ? `${sub.network}/${sub.prefixLength}` : undefined,
+    ...(clientIdMode ? { clientIdMode } : {}),
+  };
 }
 
 /** Parses `a.b.c.d/len` and masks host bits away (Docker ≤ 24 passes the user's text as is). */

@@ -201,6 +201,16 @@ describe('RequestAddress / ReleaseAddress', () => {
     expect(store.saved.at(-1)).toEqual([]);
   });
 
+  it('honours --ipam-opt client-id per network, and refuses unknown options', async () => {
+    const res = await post('/IpamDriver.RequestPool', JSON.stringify({ AddressSpace: 'local', Pool: '192.0.2.0/24', SubPool: '', Options: { 'client-id': 'endpoint-name', 'com.docker.network.ipam.serial': 'true' }, V6: false }));
+    expect(res.body?.PoolID).toBe('d4d/local/192.0.2.0/24/cid=endpoint-name');
+    await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: res.body?.PoolID, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC, 'com.docker.network.endpoint.name': 'db-1' } }));
+    expect(server.requestsOfType(MessageType.Discover)[0]?.options.get(OptionCode.ClientIdentifier)).toEqual(Uint8Array.of(0, 0x64, 0x62, 0x2d, 0x31));
+    const bad = await post('/IpamDriver.RequestPool', JSON.stringify({ AddressSpace: 'local', Pool: '192.0.2.0/24', SubPool: '', Options: { 'dhcp-servr': '10.0.0.1', 'client-id': 'uuid' }, V6: false }));
+    expect(bad.status).toBe(500);
+    expect(bad.body?.Err).toBe('unknown --ipam-opt "dhcp-servr" (known: client-id); --ipam-opt client-id must be "mac" or "endpoint-name", got "uuid"');
+  });
+
   it('accepts a JSON Content-Type too', async () => {
     const res = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"10.1.0.0/16","SubPool":"","Options":{},"V6":false}', { 'content-type': 'application/json' });
     expect(res.status).toBe(200);
