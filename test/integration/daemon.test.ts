@@ -2,46 +2,37 @@
  * `oam-docker-ipam server` as a process, against a real Kea, through its unix socket: the
  * calls Docker makes, restarts (clean and killed) with leases kept, a damaged lease table.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { callPlugin } from '../support/plugin-client.js';
+import { expectEventually } from '../support/eventually.js';
+import { BUILT_MAIN, startPlugin, type PluginProcess } from '../support/plugin-process.js';
 import { createLab, type Lab } from '../support/lab/netns.js';
 import { describeLab } from '../support/lab/prereqs.js';
 import { createServer, waitForLease, type DhcpServerFixture } from '../support/lab/servers.js';
 
-const BIN = new URL('../../dist/main.js', import.meta.url).pathname;
+const BIN = BUILT_MAIN;
 
 describeLab('oam-docker-ipam server', () => {
   let lab: Lab;
   let server: DhcpServerFixture;
   let dir: string;
-  let daemon: ChildProcess | undefined;
-  let output = '';
+  let daemon: PluginProcess | undefined;
   const sock = (): string => join(dir, 'plugins', 'd4dtest.sock');
 
   async function startDaemon(): Promise<void> {
-    daemon = spawn(process.execPath, [BIN, '--dhcp-server', lab.serverIp, '--listen-addr', lab.hostIp, '--driver-name', 'd4dtest', '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf'), 'server'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    daemon.stdout?.on('data', (c: Buffer) => (output += c.toString()));
-    daemon.stderr?.on('data', (c: Buffer) => (output += c.toString()));
-    const deadline = Date.now() + 10_000;
-    while (!existsSync(sock()) || !(await callPlugin(sock(), 'Plugin.Activate').then(() => true, () => false))) {
-      if (Date.now() > deadline || daemon.exitCode !== null) throw new Error(`daemon did not come up:\n${output}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    daemon = await startPlugin(
+      ['--dhcp-server', lab.serverIp, '--listen-addr', lab.hostIp, '--driver-name', 'd4dtest', '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf')],
+      sock(),
+    );
   }
 
   async function stopDaemon(signal: NodeJS.Signals): Promise<number | null> {
-    const d = daemon;
-    if (d === undefined || d.exitCode !== null) return d?.exitCode ?? null;
-    const exited = new Promise<number | null>((resolve) => d.once('exit', (code) => resolve(code)));
-    d.kill(signal);
-    return exited;
+    return (await daemon?.stop(signal)) ?? null;
   }
 
   beforeAll(async () => {
@@ -112,7 +103,7 @@ describeLab('oam-docker-ipam server', () => {
     await startDaemon();
     const files = await readdir(join(dir, 'state'));
     expect(files.some((f) => f.startsWith('leases.json.corrupt-'))).toBe(true);
-    expect(output).toContain('lease table was damaged');
+    expect(daemon?.log()).toContain('lease table was damaged');
   });
 
   it('refuses to start a second daemon on the same socket', async () => {
@@ -126,10 +117,3 @@ describeLab('oam-docker-ipam server', () => {
   });
 });
 
-async function expectEventually(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -4,19 +4,19 @@
  * The macvlan parent is the host end of the lab's veth, so containers sit on the server's
  * segment exactly as on a LAN. One file, run in sequence: there is one dockerd.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callPlugin } from '../support/plugin-client.js';
+import { expectEventually } from '../support/eventually.js';
+import { BUILT_MAIN, startPlugin, type PluginProcess } from '../support/plugin-process.js';
 import { containerOn, docker, ensureEngine, ensureTestImage, removeByPrefix, TEST_IMAGE, type Engine } from '../support/docker.js';
 import { createLab, type Lab } from '../support/lab/netns.js';
 import { describeLab } from '../support/lab/prereqs.js';
 import { createServer, waitForLease, type DhcpServerFixture, type ServerKind, type ServerLease } from '../support/lab/servers.js';
 
-const BIN = new URL('../../dist/main.js', import.meta.url).pathname;
+const BIN = BUILT_MAIN;
 const PLUGIN_DIR = '/run/docker/plugins';
 const PREFIX = 'd4de-';
 
@@ -42,32 +42,15 @@ describeLab(
         let lab: Lab;
         let server: DhcpServerFixture;
         let stateDir: string;
-        let plugin: ChildProcess | undefined;
-        let pluginLog = '';
+        let plugin: PluginProcess | undefined;
         const driver = `d4de2e${kind}`;
         const net = `${PREFIX}${kind}`;
         const name = (c: string): string => `${PREFIX}${kind}-${c}`;
         const reservedMac = `02:d4:e2:00:${octet.toString(16)}:50`;
         const active = (mac: string, ip?: string) => (l: ServerLease) => l.active && l.mac === mac && (ip === undefined || l.ip === ip);
 
-        async function startPlugin(): Promise<void> {
-          plugin = spawn(process.execPath, [BIN, '--dhcp-server', lab.serverIp, '--driver-name', driver, '--state-dir', stateDir, '--plugin-dir', PLUGIN_DIR, '--config', '/dev/null', 'server'], { stdio: ['ignore', 'pipe', 'pipe'] });
-          plugin.stdout?.on('data', (c: Buffer) => (pluginLog += c.toString()));
-          plugin.stderr?.on('data', (c: Buffer) => (pluginLog += c.toString()));
-          const sock = join(PLUGIN_DIR, `${driver}.sock`);
-          const deadline = Date.now() + 10_000;
-          while (!(await callPlugin(sock, 'Plugin.Activate').then(() => true, () => false))) {
-            if (Date.now() > deadline || plugin.exitCode !== null) throw new Error(`plugin did not come up:\n${pluginLog}`);
-            await new Promise((r) => setTimeout(r, 50));
-          }
-        }
-
-        async function stopPlugin(): Promise<void> {
-          const p = plugin;
-          if (p === undefined || p.exitCode !== null) return;
-          const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
-          p.kill('SIGTERM');
-          await exited;
+        async function startDriver(): Promise<void> {
+          plugin = await startPlugin(['--dhcp-server', lab.serverIp, '--driver-name', driver, '--state-dir', stateDir, '--plugin-dir', PLUGIN_DIR, '--config', '/dev/null'], join(PLUGIN_DIR, `${driver}.sock`));
         }
 
         async function runContainer(c: string, extra: string[] = []): Promise<{ ip: string; mac: string }> {
@@ -84,12 +67,12 @@ describeLab(
           server = createServer(kind, lab, { leaseTimeSeconds: 20, rangeFirst: 20, rangeLast: 239, reservations: [{ mac: reservedMac, ip: lab.network(50) }] });
           await server.start();
           stateDir = await mkdtemp(join(tmpdir(), 'd4d-e2e-'));
-          await startPlugin();
+          await startDriver();
         }, 60_000);
 
         afterAll(async () => {
           await removeByPrefix(`${PREFIX}${kind}`).catch(() => undefined);
-          await stopPlugin();
+          await plugin?.stop();
           await server?.stop();
           await lab?.destroy();
           await rm(stateDir, { recursive: true, force: true });
@@ -138,8 +121,8 @@ describeLab(
         it('plugin restart while containers run: leases keep renewing, and removal still releases them', async () => {
           const c = await runContainer('c2');
           const before = (await waitForLease(server, active(c.mac, c.ip), 5_000)).endsAt ?? 0;
-          await stopPlugin();
-          await startPlugin();
+          await plugin?.stop();
+          await startDriver();
           await waitForLease(server, (l) => active(c.mac, c.ip)(l) && (l.endsAt ?? 0) > before + 2_000, 25_000);
           await docker(['rm', '-f', name('c2')]);
           await expectEventually(async () => (await server.leases()).find(active(c.mac, c.ip)) === undefined);
@@ -177,10 +160,3 @@ describeLab(
   { requires: ['dockerd', 'busybox'] },
 );
 
-async function expectEventually(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

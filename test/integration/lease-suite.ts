@@ -14,6 +14,7 @@ import { UdpTransport } from '../../src/dhcp/transport.js';
 import { systemClock } from '../../src/clock.js';
 import { pino } from 'pino';
 import { describeLab } from '../support/lab/prereqs.js';
+import { expectEventually } from '../support/eventually.js';
 import { waitForLease, type ServerKind, type ServerLease } from '../support/lab/servers.js';
 import { identityFor, startEngineLab, testMac, type EngineLab } from './engine-lab.js';
 
@@ -188,14 +189,6 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
 
 function countRenewals(t: EngineLab, id: string): number {
   return t.events.filter((e) => e.type === 'renewed' && e.lease.id === id).length;
-}
-
-async function expectEventually(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /**

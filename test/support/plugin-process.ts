@@ -1,0 +1,38 @@
+/** `oam-docker-ipam server` as a child process, ready once its socket answers. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { callPlugin } from './plugin-client.js';
+
+export const BUILT_MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
+
+export interface PluginProcess {
+  readonly process: ChildProcess;
+  /** Everything it wrote to stdout and stderr so far. */
+  log(): string;
+  /** Sends `signal` and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startPlugin(args: readonly string[], socketPath: string, timeoutMs = 10_000): Promise<PluginProcess> {
+  const proc = spawn(process.execPath, [BUILT_MAIN, ...args, 'server'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  proc.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+  proc.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+  const deadline = Date.now() + timeoutMs;
+  while (!(await callPlugin(socketPath, 'Plugin.Activate').then(() => true, () => false))) {
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`oam-docker-ipam server did not come up on ${socketPath}:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    process: proc,
+    log: () => output,
+    stop(signal = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
+      const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+      proc.kill(signal);
+      return exited;
+    },
+  };
+}
