@@ -2,7 +2,9 @@
  * Benchmark: how fast the engine leases addresses, as a fraction of what the DHCP server itself
  * can do. In one run, against the same server in the same lab:
  *   1. perfdhcp (the server vendor's load generator) measures the server's DORA capacity;
- *   2. the engine runs rounds of concurrent acquisitions from one UDP/68 socket.
+ *   2. the engine runs rounds of concurrent acquisitions from one UDP/68 socket;
+ *   3. the whole plugin answers RequestAddress calls over its unix socket, one after another
+ *      (as Docker sends them for one network) and all at once.
  * Prints leases/s for both, the ratio, and acquisition latency percentiles.
  *
  *   sudo npm run bench -- [--server kea|isc|dnsmasq] [--rounds 10] [--batch 200] [--concurrency 64]
@@ -14,12 +16,18 @@
  * perfdhcp runs second because its clients keep their leases and would fill the pool.
  */
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { systemClock } from '../src/clock.js';
 import { DhcpClient } from '../src/dhcp/client.js';
 import { clientIdForMac } from '../src/dhcp/messages.js';
 import { UdpTransport } from '../src/dhcp/transport.js';
+import { loadConfig } from '../src/config.js';
+import { startDaemon } from '../src/daemon.js';
+import { callPlugin } from '../test/support/plugin-client.js';
 import { createLab } from '../test/support/lab/netns.js';
 import { labPrerequisites } from '../test/support/lab/prereqs.js';
 import { createServer, type ServerKind } from '../test/support/lab/servers.js';
@@ -89,10 +97,50 @@ try {
   client.close();
   await transport.close();
 
-  // 2. The server's own capacity, measured by perfdhcp at increasing asked rates.
+  // 2. The whole plugin: oam-docker-ipam's server in this process, called over its unix socket
+  // as Docker calls it. Docker serializes RequestAddress per network, so one network is a
+  // sequence of requests; many networks (or hosts) make concurrent ones.
+  const dir = await mkdtemp(join(tmpdir(), 'd4d-bench-'));
+  const config = loadConfig({ flags: { dhcpServer: lab.serverIp, stateDir: join(dir, 'state'), pluginDir: join(dir, 'plugins'), driverName: 'bench', configFile: '/dev/null' }, env: {} });
+  const daemon = await startDaemon(config, pino({ level: 'silent' }));
+  const plugin: PluginTiming[] = [];
+  try {
+    const pool = await callPlugin(daemon.socketPath, 'IpamDriver.RequestPool', { AddressSpace: 'local', Pool: `${lab.subnet}/24`, SubPool: '', Options: {}, V6: false });
+    const poolId = pool.body.PoolID as string;
+    const request = async (i: number): Promise<string> => {
+      const res = await callPlugin(daemon.socketPath, 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': benchMac(i) } });
+      if (res.status !== 200) throw new Error(`RequestAddress failed: ${JSON.stringify(res.body)}`);
+      return (res.body.Address as string).split('/')[0] as string;
+    };
+    const releaseAll = async (ips: string[]): Promise<void> => {
+      for (const ip of ips) await callPlugin(daemon.socketPath, 'IpamDriver.ReleaseAddress', { PoolID: poolId, Address: ip });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    };
+    for (const mode of ['sequential', 'concurrent'] as const) {
+      const lat: number[] = [];
+      const t0 = performance.now();
+      const timed = async (i: number): Promise<string> => {
+        const start = performance.now();
+        const ip = await request(i);
+        lat.push(performance.now() - start);
+        return ip;
+      };
+      let ips: string[] = [];
+      if (mode === 'sequential') for (let i = 0; i < batch; i++) ips.push(await timed(i));
+      else ips = await Promise.all(Array.from({ length: batch }, (_, i) => timed(i)));
+      plugin.push({ mode, count: ips.length, seconds: (performance.now() - t0) / 1000, latencies: lat.sort((a, b) => a - b) });
+      await releaseAll(ips);
+    }
+  } finally {
+    await daemon.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  // 3. The server's own capacity, measured by perfdhcp at increasing asked rates.
   console.log(`\nperfdhcp -4 -l ${lab.hostIf} -R 200 -p ${perfSeconds} -r RATE`);
   console.log('  asked/s  DORA done/s  DISCOVER drops  REQUEST drops  avg OFFER delay');
   let serverCapacity = 0;
+  const serverCapacityOf = (): number => serverCapacity;
   for (const rate of perfRates) {
     const out = await perfdhcp(rate);
     const acks = statNumber(out, 'REQUEST-ACK', 'received packets');
@@ -110,6 +158,12 @@ try {
   console.log(`  leases: ${ok} ok, ${failures} failed, in ${(busyMs / 1000).toFixed(2)} s`);
   console.log(`  leases/s: ${engineRate.toFixed(0)}`);
   console.log(`  latency per acquisition, queueing for a slot included: p50 ${percentile(latencies, 0.5).toFixed(1)} ms, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, max ${(latencies.at(-1) ?? 0).toFixed(1)} ms`);
+  for (const t of plugin) {
+    const rate = t.count / t.seconds;
+    console.log(`\nplugin, ${t.count} RequestAddress calls over its unix socket, ${t.mode} (DHCP exchange + lease table fsync'd each):`);
+    console.log(`  addresses/s: ${rate.toFixed(0)}   ratio to server capacity: ${(rate / Math.max(1, serverCapacityOf())).toFixed(2)}`);
+    console.log(`  latency per call: p50 ${percentile(t.latencies, 0.5).toFixed(1)} ms, p99 ${percentile(t.latencies, 0.99).toFixed(1)} ms, max ${(t.latencies.at(-1) ?? 0).toFixed(1)} ms`);
+  }
   console.log(`\nserver capacity (best perfdhcp DORA/s): ${serverCapacity.toFixed(0)}`);
   console.log(`ratio engine / server capacity: ${(engineRate / serverCapacity).toFixed(2)}`);
 } finally {
@@ -145,6 +199,17 @@ function statNumber(out: string, name: string, key: string): number {
 function pct(out: string, name: string): string {
   const v = statNumber(out, name, 'drops ratio');
   return `${v.toFixed(1)} %`;
+}
+
+interface PluginTiming {
+  mode: 'sequential' | 'concurrent';
+  count: number;
+  seconds: number;
+  latencies: number[];
+}
+
+function benchMac(i: number): string {
+  return `02:bf:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
 }
 
 function percentile(sorted: number[], p: number): number {

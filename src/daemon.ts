@@ -62,7 +62,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const restored = leases.filter((l) => manager.restore(l)).length;
 
   const driver = new IpamDriver({ manager, client, store, log: log.child({ component: 'ipam' }), clientIdMode: config.clientIdMode, driverName: config.driverName });
-  const app = await buildServer({ driver, log: log.child({ component: 'api' }) });
+  // fastify logs every request at info: only with --debug. Address events are logged by the driver.
+  const app = await buildServer({ driver, log: log.child({ component: 'api' }, { level: config.debug ? 'debug' : 'warn' }) });
   try {
     await mkdir(config.pluginDir, { recursive: true, mode: 0o755 });
     await removeStaleSocket(socketPath);

@@ -13,7 +13,6 @@ export async function buildServer(deps: { driver: IpamDriver; log: Logger }): Pr
     keepAliveTimeout: 0,
     // Docker's plugin client has no request timeout; neither do we.
     requestTimeout: 0,
-    disableRequestLogging: true,
   });
   await app.register(ipamRoutes(deps.driver));
   return app;
