@@ -47,7 +47,7 @@ describe('loadConfig', () => {
     const issues = (err as ConfigError).issues;
     expect(issues).toHaveLength(9);
     expect(issues.join('\n')).toMatch(/unknown setting DHCP_SERVR/);
-    expect(issues.join('\n')).toMatch(/DHCP_SERVER must be an IPv4 address, got "10.0.0"/);
+    expect(issues.join('\n')).toMatch(/DHCP_SERVER must be the server's unicast IPv4 address, got "10.0.0"/);
     expect(issues.join('\n')).toMatch(/DHCP_MAX_CONCURRENT must be a whole number from 1 to 1024, got "0"/);
     expect((err as ConfigError).message).toMatch(/^invalid configuration:\n  - /);
   });

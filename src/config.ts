@@ -111,7 +111,9 @@ export function loadConfig(sources: ConfigSources): Readonly<Config> {
 
   const dhcpServer = setting('DHCP_SERVER', sources.flags.dhcpServer);
   if (dhcpServer === undefined) issues.push('DHCP_SERVER is required: the address of the DHCP server (set it in the configuration file or pass --dhcp-server)');
-  else if (!isIPv4(dhcpServer)) issues.push(`DHCP_SERVER must be an IPv4 address, got ${JSON.stringify(dhcpServer)}`);
+  else if (!isIPv4(dhcpServer) || dhcpServer === '0.0.0.0' || dhcpServer === '255.255.255.255') {
+    issues.push(`DHCP_SERVER must be the server's unicast IPv4 address, got ${JSON.stringify(dhcpServer)}`);
+  }
 
   const listenAddr = setting('LISTEN_ADDR', sources.flags.listenAddr);
   if (listenAddr !== undefined && !isIPv4(listenAddr)) issues.push(`LISTEN_ADDR must be an IPv4 address, got ${JSON.stringify(listenAddr)}`);

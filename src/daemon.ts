@@ -2,7 +2,8 @@
  * The running plugin: lease table, DHCP socket, client, lease manager, IPAM driver and the
  * plugin socket, wired together and torn down in order. `main.ts` only calls `startDaemon`.
  *
- * Start-up: load the lease table (a damaged one is kept aside), resume every lease (renewals
+ * Start-up: load the lease table (damaged entries are dropped, an unreadable table stops the
+ * start), resume every lease (renewals
  * continue where they were; expired ones are asked back with INIT-REBOOT), then listen. Stop:
  * close the socket, stop renewing, save the table; leases are NOT released, because the
  * containers keep running and the next start resumes them.
@@ -39,7 +40,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const socketPath = join(config.pluginDir, `${config.driverName}.sock`);
   await refuseIfServing(socketPath);
 
-  const store = new JsonFileLeaseStore({ path: join(config.stateDir, 'leases.json'), log: log.child({ component: 'store' }) });
+  // One table per driver name: two instances (two DHCP servers) must never share one.
+  const store = new JsonFileLeaseStore({ path: join(config.stateDir, `leases-${config.driverName}.json`), log: log.child({ component: 'store' }) });
   const { leases, problems } = await store.load();
   const transport = await UdpTransport.open({ onError: (err) => log.error({ err }, 'DHCP socket error') });
   const client = new DhcpClient({
@@ -88,12 +90,13 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     socketPath,
     stop() {
       stopping ??= (async () => {
-        await app.close();
+        // DHCP first: requests still waiting for a server (up to a minute) fail at once, so
+        // the plugin socket closes quickly. Node removes the socket file itself.
         client.close();
         await manager.stop();
+        await app.close();
         await store.save(manager.list()).catch((err: unknown) => log.error({ err }, 'could not save the lease table'));
         await transport.close();
-        await unlink(socketPath).catch(() => undefined);
         log.info({ leases: manager.list().length }, 'stopped; leases kept for the next start');
       })();
       return stopping;

@@ -10,7 +10,8 @@
  * - ReleaseAddress carries no MAC, so leases are found by pool and address.
  * Docker serializes calls per network but not across networks; nothing here waits on Docker.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { DhcpClient } from '../dhcp/client.js';
 import { formatHex, isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
@@ -52,6 +53,11 @@ export interface IpamDriverOptions {
   clientIdMode: 'mac' | 'endpoint-name';
   /** Seeds the MAC of the probe that learns a subnet (one per daemon instance). */
   driverName: string;
+  /**
+   * Prefix of name-based client identifiers, so that containers with the same name on two
+   * hosts (compose projects) are different DHCP clients. Default: this host's name.
+   */
+  hostName?: string;
 }
 
 interface PoolState {
@@ -96,9 +102,9 @@ export class IpamDriver {
       }
       subPool = `${sub.network}/${sub.prefixLength}`;
     }
-    const pool: Pool = { addressSpace: req.AddressSpace, network: net.network, prefixLength: net.prefixLength, subPool, ...parsePoolOptions(req.Options) };
+    const pool: Pool = { addressSpace: req.AddressSpace, network: net.network, prefixLength: net.prefixLength, subPool, ...parsePoolOptions(req.Options), tag: newTag() };
     const id = poolId(pool);
-    if (!this.#pools.has(id)) this.#pools.set(id, { pool, reserved: new Set(), learned: false });
+    this.#pools.set(id, { pool, reserved: new Set(), learned: false });
     this.#o.log.info({ pool: id, subnet: poolCidr(pool) }, 'pool requested');
     return { PoolID: id, Pool: poolCidr(pool), Data: {} };
   }
@@ -119,6 +125,13 @@ export class IpamDriver {
     const inPool = (ip: string): boolean => inSubnet(ip, pool.network, pool.prefixLength);
 
     const mac = req.Options[OPTION_MAC_ADDRESS];
+    if (mac === undefined && req.Options[OPTION_ENDPOINT_NAME] !== undefined) {
+      // Docker 29+ names every endpoint: this is a container without a MAC (ipvlan, or an
+      // engine that never read our capabilities), not an aux address.
+      throw new IpamError(
+        'request without a MAC address: d4d needs the endpoint MAC as the DHCP client identity; ipvlan networks send none (use macvlan), and an engine that started before the plugin must be restarted to read its capabilities',
+      );
+    }
     if (req.Options[OPTION_REQUEST_ADDRESS_TYPE] === GATEWAY_ADDRESS_TYPE || mac === undefined) {
       // The gateway, or an --aux-address: addresses of other hosts, reserved, never leased.
       const what = req.Options[OPTION_REQUEST_ADDRESS_TYPE] === GATEWAY_ADDRESS_TYPE ? 'gateway' : 'aux';
@@ -141,21 +154,35 @@ export class IpamDriver {
     if (req.Address !== '' && !inPool(req.Address)) throw new IpamError(`address ${req.Address} is outside the network's subnet ${poolCidr(pool)}`);
     const identity = this.#identity(normalized, req.Options[OPTION_ENDPOINT_NAME], pool.clientIdMode ?? this.#o.clientIdMode);
     const id = `${req.PoolID}#${normalized}`;
+    const existing = this.#o.manager.get(id);
+    if (existing !== undefined && ((req.Address !== '' && existing.ip !== req.Address) || existing.state === 'EXPIRED' || existing.state === 'REBOOTING')) {
+      // A leftover lease for this MAC that does not fit this request: start afresh.
+      await this.#releaseAndSave(id);
+    }
     const lease = await this.#o.manager.acquire(id, {
       identity,
       ...(req.Address === '' ? {} : { requestedIp: req.Address, requireRequested: true }),
     });
     const ctx = { pool: req.PoolID, mac: normalized, ip: lease.ip, xid: lease.binding.xid };
     if (!inPool(lease.ip) || state.reserved.has(lease.ip)) {
-      await this.#o.manager.release(id);
+      await this.#releaseAndSave(id);
       const why = inPool(lease.ip) ? `which this network reserves as its gateway or an aux address` : `outside the network's subnet ${poolCidr(pool)}`;
       throw new IpamError(`the DHCP server leased ${lease.ip} to ${normalized}, ${why}: give the network the DHCP server's subnet and exclude reserved addresses from its pool`);
+    }
+    const holder = this.#o.manager.list().find((l) => l.ip === lease.ip && l.id !== id);
+    if (holder !== undefined) {
+      // The server gave out an address another container of ours still uses (its lease was
+      // lost in an outage): handing it out twice is never right.
+      await this.#o.manager.release(id).catch(() => undefined);
+      this.#o.log.error({ ip: lease.ip, mac: normalized, holder: holder.identity.mac }, 'DHCP server offered an address another container still uses');
+      throw new IpamError(`the DHCP server leased ${lease.ip} to ${normalized}, but container MAC ${holder.identity.mac} still uses it (its lease was lost): not handing it out twice`);
     }
     try {
       await this.#o.store.save(this.#o.manager.list());
     } catch (err) {
       // An address we cannot remember across a restart is an address we might hand out twice.
       await this.#o.manager.release(id);
+      await this.#o.store.save(this.#o.manager.list()).catch(() => undefined);
       throw err;
     }
     this.#o.log.info(ctx, 'address leased');
@@ -173,9 +200,13 @@ export class IpamDriver {
       this.#o.log.info({ pool: req.PoolID, ip: req.Address }, 'release of an address we do not hold (already released)');
       return;
     }
-    await this.#o.manager.release(lease.id);
-    await this.#o.store.save(this.#o.manager.list());
+    await this.#releaseAndSave(lease.id);
     this.#o.log.info({ pool: req.PoolID, mac: lease.identity.mac, ip: lease.ip }, 'address released');
+  }
+
+  async #releaseAndSave(id: string): Promise<void> {
+    await this.#o.manager.release(id);
+    await this.#o.store.save(this.#o.manager.list());
   }
 
   /** The pool of a PoolID, rebuilt from the ID itself after a restart. */
@@ -195,7 +226,8 @@ export class IpamDriver {
   #identity(mac: string, endpointName: string | undefined, mode: 'mac' | 'endpoint-name'): ClientIdentity {
     const name = endpointName?.replace(/^\//, '');
     const hostname = name !== undefined && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name) ? name : undefined;
-    const clientId = mode === 'endpoint-name' && hostname !== undefined ? clientIdForName(hostname) : clientIdForMac(mac);
+    const clientId =
+      mode === 'endpoint-name' && hostname !== undefined ? clientIdForName(`${this.#o.hostName ?? osHostname()}/${hostname}`) : clientIdForMac(mac);
     return { mac, clientId, ...(hostname === undefined ? {} : { hostname }) };
   }
 
@@ -216,10 +248,11 @@ export class IpamDriver {
       throw new IpamError(`the DHCP server sent no usable subnet mask with ${binding.ip}; create the network with --subnet and --gateway`);
     }
     const net = parseCidr(`${binding.ip}/${prefixLength}`, 'learned subnet');
-    const pool: Pool = { addressSpace, network: net.network, prefixLength, subPool: undefined, ...options };
+    const pool: Pool = { addressSpace, network: net.network, prefixLength, subPool: undefined, ...options, tag: newTag() };
     const id = poolId(pool);
     const router = binding.routers?.find((r) => inSubnet(r, net.network, prefixLength));
-    if (this.#pools.get(id)?.learned) {
+    const taken = [...this.#pools.values()].some((p) => p.pool.network === pool.network && p.pool.prefixLength === pool.prefixLength);
+    if (taken) {
       throw new IpamError(
         `the DHCP server's subnet ${poolCidr(pool)} is already in use by a network of this host, or Docker refused it as on-link; ` +
           `create the network with --subnet ${poolCidr(pool)}${router ? ` --gateway ${router}` : ''}`,
@@ -229,4 +262,9 @@ export class IpamDriver {
     this.#o.log.info({ pool: id, subnet: poolCidr(pool), router }, 'pool learned from the DHCP server');
     return { PoolID: id, Pool: poolCidr(pool), Data: router ? { [DATA_GATEWAY]: `${router}/${prefixLength}` } : {} };
   }
+}
+
+/** A fresh pool tag: 8 hex digits. */
+function newTag(): string {
+  return randomBytes(4).toString('hex');
 }

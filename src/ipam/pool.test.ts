@@ -7,6 +7,7 @@ describe('pool IDs', () => {
     { addressSpace: 'local', network: '10.0.0.0', prefixLength: 24, subPool: undefined },
     { addressSpace: 'local', network: '10.0.0.0', prefixLength: 16, subPool: '10.0.128.0/17' },
     { addressSpace: 'my/space', network: '192.168.0.0', prefixLength: 24, subPool: undefined, clientIdMode: 'endpoint-name' },
+    { addressSpace: 'local', network: '10.0.0.0', prefixLength: 24, subPool: '10.0.0.0/25', clientIdMode: 'mac', tag: '0a1b2c3d' },
   ])('round-trips $network/$prefixLength', (pool) => {
     expect(parsePoolId(poolId(pool))).toEqual(pool);
   });

@@ -1,8 +1,12 @@
 /**
  * Pools and their IDs. Docker stores the PoolID in the network and in every endpoint and uses
- * the stored one after restarts, so IDs are deterministic and self-describing: everything a
- * later call needs (address space, pool, sub-pool) is in the ID itself, and a daemon that lost
- * its memory can still serve ReleaseAddress for an old endpoint.
+ * the stored one after restarts, so IDs are self-describing: everything a later call needs
+ * (address space, pool, sub-pool, options) is in the ID itself, and a daemon that lost its
+ * memory can still serve ReleaseAddress for an old endpoint. Each RequestPool also gets a tag
+ * of its own: two networks with the same subnet (one being created and rolled back while the
+ * other runs containers) must not share an ID, or the ReleasePool of one would release the
+ * other's leases. Identical IDs across calls only matter for request replay, which d4d does
+ * not ask for.
  */
 import { Address4 } from 'ip-address';
 import { BadRequestError } from './protocol.js';
@@ -17,6 +21,8 @@ export interface Pool {
   subPool: string | undefined;
   /** `--ipam-opt client-id=…`: overrides DHCP_CLIENT_ID for this network. */
   clientIdMode?: 'mac' | 'endpoint-name';
+  /** Distinguishes this RequestPool from others for the same subnet (8 hex digits). */
+  tag?: string;
 }
 
 /** The `--ipam-opt` keys this driver understands. */
@@ -48,7 +54,7 @@ export function poolCidr(p: Pool): string {
   return `${p.network}/${p.prefixLength}`;
 }
 
-/** The deterministic ID of a pool: `d4d/<space>/<network>/<len>[/<sub>/<sublen>][/cid=<mode>]`. */
+/** The ID of a pool: `d4d/<space>/<network>/<len>[/<sub>/<sublen>][/cid=<mode>][/id=<tag>]`. */
 export function poolId(p: Pool): string {
   return [
     PREFIX,
@@ -57,12 +63,15 @@ export function poolId(p: Pool): string {
     String(p.prefixLength),
     ...(p.subPool ? p.subPool.split('/') : []),
     ...(p.clientIdMode ? [`cid=${p.clientIdMode}`] : []),
+    ...(p.tag ? [`id=${p.tag}`] : []),
   ].join('/');
 }
 
 /** The pool a PoolID describes; `BadRequestError` for IDs we never handed out. */
 export function parsePoolId(id: string): Pool {
   const parts = id.split('/');
+  let tag: string | undefined;
+  if (/^id=[0-9a-f]{8}$/.test(parts.at(-1) ?? '')) tag = (parts.pop() as string).slice(3);
   let clientIdMode: Pool['clientIdMode'];
   const last = parts.at(-1) ?? '';
   if (last.startsWith('cid=')) {
@@ -80,6 +89,7 @@ export function parsePoolId(id: string): Pool {
     prefixLength: network.prefixLength,
     subPool: sub ? `${sub.network}/${sub.prefixLength}` : undefined,
     ...(clientIdMode ? { clientIdMode } : {}),
+    ...(tag ? { tag } : {}),
   };
 }
 

@@ -48,7 +48,7 @@ async function setup(clientIdMode: 'mac' | 'endpoint-name' = 'mac'): Promise<voi
   const client = new DhcpClient({ transport, clock, server: SERVER, log, random: () => 0.5 });
   manager = new LeaseManager({ client, clock, log });
   store = new MemoryStore();
-  const driver = new IpamDriver({ manager, client, store, log, clientIdMode, driverName: 'd4d' });
+  const driver = new IpamDriver({ manager, client, store, log, clientIdMode, driverName: 'd4d', hostName: 'h1' });
   app = await buildServer({ driver, log });
 }
 
@@ -79,19 +79,35 @@ describe('plugin handshake (empty bodies)', () => {
     expect(await post(path, '')).toEqual({ status: 200, body: want });
   });
 
+  it('never closes idle keep-alive connections (Docker would resend with an empty body)', () => {
+    expect(app.server.keepAliveTimeout).toBe(0);
+  });
+
   it('answers unknown paths with 404 and an Err', async () => {
     expect(await post('/NetworkDriver.CreateNetwork', '{}')).toEqual({ status: 404, body: { Err: 'unknown endpoint POST /NetworkDriver.CreateNetwork' } });
   });
 });
 
 describe('RequestPool / ReleasePool', () => {
-  it('returns a deterministic PoolID and the masked subnet', async () => {
+  it('returns a self-describing PoolID, unique per network, and the masked subnet', async () => {
     const a = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"10.99.0.5/24","SubPool":"","Options":{},"V6":false}');
     const b = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"10.99.0.0/24","SubPool":"","Options":null,"V6":false}');
-    expect(a).toEqual({ status: 200, body: { PoolID: 'd4d/local/10.99.0.0/24', Pool: '10.99.0.0/24', Data: {} } });
-    expect(b.body?.PoolID).toBe(a.body?.PoolID);
+    expect(a).toMatchObject({ status: 200, body: { Pool: '10.99.0.0/24', Data: {} } });
+    expect(a.body?.PoolID).toMatch(/^d4d\/local\/10\.99\.0\.0\/24\/id=[0-9a-f]{8}$/);
+    expect(b.body?.PoolID).not.toBe(a.body?.PoolID);
     const sub = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"10.99.0.0/24","SubPool":"10.99.0.128/25","Options":{},"V6":false}');
-    expect(sub.body?.PoolID).toBe('d4d/local/10.99.0.0/24/10.99.0.128/25');
+    expect(sub.body?.PoolID).toMatch(/^d4d\/local\/10\.99\.0\.0\/24\/10\.99\.0\.128\/25\/id=/);
+  });
+
+  it("one network's ReleasePool never touches another network with the same subnet", async () => {
+    const running = await pool();
+    await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: running, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
+    const rolledBack = await pool();
+    await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: rolledBack, Address: '192.0.2.1', Options: { RequestAddressType: 'com.docker.network.gateway' } }));
+    await post('/IpamDriver.ReleaseAddress', JSON.stringify({ PoolID: rolledBack, Address: '192.0.2.1' }));
+    await post('/IpamDriver.ReleasePool', JSON.stringify({ PoolID: rolledBack }));
+    expect(server.requestsOfType(MessageType.Release)).toHaveLength(0);
+    expect(manager.list().map((l) => l.ip)).toEqual(['192.0.2.100']);
   });
 
   it.each([
@@ -109,7 +125,8 @@ describe('RequestPool / ReleasePool', () => {
 
   it('learns subnet and router from the DHCP server when Docker sends no subnet, and refuses the same subnet twice', async () => {
     const res = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"","SubPool":"","Options":{},"V6":false}');
-    expect(res).toEqual({ status: 200, body: { PoolID: 'd4d/local/192.0.2.0/24', Pool: '192.0.2.0/24', Data: { 'com.docker.network.gateway': '192.0.2.1/24' } } });
+    expect(res).toMatchObject({ status: 200, body: { Pool: '192.0.2.0/24', Data: { 'com.docker.network.gateway': '192.0.2.1/24' } } });
+    expect(res.body?.PoolID).toMatch(/^d4d\/local\/192\.0\.2\.0\/24\/id=/);
     expect(server.requestsOfType(MessageType.Release)).toHaveLength(1); // the probe lease went back
     const again = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"","SubPool":"","Options":{},"V6":false}');
     expect(again.status).toBe(500);
@@ -162,7 +179,33 @@ describe('RequestAddress / ReleaseAddress', () => {
     await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC, 'com.docker.network.endpoint.name': 'db-1' } }));
     const [discover] = server.requestsOfType(MessageType.Discover);
     expect(getString(discover!.options, OptionCode.HostName)).toBe('db-1');
-    expect(discover?.options.get(OptionCode.ClientIdentifier)).toEqual(Uint8Array.of(0, 0x64, 0x62, 0x2d, 0x31));
+    expect(discover?.options.get(OptionCode.ClientIdentifier)).toEqual(Uint8Array.from([0, ...Buffer.from('h1/db-1')]));
+  });
+
+  it('refuses an endpoint request that has a name but no MAC instead of treating it as an aux address', async () => {
+    const id = await pool();
+    const res = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.9', Options: { 'com.docker.network.endpoint.name': 'web' } }));
+    expect(res.status).toBe(500);
+    expect(res.body?.Err).toMatch(/without a MAC address/);
+  });
+
+  it('starts afresh when a leftover lease for the MAC does not match the requested address', async () => {
+    const id = await pool();
+    const body = (ip: string) => JSON.stringify({ PoolID: id, Address: ip, Options: { 'com.docker.network.endpoint.macaddress': MAC } });
+    expect((await post('/IpamDriver.RequestAddress', body('192.0.2.77'))).body?.Address).toBe('192.0.2.77/24');
+    expect((await post('/IpamDriver.RequestAddress', body('192.0.2.88'))).body?.Address).toBe('192.0.2.88/24');
+    expect(server.requestsOfType(MessageType.Release)).toHaveLength(1);
+    expect(manager.list().map((l) => l.ip)).toEqual(['192.0.2.88']);
+  });
+
+  it('never hands out an address another container still holds', async () => {
+    const id = await pool();
+    server.handler = dora(() => '192.0.2.100', { leaseTimeSeconds: 600 });
+    await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
+    const res = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': '02:00:00:00:00:99' } }));
+    expect(res.status).toBe(500);
+    expect(res.body?.Err).toMatch(/192\.0\.2\.100 .* still uses it/);
+    expect(manager.list().map((l) => l.identity.mac)).toEqual([MAC]);
   });
 
   it('explains a request without a MAC (ipvlan)', async () => {
@@ -203,9 +246,9 @@ describe('RequestAddress / ReleaseAddress', () => {
 
   it('honours --ipam-opt client-id per network, and refuses unknown options', async () => {
     const res = await post('/IpamDriver.RequestPool', JSON.stringify({ AddressSpace: 'local', Pool: '192.0.2.0/24', SubPool: '', Options: { 'client-id': 'endpoint-name', 'com.docker.network.ipam.serial': 'true' }, V6: false }));
-    expect(res.body?.PoolID).toBe('d4d/local/192.0.2.0/24/cid=endpoint-name');
+    expect(res.body?.PoolID).toMatch(/^d4d\/local\/192\.0\.2\.0\/24\/cid=endpoint-name\/id=[0-9a-f]{8}$/);
     await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: res.body?.PoolID, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC, 'com.docker.network.endpoint.name': 'db-1' } }));
-    expect(server.requestsOfType(MessageType.Discover)[0]?.options.get(OptionCode.ClientIdentifier)).toEqual(Uint8Array.of(0, 0x64, 0x62, 0x2d, 0x31));
+    expect(server.requestsOfType(MessageType.Discover)[0]?.options.get(OptionCode.ClientIdentifier)).toEqual(Uint8Array.from([0, ...Buffer.from('h1/db-1')]));
     const bad = await post('/IpamDriver.RequestPool', JSON.stringify({ AddressSpace: 'local', Pool: '192.0.2.0/24', SubPool: '', Options: { 'dhcp-servr': '10.0.0.1', 'client-id': 'uuid' }, V6: false }));
     expect(bad.status).toBe(500);
     expect(bad.body?.Err).toBe('unknown --ipam-opt "dhcp-servr" (known: client-id); --ipam-opt client-id must be "mac" or "endpoint-name", got "uuid"');

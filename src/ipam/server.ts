@@ -8,12 +8,13 @@ export async function buildServer(deps: { driver: IpamDriver; log: Logger }): Pr
   const app = fastify({
     // pino's Logger is a FastifyBaseLogger; the cast only drops pino's extra type parameters.
     loggerInstance: deps.log as FastifyBaseLogger,
-    // Docker reuses keep-alive connections and re-sends a request with an empty body if the
-    // server closed one under it (docker-ipam.md §1.5): never time idle connections out.
-    keepAliveTimeout: 0,
     // Docker's plugin client has no request timeout; neither do we.
     requestTimeout: 0,
   });
+  // Docker reuses keep-alive connections and re-sends a request with an empty body if the
+  // server closed one under it (docker-ipam.md §1.5): never time idle connections out. (Set on
+  // the server itself: fastify reads a keepAliveTimeout option of 0 as "use the default".)
+  app.server.keepAliveTimeout = 0;
   await app.register(ipamRoutes(deps.driver));
   return app;
 }

@@ -54,24 +54,46 @@ describe('JsonFileLeaseStore', () => {
     { desc: 'not JSON', text: '{"format":"d4d-leases",', want: /not JSON/ },
     { desc: 'another file', text: '{"hello":1}', want: /not a d4d-leases file/ },
     { desc: 'a future version', text: '{"format":"d4d-leases","version":9,"leases":[]}', want: /unsupported version 9, want 1/ },
-  ])('keeps a damaged file ($desc) aside and starts empty', async ({ text, want }) => {
+  ])('refuses an unreadable table ($desc) and changes nothing', async ({ text, want }) => {
+    await store().save([]);
+    await writeFile(path, text);
+    const err = await store().load().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect(String(err)).toMatch(want);
+    expect(String(err)).toMatch(/nothing was changed/);
+    expect(await readdir(join(dir, 'state'))).toEqual(['leases.json']);
+    expect(await readFile(path, 'utf8')).toBe(text);
+  });
+
+  it('drops damaged entries, keeps a copy of the original and writes the rest back', async () => {
+    const good = JSON.parse(encodeLeaseTable([lease(5), lease(6)], 0)) as { leases: Array<Record<string, unknown>> };
+    const text = JSON.stringify({ format: 'd4d-leases', version: 1, leases: [good.leases[0], { id: 'broken' }] });
     await store().save([]);
     await writeFile(path, text);
     const { leases, problems } = await store().load();
-    expect(leases).toEqual([]);
-    expect(problems.join()).toMatch(want);
-    const files = await readdir(join(dir, 'state'));
-    const aside = files.find((f) => f.startsWith('leases.json.corrupt-'));
-    expect(aside).toBeDefined();
+    expect(leases.map((l) => l.id)).toEqual(['ep5']);
+    expect(problems).toEqual(['lease 1: broken: bad mac']);
+    const aside = (await readdir(join(dir, 'state'))).find((f) => f.startsWith('leases.json.corrupt-'));
     expect(await readFile(join(dir, 'state', aside as string), 'utf8')).toBe(text);
-    // The table was rewritten clean.
-    expect(await store().load()).toEqual({ leases: [], problems: [] });
+    expect(await store().load()).toEqual({ leases, problems: [] });
+  });
+
+  it('keeps the damaged original in place when the cleaned table cannot be written', async () => {
+    const good = JSON.parse(encodeLeaseTable([lease(5)], 0)) as { leases: Array<Record<string, unknown>> };
+    const text = JSON.stringify({ format: 'd4d-leases', version: 1, leases: [good.leases[0], 'junk'] });
+    await store().save([]);
+    await writeFile(path, text);
+    const full: StoreFs = { ...nodeStoreFs, writeDurably: async () => Promise.reject(new Error('ENOSPC: no space left on device')) };
+    await expect(store(full).load()).rejects.toThrow(StoreError);
+    expect(await readFile(path, 'utf8')).toBe(text);
+    expect((await store().load()).leases.map((l) => l.id)).toEqual(['ep5']);
   });
 
   it('drops malformed entries and duplicate addresses, keeps the rest', async () => {
     const good = JSON.parse(encodeLeaseTable([lease(5), lease(6)], 0)) as { leases: Array<Record<string, unknown>> };
     const entries = [good.leases[0], { ...good.leases[1], ip: '10.0.0.999' }, { ...good.leases[1], id: 'dup', ip: '10.0.0.5' }, 'junk', good.leases[1]];
-    const { leases, problems } = decodeLeaseTable(JSON.stringify({ format: 'd4d-leases', version: 1, leases: entries }));
+    const { leases, problems, unreadable } = decodeLeaseTable(JSON.stringify({ format: 'd4d-leases', version: 1, leases: entries }));
+    expect(unreadable).toBe(false);
     expect(leases.map((l) => l.id)).toEqual(['ep5', 'ep6']);
     expect(problems).toEqual(['lease 1: ep6: bad ip', 'lease 2: 10.0.0.5 is also held by ep5', 'lease 3: not an object']);
   });

@@ -6,12 +6,12 @@
  * one, never a mix (the scheme of write-file-atomic). Saves are serialized and coalesced: a
  * save requested while another runs waits for it, then writes the newest table once.
  *
- * A file that cannot be read as a lease table is never trusted and never lost: it is kept
- * aside as `<name>.corrupt-<time>` and the daemon starts empty (Docker's own state still names
- * the addresses; the operator is told). Entries that are individually malformed are dropped
- * with a reason; the rest are kept.
+ * A file that cannot be read as a lease table at all stops the start-up with an error and is
+ * left as it is: starting empty would silently stop renewing every running container's lease.
+ * Entries that are individually malformed are dropped with a reason, the rest are kept, and a
+ * copy of the original is kept as `<name>.corrupt-<time>`.
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { DaemonError } from '../errors.js';
@@ -98,14 +98,22 @@ export class JsonFileLeaseStore implements LeaseStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { leases: [], problems: [] };
       throw new StoreError(`cannot read lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
     }
-    const { leases, problems } = decodeLeaseTable(text);
+    const { leases, problems, unreadable } = decodeLeaseTable(text);
+    if (unreadable) {
+      // Starting empty would silently stop renewing every running container's lease: the
+      // operator decides. Nothing is changed on disk.
+      throw new StoreError(
+        `lease table ${this.#path} is unreadable (${problems.join('; ')}); nothing was changed. ` +
+          'Restore it from a backup, or move it aside to start with an empty table (the leases it lists will then expire on the server)',
+      );
+    }
     if (problems.length > 0) {
       const aside = `${this.#path}.corrupt-${new Date(this.#now()).toISOString().replaceAll(':', '')}`;
-      await this.#fs.rename(this.#path, aside).catch((err: unknown) => {
-        throw new StoreError(`cannot move damaged lease table ${this.#path} aside: ${(err as Error).message}`, { cause: err });
+      // A copy, not a move: the original stays in place until the cleaned table replaces it.
+      await copyFile(this.#path, aside).catch((err: unknown) => {
+        throw new StoreError(`cannot keep a copy of the damaged lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
       });
-      this.#log.warn({ path: this.#path, keptAs: aside, problems, kept: leases.length }, 'lease table was damaged; kept a copy aside');
-      // Write back what was good, so the next start does not see the damage again.
+      this.#log.error({ path: this.#path, keptAs: aside, problems, kept: leases.length }, 'lease table had damaged entries; they were dropped and the original kept aside');
       await this.save(leases);
     }
     return { leases, problems };
@@ -199,19 +207,21 @@ export function encodeLeaseTable(leases: readonly Lease[], savedAt: number): str
   return `${JSON.stringify({ format: STORE_FORMAT, version: STORE_VERSION, savedAt: new Date(savedAt).toISOString(), leases: stored }, null, 1)}\n`;
 }
 
-/** Parses a lease table; never throws. Whatever is wrong is returned in `problems`. */
-export function decodeLeaseTable(text: string): LoadResult {
+/**
+ * Parses a lease table; never throws. Whatever is wrong is returned in `problems`;
+ * `unreadable` says nothing could be trusted (not JSON, not ours, another version).
+ */
+export function decodeLeaseTable(text: string): LoadResult & { unreadable: boolean } {
+  const unreadable = (problem: string): LoadResult & { unreadable: boolean } => ({ leases: [], problems: [problem], unreadable: true });
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    return { leases: [], problems: [`not JSON: ${(err as Error).message}`] };
+    return unreadable(`not JSON: ${(err as Error).message}`);
   }
-  if (!isObject(doc) || doc.format !== STORE_FORMAT) return { leases: [], problems: [`not a ${STORE_FORMAT} file`] };
-  if (doc.version !== STORE_VERSION) {
-    return { leases: [], problems: [`unsupported version ${JSON.stringify(doc.version)}, want ${STORE_VERSION}`] };
-  }
-  if (!Array.isArray(doc.leases)) return { leases: [], problems: ['"leases" is not a list'] };
+  if (!isObject(doc) || doc.format !== STORE_FORMAT) return unreadable(`not a ${STORE_FORMAT} file`);
+  if (doc.version !== STORE_VERSION) return unreadable(`unsupported version ${JSON.stringify(doc.version)}, want ${STORE_VERSION}`);
+  if (!Array.isArray(doc.leases)) return unreadable('"leases" is not a list');
   const leases: Lease[] = [];
   const problems: string[] = [];
   const seen = new Map<string, string>();
@@ -230,7 +240,7 @@ export function decodeLeaseTable(text: string): LoadResult {
     seen.set(lease.ip, lease.id);
     leases.push(lease);
   });
-  return { leases, problems };
+  return { leases, problems, unreadable: false };
 }
 
 function decodeLease(entry: unknown): Lease | string {

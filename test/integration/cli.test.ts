@@ -58,7 +58,7 @@ describeLab('oam-docker-ipam probe', () => {
     expect(usage.stderr).toContain('Usage: oam-docker-ipam');
     const setting = await cli(['--dhcp-server', 'nope', '--state-dir', 'relative', 'probe']);
     expect(setting.code).toBe(1);
-    expect(setting.stderr).toContain('DHCP_SERVER must be an IPv4 address, got "nope"');
+    expect(setting.stderr).toContain('DHCP_SERVER must be the server\'s unicast IPv4 address, got "nope"');
     expect(setting.stderr).toContain('STATE_DIR must be an absolute path, got "relative"');
   });
 });

@@ -70,7 +70,7 @@ describeLab('oam-docker-ipam server', () => {
     const ip = (res.body.Address as string).split('/')[0] as string;
     expect(res.body.Address).toBe(`${ip}/24`);
     await waitForLease(server, (l) => l.active && l.mac === mac && l.ip === ip);
-    const table = JSON.parse(await readFile(join(dir, 'state', 'leases.json'), 'utf8')) as { leases: Array<{ ip: string; mac: string }> };
+    const table = JSON.parse(await readFile(join(dir, 'state', 'leases-d4dtest.json'), 'utf8')) as { leases: Array<{ ip: string; mac: string }> };
     expect(table.leases).toMatchObject([{ ip, mac }]);
   });
 
@@ -97,13 +97,20 @@ describeLab('oam-docker-ipam server', () => {
     await expectEventually(async () => (await server.leases()).find((l) => l.active && l.mac === other) === undefined);
   });
 
-  it('starts with a damaged lease table, keeping it aside', async () => {
+  it('refuses to start on an unreadable lease table, changing nothing; starts without damaged entries', async () => {
     await stopDaemon('SIGTERM');
-    await writeFile(join(dir, 'state', 'leases.json'), '{"format":"d4d-leases","version":1,"leases":[{"id":');
+    const table = join(dir, 'state', 'leases-d4dtest.json');
+    await writeFile(table, '{"format":"d4d-leases","version":1,"leases":[{"id":');
+    const failed = spawn(process.execPath, [BIN, '--dhcp-server', lab.serverIp, '--driver-name', 'd4dtest', '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf'), 'server'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    failed.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+    expect(await new Promise<number | null>((resolve) => failed.once('exit', resolve))).toBe(1);
+    expect(err).toContain(`lease table ${table} is unreadable`);
+    expect(await readFile(table, 'utf8')).toBe('{"format":"d4d-leases","version":1,"leases":[{"id":');
+    await writeFile(table, '{"format":"d4d-leases","version":1,"leases":[{"id":"broken"}]}');
     await startDaemon();
-    const files = await readdir(join(dir, 'state'));
-    expect(files.some((f) => f.startsWith('leases.json.corrupt-'))).toBe(true);
-    expect(daemon?.log()).toContain('lease table was damaged');
+    expect((await readdir(join(dir, 'state'))).some((f) => f.startsWith('leases-d4dtest.json.corrupt-'))).toBe(true);
+    expect(daemon?.log()).toContain('lease table had damaged entries');
   });
 
   it('refuses to start a second daemon on the same socket', async () => {
