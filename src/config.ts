@@ -35,7 +35,7 @@ export interface Config {
   readonly pluginDir: string;
   /**
    * What identifies a container to the DHCP server (option 61): `mac` (`01`+MAC, default), or
-   * `endpoint-name` (type 0 + the container name Docker 29+ sends), so a name-keyed reservation
+   * `endpoint-name` (type 0 + `<host>/<container name>`, Docker 29+), so a name-keyed reservation
    * keeps a container's address across restarts without pinning its MAC. `DHCP_CLIENT_ID`.
    */
   readonly clientIdMode: 'mac' | 'endpoint-name';
