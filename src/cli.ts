@@ -29,7 +29,7 @@ Global options (they override the configuration file and the environment):
   -h, --help           show this help
   -v, --version        print the version
 
-Signals: SIGINT and SIGTERM stop the server, keeping leases on disk (containers keep their
+Signals: SIGINT, SIGTERM and SIGHUP stop the server, keeping leases on disk (containers keep their
 addresses and the next start resumes renewing them); probe releases what it holds.
 Exit status: 0 success, 1 failure (DHCP, configuration, socket), 2 bad usage.`;
 

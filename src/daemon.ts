@@ -104,12 +104,15 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   };
 }
 
+/**
+ * One line per address event, with pool, MAC, address and xid. Failures (rebinding, expiry,
+ * NAK, address lost) are logged by the lease manager where it has their cause; not again here.
+ */
 function logEvent(log: Logger, e: LeaseEvent): void {
+  if (e.type !== 'bound' && e.type !== 'renewed' && e.type !== 'reacquired' && e.type !== 'released') return;
   const [pool, mac] = e.lease.id.split('#');
-  const fields = { event: e.type, pool, mac, ip: e.lease.ip, xid: e.lease.binding.xid, expiresAt: e.lease.expiresAt === null ? null : new Date(e.lease.expiresAt).toISOString() };
-  if (e.type === 'address-lost' || e.type === 'expired') log.error({ ...fields, err: e.type === 'address-lost' ? e.error.message : undefined }, `lease ${e.type}`);
-  else if (e.type === 'nak' || e.type === 'rebinding') log.warn(fields, `lease ${e.type}`);
-  else log.info(fields, `lease ${e.type}`);
+  const expiresAt = e.lease.expiresAt === null ? null : new Date(e.lease.expiresAt).toISOString();
+  log.info({ event: e.type, pool, mac, ip: e.lease.ip, xid: e.lease.binding.xid, expiresAt }, `lease ${e.type}`);
 }
 
 function checkListenAddr(addr: string, log: Logger): void {

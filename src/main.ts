@@ -49,6 +49,11 @@ async function main(argv: readonly string[]): Promise<number> {
 /** Runs the plugin until SIGINT or SIGTERM. */
 async function server(config: Config): Promise<number> {
   const log = createLogger({ debug: config.debug });
+  // Listen for signals before starting, so one that arrives during start-up stops us cleanly
+  // once the start is complete instead of killing the process half-way.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => resolve(sig));
+  });
   let daemon: Daemon;
   try {
     daemon = await startDaemon(config, log);
@@ -58,10 +63,7 @@ async function server(config: Config): Promise<number> {
     process.stderr.write(`oam-docker-ipam: ${err.message}\n`);
     return 1;
   }
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
+  const signal = await stopSignal;
   log.info({ signal }, 'stopping');
   await daemon.stop();
   return 0;

@@ -185,7 +185,7 @@ export class IpamDriver {
       await this.#o.store.save(this.#o.manager.list()).catch(() => undefined);
       throw err;
     }
-    this.#o.log.info(ctx, 'address leased');
+    this.#o.log.debug(ctx, 'address leased');
     return cidr(lease.ip);
   }
 
@@ -201,7 +201,7 @@ export class IpamDriver {
       return;
     }
     await this.#releaseAndSave(lease.id);
-    this.#o.log.info({ pool: req.PoolID, mac: lease.identity.mac, ip: lease.ip }, 'address released');
+    this.#o.log.debug({ pool: req.PoolID, mac: lease.identity.mac, ip: lease.ip }, 'address released');
   }
 
   async #releaseAndSave(id: string): Promise<void> {

@@ -285,7 +285,7 @@ export class LeaseManager {
       retryAt: null,
       recoveryAttempts: 0,
     });
-    this.#o.log.info({ id: lease.id, mac: lease.identity.mac, ip: lease.ip, xid: binding.xid, expiresAt: lease.expiresAt }, type);
+    this.#o.log.debug({ id: lease.id, mac: lease.identity.mac, ip: lease.ip, xid: binding.xid, expiresAt: lease.expiresAt }, type);
     this.#emit(type === 'renewed' ? { type, lease: { ...lease }, previousExpiresAt } : { type, lease: { ...lease } });
   }
 
