@@ -42,7 +42,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
   // One table per driver name: two instances (two DHCP servers) must never share one.
   const store = new JsonFileLeaseStore({ path: join(config.stateDir, `leases-${config.driverName}.json`), log: log.child({ component: 'store' }) });
-  const { leases, problems } = await store.load();
+  const { leases, pools, problems } = await store.load();
   const transport = await UdpTransport.open({ onError: (err) => log.error({ err }, 'DHCP socket error') });
   const client = new DhcpClient({
     transport,
@@ -63,7 +63,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   });
   const restored = leases.filter((l) => manager.restore(l)).length;
 
-  const driver = new IpamDriver({ manager, client, store, log: log.child({ component: 'ipam' }), clientIdMode: config.clientIdMode, driverName: config.driverName });
+  const driver = new IpamDriver({ manager, client, store, pools, log: log.child({ component: 'ipam' }), clientIdMode: config.clientIdMode, driverName: config.driverName });
   // fastify logs every request at info: only with --debug. Address events are logged by the driver.
   const app = await buildServer({ driver, log: log.child({ component: 'api' }, { level: config.debug ? 'debug' : 'warn' }) });
   try {

@@ -19,7 +19,7 @@ import { clientIdForMac, clientIdForName, type ClientIdentity } from '../dhcp/me
 import { DaemonError } from '../errors.js';
 import type { Lease } from '../lease/lease.js';
 import type { LeaseManager } from '../lease/manager.js';
-import type { LeaseStore } from '../lease/store.js';
+import type { LeaseStore, PoolRecord } from '../lease/store.js';
 import { inSubnet, maskToPrefix, parseCidr, parsePoolId, parsePoolOptions, poolCidr, poolId, type Pool } from './pool.js';
 import {
   BadRequestError,
@@ -58,6 +58,8 @@ export interface IpamDriverOptions {
    * hosts (compose projects) are different DHCP clients. Default: this host's name.
    */
   hostName?: string;
+  /** Pools and their reserved addresses from before a restart (from the lease table). */
+  pools?: readonly PoolRecord[];
 }
 
 interface PoolState {
@@ -74,6 +76,13 @@ export class IpamDriver {
 
   constructor(options: IpamDriverOptions) {
     this.#o = options;
+    for (const record of options.pools ?? []) {
+      try {
+        this.#pools.set(record.id, { pool: parsePoolId(record.id), reserved: new Set(record.reserved), learned: false });
+      } catch {
+        options.log.warn({ pool: record.id }, 'ignoring a saved pool whose ID this version does not understand');
+      }
+    }
   }
 
   capabilities(): CapabilitiesResponse {
@@ -105,6 +114,7 @@ export class IpamDriver {
     const pool: Pool = { addressSpace: req.AddressSpace, network: net.network, prefixLength: net.prefixLength, subPool, ...parsePoolOptions(req.Options), tag: newTag() };
     const id = poolId(pool);
     this.#pools.set(id, { pool, reserved: new Set(), learned: false });
+    await this.#savePools();
     this.#o.log.info({ pool: id, subnet: poolCidr(pool) }, 'pool requested');
     return { PoolID: id, Pool: poolCidr(pool), Data: {} };
   }
@@ -113,7 +123,7 @@ export class IpamDriver {
     const leases = this.#leasesOf(req.PoolID);
     await Promise.all(leases.map((l) => this.#o.manager.release(l.id)));
     this.#pools.delete(req.PoolID);
-    if (leases.length > 0) await this.#o.store.save(this.#o.manager.list());
+    await this.#savePools();
     this.#o.log.info({ pool: req.PoolID, released: leases.length }, 'pool released');
   }
 
@@ -145,6 +155,9 @@ export class IpamDriver {
       }
       if (!inPool(req.Address)) throw new IpamError(`${what} address ${req.Address} is outside the network's subnet ${poolCidr(pool)}`);
       state.reserved.add(req.Address);
+      // Saved before the reply: after a restart the reservation must still keep this address
+      // from being leased to a container.
+      await this.#savePools();
       this.#o.log.info({ pool: req.PoolID, ip: req.Address, kind: what }, 'address reserved');
       return cidr(req.Address);
     }
@@ -192,6 +205,7 @@ export class IpamDriver {
   async releaseAddress(req: ReleaseAddressRequest): Promise<void> {
     const state = this.#pools.get(req.PoolID);
     if (state?.reserved.delete(req.Address)) {
+      await this.#savePools();
       this.#o.log.info({ pool: req.PoolID, ip: req.Address }, 'reserved address released');
       return;
     }
@@ -202,6 +216,11 @@ export class IpamDriver {
     }
     await this.#releaseAndSave(lease.id);
     this.#o.log.debug({ pool: req.PoolID, mac: lease.identity.mac, ip: lease.ip }, 'address released');
+  }
+
+  async #savePools(): Promise<void> {
+    this.#o.store.setPools([...this.#pools.entries()].map(([id, st]) => ({ id, reserved: [...st.reserved] })));
+    await this.#o.store.save(this.#o.manager.list());
   }
 
   async #releaseAndSave(id: string): Promise<void> {
@@ -259,6 +278,7 @@ export class IpamDriver {
       );
     }
     this.#pools.set(id, { pool, reserved: new Set(), learned: true });
+    await this.#savePools();
     this.#o.log.info({ pool: id, subnet: poolCidr(pool), router }, 'pool learned from the DHCP server');
     return { PoolID: id, Pool: poolCidr(pool), Data: router ? { [DATA_GATEWAY]: `${router}/${prefixLength}` } : {} };
   }

@@ -13,7 +13,7 @@ import { MessageType, OptionCode } from '../dhcp/codec/option-codes.js';
 import { getIPv4, getString } from '../dhcp/codec/options.js';
 import type { Lease } from '../lease/lease.js';
 import { LeaseManager } from '../lease/manager.js';
-import { StoreError, type LeaseStore } from '../lease/store.js';
+import { StoreError, type LeaseStore, type PoolRecord } from '../lease/store.js';
 import { IpamDriver } from './driver.js';
 import { buildServer } from './server.js';
 
@@ -22,9 +22,13 @@ const MAC = '02:42:2a:40:ac:c9';
 
 class MemoryStore implements LeaseStore {
   saved: Lease[][] = [];
+  pools: PoolRecord[] = [];
   fail = false;
   async load() {
-    return { leases: [], problems: [] };
+    return { leases: [], pools: [], problems: [] };
+  }
+  setPools(pools: readonly PoolRecord[]) {
+    this.pools = [...pools];
   }
   async save(leases: readonly Lease[]) {
     if (this.fail) throw new StoreError('cannot save lease table /x: EROFS: read-only file system');
@@ -37,7 +41,7 @@ let server: ScriptedServer;
 let store: MemoryStore;
 let manager: LeaseManager;
 
-async function setup(clientIdMode: 'mac' | 'endpoint-name' = 'mac'): Promise<void> {
+async function setup(clientIdMode: 'mac' | 'endpoint-name' = 'mac', pools: PoolRecord[] = []): Promise<void> {
   // Real time: replies arrive at once, RELEASEs are paced a few ms apart, lease timers are unref'd.
   const clock = systemClock;
   const transport = new MemoryTransport();
@@ -48,7 +52,7 @@ async function setup(clientIdMode: 'mac' | 'endpoint-name' = 'mac'): Promise<voi
   const client = new DhcpClient({ transport, clock, server: SERVER, log, random: () => 0.5 });
   manager = new LeaseManager({ client, clock, log });
   store = new MemoryStore();
-  const driver = new IpamDriver({ manager, client, store, log, clientIdMode, driverName: 'd4d', hostName: 'h1' });
+  const driver = new IpamDriver({ manager, client, store, log, clientIdMode, driverName: 'd4d', hostName: 'h1', pools });
   app = await buildServer({ driver, log });
 }
 
@@ -252,6 +256,21 @@ describe('RequestAddress / ReleaseAddress', () => {
     const bad = await post('/IpamDriver.RequestPool', JSON.stringify({ AddressSpace: 'local', Pool: '192.0.2.0/24', SubPool: '', Options: { 'dhcp-servr': '10.0.0.1', 'client-id': 'uuid' }, V6: false }));
     expect(bad.status).toBe(500);
     expect(bad.body?.Err).toBe('unknown --ipam-opt "dhcp-servr" (known: client-id); --ipam-opt client-id must be "mac" or "endpoint-name", got "uuid"');
+  });
+
+  it('keeps gateway and aux reservations across a restart, so they are never leased', async () => {
+    const id = await pool();
+    await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.50', Options: null }));
+    expect(store.pools).toEqual([{ id, reserved: ['192.0.2.50'] }]);
+    const saved = store.pools;
+    await app.close();
+    await manager.stop();
+    await setup('mac', saved); // a restarted daemon, given what the table held
+    server.handler = dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? '192.0.2.50', { leaseTimeSeconds: 600 });
+    const res = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
+    expect(res.status).toBe(500);
+    expect(res.body?.Err).toMatch(/192\.0\.2\.50 .*reserves as its gateway or an aux address/);
+    expect(server.requestsOfType(MessageType.Release)).toHaveLength(1);
   });
 
   it('accepts a JSON Content-Type too', async () => {

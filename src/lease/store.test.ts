@@ -32,7 +32,16 @@ const store = (fs?: StoreFs): JsonFileLeaseStore => new JsonFileLeaseStore({ pat
 
 describe('JsonFileLeaseStore', () => {
   it('starts empty without a file', async () => {
-    expect(await store().load()).toEqual({ leases: [], problems: [] });
+    expect(await store().load()).toEqual({ leases: [], pools: [], problems: [] });
+  });
+
+  it('keeps pool reservations with the leases', async () => {
+    const s = store();
+    s.setPools([{ id: 'd4d/local/10.0.0.0/24/id=0a0b0c0d', reserved: ['10.0.0.1', '10.0.0.2'] }]);
+    await s.save([lease(5)]);
+    const loaded = await store().load();
+    expect(loaded.pools).toEqual([{ id: 'd4d/local/10.0.0.0/24/id=0a0b0c0d', reserved: ['10.0.0.1', '10.0.0.2'] }]);
+    expect(loaded.leases.map((l) => l.id)).toEqual(['ep5']);
   });
 
   it('saves and loads leases unchanged (xid aside), in a root-only file', async () => {
@@ -75,7 +84,7 @@ describe('JsonFileLeaseStore', () => {
     expect(problems).toEqual(['lease 1: broken: bad mac']);
     const aside = (await readdir(join(dir, 'state'))).find((f) => f.startsWith('leases.json.corrupt-'));
     expect(await readFile(join(dir, 'state', aside as string), 'utf8')).toBe(text);
-    expect(await store().load()).toEqual({ leases, problems: [] });
+    expect(await store().load()).toEqual({ leases, pools: [], problems: [] });
   });
 
   it('keeps the damaged original in place when the cleaned table cannot be written', async () => {

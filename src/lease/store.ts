@@ -30,15 +30,25 @@ export class StoreError extends DaemonError {
   readonly code = 'STORE';
 }
 
+/** Addresses a Docker network reserved (gateway, aux addresses): never to be leased. */
+export interface PoolRecord {
+  id: string;
+  reserved: string[];
+}
+
 export interface LoadResult {
   leases: Lease[];
+  pools: PoolRecord[];
   /** What was wrong with the file, when something was; the bad file was kept aside. */
   problems: string[];
 }
 
 export interface LeaseStore {
   load(): Promise<LoadResult>;
+  /** Writes `leases` with the latest pool records; resolves once on disk. */
   save(leases: readonly Lease[]): Promise<void>;
+  /** Replaces the pool records written by the next `save`. */
+  setPools(pools: readonly PoolRecord[]): void;
 }
 
 /** The file operations the store uses; tests replace them to inject failures. */
@@ -77,6 +87,7 @@ export class JsonFileLeaseStore implements LeaseStore {
   readonly #fs: StoreFs;
   readonly #now: () => number;
   #writing: Promise<void> | undefined;
+  #poolRecords: readonly PoolRecord[] = [];
   #pending: { leases: readonly Lease[]; waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> } | undefined;
 
   constructor(options: { path: string; log: Logger; fs?: StoreFs; now?: () => number }) {
@@ -95,10 +106,11 @@ export class JsonFileLeaseStore implements LeaseStore {
     try {
       text = await this.#fs.readFile(this.#path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { leases: [], problems: [] };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { leases: [], pools: [], problems: [] };
       throw new StoreError(`cannot read lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
     }
-    const { leases, problems, unreadable } = decodeLeaseTable(text);
+    const { leases, pools, problems, unreadable } = decodeLeaseTable(text);
+    this.#poolRecords = pools;
     if (unreadable) {
       // Starting empty would silently stop renewing every running container's lease: the
       // operator decides. Nothing is changed on disk.
@@ -116,7 +128,11 @@ export class JsonFileLeaseStore implements LeaseStore {
       this.#log.error({ path: this.#path, keptAs: aside, problems, kept: leases.length }, 'lease table had damaged entries; they were dropped and the original kept aside');
       await this.save(leases);
     }
-    return { leases, problems };
+    return { leases, pools, problems };
+  }
+
+  setPools(pools: readonly PoolRecord[]): void {
+    this.#poolRecords = pools.map((p) => ({ id: p.id, reserved: [...p.reserved] }));
   }
 
   /** Resolves once `leases` (or a newer table) is on disk. */
@@ -148,7 +164,7 @@ export class JsonFileLeaseStore implements LeaseStore {
     const tmp = join(dir, `.${basename(this.#path)}.tmp-${process.pid}`);
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      await this.#fs.writeDurably(tmp, encodeLeaseTable(leases, this.#now()));
+      await this.#fs.writeDurably(tmp, encodeLeaseTable(leases, this.#now(), this.#poolRecords));
       await this.#fs.rename(tmp, this.#path);
       await this.#fs.syncDir(dir);
     } catch (err) {
@@ -180,7 +196,7 @@ interface StoredLease {
 }
 
 /** The file's text for a lease table. */
-export function encodeLeaseTable(leases: readonly Lease[], savedAt: number): string {
+export function encodeLeaseTable(leases: readonly Lease[], savedAt: number, pools: readonly PoolRecord[] = []): string {
   const stored = leases.map((l): StoredLease => {
     const b = l.binding;
     return {
@@ -204,7 +220,7 @@ export function encodeLeaseTable(leases: readonly Lease[], savedAt: number): str
       ...(b.domainName === undefined ? {} : { domainName: b.domainName }),
     };
   });
-  return `${JSON.stringify({ format: STORE_FORMAT, version: STORE_VERSION, savedAt: new Date(savedAt).toISOString(), leases: stored }, null, 1)}\n`;
+  return `${JSON.stringify({ format: STORE_FORMAT, version: STORE_VERSION, savedAt: new Date(savedAt).toISOString(), leases: stored, pools }, null, 1)}\n`;
 }
 
 /**
@@ -212,7 +228,7 @@ export function encodeLeaseTable(leases: readonly Lease[], savedAt: number): str
  * `unreadable` says nothing could be trusted (not JSON, not ours, another version).
  */
 export function decodeLeaseTable(text: string): LoadResult & { unreadable: boolean } {
-  const unreadable = (problem: string): LoadResult & { unreadable: boolean } => ({ leases: [], problems: [problem], unreadable: true });
+  const unreadable = (problem: string): LoadResult & { unreadable: boolean } => ({ leases: [], pools: [], problems: [problem], unreadable: true });
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -240,7 +256,17 @@ export function decodeLeaseTable(text: string): LoadResult & { unreadable: boole
     seen.set(lease.ip, lease.id);
     leases.push(lease);
   });
-  return { leases, problems, unreadable: false };
+  // Pool records came later than the format's first files: absent means none.
+  const pools: PoolRecord[] = [];
+  if (doc.pools !== undefined && !Array.isArray(doc.pools)) problems.push('"pools" is not a list');
+  (Array.isArray(doc.pools) ? (doc.pools as unknown[]) : []).forEach((entry, i) => {
+    if (!isObject(entry) || typeof entry.id !== 'string' || !Array.isArray(entry.reserved) || !entry.reserved.every((ip) => typeof ip === 'string' && isIPv4(ip))) {
+      problems.push(`pool ${i}: malformed`);
+      return;
+    }
+    pools.push({ id: entry.id, reserved: entry.reserved as string[] });
+  });
+  return { leases, pools, problems, unreadable: false };
 }
 
 function decodeLease(entry: unknown): Lease | string {
