@@ -16,7 +16,7 @@ import { UdpTransport } from '../src/dhcp/transport.js';
 import { LeaseManager } from '../src/lease/manager.js';
 import { createLab } from '../test/support/lab/netns.js';
 import { labPrerequisites } from '../test/support/lab/prereqs.js';
-import { createServer, type ServerKind, type ServerLease } from '../test/support/lab/servers.js';
+import { createServer, formatServerLease, type ServerKind, type ServerLease } from '../test/support/lab/servers.js';
 
 const kind = (process.argv.slice(2).find((a) => !a.startsWith('-')) ?? 'kea') as ServerKind;
 const keep = process.argv.includes('--keep');
@@ -95,6 +95,6 @@ async function printTables(ours: Array<{ mac: string; ip: string; expiresAt: num
 function printServer(theirs: ServerLease[]): void {
   if (theirs.length === 0) console.log('    (empty)');
   for (const l of theirs) {
-    console.log(`    ${String(l.mac).padEnd(17)}  ${l.ip.padEnd(15)} ${l.active ? 'active ' : 'free   '} ends ${l.endsAt === null ? 'never' : new Date(l.endsAt).toISOString()}`);
+    console.log(`    ${formatServerLease(l)}`);
   }
 }

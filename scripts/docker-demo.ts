@@ -7,18 +7,17 @@
  *   sudo npm run demo [-- isc]                          # installs what is missing, builds, runs
  *   sudo npx tsx scripts/docker-demo.ts down            # clean up after a run that was killed
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { containerOn, docker, ensureEngine, ensureTestImage, removeByPrefix, TEST_IMAGE, type Engine } from '../test/support/docker.js';
-import { callPlugin } from '../test/support/plugin-client.js';
+import { BUILT_MAIN, startPlugin, type PluginProcess } from '../test/support/plugin-process.js';
 import { createLab, removeLabLeftovers } from '../test/support/lab/netns.js';
 import { labPrerequisites } from '../test/support/lab/prereqs.js';
-import { createServer, type ServerKind } from '../test/support/lab/servers.js';
+import { createServer, formatServerLease, type ServerKind } from '../test/support/lab/servers.js';
 
-const BIN = new URL('../dist/main.js', import.meta.url).pathname;
+const BIN = BUILT_MAIN;
 const PREFIX = 'd4ddemo-';
 const DRIVER = 'd4d-demo';
 const arg = process.argv[2] ?? 'kea';
@@ -45,7 +44,7 @@ if (!existsSync(BIN)) {
 
 const kind = arg as ServerKind;
 let engine: Engine | undefined;
-let plugin: ChildProcess | undefined;
+let plugin: PluginProcess | undefined;
 const stateDir = await mkdtemp(join(tmpdir(), 'd4d-demo-'));
 await removeByPrefix(PREFIX).catch(() => undefined);
 const lab = await createLab({ name: 'ddemo', octet: 210 });
@@ -57,11 +56,7 @@ try {
   engine = await ensureEngine();
   await ensureTestImage();
   console.log(`2. Docker engine ${engine.ours ? 'started' : 'already running'}; test image ${TEST_IMAGE}`);
-  plugin = spawn(process.execPath, [BIN, '--dhcp-server', lab.serverIp, '--driver-name', DRIVER, '--state-dir', stateDir, '--config', '/dev/null', 'server'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  while (!(await callPlugin(`/run/docker/plugins/${DRIVER}.sock`, 'Plugin.Activate').then(() => true, () => false))) {
-    if (plugin.exitCode !== null) throw new Error('oam-docker-ipam server exited');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  plugin = await startPlugin(['--dhcp-server', lab.serverIp, '--driver-name', DRIVER, '--state-dir', stateDir, '--config', '/dev/null'], `/run/docker/plugins/${DRIVER}.sock`, { echo: true });
   console.log(`3. oam-docker-ipam server is serving /run/docker/plugins/${DRIVER}.sock (its log: stderr, JSON)`);
   const net = `${PREFIX}lan`;
   const create = ['network', 'create', '-d', 'macvlan', '--ipam-driver', DRIVER, '--subnet', `${lab.subnet}/24`, '--gateway', lab.serverIp, '-o', `parent=${lab.hostIf}`, net];
@@ -82,7 +77,7 @@ try {
   await new Promise((r) => setTimeout(r, 300));
   console.log(`6. the ${kind} lease database:`);
   for (const l of await server.leases()) {
-    console.log(`     ${String(l.mac).padEnd(17)}  ${l.ip.padEnd(15)} ${l.active ? 'active' : 'free  '}  ends ${l.endsAt === null ? 'never' : new Date(l.endsAt).toISOString()}`);
+    console.log(`     ${formatServerLease(l)}`);
   }
   console.log(`\nTry: docker exec ${PREFIX}web ping -c1 ${lab.serverIp}   (leases renew every 60 s)`);
   console.log('Press Enter or Ctrl-C to remove everything.');
@@ -94,12 +89,7 @@ try {
 } finally {
   console.log('removing containers, network, plugin, DHCP server and namespace …');
   await removeByPrefix(PREFIX).catch(() => undefined);
-  if (plugin !== undefined && plugin.exitCode === null) {
-    const p = plugin;
-    const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
-    p.kill('SIGTERM');
-    await exited;
-  }
+  await plugin?.stop();
   await engine?.stop();
   await server.stop().catch(() => undefined);
   await lab.destroy();

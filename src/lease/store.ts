@@ -174,7 +174,10 @@ export class JsonFileLeaseStore implements LeaseStore {
   }
 }
 
-interface StoredLease {
+/** Optional binding fields kept in the table (the xid belongs to one transaction only). */
+const STORED_BINDING_KEYS = ['renewalTimeSeconds', 'rebindingTimeSeconds', 'subnetMask', 'routers', 'dnsServers', 'domainName'] as const;
+
+type StoredLease = Pick<Binding, 'leaseTimeSeconds' | (typeof STORED_BINDING_KEYS)[number]> & {
   id: string;
   mac: string;
   clientId: string;
@@ -186,14 +189,7 @@ interface StoredLease {
   renewAt: number | null;
   rebindAt: number | null;
   expiresAt: number | null;
-  leaseTimeSeconds: number;
-  renewalTimeSeconds?: number;
-  rebindingTimeSeconds?: number;
-  subnetMask?: string;
-  routers?: string[];
-  dnsServers?: string[];
-  domainName?: string;
-}
+};
 
 /** The file's text for a lease table. */
 export function encodeLeaseTable(leases: readonly Lease[], savedAt: number, pools: readonly PoolRecord[] = []): string {
@@ -212,12 +208,7 @@ export function encodeLeaseTable(leases: readonly Lease[], savedAt: number, pool
       rebindAt: l.rebindAt,
       expiresAt: l.expiresAt,
       leaseTimeSeconds: b.leaseTimeSeconds,
-      ...(b.renewalTimeSeconds === undefined ? {} : { renewalTimeSeconds: b.renewalTimeSeconds }),
-      ...(b.rebindingTimeSeconds === undefined ? {} : { rebindingTimeSeconds: b.rebindingTimeSeconds }),
-      ...(b.subnetMask === undefined ? {} : { subnetMask: b.subnetMask }),
-      ...(b.routers === undefined ? {} : { routers: b.routers }),
-      ...(b.dnsServers === undefined ? {} : { dnsServers: b.dnsServers }),
-      ...(b.domainName === undefined ? {} : { domainName: b.domainName }),
+      ...Object.fromEntries(STORED_BINDING_KEYS.filter((k) => b[k] !== undefined).map((k) => [k, b[k]])),
     };
   });
   return `${JSON.stringify({ format: STORE_FORMAT, version: STORE_VERSION, savedAt: new Date(savedAt).toISOString(), leases: stored, pools }, null, 1)}\n`;

@@ -10,6 +10,7 @@ import { clientIdForMac, type ClientIdentity } from '../../src/dhcp/messages.js'
 import { UdpTransport } from '../../src/dhcp/transport.js';
 import type { LeaseEvent } from '../../src/lease/events.js';
 import { LeaseManager } from '../../src/lease/manager.js';
+import type { Lease } from '../../src/lease/lease.js';
 import { RecordingTransport } from '../support/recording-transport.js';
 import { createLab, type Lab } from '../support/lab/netns.js';
 import { createServer, type DhcpServerFixture, type ServerKind, type ServerOptions } from '../support/lab/servers.js';
@@ -21,6 +22,11 @@ export interface EngineLab {
   client: DhcpClient;
   manager: LeaseManager;
   events: LeaseEvent[];
+  /**
+   * Leases an address for `mac` under `id` and puts it on the wire as a container would (a
+   * macvlan child with that MAC); `done()` removes the container and releases the lease.
+   */
+  holdAddress(id: string, mac: string): Promise<{ lease: Lease; done(): Promise<void> }>;
   /** Resolves with the first event matching `pred` (already seen or future), or rejects after `timeoutMs`. */
   waitForEvent(pred: (e: LeaseEvent) => boolean, timeoutMs: number): Promise<LeaseEvent>;
   close(): Promise<void>;
@@ -76,6 +82,17 @@ export async function startEngineLab(o: EngineLabOptions): Promise<EngineLab> {
       client,
       manager,
       events,
+      async holdAddress(id, mac) {
+        const lease = await manager.acquire(id, { identity: identityFor(mac) });
+        const container = await lab.addContainer(mac, lease.ip);
+        return {
+          lease,
+          async done() {
+            await container.remove();
+            await manager.release(id);
+          },
+        };
+      },
       waitForEvent(pred, timeoutMs) {
         return new Promise((resolve, reject) => {
           const check = (): boolean => {

@@ -163,8 +163,7 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
 
     it('renews: the server lease end moves forward across two renewals while a macvlan child holds the address', async () => {
       const m = mac(5);
-      const lease = await t.manager.acquire('renew', { identity: identityFor(m) });
-      const container = await t.lab.addContainer(m, lease.ip);
+      const { lease, done } = await t.holdAddress('renew', m);
       try {
         const first = await waitForLease(t.server, activeFor(m, lease.ip));
         const ends: number[] = [first.endsAt ?? 0];
@@ -180,8 +179,7 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
         // Renewals never went back to DISCOVER.
         expect(t.transport.sentOfType(MessageType.Discover, m)).toHaveLength(1);
       } finally {
-        await container.remove();
-        await t.manager.release('renew');
+        await done();
       }
     });
   });

@@ -8,7 +8,7 @@ import { MessageType, OptionCode } from '../../src/dhcp/codec/option-codes.js';
 import { getIPv4 } from '../../src/dhcp/codec/options.js';
 import { describeLab } from '../support/lab/prereqs.js';
 import { waitForLease, type ServerKind } from '../support/lab/servers.js';
-import { identityFor, startEngineLab, testMac, type EngineLab } from './engine-lab.js';
+import { startEngineLab, testMac, type EngineLab } from './engine-lab.js';
 
 export interface OutageSuiteOptions {
   kind: ServerKind;
@@ -35,18 +35,15 @@ export function describeOutageSuite(o: OutageSuiteOptions): void {
       await t?.close();
     });
 
-    const sentSince = (mac: string, since: number) => t.transport.sent.filter((s) => s.at >= since && macOf(s.packet.chaddr) === mac);
-
     it('server stopped mid-lease: renewal fails, rebinding succeeds once it is back, same address, no new DISCOVER', async () => {
       const mac = testMac(o.octet, 1);
-      const lease = await t.manager.acquire('mid', { identity: identityFor(mac) });
-      const container = await t.lab.addContainer(mac, lease.ip);
+      const { lease, done } = await t.holdAddress('mid', mac);
       try {
         await t.server.stop();
         const stoppedAt = Date.now();
         await t.waitForEvent((e) => e.type === 'rebinding' && e.lease.id === 'mid', leaseMs);
         // Renewal was tried (REQUEST with option 54) and got nothing.
-        const renewals = sentSince(mac, stoppedAt).filter((s) => s.packet.options.has(OptionCode.ServerIdentifier));
+        const renewals = t.transport.sentFor(mac, stoppedAt).filter((s) => s.packet.options.has(OptionCode.ServerIdentifier));
         expect(renewals.length).toBeGreaterThan(0);
         await t.server.start();
         await t.waitForEvent((e) => e.type === 'renewed' && e.lease.id === 'mid', leaseMs);
@@ -55,15 +52,13 @@ export function describeOutageSuite(o: OutageSuiteOptions): void {
         expect(t.transport.sentOfType(MessageType.Discover, mac)).toHaveLength(1);
         await waitForLease(t.server, (l) => l.active && l.mac === mac && l.ip === lease.ip, 5_000);
       } finally {
-        await container.remove();
-        await t.manager.release('mid');
+        await done();
       }
     });
 
     it('server stopped past expiry: expired event, then the same address again (INIT-REBOOT first) when it returns', async () => {
       const mac = testMac(o.octet, 2);
-      const lease = await t.manager.acquire('past', { identity: identityFor(mac) });
-      const container = await t.lab.addContainer(mac, lease.ip);
+      const { lease, done } = await t.holdAddress('past', mac);
       try {
         await t.server.stop();
         const expired = await t.waitForEvent((e) => e.type === 'expired' && e.lease.id === 'past', leaseMs + 5_000);
@@ -75,20 +70,16 @@ export function describeOutageSuite(o: OutageSuiteOptions): void {
         expect(back.lease.ip).toBe(lease.ip);
         expect(t.manager.get('past')).toMatchObject({ state: 'BOUND', ip: lease.ip });
         // Winning it back starts with INIT-REBOOT: a REQUEST for the address, without option 54.
-        const recovery = sentSince(mac, (expired.lease.retryAt ?? restartedAt) - 1);
+        const recovery = t.transport.sentFor(mac, (expired.lease.retryAt ?? restartedAt) - 1);
         const first = recovery[0]?.packet;
         expect(first?.options.get(OptionCode.MessageType)?.[0]).toBe(MessageType.Request);
         expect(first?.options.has(OptionCode.ServerIdentifier)).toBe(false);
         expect(getIPv4(first!.options, OptionCode.RequestedIpAddress)).toBe(lease.ip);
         await waitForLease(t.server, (l) => l.active && l.mac === mac && l.ip === lease.ip, 5_000);
       } finally {
-        await container.remove();
-        await t.manager.release('past');
+        await done();
       }
     });
   });
 }
 
-function macOf(chaddr: Uint8Array): string {
-  return Array.from(chaddr.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(':');
-}

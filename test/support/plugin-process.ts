@@ -12,11 +12,16 @@ export interface PluginProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startPlugin(args: readonly string[], socketPath: string, timeoutMs = 10_000): Promise<PluginProcess> {
+export async function startPlugin(args: readonly string[], socketPath: string, options: { timeoutMs?: number; echo?: boolean } = {}): Promise<PluginProcess> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
   const proc = spawn(process.execPath, [BUILT_MAIN, ...args, 'server'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  proc.stdout?.on('data', (c: Buffer) => (output += c.toString()));
-  proc.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+  const collect = (c: Buffer): void => {
+    output += c.toString();
+    if (options.echo) process.stderr.write(c);
+  };
+  proc.stdout?.on('data', collect);
+  proc.stderr?.on('data', collect);
   const deadline = Date.now() + timeoutMs;
   while (!(await callPlugin(socketPath, 'Plugin.Activate').then(() => true, () => false))) {
     if (proc.exitCode !== null || Date.now() > deadline) {

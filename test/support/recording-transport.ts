@@ -1,6 +1,6 @@
 /** Wraps a real transport and records what the client sent, decoded, for assertions. */
 import { OptionCode } from '../../src/dhcp/codec/option-codes.js';
-import { decodePacket, type DhcpPacket } from '../../src/dhcp/codec/packet.js';
+import { chaddrText, decodePacket, type DhcpPacket } from '../../src/dhcp/codec/packet.js';
 import { getUint8 } from '../../src/dhcp/codec/options.js';
 import type { DhcpTransport, RemoteInfo } from '../../src/dhcp/transport.js';
 
@@ -22,11 +22,16 @@ export class RecordingTransport implements DhcpTransport {
     return this.inner.close();
   }
 
+  /** Everything sent to or about `mac` since `since` (epoch ms). */
+  sentFor(mac: string, since = 0): Array<{ at: number; to: string; packet: DhcpPacket }> {
+    return this.sent.filter((s) => s.at >= since && chaddrText(s.packet) === mac);
+  }
+
   /** Sent messages of `type` for chaddr `mac`. */
   sentOfType(type: number, mac?: string): DhcpPacket[] {
     return this.sent
       .map((s) => s.packet)
       .filter((p) => getUint8(p.options, OptionCode.MessageType) === type)
-      .filter((p) => mac === undefined || Array.from(p.chaddr.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(':') === mac);
+      .filter((p) => mac === undefined || chaddrText(p) === mac);
   }
 }

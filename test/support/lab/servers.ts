@@ -48,3 +48,8 @@ export async function waitForLease(
     await sleep(25);
   }
 }
+
+/** One lease of a server's table as a line for people: MAC, address, state, end. */
+export function formatServerLease(l: ServerLease): string {
+  return `${String(l.mac).padEnd(17)}  ${l.ip.padEnd(15)} ${l.active ? 'active' : 'free  '}  ends ${l.endsAt === null ? 'never' : new Date(l.endsAt).toISOString()}`;
+}
