@@ -16,8 +16,40 @@ describe('loadConfig', () => {
       pluginDir: '/run/docker/plugins',
       clientIdMode: 'mac',
       maxConcurrent: 32,
+      dhcpServerIds: [],
+      dockerSocket: '/var/run/docker.sock',
+      reconcileIntervalMs: 60_000,
+      reconcileGraceMs: 300_000,
       configFile: DEFAULT_CONFIG_FILE,
     });
+  });
+
+  it('reads the trusted server identifiers, the Docker socket and the reconciliation timing', () => {
+    const file = 'DHCP_SERVER=10.0.0.1\nDHCP_SERVER_IDS=10.0.0.2, 10.0.9.1\nRECONCILE_INTERVAL=0\nRECONCILE_GRACE=2.5\n';
+    expect(loadConfig({ flags: { dockerSocket: '/tmp/docker.sock' }, env: {}, readFile: files({ [DEFAULT_CONFIG_FILE]: file }) })).toMatchObject({
+      dhcpServerIds: ['10.0.0.2', '10.0.9.1'],
+      dockerSocket: '/tmp/docker.sock',
+      reconcileIntervalMs: 0,
+      reconcileGraceMs: 2_500,
+    });
+    const flags = { dhcpServer: '10.0.0.1', dhcpServerIds: '10.0.0.3', reconcileInterval: '5', reconcileGrace: '1' };
+    expect(loadConfig({ flags, env: { DOCKER_SOCKET: '/run/d.sock', DHCP_SERVER_IDS: '10.0.0.4' }, readFile: () => undefined })).toMatchObject({
+      dhcpServerIds: ['10.0.0.3'],
+      dockerSocket: '/run/d.sock',
+      reconcileIntervalMs: 5_000,
+      reconcileGraceMs: 1_000,
+    });
+  });
+
+  it.each([
+    { desc: 'a bad server identifier', env: { DHCP_SERVER_IDS: '10.0.0.2,server2' }, want: 'DHCP_SERVER_IDS must be IPv4 addresses separated by commas, got "server2"' },
+    { desc: 'an empty item', env: { DHCP_SERVER_IDS: '10.0.0.2,,10.0.0.3' }, want: 'DHCP_SERVER_IDS must be IPv4 addresses separated by commas, got ""' },
+    { desc: 'a relative Docker socket', env: { DOCKER_SOCKET: 'docker.sock' }, want: 'DOCKER_SOCKET must be an absolute path, got "docker.sock"' },
+    { desc: 'a negative interval', env: { RECONCILE_INTERVAL: '-1' }, want: 'RECONCILE_INTERVAL must be seconds ≥ 0 (0 turns automatic reconciliation off), got "-1"' },
+    { desc: 'a grace too short for a request in flight', env: { RECONCILE_GRACE: '0' }, want: 'RECONCILE_GRACE must be seconds ≥ 1 (it must cover a request in flight), got "0"' },
+    { desc: 'a grace in minutes', env: { RECONCILE_GRACE: '5m' }, want: 'RECONCILE_GRACE must be seconds ≥ 1 (it must cover a request in flight), got "5m"' },
+  ])('refuses $desc', ({ env, want }) => {
+    expect(() => loadConfig({ flags: { dhcpServer: '10.0.0.1' }, env, readFile: () => undefined })).toThrow(want);
   });
 
   it('lets flags win over the environment, and the environment over the file', () => {

@@ -19,6 +19,16 @@ export const DEFAULT_STATE_DIR = '/var/lib/oam-docker-ipam';
 export const DEFAULT_PLUGIN_DIR = '/run/docker/plugins';
 /** Acquisitions in flight per server; see docs/performance.md for why not more. */
 export const DEFAULT_MAX_CONCURRENT = 32;
+/** The Docker engine API socket reconciliation reads networks and endpoints from. */
+export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+/** How often the lease table is compared with Docker's endpoints: a minute costs two API calls per network. */
+export const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
+/**
+ * How long a lease must be seen without an endpoint in Docker before it is released. It covers
+ * a request in flight (the address is leased before Docker records the endpoint) with a wide
+ * margin, and a dockerd restart (endpoints come back as containers restart).
+ */
+export const DEFAULT_RECONCILE_GRACE_MS = 300_000;
 
 export interface Config {
   /** Log every packet and lease step. `IPAM_DEBUG`, `--debug`; default false. */
@@ -41,6 +51,18 @@ export interface Config {
   readonly clientIdMode: 'mac' | 'endpoint-name';
   /** Acquisitions in flight at once. `DHCP_MAX_CONCURRENT`; default 32 (4 suits dnsmasq). */
   readonly maxConcurrent: number;
+  /**
+   * Server identifiers (option 54) trusted besides DHCP_SERVER: a server that answers from a
+   * secondary address or sends an explicit `server-identifier`. `DHCP_SERVER_IDS`,
+   * `--dhcp-server-ids` (comma-separated IPv4); default none.
+   */
+  readonly dhcpServerIds: readonly string[];
+  /** Docker engine API socket, read by reconciliation. `DOCKER_SOCKET`, `--docker-socket`; default `/var/run/docker.sock`. */
+  readonly dockerSocket: string;
+  /** Milliseconds between automatic reconciliations with Docker, 0 = none. `RECONCILE_INTERVAL` (seconds); default 60 s. */
+  readonly reconcileIntervalMs: number;
+  /** Milliseconds a lease must be seen without a Docker endpoint before it is released. `RECONCILE_GRACE` (seconds); default 300 s. */
+  readonly reconcileGraceMs: number;
   /** The configuration file that was read, if any. */
   readonly configFile: string | undefined;
 }
@@ -64,6 +86,13 @@ export interface ConfigFlags {
   stateDir?: string;
   pluginDir?: string;
   configFile?: string;
+  /** Comma-separated, as DHCP_SERVER_IDS. */
+  dhcpServerIds?: string;
+  dockerSocket?: string;
+  /** Seconds, as RECONCILE_INTERVAL. */
+  reconcileInterval?: string;
+  /** Seconds, as RECONCILE_GRACE. */
+  reconcileGrace?: string;
 }
 
 export interface ConfigSources {
@@ -73,7 +102,7 @@ export interface ConfigSources {
   readFile?: (path: string) => string | undefined;
 }
 
-const KNOWN_KEYS = ['IPAM_DEBUG', 'DHCP_SERVER', 'LISTEN_ADDR', 'DRIVER_NAME', 'STATE_DIR', 'PLUGIN_DIR', 'DHCP_CLIENT_ID', 'DHCP_MAX_CONCURRENT'];
+const KNOWN_KEYS = ['IPAM_DEBUG', 'DHCP_SERVER', 'LISTEN_ADDR', 'DRIVER_NAME', 'STATE_DIR', 'PLUGIN_DIR', 'DHCP_CLIENT_ID', 'DHCP_MAX_CONCURRENT', 'DHCP_SERVER_IDS', 'DOCKER_SOCKET', 'RECONCILE_INTERVAL', 'RECONCILE_GRACE'];
 
 /** Builds the configuration or throws `ConfigError` listing every problem. */
 export function loadConfig(sources: ConfigSources): Readonly<Config> {
@@ -138,6 +167,23 @@ export function loadConfig(sources: ConfigSources): Readonly<Config> {
     issues.push(`DHCP_MAX_CONCURRENT must be a whole number from 1 to 1024, got ${JSON.stringify(maxText)}`);
   }
 
+  const idsText = setting('DHCP_SERVER_IDS', sources.flags.dhcpServerIds);
+  const dhcpServerIds = idsText === undefined ? [] : idsText.split(',').map((t) => t.trim());
+  for (const id of dhcpServerIds) {
+    if (!isIPv4(id)) issues.push(`DHCP_SERVER_IDS must be IPv4 addresses separated by commas, got ${JSON.stringify(id)}`);
+  }
+
+  const dockerSocket = setting('DOCKER_SOCKET', sources.flags.dockerSocket) ?? DEFAULT_DOCKER_SOCKET;
+  if (!isAbsolute(dockerSocket)) issues.push(`DOCKER_SOCKET must be an absolute path, got ${JSON.stringify(dockerSocket)}`);
+  const intervalText = setting('RECONCILE_INTERVAL', sources.flags.reconcileInterval);
+  const reconcileIntervalMs = intervalText === undefined ? DEFAULT_RECONCILE_INTERVAL_MS : secondsToMs(intervalText, 0);
+  if (reconcileIntervalMs === undefined) {
+    issues.push(`RECONCILE_INTERVAL must be seconds ≥ 0 (0 turns automatic reconciliation off), got ${JSON.stringify(intervalText)}`);
+  }
+  const graceText = setting('RECONCILE_GRACE', sources.flags.reconcileGrace);
+  const reconcileGraceMs = graceText === undefined ? DEFAULT_RECONCILE_GRACE_MS : secondsToMs(graceText, 1);
+  if (reconcileGraceMs === undefined) issues.push(`RECONCILE_GRACE must be seconds ≥ 1 (it must cover a request in flight), got ${JSON.stringify(graceText)}`);
+
   if (issues.length > 0) throw new ConfigError(issues);
   return Object.freeze({
     debug: debug as boolean,
@@ -148,8 +194,21 @@ export function loadConfig(sources: ConfigSources): Readonly<Config> {
     pluginDir,
     clientIdMode: clientIdMode as Config['clientIdMode'],
     maxConcurrent,
+    dhcpServerIds: Object.freeze(dhcpServerIds),
+    dockerSocket,
+    reconcileIntervalMs: reconcileIntervalMs as number,
+    reconcileGraceMs: reconcileGraceMs as number,
     configFile: fileRead,
   });
+}
+
+/** A plain number of seconds (fractions allowed) of at least `min`, in ms; undefined if not. */
+function secondsToMs(text: string, min: number): number | undefined {
+  const t = text.trim();
+  if (!/^\d+(\.\d+)?$/.test(t)) return undefined;
+  const seconds = Number(t);
+  // A day at most: longer would only hide a typo (and overflows no timer).
+  return seconds >= min && seconds <= 86_400 ? Math.round(seconds * 1000) : undefined;
 }
 
 function parseBool(text: string): boolean | undefined {

@@ -1,0 +1,153 @@
+/**
+ * Reconciliation with Docker, the pure part: which leases no Docker endpoint has any more, and
+ * which of those have been missing long enough to be released. No I/O here; the reconciler in
+ * `src/reconciler.ts` reads Docker, calls this, and releases what it says.
+ *
+ * Why a grace period: a RequestAddress leases the address before Docker records the endpoint,
+ * and dockerd restarts remove endpoints that come back as containers restart. So a lease is
+ * released only when every successful scan over at least `graceMs` missed it: the first scan
+ * that misses it notes the time (a "sighting"), a scan that sees it clears the note, and a scan
+ * `graceMs` or more after the note releases it. A scan that could not read Docker decides
+ * nothing and changes no note: Docker being down never frees an address.
+ *
+ * A lease is "had" by Docker when an endpoint of one of our networks has its address. Matching
+ * on the address rather than the MAC never frees an address a container uses, whatever MAC it
+ * shows. Networks are matched to pools by subnet, since Docker does not show PoolIDs; a pool
+ * with no network of that subnet lost its network while we were not listening (a ReleasePool
+ * we missed), and its leases go the same way.
+ */
+import { ipv4ToNumber, isIPv4 } from '../dhcp/codec/ipv4.js';
+import { parsePoolId, poolCidr } from './pool.js';
+
+/** One endpoint of a Docker network (`docker network inspect` → `Containers`). */
+export interface DockerEndpoint {
+  /** Container (or endpoint) name, for logs. */
+  readonly name: string;
+  /** Lowercase MAC, when Docker shows one. */
+  readonly mac: string | undefined;
+  /** IPv4 address without the prefix length, when the endpoint has one. */
+  readonly ip: string | undefined;
+}
+
+/** A Docker network whose IPAM driver is ours. */
+export interface DockerNetwork {
+  readonly id: string;
+  readonly name: string;
+  /** IPv4 subnets as Docker shows them (`IPAM.Config[].Subnet`), possibly with host bits. */
+  readonly subnets: readonly string[];
+  readonly endpoints: readonly DockerEndpoint[];
+}
+
+/** A lease of the daemon, with the pool it belongs to. */
+export interface HeldLease {
+  /** The lease manager's key. */
+  readonly leaseId: string;
+  readonly poolId: string;
+  readonly mac: string;
+  readonly ip: string;
+}
+
+/** When a scan first missed a lease, and the address it had then. */
+export interface Sighting {
+  readonly at: number;
+  readonly ip: string;
+}
+
+/** `no-endpoint`: its network exists but no endpoint has the address; `network-gone`: no network has its subnet. */
+export type ReleaseReason = 'no-endpoint' | 'network-gone';
+
+/** A lease no endpoint has. */
+export interface Candidate extends HeldLease {
+  readonly reason: ReleaseReason;
+  /** Names of the Docker networks with the pool's subnet (none when the network is gone). */
+  readonly networks: readonly string[];
+  /** When a scan first missed it (epoch ms). */
+  readonly missingSinceAt: number;
+  /** When it may be released: `missingSinceAt + graceMs`. */
+  readonly releaseAt: number;
+}
+
+export interface ReconcileInput {
+  readonly leases: readonly HeldLease[];
+  /** Our networks as Docker has them; undefined when Docker could not be read. */
+  readonly networks: readonly DockerNetwork[] | undefined;
+  readonly now: number;
+  readonly graceMs: number;
+  /** Sightings from the previous plan (keyed by lease id). */
+  readonly missingSince: ReadonlyMap<string, Sighting>;
+}
+
+export interface ReconcilePlan {
+  /** Missing for at least the grace: release these. */
+  readonly release: readonly Candidate[];
+  /** Missing, but not yet for the grace. */
+  readonly pending: readonly Candidate[];
+  /** Leases an endpoint has (or all of them when Docker could not be read). */
+  readonly kept: number;
+  /** Sightings to pass to the next plan. */
+  readonly missingSince: ReadonlyMap<string, Sighting>;
+}
+
+/** Compares the lease table with Docker's endpoints; see the module comment for the rules. */
+export function planReconcile(input: ReconcileInput): ReconcilePlan {
+  const { leases, networks, now, graceMs } = input;
+  if (networks === undefined) return { release: [], pending: [], kept: leases.length, missingSince: input.missingSince };
+
+  const inUse = new Set<string>();
+  const bySubnet = new Map<string, string[]>();
+  for (const n of networks) {
+    for (const e of n.endpoints) if (e.ip !== undefined) inUse.add(e.ip);
+    for (const s of n.subnets) {
+      const key = subnetKey(s);
+      if (key === undefined) continue;
+      const names = bySubnet.get(key) ?? [];
+      if (!names.includes(n.name)) names.push(n.name);
+      bySubnet.set(key, names);
+    }
+  }
+
+  const release: Candidate[] = [];
+  const pending: Candidate[] = [];
+  const missingSince = new Map<string, Sighting>();
+  let kept = 0;
+  for (const l of leases) {
+    if (inUse.has(l.ip)) {
+      kept++;
+      continue;
+    }
+    const before = input.missingSince.get(l.leaseId);
+    // A note about another address belongs to an earlier lease of the same key: start afresh.
+    const sighting = before !== undefined && before.ip === l.ip ? before : { at: now, ip: l.ip };
+    missingSince.set(l.leaseId, sighting);
+    const networksOfPool = bySubnet.get(poolSubnet(l.poolId) ?? '') ?? [];
+    const candidate: Candidate = {
+      ...l,
+      reason: networksOfPool.length === 0 ? 'network-gone' : 'no-endpoint',
+      networks: networksOfPool,
+      missingSinceAt: sighting.at,
+      releaseAt: sighting.at + graceMs,
+    };
+    (now - sighting.at >= graceMs ? release : pending).push(candidate);
+  }
+  return { release, pending, kept, missingSince };
+}
+
+/** `a.b.c.d/len` with the host bits cleared, or undefined when `text` is not an IPv4 CIDR. */
+export function subnetKey(text: string): string | undefined {
+  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/.exec(text.trim());
+  if (m === null || !isIPv4(m[1] as string)) return undefined;
+  const len = Number(m[2]);
+  if (len > 32) return undefined;
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  const n = (ipv4ToNumber(m[1] as string) & mask) >>> 0;
+  return `${[n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].join('.')}/${len}`;
+}
+
+/** The subnet a PoolID describes, or undefined for an ID this version does not read. */
+function poolSubnet(poolId: string): string | undefined {
+  try {
+    return poolCidr(parsePoolId(poolId));
+  } catch {
+    return undefined;
+  }
+}
