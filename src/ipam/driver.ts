@@ -6,7 +6,12 @@
  * - Gateway and `--aux-address` requests are answered locally: those addresses belong to
  *   routers and other hosts, not to containers, so they must never be leased.
  * - An endpoint request (it carries the container's MAC) is a DHCP acquisition keyed by pool
- *   and MAC; the lease is saved to disk before the address is returned.
+ *   and MAC, or by pool and endpoint name when the name is the DHCP identity
+ *   (`client-id=endpoint-name`): Docker gives a container a new random MAC at every start, and
+ *   the lease of its previous start is taken over rather than fought. The lease is saved to
+ *   disk before the address is returned; if Docker hung up meanwhile, it is given back.
+ * - `--ip-range` is a constraint: dynamic requests ask for an address inside it (option 50),
+ *   and an address outside it is given back and refused.
  * - ReleaseAddress carries no MAC, so leases are found by pool and address.
  * Docker serializes calls per network but not across networks; nothing here waits on Docker.
  */
@@ -14,13 +19,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { DhcpClient } from '../dhcp/client.js';
-import { formatHex, isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
+import { formatHex, ipv4ToNumber, isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
 import { clientIdForMac, clientIdForName, type ClientIdentity } from '../dhcp/messages.js';
 import { DaemonError } from '../errors.js';
 import type { Lease } from '../lease/lease.js';
 import type { LeaseManager } from '../lease/manager.js';
 import type { LeaseStore, PoolRecord } from '../lease/store.js';
-import { inSubnet, maskToPrefix, parseCidr, parsePoolId, parsePoolOptions, poolCidr, poolId, type Pool } from './pool.js';
+import { inSubnet, maskToPrefix, numberToIPv4, parseCidr, parsePoolId, parsePoolOptions, poolCidr, poolId, type Pool } from './pool.js';
 import {
   BadRequestError,
   DATA_GATEWAY,
@@ -127,7 +132,10 @@ export class IpamDriver {
     this.#o.log.info({ pool: req.PoolID, released: leases.length }, 'pool released');
   }
 
-  async requestAddress(req: RequestAddressRequest): Promise<RequestAddressResponse> {
+  /**
+   * `signal` aborts when the caller hangs up: what was acquired for it is then given back.
+   */
+  async requestAddress(req: RequestAddressRequest, signal?: AbortSignal): Promise<RequestAddressResponse> {
     const state = this.#pool(req.PoolID);
     const { pool } = state;
     const cidr = (ip: string): RequestAddressResponse => ({ Address: `${ip}/${pool.prefixLength}`, Data: {} });
@@ -165,31 +173,70 @@ export class IpamDriver {
     const normalized = normalizeMac(mac);
     if (normalized === undefined) throw new BadRequestError(`RequestAddress: bad MAC address ${JSON.stringify(mac)}`);
     if (req.Address !== '' && !inPool(req.Address)) throw new IpamError(`address ${req.Address} is outside the network's subnet ${poolCidr(pool)}`);
-    const identity = this.#identity(normalized, req.Options[OPTION_ENDPOINT_NAME], pool.clientIdMode ?? this.#o.clientIdMode);
-    const id = `${req.PoolID}#${normalized}`;
-    const existing = this.#o.manager.get(id);
-    if (existing !== undefined && ((req.Address !== '' && existing.ip !== req.Address) || existing.state === 'EXPIRED' || existing.state === 'REBOOTING')) {
-      // A leftover lease for this MAC that does not fit this request: start afresh.
-      await this.#releaseAndSave(id);
+    const range = pool.subPool === undefined ? undefined : parseCidr(pool.subPool, 'ip-range');
+    const inRange = (ip: string): boolean => range === undefined || inSubnet(ip, range.network, range.prefixLength);
+    if (req.Address !== '' && !inRange(req.Address)) {
+      // Refused before any DHCP: the range is the network's promise about its addresses.
+      throw new IpamError(`address ${req.Address} is outside the network's --ip-range ${pool.subPool}: pick an --ip inside it`);
     }
-    const lease = await this.#o.manager.acquire(id, {
-      identity,
-      ...(req.Address === '' ? {} : { requestedIp: req.Address, requireRequested: true }),
-    });
+    const { identity, byName } = this.#identity(normalized, req.Options[OPTION_ENDPOINT_NAME], pool.clientIdMode ?? this.#o.clientIdMode);
+    const id = byName ? `${req.PoolID}#name:${identity.hostname}` : `${req.PoolID}#${normalized}`;
+    let requestedIp = req.Address === '' ? undefined : req.Address;
+    const existing = byName ? this.#leaseOfName(req.PoolID, id, identity.clientId) : this.#o.manager.get(id);
+    if (existing !== undefined) {
+      const fits = req.Address === '' || req.Address === existing.ip;
+      if (existing.id === id && existing.identity.mac === normalized && fits && existing.state !== 'EXPIRED' && existing.state !== 'REBOOTING') {
+        // The same endpoint asking again: the acquisition below returns this lease as it is.
+      } else if (byName && fits) {
+        // The same name with a new MAC: Docker started the container again (random MAC) and the
+        // release of its previous endpoint never reached us. Endpoint names are unique in a
+        // network, so the old endpoint is gone and the lease is this one's: take it over. No
+        // RELEASE: the server knows both by the same client id, and a RELEASE would free the
+        // very address asked for next.
+        this.#o.manager.forget(existing.id);
+        requestedIp ??= existing.ip;
+        this.#o.log.info({ pool: req.PoolID, name: identity.hostname, ip: existing.ip, oldMac: existing.identity.mac, mac: normalized }, 'endpoint name started again: taking its lease over');
+      } else {
+        // A leftover lease for this MAC (or name) that does not fit this request: start afresh.
+        await this.#releaseAndSave(existing.id);
+      }
+    }
+    requestedIp ??= this.#hintInRange(pool, range, state.reserved, identity.clientId);
+    let lease: Lease;
+    try {
+      lease = await this.#o.manager.acquire(id, {
+        identity,
+        ...(requestedIp === undefined ? {} : { requestedIp }),
+        ...(req.Address === '' ? {} : { requireRequested: true }),
+      });
+    } catch (err) {
+      // A lease taken over and forgotten above must not come back from the table at the next start.
+      if (existing !== undefined) await this.#o.store.save(this.#o.manager.list()).catch(() => undefined);
+      throw err;
+    }
     const ctx = { pool: req.PoolID, mac: normalized, ip: lease.ip, xid: lease.binding.xid };
     if (!inPool(lease.ip) || state.reserved.has(lease.ip)) {
       await this.#releaseAndSave(id);
       const why = inPool(lease.ip) ? `which this network reserves as its gateway or an aux address` : `outside the network's subnet ${poolCidr(pool)}`;
       throw new IpamError(`the DHCP server leased ${lease.ip} to ${normalized}, ${why}: give the network the DHCP server's subnet and exclude reserved addresses from its pool`);
     }
+    if (!inRange(lease.ip)) {
+      await this.#releaseAndSave(id);
+      throw new IpamError(
+        `the DHCP server leased ${lease.ip} to ${normalized}, outside the network's --ip-range ${pool.subPool}: ` +
+          `make the DHCP server's pool for ${poolCidr(pool)} lie inside ${pool.subPool}, or create the network with an --ip-range that covers the server's pool (or none)`,
+      );
+    }
     const holder = this.#o.manager.list().find((l) => l.ip === lease.ip && l.id !== id);
     if (holder !== undefined) {
       // The server gave out an address another container of ours still uses (its lease was
       // lost in an outage): handing it out twice is never right.
-      await this.#o.manager.release(id).catch(() => undefined);
+      await this.#releaseAndSave(id).catch(() => undefined);
       this.#o.log.error({ ip: lease.ip, mac: normalized, holder: holder.identity.mac }, 'DHCP server offered an address another container still uses');
-      throw new IpamError(`the DHCP server leased ${lease.ip} to ${normalized}, but container MAC ${holder.identity.mac} still uses it (its lease was lost): not handing it out twice`);
+      const who = holder.identity.hostname === undefined ? `container MAC ${holder.identity.mac}` : `container ${holder.identity.hostname} (MAC ${holder.identity.mac})`;
+      throw new IpamError(`the DHCP server leased ${lease.ip} to ${normalized}, but ${who} still uses it (its lease was lost): not handing it out twice`);
     }
+    await this.#giveBackIfGone(id, signal, ctx);
     try {
       await this.#o.store.save(this.#o.manager.list());
     } catch (err) {
@@ -198,8 +245,20 @@ export class IpamDriver {
       await this.#o.store.save(this.#o.manager.list()).catch(() => undefined);
       throw err;
     }
+    await this.#giveBackIfGone(id, signal, ctx);
     this.#o.log.debug(ctx, 'address leased');
     return cidr(lease.ip);
+  }
+
+  /**
+   * Docker hung up before our reply (dockerd restarted while we waited on DHCP): it will never
+   * use this address nor release it, so give it back now rather than renew it forever.
+   */
+  async #giveBackIfGone(id: string, signal: AbortSignal | undefined, ctx: Record<string, unknown>): Promise<void> {
+    if (signal?.aborted !== true) return;
+    await this.#releaseAndSave(id);
+    this.#o.log.info(ctx, 'caller hung up before the reply: address given back');
+    throw new CallerGoneError('the caller closed the connection before the reply; the address was given back');
   }
 
   async releaseAddress(req: ReleaseAddressRequest): Promise<void> {
@@ -242,12 +301,45 @@ export class IpamDriver {
     return this.#o.manager.list().filter((l) => l.id.startsWith(`${poolIdText}#`));
   }
 
-  #identity(mac: string, endpointName: string | undefined, mode: 'mac' | 'endpoint-name'): ClientIdentity {
+  /** The DHCP identity of an endpoint, and whether it is its name (then leases are keyed by name). */
+  #identity(mac: string, endpointName: string | undefined, mode: 'mac' | 'endpoint-name'): { identity: ClientIdentity; byName: boolean } {
     const name = endpointName?.replace(/^\//, '');
     const hostname = name !== undefined && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name) ? name : undefined;
-    const clientId =
-      mode === 'endpoint-name' && hostname !== undefined ? clientIdForName(`${this.#o.hostName ?? osHostname()}/${hostname}`) : clientIdForMac(mac);
-    return { mac, clientId, ...(hostname === undefined ? {} : { hostname }) };
+    const byName = mode === 'endpoint-name' && hostname !== undefined;
+    const clientId = byName ? clientIdForName(`${this.#o.hostName ?? osHostname()}/${hostname}`) : clientIdForMac(mac);
+    return { identity: { mac, clientId, ...(hostname === undefined ? {} : { hostname }) }, byName };
+  }
+
+  /**
+   * The lease of an endpoint name in a pool: under its key, or (tables written before leases
+   * were keyed by name) the pool's lease with the same name-based client id.
+   */
+  #leaseOfName(poolIdText: string, id: string, clientId: Uint8Array): Lease | undefined {
+    return this.#o.manager.get(id) ?? this.#leasesOf(poolIdText).find((l) => sameBytes(l.identity.clientId, clientId));
+  }
+
+  /**
+   * An address inside the `--ip-range` to ask for (option 50), so that a server whose pool is
+   * wider than the range can still honour it. Servers treat it as a hint and offer another
+   * address when it is taken; whatever they lease is checked against the range afterwards.
+   * The pick follows from the client id, so an identity asks for the same address each time,
+   * skipping the subnet's network and broadcast addresses, reservations and addresses our
+   * leases hold. None when there is no range or it is the whole subnet.
+   */
+  #hintInRange(pool: Pool, range: { network: string; prefixLength: number } | undefined, reserved: ReadonlySet<string>, clientId: Uint8Array): string | undefined {
+    if (range === undefined || range.prefixLength <= pool.prefixLength) return undefined;
+    const held = new Set(this.#o.manager.list().map((l) => l.ip));
+    const first = ipv4ToNumber(range.network);
+    const size = 2 ** (32 - range.prefixLength);
+    const net = ipv4ToNumber(pool.network);
+    const broadcast = net + 2 ** (32 - pool.prefixLength) - 1;
+    const start = createHash('sha256').update(clientId).digest().readUInt32BE(0) % size;
+    for (let i = 0; i < size; i++) {
+      const n = first + ((start + i) % size);
+      const ip = numberToIPv4(n);
+      if (n !== net && n !== broadcast && !reserved.has(ip) && !held.has(ip)) return ip;
+    }
+    return undefined;
   }
 
   /**
@@ -282,6 +374,21 @@ export class IpamDriver {
     this.#o.log.info({ pool: id, subnet: poolCidr(pool), router }, 'pool learned from the DHCP server');
     return { PoolID: id, Pool: poolCidr(pool), Data: router ? { [DATA_GATEWAY]: `${router}/${prefixLength}` } : {} };
   }
+
+  /** Every lease with the PoolID it was requested in (reconciliation with Docker reads this). */
+  leasesByPool(): Array<{ poolId: string; lease: Lease }> {
+    return this.#o.manager.list().map((lease) => ({ poolId: lease.id.slice(0, lease.id.indexOf('#')), lease }));
+  }
+}
+
+/** The caller hung up before the reply; nobody reads this error, the log line says what happened. */
+export class CallerGoneError extends DaemonError {
+  override readonly name = 'CallerGoneError';
+  readonly code = 'CALLER_GONE';
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 /** A fresh pool tag: 8 hex digits. */

@@ -112,6 +112,11 @@ export function inSubnet(ip: string, network: string, prefixLength: number): boo
   return ((ipv4ToNumber(ip) & mask) >>> 0) === ((ipv4ToNumber(network) & mask) >>> 0);
 }
 
+/** Dotted quad of a 32-bit address number (the inverse of `ipv4ToNumber`). */
+export function numberToIPv4(n: number): string {
+  return [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].join('.');
+}
+
 /** Prefix length of a dotted subnet mask, or undefined if its ones are not contiguous. */
 export function maskToPrefix(mask: string): number | undefined {
   const n = ipv4ToNumber(mask);

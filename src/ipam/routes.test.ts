@@ -13,35 +13,20 @@ import { MessageType, OptionCode } from '../dhcp/codec/option-codes.js';
 import { getIPv4, getString } from '../dhcp/codec/options.js';
 import type { Lease } from '../lease/lease.js';
 import { LeaseManager } from '../lease/manager.js';
-import { StoreError, type LeaseStore, type PoolRecord } from '../lease/store.js';
+import type { PoolRecord } from '../lease/store.js';
+import { MemoryStore } from '../../test/support/memory-store.js';
 import { IpamDriver } from './driver.js';
 import { buildServer } from './server.js';
 
 const SERVER = '192.0.2.1';
 const MAC = '02:42:2a:40:ac:c9';
 
-class MemoryStore implements LeaseStore {
-  saved: Lease[][] = [];
-  pools: PoolRecord[] = [];
-  fail = false;
-  async load() {
-    return { leases: [], pools: [], problems: [] };
-  }
-  setPools(pools: readonly PoolRecord[]) {
-    this.pools = [...pools];
-  }
-  async save(leases: readonly Lease[]) {
-    if (this.fail) throw new StoreError('cannot save lease table /x: EROFS: read-only file system');
-    this.saved.push([...leases]);
-  }
-}
-
 let app: FastifyInstance;
 let server: ScriptedServer;
 let store: MemoryStore;
 let manager: LeaseManager;
 
-async function setup(clientIdMode: 'mac' | 'endpoint-name' = 'mac', pools: PoolRecord[] = []): Promise<void> {
+async function setup(clientIdMode: 'mac' | 'endpoint-name' = 'mac', pools: PoolRecord[] = [], leases: Lease[] = []): Promise<void> {
   // Real time: replies arrive at once, RELEASEs are paced a few ms apart, lease timers are unref'd.
   const clock = systemClock;
   const transport = new MemoryTransport();
@@ -51,6 +36,7 @@ async function setup(clientIdMode: 'mac' | 'endpoint-name' = 'mac', pools: PoolR
   const log = testLog();
   const client = new DhcpClient({ transport, clock, server: SERVER, log, random: () => 0.5 });
   manager = new LeaseManager({ client, clock, log });
+  for (const lease of leases) manager.restore(lease);
   store = new MemoryStore();
   const driver = new IpamDriver({ manager, client, store, log, clientIdMode, driverName: 'd4d', hostName: 'h1', pools });
   app = await buildServer({ driver, log });
@@ -276,5 +262,124 @@ describe('RequestAddress / ReleaseAddress', () => {
   it('accepts a JSON Content-Type too', async () => {
     const res = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"10.1.0.0/16","SubPool":"","Options":{},"V6":false}', { 'content-type': 'application/json' });
     expect(res.status).toBe(200);
+  });
+});
+
+describe('client-id=endpoint-name: leases keyed by name', () => {
+  const MAC2 = '02:00:00:00:0d:b2';
+  const named = (poolId: string, mac: string, address = '') =>
+    JSON.stringify({ PoolID: poolId, Address: address, Options: { 'com.docker.network.endpoint.macaddress': mac, 'com.docker.network.endpoint.name': 'db-1' } });
+  const clientIdOf = (p: { options: Map<number, Uint8Array> }) => Buffer.from(p.options.get(OptionCode.ClientIdentifier) ?? []).toString('hex');
+
+  beforeEach(async () => {
+    await app.close();
+    await manager.stop();
+    await setup('endpoint-name');
+  });
+
+  it('a name started again with a new MAC takes its leftover lease over, without a RELEASE of the shared identity', async () => {
+    const id = await pool();
+    expect((await post('/IpamDriver.RequestAddress', named(id, MAC))).body?.Address).toBe('192.0.2.100/24');
+    // The ReleaseAddress of the first start was lost (daemon down); Docker starts db-1 again with a new MAC.
+    const again = await post('/IpamDriver.RequestAddress', named(id, MAC2));
+    expect(again).toEqual({ status: 200, body: { Address: '192.0.2.100/24', Data: {} } });
+    expect(server.requestsOfType(MessageType.Release)).toHaveLength(0);
+    const discovers = server.requestsOfType(MessageType.Discover);
+    expect(discovers).toHaveLength(2);
+    expect(clientIdOf(discovers[1]!)).toBe(clientIdOf(discovers[0]!));
+    expect(getIPv4(discovers[1]!.options, OptionCode.RequestedIpAddress)).toBe('192.0.2.100');
+    expect(manager.list().map((l) => [l.identity.mac, l.ip])).toEqual([[MAC2, '192.0.2.100']]);
+    expect(store.saved.at(-1)?.map((l) => [l.identity.mac, l.ip])).toEqual([[MAC2, '192.0.2.100']]);
+    // A third start works the same way, and the address is then released once.
+    expect((await post('/IpamDriver.RequestAddress', named(id, '02:00:00:00:0d:b3'))).body?.Address).toBe('192.0.2.100/24');
+    expect(await post('/IpamDriver.ReleaseAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.100' }))).toEqual({ status: 200, body: {} });
+    expect(server.requestsOfType(MessageType.Release)).toHaveLength(1);
+    expect(manager.list()).toEqual([]);
+  });
+
+  it.each([
+    { desc: 'as this version saved it', legacyId: false },
+    { desc: 'keyed by MAC, as older versions saved it', legacyId: true },
+  ])('takes over a lease restored from the table $desc', async ({ legacyId }) => {
+    const id = await pool();
+    await post('/IpamDriver.RequestAddress', named(id, MAC));
+    const [saved] = store.saved.at(-1) ?? [];
+    expect(saved).toBeDefined();
+    const restored = { ...saved!, id: legacyId ? `${id}#${MAC}` : saved!.id };
+    await app.close();
+    await manager.stop();
+    await setup('endpoint-name', store.pools, [restored]); // a restarted daemon
+    const res = await post('/IpamDriver.RequestAddress', named(id, MAC2));
+    expect(res).toEqual({ status: 200, body: { Address: '192.0.2.100/24', Data: {} } });
+    expect(server.requestsOfType(MessageType.Release)).toHaveLength(0);
+    expect(manager.list().map((l) => [l.identity.mac, l.ip])).toEqual([[MAC2, '192.0.2.100']]);
+  });
+
+  it('a new --ip for the name gives the old address back and leases the new one', async () => {
+    const id = await pool();
+    await post('/IpamDriver.RequestAddress', named(id, MAC, '192.0.2.77'));
+    const res = await post('/IpamDriver.RequestAddress', named(id, MAC2, '192.0.2.88'));
+    expect(res.body?.Address).toBe('192.0.2.88/24');
+    expect(server.requestsOfType(MessageType.Release).map((p) => p.ciaddr)).toEqual(['192.0.2.77']);
+    expect(manager.list().map((l) => [l.identity.mac, l.ip])).toEqual([[MAC2, '192.0.2.88']]);
+  });
+
+  it('two names never share an address', async () => {
+    const id = await pool();
+    server.handler = dora(() => '192.0.2.100', { leaseTimeSeconds: 600 });
+    await post('/IpamDriver.RequestAddress', named(id, MAC));
+    const other = JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC2, 'com.docker.network.endpoint.name': 'web-1' } });
+    const res = await post('/IpamDriver.RequestAddress', other);
+    expect(res.status).toBe(500);
+    expect(res.body?.Err).toMatch(/192\.0\.2\.100 .* still uses it/);
+    expect(manager.list().map((l) => l.identity.mac)).toEqual([MAC]);
+  });
+});
+
+describe('--ip-range (RequestPool SubPool)', () => {
+  const RANGE = '192.0.2.128/25';
+  const endpoint = (poolId: string, mac: string, address = '') => JSON.stringify({ PoolID: poolId, Address: address, Options: { 'com.docker.network.endpoint.macaddress': mac } });
+
+  it('asks for an address inside the range (option 50) and gets one from a server that honours it', async () => {
+    const id = await pool('192.0.2.0/24', RANGE);
+    const addresses: string[] = [];
+    for (const mac of ['02:00:00:00:00:01', '02:00:00:00:00:02', '02:00:00:00:00:03']) {
+      const res = await post('/IpamDriver.RequestAddress', endpoint(id, mac));
+      expect(res.status).toBe(200);
+      addresses.push((res.body?.Address as string).split('/')[0] as string);
+    }
+    for (const ip of addresses) expect(Number(ip.split('.')[3])).toBeGreaterThanOrEqual(129);
+    expect(new Set(addresses).size).toBe(3);
+    for (const d of server.requestsOfType(MessageType.Discover)) {
+      expect(Number(getIPv4(d.options, OptionCode.RequestedIpAddress)?.split('.')[3])).toBeGreaterThanOrEqual(128);
+    }
+  });
+
+  it('releases and refuses an address the server leased outside the range, saying what to change', async () => {
+    const id = await pool('192.0.2.0/24', RANGE);
+    server.handler = dora(() => '192.0.2.10', { leaseTimeSeconds: 600 }); // a server that ignores option 50
+    const res = await post('/IpamDriver.RequestAddress', endpoint(id, MAC));
+    expect(res.status).toBe(500);
+    expect(res.body?.Err).toMatch(/192\.0\.2\.10 .*outside the network's --ip-range 192\.0\.2\.128\/25/);
+    expect(res.body?.Err).toMatch(/DHCP server's pool/);
+    expect(res.body?.Err).toMatch(/--ip-range/);
+    expect(server.requestsOfType(MessageType.Release).map((p) => p.ciaddr)).toEqual(['192.0.2.10']);
+    expect(manager.list()).toEqual([]);
+    expect(store.saved.at(-1) ?? []).toEqual([]);
+  });
+
+  it('refuses an --ip outside the range before any DHCP, and takes one inside it', async () => {
+    const id = await pool('192.0.2.0/24', RANGE);
+    const out = await post('/IpamDriver.RequestAddress', endpoint(id, MAC, '192.0.2.20'));
+    expect(out.status).toBe(500);
+    expect(out.body?.Err).toMatch(/192\.0\.2\.20 is outside the network's --ip-range 192\.0\.2\.128\/25/);
+    expect(server.decodedRequests).toEqual([]);
+    expect((await post('/IpamDriver.RequestAddress', endpoint(id, MAC, '192.0.2.200'))).body?.Address).toBe('192.0.2.200/24');
+  });
+
+  it('still accepts a gateway and aux addresses outside the range (they are not leased)', async () => {
+    const id = await pool('192.0.2.0/24', RANGE);
+    expect((await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.1', Options: { RequestAddressType: 'com.docker.network.gateway' } }))).status).toBe(200);
+    expect((await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.5', Options: null }))).status).toBe(200);
   });
 });

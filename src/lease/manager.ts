@@ -308,4 +308,17 @@ export class LeaseManager {
       }
     }
   }
+
+  /**
+   * Stops tracking a lease and disarms its timers WITHOUT a DHCPRELEASE: for a lease whose
+   * identity a new lease takes over (a name restarted with a new MAC), where a RELEASE would
+   * free the address the new lease asks for. A step under way finishes but schedules nothing.
+   */
+  forget(id: string): Lease | undefined {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return undefined;
+    this.#entries.delete(id);
+    this.#disarm(entry);
+    return { ...entry.lease };
+  }
 }
