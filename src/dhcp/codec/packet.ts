@@ -86,10 +86,12 @@ export function decodePacket(input: Uint8Array): DhcpPacket {
     if (mode & 1) {
       parseOptionArea(file, FILE_OFFSET, options);
       file.fill(0);
+      refuseNestedOverload(options, 'file', FILE_OFFSET);
     }
     if (mode & 2) {
       parseOptionArea(sname, SNAME_OFFSET, options);
       sname.fill(0);
+      refuseNestedOverload(options, 'sname', SNAME_OFFSET);
     }
   }
 
@@ -110,6 +112,17 @@ export function decodePacket(input: Uint8Array): DhcpPacket {
     file,
     options,
   };
+}
+
+/**
+ * The overload option may appear only in the options field (RFC 2131 §4.1). One found in `sname`
+ * or `file` would stay in the map as option 52, which the encoder never writes, so the packet
+ * would not re-encode to itself; no server sends it, so it is refused like any malformed packet.
+ */
+function refuseNestedOverload(options: OptionMap, field: 'file' | 'sname', offset: number): void {
+  if (options.has(OptionCode.Overload)) {
+    throw new DecodeError(`option overload found inside the overloaded ${field} field; it may only appear in the options field`, offset);
+  }
 }
 
 /** Length `encodePacket` will produce for `p`, padding included. */
