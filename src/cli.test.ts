@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCli, UsageError } from './cli.js';
+import { parseCli, USAGE, UsageError } from './cli.js';
 
 describe('parseCli', () => {
   it('parses server with every global option', () => {
@@ -43,6 +43,25 @@ describe('parseCli', () => {
   ])('rejects $desc', ({ args, want }) => {
     expect(() => parseCli(args)).toThrow(UsageError);
     expect(() => parseCli(args)).toThrow(want);
+  });
+
+  it('parses the reconciliation and trusted-server flags', () => {
+    expect(
+      parseCli(['--dhcp-server-ids', '10.0.0.2,10.0.0.3', '--docker-socket', '/d.sock', '--reconcile-interval', '5', '--reconcile-grace', '2', 'server']),
+    ).toEqual({ kind: 'server', flags: { dhcpServerIds: '10.0.0.2,10.0.0.3', dockerSocket: '/d.sock', reconcileInterval: '5', reconcileGrace: '2' } });
+  });
+
+  it('parses reconcile, with and without --dry-run', () => {
+    expect(parseCli(['reconcile'])).toEqual({ kind: 'reconcile', flags: {}, dryRun: false });
+    expect(parseCli(['--driver-name', 'lan', 'reconcile', '--dry-run'])).toEqual({ kind: 'reconcile', flags: { driverName: 'lan' }, dryRun: true });
+    expect(() => parseCli(['probe', '--dry-run'])).toThrow('--dry-run only goes with reconcile');
+    expect(() => parseCli(['reconcile', '--mac', '02:00:00:00:00:01'])).toThrow('--mac only go with probe');
+  });
+
+  it('documents reconcile and the new settings in --help', () => {
+    for (const text of ['reconcile [--dry-run]', '--dhcp-server-ids', 'DHCP_SERVER_IDS', '--docker-socket', 'DOCKER_SOCKET', 'RECONCILE_INTERVAL', 'RECONCILE_GRACE']) {
+      expect(USAGE).toContain(text);
+    }
   });
 
   it('lists every bad probe option at once', () => {

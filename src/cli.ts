@@ -17,6 +17,13 @@ Commands:
       --ip IP            ask for this address (option 50) and fail if the server will not give it
       --hold SECONDS     keep the lease (renewing it) this long before releasing it (default 0)
       --timeout SECONDS  give up acquiring after this long (default 60)
+             A MAC the running server (or its lease table) holds is refused: its RELEASE would
+             free a running container's address.
+  reconcile [--dry-run]
+             Ask the running server to compare its leases with the endpoints Docker has now and
+             release those no endpoint has had for RECONCILE_GRACE; print them as a table.
+             With --dry-run, only print what would be released. Fails when the server is not
+             running or Docker cannot be read (nothing is released then).
 
 Global options (they override the configuration file and the environment):
   --config FILE        settings file (default /etc/oam-docker-ipam/oam-docker-ipam.conf)
@@ -25,6 +32,17 @@ Global options (they override the configuration file and the environment):
   --driver-name NAME   DRIVER_NAME (default d4d): docker network create --ipam-driver NAME
   --state-dir DIR      STATE_DIR (default /var/lib/oam-docker-ipam)
   --plugin-dir DIR     PLUGIN_DIR (default /run/docker/plugins)
+  --dhcp-server-ids IP[,IP...]
+                       DHCP_SERVER_IDS: server identifiers (option 54) trusted besides
+                       DHCP_SERVER (a secondary address, an explicit server-identifier)
+  --docker-socket PATH DOCKER_SOCKET (default /var/run/docker.sock): the engine API, read to
+                       reconcile leases with Docker's endpoints
+  --reconcile-interval SECONDS
+                       RECONCILE_INTERVAL (default 60; 0 = only on demand): how often leases
+                       are reconciled with Docker
+  --reconcile-grace SECONDS
+                       RECONCILE_GRACE (default 300): how long a lease must be missing from
+                       Docker before it is released; covers a request in flight
   --debug              IPAM_DEBUG: log every packet and lease step
   -h, --help           show this help
   -v, --version        print the version
@@ -37,6 +55,7 @@ export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'server'; flags: ConfigFlags }
+  | { kind: 'reconcile'; flags: ConfigFlags; dryRun: boolean }
   | {
       kind: 'probe';
       flags: ConfigFlags;
@@ -67,6 +86,11 @@ export function parseCli(argv: readonly string[]): Command {
         'driver-name': { type: 'string' },
         'state-dir': { type: 'string' },
         'plugin-dir': { type: 'string' },
+        'dhcp-server-ids': { type: 'string' },
+        'docker-socket': { type: 'string' },
+        'reconcile-interval': { type: 'string' },
+        'reconcile-grace': { type: 'string' },
+        'dry-run': { type: 'boolean' },
         mac: { type: 'string' },
         ip: { type: 'string' },
         hold: { type: 'string', default: '0' },
@@ -83,7 +107,7 @@ export function parseCli(argv: readonly string[]): Command {
   if (values.version) return { kind: 'version' };
   const [command, ...extra] = positionals;
   if (command === undefined) throw new UsageError('no command given');
-  if (command !== 'probe' && command !== 'server') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (command !== 'probe' && command !== 'server' && command !== 'reconcile') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
 
   const flags: ConfigFlags = {};
@@ -94,11 +118,16 @@ export function parseCli(argv: readonly string[]): Command {
   if (values['driver-name'] !== undefined) flags.driverName = values['driver-name'];
   if (values['state-dir'] !== undefined) flags.stateDir = values['state-dir'];
   if (values['plugin-dir'] !== undefined) flags.pluginDir = values['plugin-dir'];
+  if (values['dhcp-server-ids'] !== undefined) flags.dhcpServerIds = values['dhcp-server-ids'];
+  if (values['docker-socket'] !== undefined) flags.dockerSocket = values['docker-socket'];
+  if (values['reconcile-interval'] !== undefined) flags.reconcileInterval = values['reconcile-interval'];
+  if (values['reconcile-grace'] !== undefined) flags.reconcileGrace = values['reconcile-grace'];
 
-  if (command === 'server') {
+  if (command !== 'reconcile' && values['dry-run'] !== undefined) throw new UsageError('--dry-run only goes with reconcile');
+  if (command === 'server' || command === 'reconcile') {
     const probeOnly = (['mac', 'ip'] as const).filter((k) => values[k] !== undefined);
     if (probeOnly.length > 0) throw new UsageError(`--${probeOnly.join(', --')} only go with probe`);
-    return { kind: 'server', flags };
+    return command === 'server' ? { kind: 'server', flags } : { kind: 'reconcile', flags, dryRun: values['dry-run'] ?? false };
   }
 
   const problems: string[] = [];

@@ -33,7 +33,10 @@ export const DEFAULT_RECONCILE_GRACE_MS = 300_000;
 export interface Config {
   /** Log every packet and lease step. `IPAM_DEBUG`, `--debug`; default false. */
   readonly debug: boolean;
-  /** DHCP server requests are unicast to (port 67). `DHCP_SERVER`, `--dhcp-server`; required. */
+  /**
+   * DHCP server requests are unicast to (port 67). `DHCP_SERVER`, `--dhcp-server`; required,
+   * except by commands that only talk to the running daemon (then empty when not set).
+   */
   readonly dhcpServer: string;
   /** This host's address on the DHCP server's segment, checked at start. `LISTEN_ADDR`, `--listen-addr`; optional. */
   readonly listenAddr: string | undefined;
@@ -100,6 +103,8 @@ export interface ConfigSources {
   env: Readonly<Record<string, string | undefined>>;
   /** Reads the configuration file; tests pass a fake. Returns undefined when it does not exist. */
   readFile?: (path: string) => string | undefined;
+  /** False for commands that never talk DHCP themselves (`reconcile`); default true. */
+  requireDhcpServer?: boolean;
 }
 
 const KNOWN_KEYS = ['IPAM_DEBUG', 'DHCP_SERVER', 'LISTEN_ADDR', 'DRIVER_NAME', 'STATE_DIR', 'PLUGIN_DIR', 'DHCP_CLIENT_ID', 'DHCP_MAX_CONCURRENT', 'DHCP_SERVER_IDS', 'DOCKER_SOCKET', 'RECONCILE_INTERVAL', 'RECONCILE_GRACE'];
@@ -139,8 +144,9 @@ export function loadConfig(sources: ConfigSources): Readonly<Config> {
   if (debug === undefined) issues.push(`IPAM_DEBUG must be true or false, got ${JSON.stringify(debugText)}`);
 
   const dhcpServer = setting('DHCP_SERVER', sources.flags.dhcpServer);
-  if (dhcpServer === undefined) issues.push('DHCP_SERVER is required: the address of the DHCP server (set it in the configuration file or pass --dhcp-server)');
-  else if (!isIPv4(dhcpServer) || dhcpServer === '0.0.0.0' || dhcpServer === '255.255.255.255') {
+  if (dhcpServer === undefined) {
+    if (sources.requireDhcpServer !== false) issues.push('DHCP_SERVER is required: the address of the DHCP server (set it in the configuration file or pass --dhcp-server)');
+  } else if (!isIPv4(dhcpServer) || dhcpServer === '0.0.0.0' || dhcpServer === '255.255.255.255') {
     issues.push(`DHCP_SERVER must be the server's unicast IPv4 address, got ${JSON.stringify(dhcpServer)}`);
   }
 
@@ -187,7 +193,7 @@ export function loadConfig(sources: ConfigSources): Readonly<Config> {
   if (issues.length > 0) throw new ConfigError(issues);
   return Object.freeze({
     debug: debug as boolean,
-    dhcpServer: dhcpServer as string,
+    dhcpServer: dhcpServer ?? '',
     listenAddr,
     driverName,
     stateDir,

@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 /**
  * Composition root of `oam-docker-ipam`: parses the command line, loads the configuration,
- * runs the command (`server`: the plugin daemon; `probe`: one lease, printed) and maps the
+ * runs the command (`server`: the plugin daemon; `probe`: one lease, printed; `reconcile`: ask
+ * the daemon to reconcile with Docker, print the outcome) and maps the
  * outcome to an exit status (0 success, 1 failure, 2 bad usage).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { callAdmin, daemonLeases, formatReconcileReply } from './admin-client.js';
+import { RECONCILE_PATH, type AdminReconcileReply } from './admin-routes.js';
 import { parseCli, USAGE, UsageError, type Command } from './cli.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -15,7 +20,9 @@ import { formatHex } from './dhcp/codec/ipv4.js';
 import { clientIdForMac } from './dhcp/messages.js';
 import { UdpTransport } from './dhcp/transport.js';
 import { DaemonError } from './errors.js';
+import { parsePoolId, poolCidr } from './ipam/pool.js';
 import { LeaseManager } from './lease/manager.js';
+import { decodeLeaseTable } from './lease/store.js';
 import { createLogger } from './logger.js';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -37,13 +44,33 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   let config: Config;
   try {
-    config = loadConfig({ flags: command.flags, env: process.env });
+    config = loadConfig({ flags: command.flags, env: process.env, requireDhcpServer: command.kind !== 'reconcile' });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`oam-docker-ipam: ${err.message}\n`);
     return 1;
   }
-  return command.kind === 'server' ? server(config) : probe(command, config);
+  if (command.kind === 'server') return server(config);
+  if (command.kind === 'reconcile') return reconcile(command.dryRun, config);
+  return probe(command, config);
+}
+
+/** Asks the running daemon to reconcile with Docker now and prints what it released. */
+async function reconcile(dryRun: boolean, config: Config): Promise<number> {
+  try {
+    // Two Docker reads and the releases: generous, but bounded.
+    const reply = (await callAdmin(pluginSocket(config), RECONCILE_PATH, { DryRun: dryRun }, 120_000)) as AdminReconcileReply;
+    process.stdout.write(formatReconcileReply(reply));
+    return reply.Released.some((c) => c.Error !== undefined) ? 1 : 0;
+  } catch (err) {
+    if (!(err instanceof DaemonError)) throw err;
+    process.stderr.write(`oam-docker-ipam: reconcile: ${err.message}\n`);
+    return 1;
+  }
+}
+
+function pluginSocket(config: Config): string {
+  return join(config.pluginDir, `${config.driverName}.sock`);
 }
 
 /** Runs the plugin until SIGINT or SIGTERM. */
@@ -72,6 +99,16 @@ async function server(config: Config): Promise<number> {
 /** Leases one address, prints it as JSON, holds it for a while if asked, releases it. */
 async function probe(c: Extract<Command, { kind: 'probe' }>, config: Config): Promise<number> {
   const log = createLogger({ debug: config.debug });
+  if (c.mac !== undefined) {
+    // Before anything is sent: a RELEASE for a container's MAC would free its address.
+    try {
+      await refuseHeldMac(c.mac, config);
+    } catch (err) {
+      if (!(err instanceof MacInUseError)) throw err;
+      process.stderr.write(`oam-docker-ipam: ${err.message}\n`);
+      return 1;
+    }
+  }
   const mac = c.mac ?? randomLocalMac();
   let transport: UdpTransport;
   try {
@@ -81,7 +118,13 @@ async function probe(c: Extract<Command, { kind: 'probe' }>, config: Config): Pr
     process.stderr.write(`oam-docker-ipam: ${err.message}\n`);
     return 1;
   }
-  const client = new DhcpClient({ transport, clock: systemClock, server: config.dhcpServer, log: log.child({ component: 'dhcp' }) });
+  const client = new DhcpClient({
+    transport,
+    clock: systemClock,
+    server: config.dhcpServer,
+    extraServerIds: config.dhcpServerIds,
+    log: log.child({ component: 'dhcp' }),
+  });
   const manager = new LeaseManager({ client, clock: systemClock, log: log.child({ component: 'lease' }) });
   manager.on((e) => log.info({ event: e.type, mac: e.lease.identity.mac, ip: e.lease.ip, state: e.lease.state }, `lease ${e.type}`));
   const stop = new AbortController();
@@ -140,6 +183,56 @@ async function probe(c: Extract<Command, { kind: 'probe' }>, config: Config): Pr
     client.close();
     await manager.stop();
     await transport.close();
+  }
+}
+
+/** `probe --mac` of a MAC a container's lease uses: its RELEASE would free that container's address. */
+export class MacInUseError extends DaemonError {
+  override readonly name = 'MacInUseError';
+  readonly code = 'MAC_IN_USE';
+}
+
+/**
+ * Throws `MacInUseError` when the running daemon holds a lease for `mac`, or a lease table in
+ * STATE_DIR lists one (any driver name: the daemon of another may be stopped). The running
+ * daemon's own table is taken from its memory, which is newer than its file.
+ */
+async function refuseHeldMac(mac: string, config: Config): Promise<void> {
+  const holders: string[] = [];
+  let daemonAnswered = false;
+  try {
+    for (const l of await daemonLeases(pluginSocket(config), 5_000)) {
+      if (l.Mac !== mac) continue;
+      const network = l.Networks.length > 0 ? `network ${l.Networks.join(', ')} (subnet ${l.Subnet})` : `subnet ${l.Subnet}`;
+      holders.push(`${l.Ip} in ${network}, pool ${l.Pool}, held by the running server (driver ${config.driverName})`);
+    }
+    daemonAnswered = true;
+  } catch (err) {
+    // Not running, or a daemon without the admin paths: the lease tables decide.
+    if (!(err instanceof DaemonError)) throw err;
+  }
+  const files = await readdir(config.stateDir).catch(() => [] as string[]);
+  for (const file of files.filter((f) => /^leases-.+\.json$/.test(f)).sort()) {
+    if (daemonAnswered && file === `leases-${config.driverName}.json`) continue;
+    const path = join(config.stateDir, file);
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    for (const l of decodeLeaseTable(text).leases) {
+      if (l.identity.mac !== mac) continue;
+      const poolId = l.id.slice(0, l.id.indexOf('#'));
+      let subnet = '?';
+      try {
+        subnet = poolCidr(parsePoolId(poolId));
+      } catch {
+        // A pool this version does not read: the pool ID says enough.
+      }
+      holders.push(`${l.ip} in subnet ${subnet}, pool ${poolId}, listed in the lease table ${path}`);
+    }
+  }
+  if (holders.length > 0) {
+    throw new MacInUseError(
+      `${mac} holds ${holders.join('; ')}: probing it would release that container's lease on the DHCP server. Pick another --mac, or leave --mac out for a random one`,
+    );
   }
 }
 
