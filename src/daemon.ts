@@ -18,11 +18,14 @@ import { ConfigError, type Config } from './config.js';
 import { DhcpClient } from './dhcp/client.js';
 import { UdpTransport } from './dhcp/transport.js';
 import { DaemonError } from './errors.js';
+import { adminRoutes } from './admin-routes.js';
+import { DockerEngine } from './docker/engine.js';
 import { IpamDriver } from './ipam/driver.js';
 import { buildServer } from './ipam/server.js';
 import type { LeaseEvent } from './lease/events.js';
 import { LeaseManager } from './lease/manager.js';
 import { JsonFileLeaseStore } from './lease/store.js';
+import { Reconciler } from './reconciler.js';
 
 /** The plugin socket could not be set up. */
 export class SocketError extends DaemonError {
@@ -48,6 +51,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     transport,
     clock: systemClock,
     server: config.dhcpServer,
+    extraServerIds: config.dhcpServerIds,
     maxConcurrentAcquisitions: config.maxConcurrent,
     log: log.child({ component: 'dhcp' }),
   });
@@ -64,8 +68,25 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const restored = leases.filter((l) => manager.restore(l)).length;
 
   const driver = new IpamDriver({ manager, client, store, pools, log: log.child({ component: 'ipam' }), clientIdMode: config.clientIdMode, driverName: config.driverName });
+  // Reconciliation reads Docker in the background, never from a request handler (dockerd holds
+  // the container lock while it waits for RequestAddress).
+  const reconciler = new Reconciler({
+    docker: new DockerEngine({ socketPath: config.dockerSocket }),
+    leases: {
+      heldLeases: () => driver.leasesByPool().map(({ poolId, lease }) => ({ leaseId: lease.id, poolId, mac: lease.identity.mac, ip: lease.ip })),
+      releaseLease: (poolId, ip) => driver.releaseAddress({ PoolID: poolId, Address: ip }),
+    },
+    driverName: config.driverName,
+    clock: systemClock,
+    graceMs: config.reconcileGraceMs,
+    intervalMs: config.reconcileIntervalMs,
+    log: log.child({ component: 'reconcile' }),
+  });
   // fastify logs every request at info: only with --debug. Address events are logged by the driver.
   const app = await buildServer({ driver, log: log.child({ component: 'api' }, { level: config.debug ? 'debug' : 'warn' }) });
+  await app.register(adminRoutes({ reconciler, leases: () => driver.leasesByPool() }));
+  // Closing the plugin socket ends reconciliation too (after a run under way), whatever the stop order.
+  app.addHook('preClose', async () => reconciler.stop());
   try {
     await mkdir(config.pluginDir, { recursive: true, mode: 0o755 });
     await removeStaleSocket(socketPath);
@@ -84,6 +105,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     { socket: socketPath, dhcpServer: config.dhcpServer, stateDir: config.stateDir, restored, damagedTable: problems.length > 0, configFile: config.configFile },
     `serving IPAM driver "${config.driverName}"`,
   );
+  // Only now, and in the background: Docker may be waiting for this socket to answer.
+  reconciler.start();
 
   let stopping: Promise<void> | undefined;
   return {
