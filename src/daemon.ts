@@ -5,15 +5,17 @@
  * Start-up: load the lease table (damaged entries are dropped, an unreadable table stops the
  * start), resume every lease (renewals
  * continue where they were; expired ones are asked back with INIT-REBOOT), then listen. Stop:
- * close the socket, stop renewing, save the table; leases are NOT released, because the
- * containers keep running and the next start resumes them.
+ * Docker first (no new calls, those under way finish), then stop renewing, save the table and
+ * close DHCP; leases are NOT released, because the containers keep running and the next start
+ * resumes them.
  */
 import { connect } from 'node:net';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { systemClock } from './clock.js';
+import type { FastifyInstance } from 'fastify';
+import { systemClock, type Clock } from './clock.js';
 import { ConfigError, type Config } from './config.js';
 import { DhcpClient } from './dhcp/client.js';
 import { UdpTransport } from './dhcp/transport.js';
@@ -21,10 +23,10 @@ import { DaemonError } from './errors.js';
 import { adminRoutes } from './admin-routes.js';
 import { DockerEngine } from './docker/engine.js';
 import { IpamDriver } from './ipam/driver.js';
-import { buildServer } from './ipam/server.js';
+import { buildServer, stopServing } from './ipam/server.js';
 import type { LeaseEvent } from './lease/events.js';
 import { LeaseManager } from './lease/manager.js';
-import { JsonFileLeaseStore } from './lease/store.js';
+import { JsonFileLeaseStore, type LeaseStore } from './lease/store.js';
 import { Reconciler } from './reconciler.js';
 
 /** The plugin socket could not be set up. */
@@ -112,19 +114,47 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   return {
     socketPath,
     stop() {
-      stopping ??= (async () => {
-        // DHCP first: requests still waiting for a server (up to a minute) fail at once, so
-        // the plugin socket closes quickly. Node removes the socket file itself.
-        client.close();
-        await manager.stop();
-        await app.close();
-        await store.save(manager.list()).catch((err: unknown) => log.error({ err }, 'could not save the lease table'));
-        await transport.close();
-        log.info({ leases: manager.list().length }, 'stopped; leases kept for the next start');
-      })();
+      stopping ??= stopPlugin({ app, client, manager, store, transport, log, clock: systemClock, graceMs: STOP_GRACE_MS });
       return stopping;
     },
   };
+}
+
+/** Bound on the wait for plugin calls under way at a stop (systemd allows the whole stop 30 s). */
+export const STOP_GRACE_MS = 10_000;
+
+/** What a stop tears down. */
+export interface PluginParts {
+  app: FastifyInstance;
+  client: DhcpClient;
+  manager: LeaseManager;
+  store: LeaseStore;
+  transport: { close(): Promise<void> };
+  log: Logger;
+  clock: Clock;
+  /** Bound on the wait for plugin calls under way. */
+  graceMs: number;
+}
+
+/**
+ * Stops in the order that loses nothing: Docker first, then DHCP. The plugin socket stops
+ * taking calls; calls under way finish with DHCP still open, so a ReleaseAddress sends its
+ * RELEASE and a RequestAddress gets (and saves) its address; past `graceMs` their DHCP waits
+ * are cut short. Only then do renewals stop, the table is saved and DHCP closes. Leases are
+ * NOT released: the containers keep running and the next start resumes them.
+ */
+export async function stopPlugin(p: PluginParts): Promise<void> {
+  const { app, client, manager, store, transport, log } = p;
+  // Node removes the socket file itself.
+  const { cutShort } = await stopServing(app, { clock: p.clock, graceMs: p.graceMs, onGraceExpired: () => client.close() });
+  if (cutShort > 0) log.warn({ calls: cutShort, graceMs: p.graceMs }, 'plugin calls still waiting on DHCP at the stop were cut short');
+  // Nothing from Docker is under way now: closing the client only cuts a renewal under way
+  // short, and the lease it was renewing is resumed at the next start.
+  client.close();
+  await manager.stop();
+  await store.save(manager.list()).catch((err: unknown) => log.error({ err }, 'could not save the lease table'));
+  await transport.close();
+  log.info({ leases: manager.list().length }, 'stopped; leases kept for the next start');
 }
 
 /**
@@ -133,7 +163,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
  */
 function logEvent(log: Logger, e: LeaseEvent): void {
   if (e.type !== 'bound' && e.type !== 'renewed' && e.type !== 'reacquired' && e.type !== 'released') return;
-  const [pool, mac] = e.lease.id.split('#');
+  // The pool is the lease key up to '#'; what follows is the MAC or (name-keyed) the name.
+  const pool = e.lease.id.slice(0, e.lease.id.indexOf('#'));
+  const { mac } = e.lease.identity;
   const expiresAt = e.lease.expiresAt === null ? null : new Date(e.lease.expiresAt).toISOString();
   log.info({ event: e.type, pool, mac, ip: e.lease.ip, xid: e.lease.binding.xid, expiresAt }, `lease ${e.type}`);
 }

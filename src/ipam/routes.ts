@@ -58,6 +58,13 @@ export function ipamRoutes(driver: IpamDriver, calls: PluginCalls = new PluginCa
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
+    // While stopping, every reply closes its connection (Docker reconnects, and finds the
+    // socket gone or the next instance): a connection kept open would hold the stop.
+    app.addHook('onSend', async (_req, reply, payload) => {
+      if (calls.stopping) void reply.header('connection', 'close');
+      return payload;
+    });
+
     const body = (raw: unknown): string => (typeof raw === 'string' ? raw : '');
     const send = (reply: FastifyReply, payload: unknown): FastifyReply => reply.code(200).type(PLUGIN_CONTENT_TYPE).send(payload);
 

@@ -1,8 +1,12 @@
-/** Builds the plugin's fastify instance, not yet listening (tests use `inject`). */
+/** Builds the plugin's fastify instance, not yet listening (tests use `inject`), and stops it. */
 import { fastify, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../clock.js';
 import type { IpamDriver } from './driver.js';
-import { ipamRoutes } from './routes.js';
+import { ipamRoutes, PluginCalls } from './routes.js';
+
+/** The calls under way of each server `buildServer` made, for `stopServing`. */
+const callsOf = new WeakMap<FastifyInstance, PluginCalls>();
 
 export async function buildServer(deps: { driver: IpamDriver; log: Logger }): Promise<FastifyInstance> {
   const app = fastify({
@@ -10,11 +14,52 @@ export async function buildServer(deps: { driver: IpamDriver; log: Logger }): Pr
     loggerInstance: deps.log as FastifyBaseLogger,
     // Docker's plugin client has no request timeout; neither do we.
     requestTimeout: 0,
+    // Calls that arrive while stopping are refused by the routes, with an {"Err": …} Docker shows.
+    return503OnClosing: false,
   });
   // Docker reuses keep-alive connections and re-sends a request with an empty body if the
   // server closed one under it (docker-ipam.md §1.5): never time idle connections out. (Set on
   // the server itself: fastify reads a keepAliveTimeout option of 0 as "use the default".)
   app.server.keepAliveTimeout = 0;
-  await app.register(ipamRoutes(deps.driver));
+  const calls = new PluginCalls();
+  callsOf.set(app, calls);
+  await app.register(ipamRoutes(deps.driver, calls));
   return app;
+}
+
+export interface StopServingOptions {
+  clock: Clock;
+  /** How long calls under way may take to finish. */
+  graceMs: number;
+  /** Called once the bound has passed with calls still under way: make them fail fast. */
+  onGraceExpired: () => void;
+}
+
+/**
+ * Stops serving Docker: no new connections (Docker retries those until we are back), calls
+ * that arrive on open connections refused, calls under way allowed to finish within
+ * `graceMs` and then cut short through `onGraceExpired`; resolves once every connection is
+ * closed. Returns how many calls were still under way when the bound passed.
+ */
+export async function stopServing(app: FastifyInstance, o: StopServingOptions): Promise<{ cutShort: number }> {
+  const calls = callsOf.get(app);
+  calls?.stop();
+  // Closes the listening socket and idle connections; resolves when every connection is gone.
+  const closed = app.close();
+  let cutShort = 0;
+  if (calls !== undefined && calls.size > 0) {
+    let timer: TimerHandle | undefined;
+    const expired = new Promise<'expired'>((resolve) => (timer = o.clock.setTimeout(() => resolve('expired'), o.graceMs)));
+    if ((await Promise.race([calls.idle(), expired])) === 'expired') {
+      cutShort = calls.size;
+      o.onGraceExpired();
+      await calls.idle();
+    }
+    if (timer !== undefined) o.clock.clearTimeout(timer);
+  }
+  // Replies sent since the stop began close their connections; one that went idle meanwhile
+  // (its reply was under way at the stop) would hold the close forever.
+  app.server.closeIdleConnections();
+  await closed;
+  return { cutShort };
 }
