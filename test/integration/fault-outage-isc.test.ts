@@ -1,0 +1,3 @@
+import { describeOutage } from './fault-outage-suite.js';
+
+describeOutage('isc', 'foui', 65);
