@@ -41,5 +41,6 @@ describeLab('fault: kill -9 under load', () => {
     expect(f.renewalsChecked).toBeGreaterThan(0);
     expect(f.duplicates).toBe(0);
     expect(f.leaks).toBe(0);
+    expect(f.reconciled).toBeGreaterThan(0);
   }, 150_000);
 });

@@ -14,9 +14,9 @@
  *     with the table about who holds each address;
  *   - leases the table holds that no caller got (a request killed after the table write, a
  *     release killed before it) are counted as orphans. Docker's view is served by a stand-in
- *     engine API that lists exactly the endpoints callers were told about and kept; when the
- *     daemon can reconcile (`reconcile` set), it runs and any orphan left after it is a leak.
- *     Without it, the harness releases orphans itself, as an operator would, so the pool lasts.
+ *     engine API that lists exactly the endpoints callers were told about and kept; the daemon
+ *     reconciles with it (`d4d.Reconcile`), every orphan must be released, on the server too,
+ *     and nothing a caller holds may be; a lease still held that no caller got is a leak.
  * Calls that fail without the kill (an `{"Err": …}` reply) are counted and reported, not hidden.
  */
 import { randomBytes } from 'node:crypto';
@@ -43,10 +43,11 @@ export interface KillSoakOptions {
   /** How many held addresses are kept across cycles (the rest are released), so some live long enough to be renewed. */
   readonly keep?: number;
   /**
-   * Reconcile with the stand-in Docker after each restart and count what is left as leaks.
-   * Returns what the daemon said; undefined when it cannot (yet).
+   * After each restart, have the daemon reconcile with the stand-in Docker (`d4d.Reconcile`,
+   * grace 1 s, no automatic runs so nothing is reconciled while calls are in flight) and count
+   * what is left as leaks. Default true; false releases orphans through ReleaseAddress instead.
    */
-  readonly reconcile?: (ctx: { stateDir: string; dockerSocket: string; daemonArgs: readonly string[]; netns: string }) => Promise<void>;
+  readonly reconcile?: boolean;
   /** Progress lines. */
   readonly log?: (line: string) => void;
 }
@@ -68,6 +69,8 @@ export interface SoakFigures {
   renewalsChecked: number;
   /** Table leases no caller got, before reconciliation. */
   orphans: number;
+  /** Leases the daemon's reconciliation released. */
+  reconciled: number;
   /** Orphans still held after reconciliation (only counted when the daemon reconciles). */
   leaks: number;
   duplicates: number;
@@ -89,7 +92,7 @@ const POOL_FIRST = 2;
 const POOL_LAST = 253;
 
 export class KillSoak {
-  readonly figures: SoakFigures = { cycles: 0, requests: 0, granted: 0, refused: 0, cut: 0, releases: 0, releasesAcked: 0, leasesChecked: 0, renewalsChecked: 0, orphans: 0, leaks: 0, duplicates: 0, violations: [], refusals: [] };
+  readonly figures: SoakFigures = { cycles: 0, requests: 0, granted: 0, refused: 0, cut: 0, releases: 0, releasesAcked: 0, reconciled: 0, leasesChecked: 0, renewalsChecked: 0, orphans: 0, leaks: 0, duplicates: 0, violations: [], refusals: [] };
   readonly #o: KillSoakOptions;
   readonly #held = new Map<string, Held>(); // by MAC
   #lab: IsolatedLab | undefined;
@@ -169,7 +172,10 @@ export class KillSoak {
 
   async #start(): Promise<void> {
     const lab = this.#need(this.#lab);
-    this.#daemon = await startNetnsDaemon({ netns: lab.clientNs, args: this.daemonArgs, env: { DOCKER_SOCKET: this.dockerSocket }, socketPath: this.socketPath });
+    // The grace is the shortest allowed: the harness reconciles only between bursts, when no
+    // call is in flight, so nothing a caller is about to be told can be missing from Docker.
+    const env = { DOCKER_SOCKET: this.dockerSocket, RECONCILE_INTERVAL: '0', RECONCILE_GRACE: '1' };
+    this.#daemon = await startNetnsDaemon({ netns: lab.clientNs, args: this.daemonArgs, env, socketPath: this.socketPath });
   }
 
   /** One burst, kill, restart and check. Returns the violations of this cycle. */
@@ -293,14 +299,32 @@ export class KillSoak {
     const orphans = table.filter((l) => !callerMacs.has(l.mac));
     f.orphans += orphans.length;
     if (orphans.length === 0) return;
-    if (this.#o.reconcile !== undefined) {
-      await this.#o.reconcile({ stateDir: join(this.#dir, 'state'), dockerSocket: this.dockerSocket, daemonArgs: this.daemonArgs, netns: this.#need(this.#lab).clientNs });
+    if (this.#o.reconcile ?? true) {
+      // The first run notes what Docker lacks; one after the grace releases it.
+      const first = await callPlugin(this.socketPath, 'd4d.Reconcile', { DryRun: false });
+      if (first.status !== 200) violation(`reconcile failed: ${JSON.stringify(first.body)}`);
+      await sleep(1_100);
+      const second = await callPlugin(this.socketPath, 'd4d.Reconcile', { DryRun: false });
+      if (second.status !== 200) violation(`reconcile failed: ${JSON.stringify(second.body)}`);
+      const released = Array.isArray(second.body.Released) ? (second.body.Released as Array<{ Error?: string; Ip?: string }>) : [];
+      for (const r of released) if (r.Error !== undefined) violation(`reconcile could not release ${String(r.Ip)}: ${r.Error}`);
+      f.reconciled += released.length;
       table = await readLeaseTable(this.tablePath);
       const left = table.filter((l) => !callerMacs.has(l.mac));
       f.leaks += left.length;
       for (const l of left) violation(`leak: ${l.ip} (${l.mac}) is held after reconciliation though no caller has it`);
       const lost = [...this.#held.values()].filter((h) => !table.some((l) => l.mac === h.mac && l.ip === h.ip));
       for (const h of lost) violation(`reconciliation released ${h.ip} (${h.mac}), which a caller holds`);
+      // What it released is free on the server too (the RELEASE may still be on the wire).
+      const freed = orphans.filter((o) => !table.some((l) => l.mac === o.mac));
+      const settle = Date.now() + 3_000;
+      let still: TableLease[] = [];
+      do {
+        const now2 = await server.leases();
+        still = freed.filter((o) => now2.some((l) => l.active && l.mac === o.mac && l.ip === o.ip));
+        if (still.length > 0) await sleep(100);
+      } while (still.length > 0 && Date.now() < settle);
+      for (const o of still) violation(`reconciliation released ${o.ip} (${o.mac}) but the server still has it active`);
       return;
     }
     // No reconciliation in the daemon: release them as an operator would, through the plugin.
@@ -369,7 +393,7 @@ function shuffle<T>(items: T[]): T[] {
 export function formatFigures(f: SoakFigures): string {
   return (
     `cycles ${f.cycles}, requests ${f.requests} (granted ${f.granted}, refused ${f.refused}), releases ${f.releases} (acked ${f.releasesAcked}), ` +
-    `calls cut by the kill ${f.cut}, leases checked ${f.leasesChecked}, renewals checked ${f.renewalsChecked}, orphans before reconciliation ${f.orphans}, ` +
+    `calls cut by the kill ${f.cut}, leases checked ${f.leasesChecked}, renewals checked ${f.renewalsChecked}, orphans before reconciliation ${f.orphans} (released by it ${f.reconciled}), ` +
     `leaks ${f.leaks}, duplicates ${f.duplicates}, violations ${f.violations.length}`
   );
 }
