@@ -41,3 +41,10 @@ describe('recoveryDelayMs', () => {
     expect(recoveryDelayMs(0, () => 0, 1000, 5000)).toBe(750);
   });
 });
+
+describe('nextLeaseRetryAt for long and infinite leases', () => {
+  it('retries at least once a day', () => {
+    expect(nextLeaseRetryAt(0, Infinity)).toBe(86_400_000);
+    expect(nextLeaseRetryAt(0, 30 * 86_400_000)).toBe(86_400_000);
+  });
+});

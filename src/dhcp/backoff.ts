@@ -21,14 +21,21 @@ export function* rfcBackoff(random: () => number, initialMs = INITIAL_RETRANSMIT
 }
 
 /**
- * When to try again after a renewal (or rebinding) attempt failed at `now`: half the time left
- * until `until` (T2 while renewing, expiry while rebinding), but not sooner than `minRetryMs`,
- * and never past `until` itself (RFC 2131 §4.4.5).
+ * Longest wait between two attempts to extend a lease, whatever its length: a lease of months
+ * (or an infinite one) whose renewal failed is still tried at least once a day.
  */
-export function nextLeaseRetryAt(now: number, until: number, minRetryMs = MIN_LEASE_RETRY_MS): number {
+export const MAX_LEASE_RETRY_MS = 86_400_000;
+
+/**
+ * When to try again after a renewal (or rebinding) attempt failed at `now`: half the time left
+ * until `until` (T2 while renewing, expiry while rebinding; Infinity for an infinite lease), but
+ * not sooner than `minRetryMs`, not later than `maxRetryMs`, and never past `until` itself
+ * (RFC 2131 §4.4.5).
+ */
+export function nextLeaseRetryAt(now: number, until: number, minRetryMs = MIN_LEASE_RETRY_MS, maxRetryMs = MAX_LEASE_RETRY_MS): number {
   const left = until - now;
   if (left <= 0) return until;
-  return Math.min(until, now + Math.max(left / 2, minRetryMs));
+  return Math.min(until, now + Math.max(Math.min(left / 2, maxRetryMs), minRetryMs));
 }
 
 /**

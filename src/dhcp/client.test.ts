@@ -143,7 +143,10 @@ describe('DhcpClient.acquire', () => {
     let next = 100;
     server.handler = dora(() => `192.0.2.${next++}`);
     const macs = Array.from({ length: 50 }, (_, i) => `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`);
-    const bindings = await Promise.all(macs.map((mac) => client.acquire({ identity: { mac, clientId: clientIdForMac(mac) } })));
+    const all = Promise.all(macs.map((mac) => client.acquire({ identity: { mac, clientId: clientIdForMac(mac) } })));
+    // 100 datagrams: more than the sender lets out back to back, so time must move.
+    await clock.advance(100);
+    const bindings = await all;
     expect(new Set(bindings.map((b) => b.ip)).size).toBe(50);
     expect(new Set(server.requestsOfType(MessageType.Discover).map((p) => p.xid)).size).toBe(50);
   });
@@ -341,5 +344,103 @@ describe('DhcpClient hardening', () => {
     unblock();
     await clock.advance(0);
     expect(await done).toBeInstanceOf(ClientClosedError);
+  });
+});
+
+describe('DhcpClient sender: one bounded, paced, prioritized path for every send (issue 6)', () => {
+  const idn = (i: number) => {
+    const mac = `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+    return { mac, clientId: clientIdForMac(mac) };
+  };
+
+  it('counts renewals, rebinds and reboots against the transactions in flight', async () => {
+    client = makeClient({ maxInFlight: 4 });
+    let most = 0;
+    const serve = transport.onSend;
+    transport.onSend = (s) => {
+      most = Math.max(most, client.inFlight);
+      serve?.(s);
+    };
+    const deadline = clock.now() + 100_000;
+    const all = Promise.allSettled([
+      ...Array.from({ length: 10 }, (_, i) => client.renew({ identity: idn(i), ip: `192.0.2.${i + 10}`, serverId: SERVER }, deadline)),
+      ...Array.from({ length: 10 }, (_, i) => client.rebind({ identity: idn(i + 10), ip: `192.0.2.${i + 30}` }, deadline)),
+      // Recoveries come after upkeep: this one gets its turn once the renewals are done.
+      client.reboot(idn(20), '192.0.2.50', 200_000),
+    ]);
+    await clock.advance(0);
+    // Background work leaves a slot free for Docker's requests.
+    expect(client.inFlight).toBe(3);
+    await clock.advance(200_000);
+    await all;
+    expect(most).toBeLessThanOrEqual(3);
+    // Every one of them got its turn.
+    expect(new Set(server.decodedRequests.map((p) => p.chaddr[5])).size).toBe(21);
+  });
+
+  it('paces every datagram, retransmissions and RELEASEs included', async () => {
+    client = makeClient({ maxInFlight: 64, maxDatagramsPerSecond: 100 });
+    const at: number[] = [];
+    const serve = transport.onSend;
+    transport.onSend = (s) => {
+      at.push(clock.now());
+      serve?.(s);
+    };
+    const t0 = clock.now();
+    const deadline = clock.now() + 20_000;
+    const renewals = Promise.allSettled(Array.from({ length: 60 }, (_, i) => client.renew({ identity: idn(i), ip: `192.0.2.${i + 10}`, serverId: SERVER }, deadline)));
+    const releases = Promise.all(Array.from({ length: 60 }, (_, i) => client.release({ identity: idn(i + 100), ip: `192.0.2.${i + 100}`, serverId: SERVER })));
+    await clock.advance(30_000);
+    await renewals;
+    await releases;
+    expect(at.length).toBe(180);
+    for (let s = 0; s < 30; s++) {
+      const inSecond = at.filter((x) => x >= t0 + s * 1000 && x < t0 + (s + 1) * 1000).length;
+      expect(inSecond).toBeLessThanOrEqual(100 + 2);
+    }
+    expect(Math.max(...[...new Set(at)].map((x) => at.filter((y) => y === x).length))).toBeLessThanOrEqual(2);
+  });
+
+  it('serves a new acquisition before queued renewals and recoveries', async () => {
+    // The option's former name still sets the bound.
+    client = makeClient({ maxConcurrentAcquisitions: 4 });
+    server.handler = (p) => (p.chaddr[5] === 0x07 ? dora(() => '192.0.2.100')(p) : undefined);
+    const deadline = clock.now() + 60_000;
+    const background = Promise.allSettled([
+      ...Array.from({ length: 20 }, (_, i) => client.reboot(idn(i), `192.0.2.${i + 10}`, 60_000)),
+      ...Array.from({ length: 20 }, (_, i) => client.renew({ identity: idn(i + 20), ip: `192.0.2.${i + 40}`, serverId: SERVER }, deadline)),
+    ]);
+    // Past the INIT-REBOOT tries: the recoveries are in their DISCOVER phase.
+    await clock.advance(15_000);
+    let done = false;
+    const fresh = client.acquire({ identity }).then((b) => ((done = true), b));
+    await clock.advance(10);
+    expect(done).toBe(true);
+    await expect(fresh).resolves.toMatchObject({ ip: '192.0.2.100' });
+    await clock.advance(200_000);
+    await background;
+  });
+
+  it('aborts a transaction and its retransmissions on its signal', async () => {
+    const stop = new AbortController();
+    const renewal = client.renew({ identity, ip: '192.0.2.100', serverId: SERVER }, clock.now() + 60_000, { signal: stop.signal }).catch((e: unknown) => e);
+    await clock.advance(1_000);
+    stop.abort();
+    await clock.advance(0);
+    expect(await renewal).toBeInstanceOf(Error);
+    expect(client.inFlight).toBe(0);
+    const sent = server.decodedRequests.length;
+    await clock.advance(60_000);
+    expect(server.decodedRequests).toHaveLength(sent);
+  });
+
+  it('says so when the only replies came from an untrusted server identifier', async () => {
+    server.handler = dora(() => '192.0.2.100', { serverId: '10.0.0.2' });
+    const done = client.acquire({ identity, timeoutMs: 20_000 }).catch((e: unknown) => e);
+    await clock.advance(20_000);
+    const err = await done;
+    expect(err).toBeInstanceOf(NoResponseError);
+    expect(String((err as Error).message)).toMatch(/no OFFER reply from DHCP server 192\.0\.2\.1 .*: 3 replies came from server identifier 10\.0\.0\.2, which is not trusted: add it to DHCP_SERVER_IDS/);
+    expect((err as NoResponseError).untrusted).toEqual(new Map([['10.0.0.2', 3]]));
   });
 });

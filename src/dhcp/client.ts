@@ -9,6 +9,11 @@
  * defence against a host that forges the real server's identity (nothing in DHCPv4 is). The client
  * has no notion of lease lifetimes: it performs one step when asked (acquire, renew, rebind,
  * reboot, release); `LeaseManager` decides when.
+ *
+ * Every datagram goes through one `Sender`: a bound on transactions in flight and on datagrams
+ * per second, served by priority, so Docker's requests never queue behind lease upkeep and a
+ * restart with thousands of overdue leases cannot flood the server. Each step takes an optional
+ * AbortSignal that stops it, retransmissions included (a release does not wait for a renewal).
  */
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
@@ -22,16 +27,12 @@ import { normalizeMac } from './codec/ipv4.js';
 import { summarizePacket } from './codec/describe.js';
 import { rfcBackoff } from './backoff.js';
 import { bindingFromAck, type Binding } from './binding.js';
-import { AddressUnavailableError, ClientClosedError, NakError, NoResponseError } from './errors.js';
-import { Limiter } from './limiter.js';
-import { Pacer } from './pacer.js';
+import { AddressUnavailableError, ClientClosedError, NakError, NoResponseError, TransactionAbortedError } from './errors.js';
+import { Priority, QueueDeadlineError, Sender } from './sender.js';
 import { mismatch, type DropReason, type Expectation } from './match.js';
 import { buildDiscover, buildRebind, buildRelease, buildRenew, buildRequestForOffer, type ClientIdentity } from './messages.js';
 import type { DhcpTransport, RemoteInfo } from './transport.js';
 import { XidAllocator, type XidSource } from './xid.js';
-
-/** Reason used to cancel a retransmission wait that is no longer needed. */
-const SETTLED = Symbol('settled');
 
 /** DHCP server port (RFC 2131 §4.1). */
 export const SERVER_PORT = 67;
@@ -60,12 +61,28 @@ export interface DhcpClientOptions {
   /** Uniform [0, 1) for backoff fuzz. */
   random?: () => number;
   nextXid?: XidSource;
-  /** Acquisitions running against the server at once (default 32). */
+  /**
+   * Transactions (acquire, renew, rebind, reboot) in flight against the server at once; default
+   * 32 (`DEFAULT_MAX_IN_FLIGHT`), 4 suits dnsmasq. Docker's requests may use them all; renewals
+   * and recoveries leave a quarter free, recoveries use at most a quarter. See `Sender`.
+   */
+  maxInFlight?: number;
+  /** Former name of `maxInFlight`, when it bounded acquisitions only. */
   maxConcurrentAcquisitions?: number;
+  /** Datagrams sent per second at most, retransmissions included (default 5,000). */
+  maxDatagramsPerSecond?: number;
   /** First retransmission delay, default 4 s (RFC 2131 §4.1); tests lower it. */
   initialRetransmitMs?: number;
-  /** DHCPRELEASEs sent per second at most (default 500); see `Pacer`. */
+  /** DHCPRELEASEs sent per second at most (default 500), within `maxDatagramsPerSecond`. */
   releasesPerSecond?: number;
+}
+
+/** How one step is run: who waits for it, and a signal that abandons it. */
+export interface StepOptions {
+  /** Default: `Docker` for acquire and release, `Upkeep` for renew and rebind, `Recovery` for reboot. */
+  priority?: Priority;
+  /** Abandons the step, retransmissions included; it then rejects with `TransactionAbortedError`. */
+  signal?: AbortSignal;
 }
 
 export interface AcquireRequest {
@@ -76,6 +93,8 @@ export interface AcquireRequest {
   requireRequested?: boolean;
   /** Give up after this long; default `DEFAULT_ACQUIRE_TIMEOUT_MS`. */
   timeoutMs?: number;
+  /** Abandons the acquisition (e.g. Docker hung up); it then rejects with `TransactionAbortedError`. */
+  signal?: AbortSignal;
 }
 
 /** A lease as the client needs it to extend or give it back. */
@@ -91,6 +110,8 @@ export type ClientStats = Record<DropReason | 'received' | 'accepted', number>;
 interface Pending {
   expect: Expectation;
   deliver: (p: DhcpPacket) => void;
+  /** Replies of the right kind dropped because of their server identifier, by identifier. */
+  untrusted: Map<string, number>;
 }
 
 interface ExchangeSpec {
@@ -103,16 +124,18 @@ interface ExchangeSpec {
   build: () => DhcpPacket;
   maxAttempts: number;
   deadlineAt: number;
+  priority: Priority;
+  /** The transaction's signal: client closed, or the caller abandoned the step. */
+  signal: AbortSignal;
 }
 
 export class DhcpClient {
   readonly #o: Required<Pick<DhcpClientOptions, 'serverPort' | 'random' | 'initialRetransmitMs'>> & DhcpClientOptions;
   readonly #xids: XidAllocator;
   readonly #pending = new Map<number, Pending>();
-  readonly #limiter: Limiter;
+  readonly #sender: Sender;
   readonly #trusted: ReadonlySet<string>;
   readonly #closing = new AbortController();
-  readonly #releasePacer: Pacer;
   readonly #lastWarnAt = new Map<DropReason, number>();
   readonly stats: ClientStats = {
     received: 0,
@@ -132,11 +155,15 @@ export class DhcpClient {
   constructor(options: DhcpClientOptions) {
     this.#o = { serverPort: SERVER_PORT, random: Math.random, initialRetransmitMs: 4_000, ...options };
     this.#xids = new XidAllocator(options.nextXid);
-    this.#limiter = new Limiter(options.maxConcurrentAcquisitions ?? 32);
+    this.#sender = new Sender({
+      clock: options.clock,
+      ...optional('maxInFlight', options.maxInFlight ?? options.maxConcurrentAcquisitions),
+      ...optional('datagramsPerSecond', options.maxDatagramsPerSecond),
+      ...optional('releasesPerSecond', options.releasesPerSecond),
+    });
     this.#trusted = new Set([options.server, ...(options.extraServerIds ?? [])]);
     // Every transaction in flight listens for close; hundreds at once are normal here.
     setMaxListeners(0, this.#closing.signal);
-    this.#releasePacer = new Pacer(options.clock, 1000 / (options.releasesPerSecond ?? 500));
     options.transport.onMessage((data, from) => this.#onDatagram(data, from));
   }
 
@@ -145,22 +172,30 @@ export class DhcpClient {
     return this.#o.server;
   }
 
-  /** Transactions currently waiting for replies. */
+  /** Transactions holding a slot of the sender now. */
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#sender.inFlight;
+  }
+
+  /** The sender's datagram rate, for callers that pace their own work to it. */
+  get datagramsPerSecond(): number {
+    return this.#sender.datagramsPerSecond;
   }
 
   /**
    * DISCOVER → OFFER → REQUEST → ACK (RFC 2131 §3.1). Retries within the deadline: a silent
    * REQUEST or a NAK (dnsmasq NAKs an offer it made twice) starts over with a DISCOVER.
    */
-  acquire(req: AcquireRequest): Promise<Binding> {
+  acquire(req: AcquireRequest, options: StepOptions = {}): Promise<Binding> {
     // The deadline counts time spent waiting for a slot: the caller's patience does not restart.
     const deadlineAt = this.#o.clock.now() + (req.timeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS);
-    return this.#limiter.run(() => this.#acquire(req, deadlineAt));
+    const priority = options.priority ?? Priority.Docker;
+    return this.#transaction('OFFER', req.identity.mac, priority, options.signal ?? req.signal, deadlineAt, (signal) =>
+      this.#acquire(req, deadlineAt, priority, signal),
+    );
   }
 
-  async #acquire(req: AcquireRequest, deadlineAt: number): Promise<Binding> {
+  async #acquire(req: AcquireRequest, deadlineAt: number, priority: Priority, signal: AbortSignal): Promise<Binding> {
     const { clock } = this.#o;
     const { identity } = req;
     const startedAt = clock.now();
@@ -184,6 +219,8 @@ export class DhcpClient {
           },
           maxAttempts: Infinity,
           deadlineAt,
+          priority,
+          signal,
         });
         const offer = discover.reply;
         const serverId = getIPv4(offer.options, OptionCode.ServerIdentifier) as string;
@@ -204,6 +241,8 @@ export class DhcpClient {
             build: () => buildRequestForOffer({ client: identity, xid, secs: selectSecs, offeredIp: offer.yiaddr, serverId }),
             maxAttempts: MAX_SELECT_REQUESTS,
             deadlineAt,
+            priority,
+            signal,
           });
         } catch (err) {
           if (err instanceof NoResponseError && clock.now() < deadlineAt) continue;
@@ -218,7 +257,7 @@ export class DhcpClient {
         }
         this.#o.log.info({ mac: identity.mac, xid, ip: offer.yiaddr, reason }, 'NAK while selecting; starting over');
         if (clock.now() + nakDelayMs >= deadlineAt) throw new NakError(serverId, identity.mac, offer.yiaddr, reason);
-        await sleep(clock, nakDelayMs * (0.5 + this.#o.random()), this.#closing.signal);
+        await sleep(clock, nakDelayMs * (0.5 + this.#o.random()), signal);
         nakDelayMs = Math.min(nakDelayMs * 2, NAK_RESTART_MAX_MS);
       } finally {
         this.#xids.release(xid);
@@ -231,16 +270,20 @@ export class DhcpClient {
    * granted it (see `buildRenew` for why not the RFC RENEWING form).
    * Resolves with the new binding; rejects with `NakError` or `NoResponseError`.
    */
-  renew(held: HeldAddress, deadlineAt: number): Promise<Binding> {
-    return this.#requestOnce('renew', held, deadlineAt, MAX_RENEW_REQUESTS, (xid, secs) =>
-      buildRenew({ client: held.identity, xid, secs, ip: held.ip, serverId: held.serverId }),
+  renew(held: HeldAddress, deadlineAt: number, options: StepOptions = {}): Promise<Binding> {
+    return this.#transaction('renew ACK', held.identity.mac, options.priority ?? Priority.Upkeep, options.signal, deadlineAt, (signal, priority) =>
+      this.#requestOnce('renew', held, deadlineAt, MAX_RENEW_REQUESTS, priority, signal, (xid, secs) =>
+        buildRenew({ client: held.identity, xid, secs, ip: held.ip, serverId: held.serverId }),
+      ),
     );
   }
 
   /** Extends a lease at T2 in the INIT-REBOOT form, accepting any trusted server (RFC 2131 §4.4.5). */
-  rebind(held: Omit<HeldAddress, 'serverId'>, deadlineAt: number): Promise<Binding> {
-    return this.#requestOnce('rebind', { ...held, serverId: this.#o.server }, deadlineAt, MAX_RENEW_REQUESTS, (xid, secs) =>
-      buildRebind({ client: held.identity, xid, secs, ip: held.ip }),
+  rebind(held: Omit<HeldAddress, 'serverId'>, deadlineAt: number, options: StepOptions = {}): Promise<Binding> {
+    return this.#transaction('rebind ACK', held.identity.mac, options.priority ?? Priority.Upkeep, options.signal, deadlineAt, (signal, priority) =>
+      this.#requestOnce('rebind', { ...held, serverId: this.#o.server }, deadlineAt, MAX_RENEW_REQUESTS, priority, signal, (xid, secs) =>
+        buildRebind({ client: held.identity, xid, secs, ip: held.ip }),
+      ),
     );
   }
 
@@ -249,27 +292,33 @@ export class DhcpClient {
    * address a live container answers pings on makes ISC abandon it), then, if the server stays
    * silent (it does not know the client) or refuses, a DISCOVER that insists on `ip`.
    */
-  async reboot(identity: ClientIdentity, ip: string, timeoutMs = DEFAULT_ACQUIRE_TIMEOUT_MS): Promise<Binding> {
+  reboot(identity: ClientIdentity, ip: string, timeoutMs = DEFAULT_ACQUIRE_TIMEOUT_MS, options: StepOptions = {}): Promise<Binding> {
     const deadlineAt = this.#o.clock.now() + timeoutMs;
-    try {
-      return await this.#requestOnce('reboot', { identity, ip, serverId: this.#o.server }, deadlineAt, MAX_REBOOT_REQUESTS, (xid, secs) =>
-        buildRebind({ client: identity, xid, secs, ip }),
-      );
-    } catch (err) {
-      if (!(err instanceof NoResponseError || err instanceof NakError)) throw err;
-      this.#o.log.info({ mac: identity.mac, ip, err: err.message }, 'INIT-REBOOT not acknowledged; asking with DISCOVER');
-    }
-    return this.acquire({
-      identity,
-      requestedIp: ip,
-      requireRequested: true,
-      timeoutMs: Math.max(0, deadlineAt - this.#o.clock.now()),
+    // One slot for both phases: a recovery is one piece of background work.
+    return this.#transaction('reboot ACK', identity.mac, options.priority ?? Priority.Recovery, options.signal, deadlineAt, async (signal, priority) => {
+      try {
+        return await this.#requestOnce('reboot', { identity, ip, serverId: this.#o.server }, deadlineAt, MAX_REBOOT_REQUESTS, priority, signal, (xid, secs) =>
+          buildRebind({ client: identity, xid, secs, ip }),
+        );
+      } catch (err) {
+        if (!(err instanceof NoResponseError || err instanceof NakError)) throw err;
+        this.#o.log.info({ mac: identity.mac, ip, err: err.message }, 'INIT-REBOOT not acknowledged; asking with DISCOVER');
+      }
+      return this.#acquire({ identity, requestedIp: ip, requireRequested: true }, deadlineAt, priority, signal);
     });
   }
 
-  /** DHCPRELEASE (RFC 2131 §4.4.4). Fire and forget: the server sends no reply. */
-  async release(held: HeldAddress): Promise<void> {
-    await this.#releasePacer.next(this.#closing.signal);
+  /**
+   * DHCPRELEASE (RFC 2131 §4.4.4). Fire and forget: the server sends no reply. Paced, but holds
+   * no transaction slot.
+   */
+  async release(held: HeldAddress, options: StepOptions = {}): Promise<void> {
+    try {
+      await this.#sender.unanswered(options.priority ?? Priority.Docker, options.signal ?? this.#closing.signal);
+    } catch (err) {
+      if (this.#closing.signal.aborted) throw this.#closing.signal.reason;
+      throw new TransactionAbortedError('RELEASE', held.identity.mac, err);
+    }
     const xid = this.#xids.allocate();
     try {
       const packet = buildRelease({ client: held.identity, xid, ip: held.ip, serverId: held.serverId });
@@ -288,11 +337,52 @@ export class DhcpClient {
     this.#closing.abort(new ClientClosedError());
   }
 
+  /**
+   * Runs `task` as one transaction: a slot of the sender, and a signal that fires when the
+   * client closes or the caller gives up. Translates both into the client's errors.
+   */
+  async #transaction<T>(
+    step: string,
+    mac: string,
+    priority: Priority,
+    callerSignal: AbortSignal | undefined,
+    deadlineAt: number,
+    task: (signal: AbortSignal, priority: Priority) => Promise<T>,
+  ): Promise<T> {
+    const closing = this.#closing.signal;
+    if (callerSignal === undefined) {
+      try {
+        return await this.#sender.transaction(priority, closing, deadlineAt, () => task(closing, priority));
+      } catch (err) {
+        if (err instanceof QueueDeadlineError) throw new NoResponseError(step, this.#o.server, mac, 0, 0);
+        throw err;
+      }
+    }
+    const ctl = new AbortController();
+    const onClose = (): void => ctl.abort(closing.reason);
+    const onCaller = (): void => ctl.abort(new TransactionAbortedError(step, mac, callerSignal.reason));
+    if (closing.aborted) onClose();
+    else closing.addEventListener('abort', onClose, { once: true });
+    if (callerSignal.aborted) onCaller();
+    else callerSignal.addEventListener('abort', onCaller, { once: true });
+    try {
+      return await this.#sender.transaction(priority, ctl.signal, deadlineAt, () => task(ctl.signal, priority));
+    } catch (err) {
+      if (err instanceof QueueDeadlineError) throw new NoResponseError(step, this.#o.server, mac, 0, 0);
+      throw err;
+    } finally {
+      closing.removeEventListener('abort', onClose);
+      callerSignal.removeEventListener('abort', onCaller);
+    }
+  }
+
   async #requestOnce(
     step: string,
     held: HeldAddress,
     deadlineAt: number,
     maxAttempts: number,
+    priority: Priority,
+    signal: AbortSignal,
     build: (xid: number, secs: number) => DhcpPacket,
   ): Promise<Binding> {
     const { clock } = this.#o;
@@ -309,6 +399,8 @@ export class DhcpClient {
         build: () => build(xid, Math.max(0, Math.floor((clock.now() - startedAt) / 1000))),
         maxAttempts,
         deadlineAt,
+        priority,
+        signal,
       });
       const serverId = getIPv4(answer.reply.options, OptionCode.ServerIdentifier) as string;
       if (messageType(answer.reply) === MessageType.Nak) {
@@ -328,24 +420,26 @@ export class DhcpClient {
   /** One transaction: send, wait, retransmit on the RFC schedule, until a reply or the deadline. */
   async #exchange(spec: ExchangeSpec): Promise<{ reply: DhcpPacket; firstSentAt: number }> {
     const { clock, log } = this.#o;
-    const signal = this.#closing.signal;
+    const { signal } = spec;
     if (signal.aborted) throw signal.reason;
     let deliver!: (p: DhcpPacket) => void;
     const replied = new Promise<DhcpPacket>((resolve) => (deliver = resolve));
     let reply: DhcpPacket | undefined;
     void replied.then((p) => (reply = p));
-    this.#pending.set(spec.xid, { expect: spec.expect, deliver });
+    const untrusted = new Map<string, number>();
+    this.#pending.set(spec.xid, { expect: spec.expect, deliver, untrusted });
     const delays = rfcBackoff(this.#o.random, this.#o.initialRetransmitMs);
     let firstSentAt: number | undefined;
     let attempts = 0;
     try {
       while (attempts < spec.maxAttempts) {
+        if (clock.now() >= spec.deadlineAt) break;
+        // The wait for the sender is part of the attempt: the schedule counts from the send.
+        await this.#sender.datagram(spec.priority, signal);
         const now = clock.now();
-        if (now >= spec.deadlineAt) break;
         const packet = spec.build();
         attempts++;
         firstSentAt ??= now;
-        if (signal.aborted) throw signal.reason;
         try {
           await this.#o.transport.send(encodePacket(packet), spec.to, this.#o.serverPort);
           if (log.isLevelEnabled('debug')) {
@@ -358,24 +452,43 @@ export class DhcpClient {
         // close() may have come while the send was under way.
         if (signal.aborted) throw signal.reason;
         const waitMs = Math.min(delays.next().value, spec.deadlineAt - clock.now());
-        const aborted = new AbortController();
-        const onClose = (): void => aborted.abort(signal.reason);
-        signal.addEventListener('abort', onClose, { once: true });
-        try {
-          await Promise.race([replied, sleep(clock, Math.max(0, waitMs), aborted.signal)]);
-        } finally {
-          signal.removeEventListener('abort', onClose);
-          aborted.abort(SETTLED); // a constant reason: the default builds a DOMException each time
-        }
+        await this.#waitForReply(replied, Math.max(0, waitMs), signal);
         if (reply !== undefined) return { reply, firstSentAt };
       }
       // A reply may have arrived in the same tick as the deadline.
       await Promise.resolve();
       if (reply !== undefined) return { reply, firstSentAt: firstSentAt ?? clock.now() };
-      throw new NoResponseError(spec.step, spec.to, spec.mac, attempts, spec.xid);
+      throw new NoResponseError(spec.step, spec.to, spec.mac, attempts, spec.xid, untrusted);
     } finally {
       this.#pending.delete(spec.xid);
     }
+  }
+
+  /**
+   * Resolves when `replied` does or `ms` pass, rejects if `signal` aborts; leaves no timer or
+   * listener behind (thousands of transactions a minute go through here).
+   */
+  #waitForReply(replied: Promise<DhcpPacket>, ms: number, signal: AbortSignal): Promise<void> {
+    const { clock } = this.#o;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const finish = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        clock.clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        return true;
+      };
+      const onAbort = (): void => {
+        if (finish()) reject(signal.reason);
+      };
+      const done = (): void => {
+        if (finish()) resolve();
+      };
+      const timer = clock.setTimeout(done, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
+      void replied.then(done);
+    });
   }
 
   #onDatagram(data: Uint8Array, from: RemoteInfo): void {
@@ -405,6 +518,12 @@ export class DhcpClient {
       return;
     }
     if (reason !== undefined) {
+      if (reason === 'foreign-server') {
+        // Remembered for the timeout error: a server whose identifier is not the configured
+        // address (a secondary address, an explicit server-identifier) looks silent otherwise.
+        const id = serverIdOf(packet);
+        if (id !== undefined && !this.#trusted.has(id)) pending.untrusted.set(id, (pending.untrusted.get(id) ?? 0) + 1);
+      }
       this.#drop(reason, from, packet);
       return;
     }
@@ -432,6 +551,14 @@ export class DhcpClient {
 
 function messageType(p: DhcpPacket): number | undefined {
   return getUint8(p.options, OptionCode.MessageType);
+}
+
+function serverIdOf(p: DhcpPacket): string | undefined {
+  try {
+    return getIPv4(p.options, OptionCode.ServerIdentifier);
+  } catch {
+    return undefined;
+  }
 }
 
 function nakReason(p: DhcpPacket): string | undefined {

@@ -12,11 +12,44 @@ export class NoResponseError extends DaemonError {
     readonly mac: string,
     readonly attempts: number,
     readonly xid: number,
+    /**
+     * Replies that would have answered but carried a server identifier (option 54) we do not
+     * trust, counted by identifier. A server whose identifier is not its address (a secondary
+     * address, an explicit `server-identifier`) has every reply dropped: say so, not "no reply".
+     */
+    readonly untrusted: ReadonlyMap<string, number> = new Map(),
   ) {
     super(
       `no ${step} reply from DHCP server ${server} for ${mac} after ${attempts} attempt(s) (last xid 0x${xid.toString(16).padStart(8, '0')}): ` +
-        'check that the server is running, that it serves the subnet of this host interface, and that the pool is not exhausted',
+        (untrusted.size > 0
+          ? untrustedAdvice(untrusted)
+          : 'check that the server is running, that it serves the subnet of this host interface, and that the pool is not exhausted'),
     );
+  }
+}
+
+function untrustedAdvice(untrusted: ReadonlyMap<string, number>): string {
+  const total = [...untrusted.values()].reduce((a, b) => a + b, 0);
+  const replies = `${total} ${total === 1 ? 'reply' : 'replies'}`;
+  if (untrusted.size === 1) {
+    const [id] = untrusted.keys();
+    return `${replies} came from server identifier ${id as string}, which is not trusted: add it to DHCP_SERVER_IDS (--dhcp-server-ids) if that server is yours`;
+  }
+  const ids = [...untrusted].map(([id, n]) => `${id} (${n})`).join(', ');
+  return `${replies} came from server identifiers ${ids}, which are not trusted: add the ones that are yours to DHCP_SERVER_IDS (--dhcp-server-ids)`;
+}
+
+/** The caller abandoned a transaction (a release overtook a renewal, Docker hung up). */
+export class TransactionAbortedError extends DaemonError {
+  override readonly name = 'TransactionAbortedError';
+  readonly code = 'DHCP_ABORTED';
+
+  constructor(
+    readonly step: string,
+    readonly mac: string,
+    cause?: unknown,
+  ) {
+    super(`DHCP ${step} exchange for ${mac} abandoned before it completed`, cause === undefined ? undefined : { cause });
   }
 }
 

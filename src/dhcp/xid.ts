@@ -8,8 +8,20 @@ import { randomBytes } from 'node:crypto';
 /** Source of candidate xids; tests inject a fixed sequence. */
 export type XidSource = () => number;
 
+/** Random bytes drawn from the CSPRNG 4 KiB at a time: one call per xid cost more than the exchange. */
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+
 /** 32 random bits from the CSPRNG, so an off-path attacker cannot predict the next xid. */
-export const randomXid: XidSource = () => randomBytes(4).readUInt32BE(0);
+export const randomXid: XidSource = () => {
+  if (poolAt + 4 > pool.length) {
+    pool = randomBytes(4096);
+    poolAt = 0;
+  }
+  const xid = pool.readUInt32BE(poolAt);
+  poolAt += 4;
+  return xid;
+};
 
 /** Draws xids that are not in use, and frees them when their transaction ends. */
 export class XidAllocator {

@@ -31,19 +31,51 @@ describe('leaseTimes', () => {
     expect(t).toEqual({ renewAt: 1_100_000, rebindAt: 1_175_000, expiresAt: 1_600_000 });
   });
 
-  it('fuzzes by at most ±1 s and keeps start < T1 < T2 < expiry even for tiny leases', () => {
+  it('fuzzes T1 by a fraction of the lease and keeps start < T1 < T2 < expiry even for tiny leases', () => {
     for (const r of [0, 0.999999]) {
       const t = leaseTimes(base, () => r);
-      expect(Math.abs((t.renewAt as number) - 1_300_000)).toBeLessThanOrEqual(1000);
-      expect(Math.abs((t.rebindAt as number) - 1_525_000)).toBeLessThanOrEqual(1000);
-      const tiny = leaseTimes({ ...base, leaseTimeSeconds: 2 }, () => r);
-      expect(base.requestedAt).toBeLessThan(tiny.renewAt as number);
-      expect(tiny.renewAt as number).toBeLessThan(tiny.rebindAt as number);
-      expect(tiny.rebindAt as number).toBeLessThan(tiny.expiresAt as number);
+      // ±10 % of a 600 s lease around T1 = 300 s; T2 moves by at most ±2.5 %.
+      expect(Math.abs((t.renewAt as number) - 1_300_000)).toBeGreaterThan(50_000);
+      expect(Math.abs((t.renewAt as number) - 1_300_000)).toBeLessThanOrEqual(60_000);
+      expect(Math.abs((t.rebindAt as number) - 1_525_000)).toBeLessThanOrEqual(15_000);
+      for (const leaseTimeSeconds of [2, 3, 60]) {
+        const tiny = leaseTimes({ ...base, leaseTimeSeconds }, () => r);
+        expect(base.requestedAt).toBeLessThan(tiny.renewAt as number);
+        expect(tiny.renewAt as number).toBeLessThan(tiny.rebindAt as number);
+        expect(tiny.rebindAt as number).toBeLessThan(tiny.expiresAt as number);
+      }
+      const server = leaseTimes({ ...base, renewalTimeSeconds: 100, rebindingTimeSeconds: 200 }, () => r);
+      expect(server.renewAt as number).toBeGreaterThan(base.requestedAt);
+      expect(server.renewAt as number).toBeLessThan(server.rebindAt as number);
+      expect(server.rebindAt as number).toBeLessThan(1_600_000);
     }
   });
 
-  it('has no timers for an infinite lease', () => {
-    expect(leaseTimes({ ...base, leaseTimeSeconds: 0xffffffff }, noFuzz)).toEqual({ renewAt: null, rebindAt: null, expiresAt: null });
+  it('spreads the T1s of leases acquired in one burst across a fifth of the lease', () => {
+    let seed = 1;
+    const random = (): number => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;
+    const t1s = Array.from({ length: 3_000 }, (_, i) => leaseTimes({ ...base, leaseTimeSeconds: 3_600, requestedAt: base.requestedAt + i }, random).renewAt as number);
+    expect(Math.max(...t1s) - Math.min(...t1s)).toBeGreaterThan(0.18 * 3_600_000);
+  });
+
+  it.each([
+    { desc: 'an infinite lease', leaseTimeSeconds: 0xffffffff, expiresAt: null },
+    { desc: 'a 10-year lease', leaseTimeSeconds: 315_360_000, expiresAt: 1_000_000 + 315_360_000_000 },
+  ])('renews $desc within a day, and rebinds before two', ({ leaseTimeSeconds, expiresAt }) => {
+    for (const r of [0, 0.5, 0.999999]) {
+      const t = leaseTimes({ ...base, leaseTimeSeconds }, () => r);
+      expect(t.expiresAt).toBe(expiresAt);
+      expect(t.renewAt as number).toBeGreaterThan(base.requestedAt + 12 * 3_600_000);
+      expect(t.renewAt as number).toBeLessThanOrEqual(base.requestedAt + 86_400_000);
+      expect(t.rebindAt as number).toBeGreaterThan(t.renewAt as number);
+      expect(t.rebindAt as number).toBeLessThanOrEqual(base.requestedAt + 2 * 86_400_000);
+    }
+  });
+
+  it('caps a server T1 of a week at a day, keeping its T2 order', () => {
+    const t = leaseTimes({ ...base, leaseTimeSeconds: 30 * 86_400, renewalTimeSeconds: 7 * 86_400, rebindingTimeSeconds: 8 * 86_400 }, noFuzz);
+    expect(t.renewAt as number).toBeLessThanOrEqual(base.requestedAt + 86_400_000);
+    expect(t.rebindAt as number).toBeGreaterThan(t.renewAt as number);
+    expect(t.expiresAt).toBe(base.requestedAt + 30 * 86_400_000);
   });
 });

@@ -239,3 +239,167 @@ describe('LeaseManager', () => {
 function encodeNak(request: DhcpPacket): Uint8Array {
   return encodePacket(buildReply(request, MessageType.Nak, { message: 'no' }));
 }
+
+/** A small seeded PRNG (mulberry32), so spread checks are repeatable. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const macFor = (i: number): string => `02:10:00:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+
+/** A lease saved before a restart, `ageMs` old when restored, lasting `leaseS`. */
+function savedLease(i: number, now: number, ageMs: number, leaseS: number): Lease {
+  const mac = macFor(i);
+  const requestedAt = now - ageMs;
+  const ip = `10.${(i >> 16) & 0xff}.${(i >> 8) & 0xff}.${i & 0xff}`;
+  return {
+    id: `r${i}`,
+    identity: { mac, clientId: clientIdForMac(mac) },
+    ip,
+    serverId: SERVER,
+    state: 'BOUND',
+    binding: { ip, serverId: SERVER, requestedAt, leaseTimeSeconds: leaseS, xid: i },
+    requestedAt,
+    renewAt: requestedAt + leaseS * 500,
+    rebindAt: requestedAt + leaseS * 875,
+    expiresAt: requestedAt + leaseS * 1000,
+    retryAt: null,
+    recoveryAttempts: 0,
+  };
+}
+
+describe('LeaseManager at scale and under outage (issue 6)', () => {
+  /** A client and manager with default bounds on a fresh clock and server. */
+  function setup(handler: Handler, random = seeded(1)): { manager: LeaseManager; client: DhcpClient; clock: FakeClock; server: ScriptedServer; transport: MemoryTransport } {
+    const clock = new FakeClock();
+    const transport = new MemoryTransport();
+    const server = new ScriptedServer(transport, SERVER);
+    server.handler = handler;
+    const log = testLog();
+    const client = new DhcpClient({ transport, clock, server: SERVER, log, random });
+    const manager = new LeaseManager({ client, clock, log, random });
+    return { manager, client, clock, server, transport };
+  }
+
+  it('restoring 10,000 leases past T1 renews them all, paced and bounded, and spreads the next T1s', async () => {
+    const LEASE = 3_600;
+    const s = setup(dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? '192.0.2.100', { leaseTimeSeconds: LEASE }));
+    const perMs = new Map<number, number>();
+    let maxInFlight = 0;
+    const serve = s.transport.onSend;
+    s.transport.onSend = (sent) => {
+      perMs.set(s.clock.now(), (perMs.get(s.clock.now()) ?? 0) + 1);
+      maxInFlight = Math.max(maxInFlight, s.client.inFlight);
+      serve?.(sent);
+    };
+    const renewed = new Map<string, Lease>();
+    s.manager.on((e) => {
+      if (e.type === 'renewed') renewed.set(e.lease.id, e.lease);
+    });
+    const N = 10_000;
+    const t0 = s.clock.now();
+    // All acquired in one burst 2,000 s ago: T1 (1,800 s) passed while the daemon was down.
+    for (let i = 0; i < N; i++) s.manager.restore(savedLease(i, t0, 2_000_000, LEASE));
+    expect(await s.clock.advanceUntil(() => renewed.size === N, 120_000, 1_000)).toBe(true);
+    const took = s.clock.now() - t0;
+    // Nothing in one instant beyond a small burst, nothing in any second beyond the rate.
+    expect(Math.max(...perMs.values())).toBeLessThanOrEqual(64);
+    const perSecond = new Map<number, number>();
+    for (const [at, n] of perMs) perSecond.set(Math.floor((at - t0) / 1000), (perSecond.get(Math.floor((at - t0) / 1000)) ?? 0) + n);
+    expect(Math.max(...perSecond.values())).toBeLessThanOrEqual(5_100);
+    expect(maxInFlight).toBeLessThanOrEqual(32);
+    // Spread over a window that grows with the number of leases, but all renewed well before T2.
+    expect(took).toBeGreaterThan(5_000);
+    expect(took).toBeLessThan(60_000);
+    expect(s.server.requestsOfType(MessageType.Request)).toHaveLength(N);
+    // The next T1s cover a good part of the lease, not a couple of seconds.
+    const next = [...renewed.values()].map((l) => l.renewAt as number);
+    expect(Math.max(...next) - Math.min(...next)).toBeGreaterThan(0.15 * LEASE * 1000);
+    s.client.close();
+    await s.manager.stop();
+  }, 30_000);
+
+  it('a fresh acquisition completes promptly while 100 expired leases are recovered against a silent server', async () => {
+    const fresh = { mac: '02:42:c0:00:02:99', clientId: clientIdForMac('02:42:c0:00:02:99') };
+    const serve = dora(() => '192.0.2.199');
+    // The server answers only the new container; the expired leases' clients get silence.
+    const s = setup((p) => (Array.from(p.chaddr.subarray(0, 6)).join(':') === '2:66:192:0:2:153' ? serve(p) : undefined));
+    const t0 = s.clock.now();
+    for (let i = 0; i < 100; i++) s.manager.restore(savedLease(i, t0, 4_000_000, 3_600));
+    for (const at of [1_000, 15_000, 30_000, 50_000, 90_000]) {
+      await s.clock.advance(t0 + at - s.clock.now());
+      const started = s.clock.now();
+      let done = false;
+      const acquiring = s.manager.acquire(`fresh${at}`, { identity: fresh }).then(() => (done = true));
+      expect(await s.clock.advanceUntil(() => done, 10_000, 10)).toBe(true);
+      await acquiring;
+      expect(s.clock.now() - started).toBeLessThanOrEqual(100);
+      const released = s.manager.release(`fresh${at}`);
+      await s.clock.advance(100);
+      await released;
+    }
+    s.client.close();
+    await s.manager.stop();
+  });
+
+  it('release during a recovery step returns at once, stops the step and sends RELEASE last', async () => {
+    const s = setup(() => undefined);
+    const t0 = s.clock.now();
+    const lease = savedLease(7, t0, 4_000_000, 3_600);
+    s.manager.restore(lease);
+    await s.clock.advance(10_000);
+    expect(s.manager.get(lease.id)?.state).toBe('REBOOTING');
+    let released = false;
+    const releasing = s.manager.release(lease.id).then(() => (released = true));
+    expect(await s.clock.advanceUntil(() => released, 5_000, 10)).toBe(true);
+    await releasing;
+    expect(s.clock.now() - t0 - 10_000).toBeLessThanOrEqual(100);
+    const sent = s.server.decodedRequests.length;
+    expect(getUint8(s.server.decodedRequests.at(-1)!.options, 53)).toBe(MessageType.Release);
+    // No retransmission of the aborted step after the RELEASE.
+    await s.clock.advance(120_000);
+    expect(s.server.decodedRequests).toHaveLength(sent);
+  });
+
+  it('renews an infinite lease at least once a day', async () => {
+    const s = setup(dora(() => '192.0.2.100', { leaseTimeSeconds: 0xffffffff }));
+    const renewedAt: number[] = [];
+    s.manager.on((e) => {
+      if (e.type === 'renewed') renewedAt.push(s.clock.now());
+    });
+    const DAY = 86_400_000;
+    const start = s.clock.now();
+    await s.manager.acquire('c1', { identity });
+    await s.clock.advance(10 * DAY);
+    expect(renewedAt.length).toBeGreaterThanOrEqual(10);
+    const gaps = renewedAt.map((at, i) => at - (i === 0 ? start : (renewedAt[i - 1] as number)));
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(DAY);
+    expect(s.manager.get('c1')).toMatchObject({ state: 'BOUND', expiresAt: null });
+    s.client.close();
+    await s.manager.stop();
+  });
+
+  it('keeps retrying an infinite lease when the server is silent, without spinning', async () => {
+    let up = true;
+    const serve = dora(() => '192.0.2.100', { leaseTimeSeconds: 0xffffffff });
+    const s = setup((p) => (up ? serve(p) : undefined));
+    await s.manager.acquire('c1', { identity });
+    up = false;
+    await s.clock.advance(4 * 86_400_000);
+    const tries = s.server.requestsOfType(MessageType.Request).length;
+    expect(tries).toBeGreaterThan(4);
+    expect(tries).toBeLessThan(200);
+    up = true;
+    await s.clock.advance(86_400_000);
+    expect(s.manager.get('c1')?.state).toBe('BOUND');
+    s.client.close();
+    await s.manager.stop();
+  });
+});

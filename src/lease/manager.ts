@@ -3,16 +3,25 @@
  *
  * When a timer fires the manager performs the step (renew, rebind, expire, reboot) through the
  * `DhcpClient`, updates the lease and arms the next timer. At most one step runs per lease at a
- * time; `release()` waits for a running step so a late renewal cannot resurrect a lease on the
- * server after its RELEASE. Failures never escape: they become lease states and events.
+ * time; `release()` aborts a running step (its retransmissions stop at once) and waits for it to
+ * unwind before sending the RELEASE, so a late renewal cannot resurrect a lease on the server
+ * after its RELEASE, and a `docker rm` does not wait out a recovery against a silent server.
+ * Failures never escape: they become lease states and events.
+ *
+ * Priorities are the client's (`Sender`): upkeep (renew, rebind) below Docker's requests, and
+ * recovery of expired leases below everything. Leases restored after a restart whose timers
+ * passed while the daemon was down do not all step at once: each overdue lease gets a start
+ * time in a sequence spaced at `overdueStepsPerSecond`, so the window grows with their number.
  */
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { AcquireRequest, DhcpClient } from '../dhcp/client.js';
+import { Priority } from '../dhcp/sender.js';
 import { DEFAULT_ACQUIRE_TIMEOUT_MS } from '../dhcp/client.js';
 import type { Binding } from '../dhcp/binding.js';
 import { MIN_LEASE_RETRY_MS, nextLeaseRetryAt, recoveryDelayMs } from '../dhcp/backoff.js';
 import { AddressUnavailableError, ClientClosedError, NakError } from '../dhcp/errors.js';
+import { INFINITE_LEASE_SECONDS } from '../dhcp/codec/option-codes.js';
 import { DaemonError } from '../errors.js';
 import { isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
 import type { LeaseEvent, LeaseListener } from './events.js';
@@ -31,23 +40,34 @@ export interface LeaseManagerOptions {
   recoveryMaxMs?: number;
   /** Bound on one INIT-REBOOT-then-DISCOVER attempt. */
   rebootTimeoutMs?: number;
+  /**
+   * Rate at which restored leases whose timers passed during the downtime start their overdue
+   * step; default a tenth of the client's datagram rate (500/s by default: 10,000 overdue leases
+   * over 20 s), leaving the rest for Docker's requests and retransmissions.
+   */
+  overdueStepsPerSecond?: number;
 }
 
 interface Entry {
   lease: Lease;
   timer: TimerHandle | undefined;
   running: Promise<void> | undefined;
-  /** Set when a step failed unexpectedly: no new step before this time. */
+  /** Aborted when the lease is released: ends the running step (a release does not wait for it). */
+  readonly abort: AbortController;
+  /** No new step before this time: a restored overdue lease's turn, or a back-off after a bug. */
   holdUntil: number;
 }
 
 export class LeaseManager {
-  readonly #o: LeaseManagerOptions & Required<Pick<LeaseManagerOptions, 'random' | 'minRetryMs' | 'recoveryInitialMs' | 'recoveryMaxMs' | 'rebootTimeoutMs'>>;
+  readonly #o: LeaseManagerOptions &
+    Required<Pick<LeaseManagerOptions, 'random' | 'minRetryMs' | 'recoveryInitialMs' | 'recoveryMaxMs' | 'rebootTimeoutMs' | 'overdueStepsPerSecond'>>;
   readonly #entries = new Map<string, Entry>();
   readonly #acquiring = new Map<string, Promise<Lease>>();
   readonly #releasing = new Map<string, Promise<Lease | undefined>>();
   readonly #listeners = new Set<LeaseListener>();
   #stopped = false;
+  /** When the next restored overdue lease may start its step. */
+  #overdueNextAt = -Infinity;
 
   constructor(options: LeaseManagerOptions) {
     this.#o = {
@@ -56,6 +76,7 @@ export class LeaseManager {
       recoveryInitialMs: 4_000,
       recoveryMaxMs: 64_000,
       rebootTimeoutMs: DEFAULT_ACQUIRE_TIMEOUT_MS,
+      overdueStepsPerSecond: options.client.datagramsPerSecond / 10,
       ...options,
     };
   }
@@ -76,7 +97,7 @@ export class LeaseManager {
       .then(() => this.#o.client.acquire(request))
       .then((binding) => {
         const lease = leaseFromBinding(id, request.identity, binding, this.#o.random);
-        const entry: Entry = { lease, timer: undefined, running: undefined, holdUntil: 0 };
+        const entry: Entry = { lease, timer: undefined, running: undefined, abort: new AbortController(), holdUntil: 0 };
         const stale = this.#entries.get(id);
         if (stale !== undefined) this.#disarm(stale);
         this.#entries.set(id, entry);
@@ -92,7 +113,7 @@ export class LeaseManager {
   /**
    * Takes over a lease known from before a restart. Its timers say what happens next: a lease
    * that is still valid is renewed when due (never with a DISCOVER); one that expired while we
-   * were down is asked back with INIT-REBOOT.
+   * were down is asked back with INIT-REBOOT. Overdue steps are spread (see the module note).
    */
   restore(lease: Lease): boolean {
     if (this.#entries.has(lease.id) || this.#acquiring.has(lease.id) || this.#releasing.has(lease.id)) return false;
@@ -100,7 +121,23 @@ export class LeaseManager {
       this.#o.log.error({ id: lease.id, ip: lease.ip, serverId: lease.serverId, mac: lease.identity.mac }, 'not restoring a malformed lease');
       return false;
     }
-    const entry: Entry = { lease: { ...lease }, timer: undefined, running: undefined, holdUntil: 0 };
+    const restored = { ...lease };
+    if (restored.renewAt === null && restored.binding.leaseTimeSeconds === INFINITE_LEASE_SECONDS && restored.state !== 'EXPIRED' && restored.state !== 'REBOOTING') {
+      // Saved before infinite leases were renewed daily: give it the timers it now gets.
+      Object.assign(restored, leaseTimes(restored.binding, this.#o.random));
+    }
+    const entry: Entry = { lease: restored, timer: undefined, running: undefined, abort: new AbortController(), holdUntil: 0 };
+    const now = this.#o.clock.now();
+    const { action } = nextStep(restored, now);
+    if (action === 'renew' || action === 'rebind' || action === 'reboot') {
+      const spacingMs = 1000 / this.#o.overdueStepsPerSecond;
+      const turn = Math.max(now, this.#overdueNextAt);
+      this.#overdueNextAt = turn + spacingMs;
+      // A lease close to its expiry does not wait past half the time it has left.
+      const latest = restored.expiresAt === null ? Infinity : now + Math.max(0, (restored.expiresAt - now) / 2);
+      // Whole milliseconds: a timer armed for a fraction of one could fire just short of it.
+      entry.holdUntil = Math.ceil(Math.min(turn + this.#o.random() * spacingMs, latest));
+    }
     this.#entries.set(lease.id, entry);
     this.#schedule(entry);
     return true;
@@ -121,9 +158,12 @@ export class LeaseManager {
     const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
     // Out of the table first: a step that finishes now must not schedule another one, or a
-    // late request could re-create the lease on the server after our RELEASE.
+    // late request could re-create the lease on the server after our RELEASE. Then abort the
+    // step under way and wait for it to unwind: its transaction is over (late replies are
+    // dropped as unknown xids) before the RELEASE goes out behind its last REQUEST.
     this.#entries.delete(id);
     this.#disarm(entry);
+    entry.abort.abort();
     while (entry.running !== undefined) await entry.running;
     this.#disarm(entry);
     const { lease } = entry;
@@ -174,7 +214,8 @@ export class LeaseManager {
       }
       return;
     }
-    entry.running = this.#perform(entry, step.action)
+    // One controller per lease, not per step: steps come and go thousands of times an hour.
+    entry.running = this.#perform(entry, step.action, entry.abort.signal)
       .catch((err: unknown) => {
         // A bug, not a network condition: log it and back off, so it cannot spin.
         entry.holdUntil = clock.now() + recoveryDelayMs(entry.lease.recoveryAttempts++, this.#o.random, this.#o.recoveryInitialMs, this.#o.recoveryMaxMs);
@@ -186,7 +227,7 @@ export class LeaseManager {
       });
   }
 
-  async #perform(entry: Entry, action: Exclude<Action, 'wait'>): Promise<void> {
+  async #perform(entry: Entry, action: Exclude<Action, 'wait'>, signal: AbortSignal): Promise<void> {
     const { lease } = entry;
     const { clock, client, log } = this.#o;
     const now = clock.now();
@@ -196,7 +237,7 @@ export class LeaseManager {
       switch (action) {
         case 'renew': {
           this.#enter(lease, 'RENEWING');
-          const binding = await client.renew(held, lease.rebindAt ?? now);
+          const binding = await client.renew(held, lease.rebindAt ?? now, { signal });
           this.#bind(entry, binding, 'renewed');
           return;
         }
@@ -206,7 +247,8 @@ export class LeaseManager {
             log.warn(ctx, 'no renewal by T2; rebinding');
             this.#emit({ type: 'rebinding', lease: { ...lease } });
           }
-          const binding = await client.rebind(held, lease.expiresAt ?? now);
+          // An infinite lease has no expiry: the step's own attempts bound it.
+          const binding = await client.rebind(held, lease.expiresAt ?? Infinity, { signal });
           this.#bind(entry, binding, 'renewed');
           return;
         }
@@ -218,10 +260,10 @@ export class LeaseManager {
           return;
         case 'reboot': {
           this.#enter(lease, 'REBOOTING');
-          const binding = await client.reboot(lease.identity, lease.ip, this.#o.rebootTimeoutMs);
+          const binding = await client.reboot(lease.identity, lease.ip, this.#o.rebootTimeoutMs, { signal });
           if (binding.ip !== lease.ip) {
             // The server acknowledged a different address than the one asked for: not ours to keep.
-            await client.release({ identity: lease.identity, ip: binding.ip, serverId: binding.serverId });
+            await client.release({ identity: lease.identity, ip: binding.ip, serverId: binding.serverId }, { priority: Priority.Recovery });
             throw new AddressUnavailableError(binding.serverId, lease.identity.mac, lease.ip, binding.ip);
           }
           this.#bind(entry, binding, 'reacquired');
@@ -229,6 +271,8 @@ export class LeaseManager {
         }
       }
     } catch (err) {
+      // Abandoned by a release: the lease is out of the table, nothing to record.
+      if (signal.aborted) return;
       if (err instanceof ClientClosedError) {
         // The client is gone (shutdown): nothing more can be sent, so stop scheduling.
         this.#stopped = true;
@@ -258,7 +302,7 @@ export class LeaseManager {
       return;
     }
     if (action === 'rebind') {
-      lease.retryAt = nextLeaseRetryAt(now, lease.expiresAt ?? now, this.#o.minRetryMs);
+      lease.retryAt = nextLeaseRetryAt(now, lease.expiresAt ?? Infinity, this.#o.minRetryMs);
       log.warn({ ...ctx, retryAt: new Date(lease.retryAt).toISOString() }, 'rebinding failed');
       return;
     }

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../../test/support/fake-clock.js';
+import { Priority, QueueDeadlineError, Sender } from './sender.js';
+
+const never = new AbortController().signal;
+
+/** Starts a transaction that holds its slot until `end()` is called. */
+function hold(sender: Sender, p: Priority, log: string[], name: string, deadlineAt = Infinity, signal = never): { end: () => void; done: Promise<unknown> } {
+  let end!: () => void;
+  const released = new Promise<void>((resolve) => (end = resolve));
+  const done = sender.transaction(p, signal, deadlineAt, async () => {
+    log.push(name);
+    await released;
+  });
+  return { end, done: done.catch((e: unknown) => e) };
+}
+
+describe('Sender transaction slots', () => {
+  it('keeps a quarter of the slots for Docker and a quarter at most for recovery', async () => {
+    const clock = new FakeClock();
+    const sender = new Sender({ clock, maxInFlight: 8 });
+    const log: string[] = [];
+    const recoveries = Array.from({ length: 5 }, (_, i) => hold(sender, Priority.Recovery, log, `r${i}`));
+    const upkeep = Array.from({ length: 8 }, (_, i) => hold(sender, Priority.Upkeep, log, `u${i}`));
+    await clock.advance(0);
+    // Recovery: 2 of 8; upkeep fills the background share (6); Docker's 2 stay free.
+    expect(log).toEqual(['r0', 'r1', 'u0', 'u1', 'u2', 'u3']);
+    const docker = Array.from({ length: 3 }, (_, i) => hold(sender, Priority.Docker, log, `d${i}`));
+    await clock.advance(0);
+    expect(log.slice(6)).toEqual(['d0', 'd1']);
+    expect(sender.inFlight).toBe(8);
+    // A freed slot goes to the most urgent waiter, then upkeep, recovery last.
+    recoveries[0]?.end();
+    await clock.advance(0);
+    expect(log.at(-1)).toBe('d2');
+    for (const d of docker) d.end();
+    await clock.advance(0);
+    // Background work still stops at 6 of 8 (one recovery and four upkeep hold slots).
+    expect(log.slice(9)).toEqual(['u4']);
+    for (const t of [...recoveries, ...upkeep]) t.end();
+    await clock.advance(0);
+    await Promise.all([...recoveries, ...upkeep, ...docker].map((t) => t.done));
+    expect(log.filter((n) => n.startsWith('r'))).toHaveLength(5);
+    expect(sender.inFlight).toBe(0);
+  });
+
+  it('gives a waiter up at its deadline or on its signal', async () => {
+    const clock = new FakeClock();
+    const sender = new Sender({ clock, maxInFlight: 1 });
+    const log: string[] = [];
+    const first = hold(sender, Priority.Docker, log, 'a');
+    const late = hold(sender, Priority.Docker, log, 'b', clock.now() + 1_000);
+    const stop = new AbortController();
+    const aborted = hold(sender, Priority.Docker, log, 'c', Infinity, stop.signal);
+    await clock.advance(1_000);
+    expect(await late.done).toBeInstanceOf(QueueDeadlineError);
+    stop.abort(new Error('gone'));
+    expect(await aborted.done).toMatchObject({ message: 'gone' });
+    first.end();
+    await first.done;
+    expect(log).toEqual(['a']);
+    expect(sender.inFlight).toBe(0);
+  });
+});
+
+describe('Sender datagram rate', () => {
+  it('lets a burst of 10 ms worth out at once, then the rate, most urgent first', async () => {
+    const clock = new FakeClock();
+    const sender = new Sender({ clock, datagramsPerSecond: 1_000 });
+    const t0 = clock.now();
+    const granted: Array<{ p: Priority; at: number }> = [];
+    const all = [
+      ...Array.from({ length: 30 }, () => sender.datagram(Priority.Recovery, never).then(() => granted.push({ p: Priority.Recovery, at: clock.now() - t0 }))),
+      ...Array.from({ length: 5 }, () => sender.datagram(Priority.Docker, never).then(() => granted.push({ p: Priority.Docker, at: clock.now() - t0 }))),
+    ];
+    await clock.advance(100);
+    await Promise.all(all);
+    expect(granted.filter((g) => g.at === 0)).toHaveLength(10);
+    // The Docker datagrams queued behind the burst go before the remaining recovery ones.
+    expect(granted.slice(10, 15).every((g) => g.p === Priority.Docker)).toBe(true);
+    expect(granted.at(-1)?.at).toBe(25);
+  });
+
+  it('spaces unanswered datagrams (RELEASE) at their own rate', async () => {
+    const clock = new FakeClock();
+    const sender = new Sender({ clock, releasesPerSecond: 100 });
+    const t0 = clock.now();
+    const at: number[] = [];
+    const all = Array.from({ length: 5 }, () => sender.unanswered(Priority.Docker, never).then(() => at.push(clock.now() - t0)));
+    await clock.advance(100);
+    await Promise.all(all);
+    expect(at).toEqual([0, 10, 20, 30, 40]);
+  });
+});
