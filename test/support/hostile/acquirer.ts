@@ -62,6 +62,9 @@ async function runPhase(cmd: Message): Promise<void> {
   const latencies: number[] = [];
   const leases: Array<{ mac: string; ip: string; serverId: string }> = [];
   const errors: string[] = [];
+  // Where every lease came from, kept even when the lease is released at once.
+  const servers: Record<string, number> = {};
+  const ips = new Set<string>();
   let started = 0;
   let failed = 0;
   const startedAt = Date.now();
@@ -75,6 +78,8 @@ async function runPhase(cmd: Message): Promise<void> {
       try {
         const binding = await client.acquire({ identity, timeoutMs: 30_000 });
         latencies.push(performance.now() - t0);
+        servers[binding.serverId] = (servers[binding.serverId] ?? 0) + 1;
+        ips.add(binding.ip);
         const held: HeldAddress = { identity, ip: binding.ip, serverId: binding.serverId };
         if (release) await client.release(held);
         else leases.push({ mac, ip: binding.ip, serverId: binding.serverId });
@@ -97,6 +102,8 @@ async function runPhase(cmd: Message): Promise<void> {
     ratePerSecond: latencies.length / (elapsedMs / 1000),
     latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), max: latencies.at(-1) ?? 0 },
     leases,
+    servers,
+    ips: [...ips].sort(),
   });
 }
 
