@@ -186,6 +186,12 @@ export function describeOutage(kind: ServerKind, name: string, octet: number): v
       expect(entry?.ip).toBe(d.ip);
       expect((await server.leases()).some((l) => l.active && l.mac === d.mac && l.ip !== d.ip)).toBe(false);
       expect(daemon.process.exitCode).toBe(null);
+      // A new container still gets an address, from the new pool.
+      const fresh = await timed(request(randomMac()));
+      expect(fresh.ms).toBeLessThan(REQUEST_BOUND_MS);
+      const freshIp = fresh.reply === undefined ? undefined : replyAddress(fresh.reply);
+      expect(freshIp, JSON.stringify(fresh.reply?.body)).toBeDefined();
+      expect(Number(freshIp?.split('.')[3])).toBeGreaterThanOrEqual(150);
     });
   });
 }
