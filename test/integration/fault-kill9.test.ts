@@ -42,5 +42,5 @@ describeLab('fault: kill -9 under load', () => {
     expect(f.duplicates).toBe(0);
     expect(f.leaks).toBe(0);
     expect(f.reconciled).toBeGreaterThan(0);
-  }, 150_000);
+  }, 240_000);
 });
