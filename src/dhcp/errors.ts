@@ -23,7 +23,9 @@ export class NoResponseError extends DaemonError {
       `no ${step} reply from DHCP server ${server} for ${mac} after ${attempts} attempt(s) (last xid 0x${xid.toString(16).padStart(8, '0')}): ` +
         (untrusted.size > 0
           ? untrustedAdvice(untrusted)
-          : 'check that the server is running, that it serves the subnet of this host interface, and that the pool is not exhausted'),
+          : attempts === 0
+            ? 'nothing was sent: the request waited for one of the DHCP transactions in flight (DHCP_MAX_CONCURRENT) until its deadline'
+            : 'check that the server is running, that it serves the subnet of this host interface, and that the pool is not exhausted'),
     );
   }
 }
