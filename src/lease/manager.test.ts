@@ -368,6 +368,21 @@ describe('LeaseManager at scale and under outage (issue 6)', () => {
     expect(s.server.decodedRequests).toHaveLength(sent);
   });
 
+  it('forget during a recovery step stops the step without a RELEASE', async () => {
+    const s = setup(() => undefined);
+    const lease = savedLease(8, s.clock.now(), 4_000_000, 3_600);
+    s.manager.restore(lease);
+    await s.clock.advance(10_000);
+    expect(s.manager.get(lease.id)?.state).toBe('REBOOTING');
+    expect(s.manager.forget(lease.id)).toMatchObject({ id: lease.id });
+    await s.clock.advance(0);
+    const sent = s.server.decodedRequests.length;
+    await s.clock.advance(120_000);
+    expect(s.server.decodedRequests).toHaveLength(sent);
+    expect(s.server.requestsOfType(MessageType.Release)).toHaveLength(0);
+    expect(s.client.inFlight).toBe(0);
+  });
+
   it('renews an infinite lease at least once a day', async () => {
     const s = setup(dora(() => '192.0.2.100', { leaseTimeSeconds: 0xffffffff }));
     const renewedAt: number[] = [];

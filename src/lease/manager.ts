@@ -356,13 +356,15 @@ export class LeaseManager {
   /**
    * Stops tracking a lease and disarms its timers WITHOUT a DHCPRELEASE: for a lease whose
    * identity a new lease takes over (a name restarted with a new MAC), where a RELEASE would
-   * free the address the new lease asks for. A step under way finishes but schedules nothing.
+   * free the address the new lease asks for. A step under way is aborted (it would otherwise
+   * keep asking for the old lease under the shared identity) and schedules nothing.
    */
   forget(id: string): Lease | undefined {
     const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
     this.#entries.delete(id);
     this.#disarm(entry);
+    entry.abort.abort();
     return { ...entry.lease };
   }
 }
