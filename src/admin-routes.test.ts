@@ -1,0 +1,91 @@
+import { fastify } from 'fastify';
+import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../test/support/fake-clock.js';
+import { testLog } from '../test/support/silent-log.js';
+import { formatReconcileReply } from './admin-client.js';
+import { adminRoutes, type AdminReconcileReply } from './admin-routes.js';
+import { DockerUnavailableError } from './docker/engine.js';
+import type { DockerNetwork } from './ipam/reconcile.js';
+import type { Lease } from './lease/lease.js';
+import { Reconciler } from './reconciler.js';
+
+const POOL = 'd4d/local/10.9.0.0/24/id=0000000a';
+const lan: DockerNetwork = { id: 'n1', name: 'lan', subnets: ['10.9.0.0/24'], endpoints: [{ name: 'web', mac: '02:00:00:00:00:01', ip: '10.9.0.1' }] };
+const lease = (n: number): Lease => ({ id: `${POOL}#02:00:00:00:00:0${n}`, identity: { mac: `02:00:00:00:00:0${n}` }, ip: `10.9.0.${n}`, state: 'BOUND' }) as unknown as Lease;
+
+async function app(options: { down?: boolean } = {}) {
+  const clock = new FakeClock(Date.UTC(2026, 0, 1));
+  const released: string[] = [];
+  const leases = [lease(1), lease(2)];
+  const reconciler = new Reconciler({
+    docker: {
+      ipamNetworks: async () => {
+        if (options.down) throw new DockerUnavailableError('cannot reach the Docker engine at /nowhere (DOCKER_SOCKET): connect ENOENT');
+        return [lan];
+      },
+    },
+    leases: {
+      heldLeases: () => leases.filter((l) => !released.includes(l.ip)).map((l) => ({ leaseId: l.id, poolId: POOL, mac: l.identity.mac, ip: l.ip })),
+      releaseLease: async (_pool, ip) => {
+        released.push(ip);
+      },
+    },
+    driverName: 'd4d',
+    clock,
+    graceMs: 60_000,
+    intervalMs: 0,
+    log: testLog(),
+  });
+  const a = fastify();
+  await a.register(adminRoutes({ reconciler, leases: () => leases.filter((l) => !released.includes(l.ip)).map((l) => ({ poolId: POOL, lease: l })) }));
+  return { a, clock, released };
+}
+
+describe('admin paths', () => {
+  it('reconciles on request, a dry run first, and prints a table an operator can read', async () => {
+    const { a, clock, released } = await app();
+    const first = await a.inject({ method: 'POST', url: '/d4d.Reconcile', payload: '{"DryRun":true}' });
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toMatchObject({ DryRun: true, Released: [], Pending: [{ Mac: '02:00:00:00:00:02', Ip: '10.9.0.2', Networks: ['lan'], Reason: 'no-endpoint' }], Kept: 1, GraceSeconds: 60 });
+    await clock.advance(60_000);
+    const dry = await a.inject({ method: 'POST', url: '/d4d.Reconcile', payload: '{"DryRun":true}' });
+    const reply = dry.json<AdminReconcileReply>();
+    expect(reply.Released).toMatchObject([{ Ip: '10.9.0.2', Subnet: '10.9.0.0/24', MissingSince: '2026-01-01T00:00:00.000Z', ReleaseAt: '2026-01-01T00:01:00.000Z' }]);
+    expect(released).toEqual([]);
+    expect(formatReconcileReply(reply)).toBe(
+      [
+        'NETWORK  SUBNET       MAC                IP        WHY          MISSING SINCE             ACTION',
+        'lan      10.9.0.0/24  02:00:00:00:00:02  10.9.0.2  no endpoint  2026-01-01T00:00:00.000Z  would release',
+        'would release 1 lease; 0 missing from Docker for less than the grace (60 s), kept for now; 1 in use by Docker endpoints.',
+        '',
+      ].join('\n'),
+    );
+    const real = await a.inject({ method: 'POST', url: '/d4d.Reconcile', payload: '{}' });
+    expect(real.json()).toMatchObject({ DryRun: false, Released: [{ Ip: '10.9.0.2' }] });
+    expect(released).toEqual(['10.9.0.2']);
+  });
+
+  it('lists the leases with their pool and the network Docker last showed', async () => {
+    const { a } = await app();
+    await a.inject({ method: 'POST', url: '/d4d.Reconcile', payload: '{"DryRun":true}' });
+    const res = await a.inject({ method: 'POST', url: '/d4d.Leases' });
+    expect(res.json()).toEqual({
+      Leases: [
+        { Pool: POOL, Subnet: '10.9.0.0/24', Networks: ['lan'], Mac: '02:00:00:00:00:01', Ip: '10.9.0.1', State: 'BOUND' },
+        { Pool: POOL, Subnet: '10.9.0.0/24', Networks: ['lan'], Mac: '02:00:00:00:00:02', Ip: '10.9.0.2', State: 'BOUND' },
+      ],
+    });
+  });
+
+  it.each([
+    { desc: 'Docker unreachable', down: true, payload: '{}', want: 'cannot reach the Docker engine at /nowhere (DOCKER_SOCKET): connect ENOENT' },
+    { desc: 'a body that is not JSON', down: false, payload: 'dry', want: '/d4d.Reconcile: body is not JSON' },
+    { desc: 'a DryRun that is not a boolean', down: false, payload: '{"DryRun":"yes"}', want: '/d4d.Reconcile: DryRun must be true or false' },
+  ])('answers 500 {"Err"} on $desc', async ({ down, payload, want }) => {
+    const { a, released } = await app({ down });
+    const res = await a.inject({ method: 'POST', url: '/d4d.Reconcile', payload });
+    expect(res.statusCode).toBe(500);
+    expect(res.json()).toEqual({ Err: want });
+    expect(released).toEqual([]);
+  });
+});
