@@ -41,6 +41,11 @@ describe('loadConfig', () => {
     });
   });
 
+  it('lets commands that only talk to the daemon run without DHCP_SERVER', () => {
+    expect(loadConfig({ flags: {}, env: {}, readFile: () => undefined, requireDhcpServer: false })).toMatchObject({ dhcpServer: '', driverName: 'd4d' });
+    expect(() => loadConfig({ flags: {}, env: {}, readFile: () => undefined })).toThrow('DHCP_SERVER is required');
+  });
+
   it.each([
     { desc: 'a bad server identifier', env: { DHCP_SERVER_IDS: '10.0.0.2,server2' }, want: 'DHCP_SERVER_IDS must be IPv4 addresses separated by commas, got "server2"' },
     { desc: 'an empty item', env: { DHCP_SERVER_IDS: '10.0.0.2,,10.0.0.3' }, want: 'DHCP_SERVER_IDS must be IPv4 addresses separated by commas, got ""' },
