@@ -179,20 +179,27 @@ interface Answer {
 }
 
 /**
- * Sends `r` on a connection of its own and reads the answer even if the daemon answers and closes
- * before the body is all written (as it does past the body limit). Node's HTTP client reports
- * EPIPE then and drops the answer; Docker's Go client reads it, so this is what Docker would see.
+ * Sends `r` on a connection of its own, headers first: the daemon refuses a declared length past
+ * its body limit as soon as it reads the headers, answers and closes. Writing the body at once
+ * would race that close, and Node's client drops an answer it has not read yet when a write
+ * fails with EPIPE (Docker's Go client reads it). So the body follows only if no answer came
+ * within a second, and writing stops as soon as one does.
  */
 function sendRaw(socketPath: string, r: BadRequest): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const s = connect(socketPath);
     const chunks: Buffer[] = [];
-    s.on('data', (c: Buffer) => chunks.push(c));
+    let bodyTimer: NodeJS.Timeout | undefined;
+    s.on('data', (c: Buffer) => {
+      clearTimeout(bodyTimer);
+      chunks.push(c);
+    });
     s.on('error', (err: NodeJS.ErrnoException) => {
       // EPIPE/ECONNRESET while writing: the answer, if any, is already in `chunks`.
       if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
     });
     s.on('close', () => {
+      clearTimeout(bodyTimer);
       const raw = Buffer.concat(chunks);
       const headerEnd = raw.indexOf('\r\n\r\n');
       const status = /^HTTP\/1\.1 (\d{3})/.exec(raw.subarray(0, 20).toString('latin1'));
@@ -203,7 +210,7 @@ function sendRaw(socketPath: string, r: BadRequest): Promise<Answer> {
       resolve({ status: Number(status[1]), body: raw.subarray(headerEnd + 4).toString('utf8') });
     });
     s.write(`${r.method} ${r.path} HTTP/1.1\r\nHost: plugin\r\nConnection: close\r\nContent-Length: ${r.body.length}\r\n\r\n`);
-    s.end(r.body);
+    bodyTimer = setTimeout(() => s.end(r.body), 1_000);
   });
 }
 
