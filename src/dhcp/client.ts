@@ -69,7 +69,7 @@ export interface DhcpClientOptions {
   maxInFlight?: number;
   /** Former name of `maxInFlight`, when it bounded acquisitions only. */
   maxConcurrentAcquisitions?: number;
-  /** Datagrams sent per second at most, retransmissions included (default 5,000). */
+  /** Datagrams sent per second at most, retransmissions included (default 10,000). */
   maxDatagramsPerSecond?: number;
   /** First retransmission delay, default 4 s (RFC 2131 §4.1); tests lower it. */
   initialRetransmitMs?: number;

@@ -8,6 +8,7 @@ import { MessageType, OptionCode } from '../dhcp/codec/option-codes.js';
 import { getIPv4, getUint8 } from '../dhcp/codec/options.js';
 import { encodePacket, type DhcpPacket } from '../dhcp/codec/packet.js';
 import { clientIdForMac } from '../dhcp/messages.js';
+import { DEFAULT_DATAGRAMS_PER_SECOND, DEFAULT_MAX_IN_FLIGHT } from '../dhcp/sender.js';
 import type { LeaseEvent } from './events.js';
 import { LeaseManager } from './manager.js';
 import type { Lease } from './lease.js';
@@ -309,12 +310,13 @@ describe('LeaseManager at scale and under outage (issue 6)', () => {
     for (let i = 0; i < N; i++) s.manager.restore(savedLease(i, t0, 2_000_000, LEASE));
     expect(await s.clock.advanceUntil(() => renewed.size === N, 120_000, 1_000)).toBe(true);
     const took = s.clock.now() - t0;
-    // Nothing in one instant beyond a small burst, nothing in any second beyond the rate.
-    expect(Math.max(...perMs.values())).toBeLessThanOrEqual(64);
+    // Nothing in one instant beyond the sender's burst (10 ms worth), nothing in any second
+    // beyond its rate; in fact the spread keeps it far below both.
+    expect(Math.max(...perMs.values())).toBeLessThanOrEqual(DEFAULT_DATAGRAMS_PER_SECOND / 100);
     const perSecond = new Map<number, number>();
     for (const [at, n] of perMs) perSecond.set(Math.floor((at - t0) / 1000), (perSecond.get(Math.floor((at - t0) / 1000)) ?? 0) + n);
-    expect(Math.max(...perSecond.values())).toBeLessThanOrEqual(5_100);
-    expect(maxInFlight).toBeLessThanOrEqual(32);
+    expect(Math.max(...perSecond.values())).toBeLessThanOrEqual(DEFAULT_DATAGRAMS_PER_SECOND / 10);
+    expect(maxInFlight).toBeLessThanOrEqual(DEFAULT_MAX_IN_FLIGHT);
     // Spread over a window that grows with the number of leases, but all renewed well before T2.
     expect(took).toBeGreaterThan(5_000);
     expect(took).toBeLessThan(60_000);

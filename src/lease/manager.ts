@@ -42,8 +42,8 @@ export interface LeaseManagerOptions {
   rebootTimeoutMs?: number;
   /**
    * Rate at which restored leases whose timers passed during the downtime start their overdue
-   * step; default a tenth of the client's datagram rate (500/s by default: 10,000 overdue leases
-   * over 20 s), leaving the rest for Docker's requests and retransmissions.
+   * step; default a twentieth of the client's datagram rate (500/s by default: 10,000 overdue
+   * leases over 20 s), leaving the rest for Docker's requests and retransmissions.
    */
   overdueStepsPerSecond?: number;
 }
@@ -76,7 +76,7 @@ export class LeaseManager {
       recoveryInitialMs: 4_000,
       recoveryMaxMs: 64_000,
       rebootTimeoutMs: DEFAULT_ACQUIRE_TIMEOUT_MS,
-      overdueStepsPerSecond: options.client.datagramsPerSecond / 10,
+      overdueStepsPerSecond: options.client.datagramsPerSecond / 20,
       ...options,
     };
   }
