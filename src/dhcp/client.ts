@@ -313,11 +313,11 @@ export class DhcpClient {
    * no transaction slot.
    */
   async release(held: HeldAddress, options: StepOptions = {}): Promise<void> {
+    const { signal, dispose } = this.#stepSignal('RELEASE', held.identity.mac, options.signal);
     try {
-      await this.#sender.unanswered(options.priority ?? Priority.Docker, options.signal ?? this.#closing.signal);
-    } catch (err) {
-      if (this.#closing.signal.aborted) throw this.#closing.signal.reason;
-      throw new TransactionAbortedError('RELEASE', held.identity.mac, err);
+      await this.#sender.unanswered(options.priority ?? Priority.Docker, signal);
+    } finally {
+      dispose();
     }
     const xid = this.#xids.allocate();
     try {
@@ -349,15 +349,25 @@ export class DhcpClient {
     deadlineAt: number,
     task: (signal: AbortSignal, priority: Priority) => Promise<T>,
   ): Promise<T> {
-    const closing = this.#closing.signal;
-    if (callerSignal === undefined) {
-      try {
-        return await this.#sender.transaction(priority, closing, deadlineAt, () => task(closing, priority));
-      } catch (err) {
-        if (err instanceof QueueDeadlineError) throw new NoResponseError(step, this.#o.server, mac, 0, 0);
-        throw err;
-      }
+    const { signal, dispose } = this.#stepSignal(step, mac, callerSignal);
+    try {
+      return await this.#sender.transaction(priority, signal, deadlineAt, () => task(signal, priority));
+    } catch (err) {
+      if (err instanceof QueueDeadlineError) throw new NoResponseError(step, this.#o.server, mac, 0, 0);
+      throw err;
+    } finally {
+      dispose();
     }
+  }
+
+  /**
+   * The signal a step runs under: aborted with `ClientClosedError` when the client closes, or
+   * with `TransactionAbortedError` when the caller's signal aborts. Without a caller signal it is
+   * the client's own (no AbortController per step: renewals run by the thousand).
+   */
+  #stepSignal(step: string, mac: string, callerSignal: AbortSignal | undefined): { signal: AbortSignal; dispose: () => void } {
+    const closing = this.#closing.signal;
+    if (callerSignal === undefined) return { signal: closing, dispose: () => undefined };
     const ctl = new AbortController();
     const onClose = (): void => ctl.abort(closing.reason);
     const onCaller = (): void => ctl.abort(new TransactionAbortedError(step, mac, callerSignal.reason));
@@ -365,15 +375,13 @@ export class DhcpClient {
     else closing.addEventListener('abort', onClose, { once: true });
     if (callerSignal.aborted) onCaller();
     else callerSignal.addEventListener('abort', onCaller, { once: true });
-    try {
-      return await this.#sender.transaction(priority, ctl.signal, deadlineAt, () => task(ctl.signal, priority));
-    } catch (err) {
-      if (err instanceof QueueDeadlineError) throw new NoResponseError(step, this.#o.server, mac, 0, 0);
-      throw err;
-    } finally {
-      closing.removeEventListener('abort', onClose);
-      callerSignal.removeEventListener('abort', onCaller);
-    }
+    return {
+      signal: ctl.signal,
+      dispose: () => {
+        closing.removeEventListener('abort', onClose);
+        callerSignal.removeEventListener('abort', onCaller);
+      },
+    };
   }
 
   async #requestOnce(
