@@ -92,8 +92,15 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   try {
     await mkdir(config.pluginDir, { recursive: true, mode: 0o755 });
     await removeStaleSocket(socketPath);
-    await app.listen({ path: socketPath });
-    // Only root may talk to the plugin: it hands out addresses on the LAN.
+    // Only root may talk to the plugin: it hands out addresses on the LAN. The socket is
+    // created under a umask that leaves it 0600 from the first instant (a chmod after listen
+    // alone would leave it connectable by anyone for a moment under a lax umask).
+    const umask = process.umask(0o177);
+    try {
+      await app.listen({ path: socketPath });
+    } finally {
+      process.umask(umask);
+    }
     await chmod(socketPath, 0o600);
   } catch (err) {
     client.close();

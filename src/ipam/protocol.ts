@@ -58,6 +58,18 @@ export class BadRequestError extends DaemonError {
 
 type Json = Record<string, unknown>;
 
+/** Longest piece of a caller's input quoted back in an error (and so in our log). */
+const PREVIEW_CHARS = 80;
+
+/**
+ * A short rendering of a bad value for an error message: the caller's input is echoed in the
+ * reply and in the log, so a 512 KiB value must not come back whole.
+ */
+export function preview(value: unknown): string {
+  const text = JSON.stringify(value) ?? 'nothing';
+  return text.length <= PREVIEW_CHARS ? text : `${text.slice(0, PREVIEW_CHARS)}… (${text.length} characters)`;
+}
+
 /** Parses a JSON object body; an empty or non-object body is a `BadRequestError`. */
 export function parseBody(method: string, text: string): Json {
   if (text.trim() === '') throw new BadRequestError(`${method}: empty request body`);
@@ -74,7 +86,7 @@ export function parseBody(method: string, text: string): Json {
 function str(method: string, body: Json, key: string, required = true): string {
   const v = body[key];
   if (v === undefined && !required) return '';
-  if (typeof v !== 'string') throw new BadRequestError(`${method}: field ${key} must be a string, got ${JSON.stringify(v) ?? 'nothing'}`);
+  if (typeof v !== 'string') throw new BadRequestError(`${method}: field ${key} must be a string, got ${preview(v)}`);
   return v;
 }
 
@@ -84,7 +96,7 @@ function options(method: string, body: Json): Record<string, string> {
   if (typeof v !== 'object' || Array.isArray(v)) throw new BadRequestError(`${method}: field Options must be an object or null`);
   const out: Record<string, string> = {};
   for (const [k, val] of Object.entries(v as Json)) {
-    if (typeof val !== 'string') throw new BadRequestError(`${method}: option ${k} must be a string`);
+    if (typeof val !== 'string') throw new BadRequestError(`${method}: option ${preview(k)} must be a string`);
     out[k] = val;
   }
   return out;

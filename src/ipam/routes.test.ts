@@ -73,6 +73,19 @@ describe('plugin handshake (empty bodies)', () => {
     expect(app.server.keepAliveTimeout).toBe(0);
   });
 
+  it('quotes at most a short piece of a bad value back (the reply and the log stay small)', async () => {
+    const res = await post('/IpamDriver.ReleasePool', JSON.stringify({ PoolID: ['A'.repeat(512 * 1024)] }));
+    expect(res.status).toBe(500);
+    expect(String(res.body?.Err)).toMatch(/^ReleasePool: field PoolID must be a string, got \["AAAA.*… \(524292 characters\)$/);
+    expect(String(res.body?.Err).length).toBeLessThan(200);
+  });
+
+  it('says that a body past the limit is too large, with the limit, rather than "internal error"', async () => {
+    const res = await post('/IpamDriver.ReleasePool', JSON.stringify({ PoolID: 'x', Junk: 'A'.repeat(2 * 1024 * 1024) }));
+    expect(res.status).toBe(413);
+    expect(String(res.body?.Err)).toMatch(/too large.*\(limit 1 MiB\)/);
+  });
+
   it('answers unknown paths with 404 and an Err', async () => {
     expect(await post('/NetworkDriver.CreateNetwork', '{}')).toEqual({ status: 404, body: { Err: 'unknown endpoint POST /NetworkDriver.CreateNetwork' } });
   });

@@ -132,8 +132,27 @@ export function ipamRoutes(driver: IpamDriver, calls: PluginCalls = new PluginCa
         void reply.code(500).type(PLUGIN_CONTENT_TYPE).send({ Err: err.message });
         return;
       }
+      const status = clientErrorStatus(err);
+      if (status !== undefined) {
+        // fastify's own refusals (a body past the size limit, a malformed request): the
+        // caller's fault, said in Docker's error shape rather than as an internal error.
+        const message = `${(err as Error).message}${status === 413 ? ` (limit ${BODY_LIMIT_BYTES / 1024 / 1024} MiB)` : ''}`;
+        req.log.warn({ status, url: req.url }, message);
+        void reply.code(status).type(PLUGIN_CONTENT_TYPE).send({ Err: message });
+        return;
+      }
       req.log.error({ err, url: req.url }, 'internal error');
       void reply.code(500).type(PLUGIN_CONTENT_TYPE).send({ Err: 'internal error (see the oam-docker-ipam log)' });
     });
   };
+}
+
+/** fastify's default body limit; Docker's bodies are a few hundred bytes. */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+/** The 4xx status of an error fastify raised about the request itself, if it is one. */
+function clientErrorStatus(err: unknown): number | undefined {
+  if (!(err instanceof Error) || !('statusCode' in err)) return undefined;
+  const status = (err as Error & { statusCode: unknown }).statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
 }

@@ -3,7 +3,7 @@ import { fastify, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { IpamDriver } from './driver.js';
-import { ipamRoutes, PluginCalls } from './routes.js';
+import { BODY_LIMIT_BYTES, ipamRoutes, PluginCalls } from './routes.js';
 
 /** The calls under way of each server `buildServer` made, for `stopServing`. */
 const callsOf = new WeakMap<FastifyInstance, PluginCalls>();
@@ -14,6 +14,7 @@ export async function buildServer(deps: { driver: IpamDriver; log: Logger }): Pr
     loggerInstance: deps.log as FastifyBaseLogger,
     // Docker's plugin client has no request timeout; neither do we.
     requestTimeout: 0,
+    bodyLimit: BODY_LIMIT_BYTES,
     // Calls that arrive while stopping are refused by the routes, with an {"Err": …} Docker shows.
     return503OnClosing: false,
   });
