@@ -8,4 +8,11 @@ bash scripts/setup.sh
 npx tsc -p tsconfig.json --noEmit
 npx vitest run --project unit
 npm run build
-npx vitest run --project integration
+# The Docker end-to-end files share one engine and run one at a time; the namespace labs run
+# side by side. Both at once, each in its own vitest process; the run fails if either does.
+npx vitest run --project e2e > >(sed -u 's/^/[e2e] /') 2>&1 &
+e2e=$!
+status=0
+npx vitest run --project integration || status=$?
+wait "$e2e" || status=$?
+exit "$status"
