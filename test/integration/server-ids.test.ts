@@ -32,7 +32,7 @@ describeLab('trusted server identifiers', () => {
 
   beforeAll(async () => {
     if (!existsSync(BUILT_MAIN)) throw new Error(`${BUILT_MAIN} is missing: run npm run build first`);
-    lab = await createLab({ name: 'sids', octet: 173 });
+    lab = await createLab({ name: 'sids', octet: 178 });
     secondary = lab.network(2);
     await run('ip', ['-n', lab.serverNs, 'addr', 'add', `${secondary}/24`, 'dev', lab.serverIf]);
     server = createServer('isc', lab, { leaseTimeSeconds: 60, rangeFirst: 20, rangeLast: 239 });
