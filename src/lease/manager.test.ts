@@ -226,6 +226,33 @@ describe('LeaseManager', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('a release the closed client cannot send keeps the lease in the table, as it was, for the next start', async () => {
+    const first = await manager.acquire('c1', { identity });
+    const other = { mac: '02:42:c0:00:02:08', clientId: clientIdForMac('02:42:c0:00:02:08') };
+    server.handler = dora(() => '192.0.2.101', { leaseTimeSeconds: LEASE_S });
+    await manager.acquire('c2', { identity: other });
+    // c1's RELEASE goes out at once; c2's waits for the RELEASE pacer when the client closes
+    // (a stop past its grace), and c3's comes after the close.
+    const r1 = manager.release('c1');
+    const r2 = manager.release('c2');
+    await Promise.resolve();
+    closeClient();
+    await expect(r1).resolves.toMatchObject({ id: 'c1', state: 'RELEASED' });
+    await expect(r2).rejects.toMatchObject({ code: 'DHCP_CLIENT_CLOSED' });
+    expect(server.requestsOfType(MessageType.Release).map((p) => p.ciaddr)).toEqual([first.ip]);
+    expect(manager.list().map((l) => [l.id, l.state, l.ip])).toEqual([['c2', 'BOUND', '192.0.2.101']]);
+    expect(eventTypes().filter((t) => t === 'released')).toHaveLength(1);
+    await manager.stop();
+    expect(clock.pending).toBe(0);
+    // The next start resumes it (and so reconciliation or a later release can free it).
+    const saved = manager.get('c2') as Lease;
+    const client = new DhcpClient({ transport: server.transport, clock, server: SERVER, log: testLog(), random: () => 0.5 });
+    const again = new LeaseManager({ client, clock, log: testLog(), random: () => 0.5 });
+    expect(again.restore(saved)).toBe(true);
+    await expect(again.release('c2')).resolves.toMatchObject({ state: 'RELEASED' });
+    expect(server.requestsOfType(MessageType.Release).map((p) => p.ciaddr)).toEqual([first.ip, '192.0.2.101']);
+  });
+
   it('refuses to restore a malformed lease, and one whose id is being acquired', async () => {
     const acquiring = manager.acquire('c1', { identity });
     const lease = await acquiring;

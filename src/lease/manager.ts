@@ -143,7 +143,11 @@ export class LeaseManager {
     return true;
   }
 
-  /** Gives the address back (DHCPRELEASE) and forgets the lease. Unknown ids succeed. */
+  /**
+   * Gives the address back (DHCPRELEASE) and forgets the lease. Unknown ids succeed. Rejects
+   * with `ClientClosedError` if the client closed before the RELEASE went out: the lease is
+   * then kept (see `#release`).
+   */
   release(id: string): Promise<Lease | undefined> {
     const already = this.#releasing.get(id);
     if (already !== undefined) return already;
@@ -167,8 +171,21 @@ export class LeaseManager {
     while (entry.running !== undefined) await entry.running;
     this.#disarm(entry);
     const { lease } = entry;
+    const was = lease.state;
     lease.state = 'RELEASED';
-    await this.#o.client.release({ identity: lease.identity, ip: lease.ip, serverId: lease.serverId });
+    try {
+      await this.#o.client.release({ identity: lease.identity, ip: lease.ip, serverId: lease.serverId });
+    } catch (err) {
+      if (!(err instanceof ClientClosedError)) throw err;
+      // A stop cut the RELEASE off: the server still holds the lease. Back into the table as it
+      // was, so the table saved at the stop lists it and the next start resumes it (then
+      // reconciliation or a later release frees it); dropped here, it would linger on the
+      // server where nothing looks for it. No timers: nothing more can be sent.
+      lease.state = was;
+      this.#stopped = true;
+      if (!this.#entries.has(id)) this.#entries.set(id, { lease, timer: undefined, running: undefined, abort: new AbortController(), holdUntil: 0 });
+      throw err;
+    }
     this.#emit({ type: 'released', lease: { ...lease } });
     return { ...lease };
   }
