@@ -18,6 +18,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../clock.js';
 import type { DhcpClient } from '../dhcp/client.js';
 import { formatHex, ipv4ToNumber, isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
 import { clientIdForMac, clientIdForName, type ClientIdentity } from '../dhcp/messages.js';
@@ -25,6 +26,7 @@ import { DaemonError } from '../errors.js';
 import type { Lease } from '../lease/lease.js';
 import type { LeaseManager } from '../lease/manager.js';
 import type { LeaseStore, PoolRecord } from '../lease/store.js';
+import type { HeldLease } from './reconcile.js';
 import { inSubnet, maskToPrefix, numberToIPv4, parseCidr, parsePoolId, parsePoolOptions, poolCidr, poolId, type Pool } from './pool.js';
 import {
   BadRequestError,
@@ -65,6 +67,21 @@ export interface IpamDriverOptions {
   hostName?: string;
   /** Pools and their reserved addresses from before a restart (from the lease table). */
   pools?: readonly PoolRecord[];
+  /** Stamps each lease when it is handed out (reconciliation compares it); default the system clock. */
+  clock?: Clock;
+  /** Docker's endpoints as last read in the background; consulted before a name takeover. */
+  dockerView?: DockerView;
+}
+
+/**
+ * What the last background read of Docker showed, read-only: the driver never calls Docker
+ * itself (dockerd holds the container lock while it waits for RequestAddress).
+ */
+export interface DockerView {
+  /** Addresses of the endpoints of our networks at the last successful read; undefined when there is none. */
+  endpointsSeen(): { at: number; ips: ReadonlySet<string> } | undefined;
+  /** Asks for a fresh read soon, in the background (never awaited). */
+  nudge(): void;
 }
 
 interface PoolState {
@@ -78,9 +95,19 @@ interface PoolState {
 export class IpamDriver {
   readonly #o: IpamDriverOptions;
   readonly #pools = new Map<string, PoolState>();
+  readonly #clock: Clock;
+  /**
+   * Per lease id, the tail of the calls on it (requests, releases on reconciliation's behalf):
+   * a second request for the same id starts only once the first has ended, its give-back
+   * included, so it never shares an acquisition that is about to be given back.
+   */
+  readonly #turns = new Map<string, Promise<void>>();
+  /** When each lease was last handed out (epoch ms); absent for leases restored from the table. */
+  readonly #requestedAt = new Map<string, number>();
 
   constructor(options: IpamDriverOptions) {
     this.#o = options;
+    this.#clock = options.clock ?? systemClock;
     for (const record of options.pools ?? []) {
       try {
         this.#pools.set(record.id, { pool: parsePoolId(record.id), reserved: new Set(record.reserved), learned: false });
@@ -181,6 +208,29 @@ export class IpamDriver {
     }
     const { identity, byName } = this.#identity(normalized, req.Options[OPTION_ENDPOINT_NAME], pool.clientIdMode ?? this.#o.clientIdMode);
     const id = byName ? `${req.PoolID}#name:${identity.hostname}` : `${req.PoolID}#${normalized}`;
+    return this.#inTurn(id, async () => {
+      if (signal?.aborted === true) throw new CallerGoneError('the caller closed the connection before its turn; nothing was acquired');
+      return this.#requestLease({ req, state, id, identity, byName, normalized, range, inPool, inRange, cidr }, signal);
+    });
+  }
+
+  async #requestLease(
+    r: {
+      req: RequestAddressRequest;
+      state: PoolState;
+      id: string;
+      identity: ClientIdentity;
+      byName: boolean;
+      normalized: string;
+      range: { network: string; prefixLength: number } | undefined;
+      inPool: (ip: string) => boolean;
+      inRange: (ip: string) => boolean;
+      cidr: (ip: string) => RequestAddressResponse;
+    },
+    signal: AbortSignal | undefined,
+  ): Promise<RequestAddressResponse> {
+    const { req, state, id, identity, byName, normalized, range, inPool, inRange, cidr } = r;
+    const { pool } = state;
     let requestedIp = req.Address === '' ? undefined : req.Address;
     const existing = byName ? this.#leaseOfName(req.PoolID, id, identity.clientId) : this.#o.manager.get(id);
     if (existing !== undefined) {
@@ -193,6 +243,19 @@ export class IpamDriver {
         // network, so the old endpoint is gone and the lease is this one's: take it over. No
         // RELEASE: the server knows both by the same client id, and a RELEASE would free the
         // very address asked for next.
+        // Unless Docker still shows an endpoint with that address: a running container renamed
+        // (`docker rename web web-old`) keeps its endpoint and address under the new name,
+        // and taking it over would give one address to two running containers.
+        const seen = this.#o.dockerView?.endpointsSeen();
+        if (seen?.ips.has(existing.ip) === true) {
+          // The view may be stale (read before the old container stopped): ask for a fresh one.
+          this.#o.dockerView?.nudge();
+          this.#o.log.warn({ pool: req.PoolID, name: identity.hostname, ip: existing.ip, oldMac: existing.identity.mac, mac: normalized, seenAt: new Date(seen.at).toISOString() }, 'endpoint name asked again while Docker still shows its address in use: not taken over');
+          throw new IpamError(
+            `endpoint name ${identity.hostname ?? '?'}: its previous lease ${existing.ip} is still used by a running endpoint (renamed container?); remove it or pick another name ` +
+              `(Docker showed it at ${new Date(seen.at).toISOString()}; if that container has just stopped, try again in a few seconds)`,
+          );
+        }
         this.#o.manager.forget(existing.id);
         requestedIp ??= existing.ip;
         this.#o.log.info({ pool: req.PoolID, name: identity.hostname, ip: existing.ip, oldMac: existing.identity.mac, mac: normalized }, 'endpoint name started again: taking its lease over');
@@ -246,6 +309,7 @@ export class IpamDriver {
       throw err;
     }
     await this.#giveBackIfGone(id, signal, ctx);
+    this.#requestedAt.set(id, this.#clock.now());
     this.#o.log.debug(ctx, 'address leased');
     return cidr(lease.ip);
   }
@@ -275,6 +339,35 @@ export class IpamDriver {
     }
     await this.#releaseAndSave(lease.id);
     this.#o.log.debug({ pool: req.PoolID, mac: lease.identity.mac, ip: lease.ip }, 'address released');
+  }
+
+  /**
+   * Releases a lease on reconciliation's behalf, only if it is still the lease that was
+   * planned: same id, same address, not handed out again since (same stamp). Waits for a
+   * request on the same id under way. Resolves false when it released nothing.
+   */
+  releaseIfUnchanged(planned: Pick<HeldLease, 'leaseId' | 'ip' | 'requestedAt'>): Promise<boolean> {
+    return this.#inTurn(planned.leaseId, async () => {
+      const lease = this.#o.manager.get(planned.leaseId);
+      if (lease === undefined || lease.ip !== planned.ip || this.#requestedAt.get(planned.leaseId) !== planned.requestedAt) return false;
+      await this.#releaseAndSave(planned.leaseId);
+      return true;
+    });
+  }
+
+  /** Runs `fn` after every earlier call on lease `id` has ended; the chain is dropped when idle. */
+  async #inTurn<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.#turns.get(id) ?? Promise.resolve()).then(fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#turns.set(id, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#turns.get(id) === tail) this.#turns.delete(id);
+    }
   }
 
   async #savePools(): Promise<void> {
@@ -378,6 +471,18 @@ export class IpamDriver {
   /** Every lease with the PoolID it was requested in (reconciliation with Docker reads this). */
   leasesByPool(): Array<{ poolId: string; lease: Lease }> {
     return this.#o.manager.list().map((lease) => ({ poolId: lease.id.slice(0, lease.id.indexOf('#')), lease }));
+  }
+
+  /** Every lease as reconciliation plans with it: pool, MAC, address and when it was handed out. */
+  heldLeases(): HeldLease[] {
+    const leases = this.leasesByPool();
+    // Stamps of leases gone from the table (released, lost) are dropped here.
+    const ids = new Set(leases.map(({ lease }) => lease.id));
+    for (const id of this.#requestedAt.keys()) if (!ids.has(id)) this.#requestedAt.delete(id);
+    return leases.map(({ poolId, lease }) => {
+      const requestedAt = this.#requestedAt.get(lease.id);
+      return { leaseId: lease.id, poolId, mac: lease.identity.mac, ip: lease.ip, ...(requestedAt === undefined ? {} : { requestedAt }) };
+    });
   }
 }
 

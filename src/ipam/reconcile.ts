@@ -45,6 +45,8 @@ export interface HeldLease {
   readonly poolId: string;
   readonly mac: string;
   readonly ip: string;
+  /** When the driver last handed it out (epoch ms); absent for a lease restored from the table. */
+  readonly requestedAt?: number;
 }
 
 /** When a scan first missed a lease, and the address it had then. */

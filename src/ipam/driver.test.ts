@@ -1,0 +1,128 @@
+/**
+ * The driver on its own (no HTTP): requests for one lease id that overlap, name takeovers
+ * checked against Docker's last view, and releases on reconciliation's behalf. Real lease
+ * manager and DHCP client over a scripted server.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../clock.js';
+import { MemoryTransport } from '../../test/support/memory-transport.js';
+import { MemoryStore } from '../../test/support/memory-store.js';
+import { dora, ScriptedServer } from '../../test/support/scripted-server.js';
+import { testLog } from '../../test/support/silent-log.js';
+import { DhcpClient } from '../dhcp/client.js';
+import { MessageType, OptionCode } from '../dhcp/codec/option-codes.js';
+import { getIPv4 } from '../dhcp/codec/options.js';
+import { LeaseManager } from '../lease/manager.js';
+import { CallerGoneError, IpamDriver, type DockerView } from './driver.js';
+import { OPTION_ENDPOINT_NAME, OPTION_MAC_ADDRESS } from './protocol.js';
+
+const SERVER = '192.0.2.1';
+let manager: LeaseManager | undefined;
+
+afterEach(async () => {
+  await manager?.stop();
+  manager = undefined;
+});
+
+async function setup(clientIdMode: 'mac' | 'endpoint-name', o: { dockerView?: DockerView; now?: () => number } = {}) {
+  const transport = new MemoryTransport();
+  const server = new ScriptedServer(transport, SERVER);
+  let next = 100;
+  server.handler = dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? `192.0.2.${next++}`, { leaseTimeSeconds: 600 });
+  const log = testLog();
+  const client = new DhcpClient({ transport, clock: systemClock, server: SERVER, log, random: () => 0.5 });
+  manager = new LeaseManager({ client, clock: systemClock, log });
+  const store = new MemoryStore();
+  const clock = o.now === undefined ? systemClock : { ...systemClock, now: o.now };
+  const driver = new IpamDriver({ manager, client, store, log, clientIdMode, driverName: 'd4d', hostName: 'h1', clock, ...(o.dockerView ? { dockerView: o.dockerView } : {}) });
+  const { PoolID } = await driver.requestPool({ AddressSpace: 'local', Pool: '192.0.2.0/24', SubPool: '', Options: {}, V6: false });
+  const ask = (mac: string, name?: string, signal?: AbortSignal) =>
+    driver.requestAddress({ PoolID, Address: '', Options: { [OPTION_MAC_ADDRESS]: mac, ...(name === undefined ? {} : { [OPTION_ENDPOINT_NAME]: name }) } }, signal);
+  return { server, manager, store, driver, PoolID, ask };
+}
+
+const releases = (server: ScriptedServer): number => server.requestsOfType(MessageType.Release).length;
+
+describe('two requests for one lease id', () => {
+  it.each([
+    { mode: 'endpoint-name' as const, first: '02:00:00:00:00:01', second: '02:00:00:00:00:02', name: 'web' },
+    { mode: 'mac' as const, first: '02:00:00:00:00:01', second: '02:00:00:00:00:01', name: undefined },
+  ])('($mode) the first caller hangs up: the second ends with the lease held and saved, no RELEASE after its reply', async ({ mode, first, second, name }) => {
+    const { server, manager, store, ask } = await setup(mode);
+    const gone = new AbortController();
+    const r1 = ask(first, name, gone.signal);
+    const r2 = ask(second, name, new AbortController().signal);
+    gone.abort();
+    await expect(r1).rejects.toThrow(CallerGoneError);
+    const reply = await r2;
+    const ip = reply.Address.split('/')[0];
+    const releasesAtReply = releases(server);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(releases(server)).toBe(releasesAtReply);
+    expect(manager.list().map((l) => [l.identity.mac, l.ip])).toEqual([[second, ip]]);
+    expect(store.lastSaved().map(([, savedIp]) => savedIp)).toEqual([ip]);
+  });
+});
+
+describe('name takeover and Docker’s last view', () => {
+  const view = (ips: string[]): DockerView & { nudges: number } => {
+    const v = {
+      nudges: 0,
+      endpointsSeen: () => ({ at: Date.now(), ips: new Set(ips) }),
+      nudge: () => {
+        v.nudges++;
+      },
+    };
+    return v;
+  };
+
+  it('refuses to take over an address a running endpoint still shows (renamed container), and asks for a fresh read', async () => {
+    const docker = view([]);
+    const { server, manager, ask } = await setup('endpoint-name', { dockerView: docker });
+    const old = await ask('02:00:00:00:00:01', 'web');
+    const ip = old.Address.split('/')[0] as string;
+    // docker rename web web-old; Docker's view now shows web-old with that address.
+    docker.endpointsSeen = () => ({ at: Date.now(), ips: new Set([ip]) });
+    const sent = server.decodedRequests.length;
+    await expect(ask('02:00:00:00:00:02', 'web')).rejects.toThrow(`endpoint name web: its previous lease ${ip} is still used by a running endpoint (renamed container?); remove it or pick another name`);
+    expect(docker.nudges).toBe(1);
+    expect(server.decodedRequests.length).toBe(sent);
+    expect(manager.list().map((l) => [l.identity.mac, l.ip])).toEqual([['02:00:00:00:00:01', ip]]);
+  });
+
+  it.each([
+    { desc: 'no view yet (Docker never read, or unreachable)', seen: undefined },
+    { desc: 'a view without the address', seen: ['192.0.2.250'] },
+  ])('takes over as before with $desc', async ({ seen }) => {
+    const docker = { endpointsSeen: () => (seen === undefined ? undefined : { at: Date.now(), ips: new Set(seen) }), nudge: () => undefined };
+    const { manager, ask } = await setup('endpoint-name', { dockerView: docker });
+    const old = await ask('02:00:00:00:00:01', 'web');
+    const again = await ask('02:00:00:00:00:02', 'web');
+    expect(again.Address).toBe(old.Address);
+    expect(manager.list().map((l) => l.identity.mac)).toEqual(['02:00:00:00:00:02']);
+  });
+});
+
+describe('release on reconciliation’s behalf', () => {
+  it('stamps each lease when handed out, and releases it only while that same request stands', async () => {
+    let now = 1_000;
+    const { server, manager, driver, ask } = await setup('mac', { now: () => now });
+    await ask('02:00:00:00:00:01');
+    const [held] = driver.heldLeases();
+    expect(held).toMatchObject({ mac: '02:00:00:00:00:01', requestedAt: 1_000 });
+    if (held === undefined) throw new Error('no lease');
+    // Asked again (a fixed --mac-address container started again): the stamp moves on.
+    now = 2_000;
+    await ask('02:00:00:00:00:01');
+    expect(driver.heldLeases()[0]?.requestedAt).toBe(2_000);
+    expect(await driver.releaseIfUnchanged(held)).toBe(false);
+    expect(manager.list()).toHaveLength(1);
+    expect(releases(server)).toBe(0);
+    const current = driver.heldLeases()[0];
+    if (current === undefined) throw new Error('no lease');
+    expect(await driver.releaseIfUnchanged({ ...current, ip: '192.0.2.250' })).toBe(false);
+    expect(await driver.releaseIfUnchanged(current)).toBe(true);
+    expect(manager.list()).toHaveLength(0);
+    expect(releases(server)).toBe(1);
+  });
+});
