@@ -434,6 +434,28 @@ describe('DhcpClient sender: one bounded, paced, prioritized path for every send
     expect(server.decodedRequests).toHaveLength(sent);
   });
 
+  it('a step aborted after its turn to send came, before it ran, sends nothing (RELEASE and REQUEST)', async () => {
+    // One datagram of burst: after the first RELEASE the next datagram waits for a token.
+    client = makeClient({ maxDatagramsPerSecond: 100 });
+    const other = { identity: idn(1), ip: '192.0.2.101', serverId: SERVER };
+    for (const step of ['release', 'renew'] as const) {
+      await clock.advance(1_000); // a full bucket
+      await client.release(other);
+      const stop = new AbortController();
+      const opts = { signal: stop.signal };
+      const held = { identity, ip: '192.0.2.100', serverId: SERVER };
+      const done = (step === 'release' ? client.release(held, opts) : client.renew(held, clock.now() + 60_000, opts)).catch((e: unknown) => e);
+      await clock.advance(2); // past the RELEASE pacer: now it waits for a token
+      const due = clock.nextDueAt() as number;
+      // Aborted at the very instant its token comes, after the grant and before the send.
+      clock.setTimeout(() => stop.abort(), due - clock.now());
+      const sent = server.decodedRequests.length;
+      await clock.advance(60_000);
+      expect(await done).toBeInstanceOf(Error);
+      expect(server.decodedRequests.slice(sent).map((p) => getUint8(p.options, 53))).toEqual([]);
+    }
+  });
+
   it('says so when the only replies came from an untrusted server identifier', async () => {
     server.handler = dora(() => '192.0.2.100', { serverId: '10.0.0.2' });
     const done = client.acquire({ identity, timeoutMs: 20_000 }).catch((e: unknown) => e);

@@ -316,6 +316,8 @@ export class DhcpClient {
     const { signal, dispose } = this.#stepSignal('RELEASE', held.identity.mac, options.signal);
     try {
       await this.#sender.unanswered(options.priority ?? Priority.Docker, signal);
+      // Aborted after the grant, before this turn: a forgotten lease's RELEASE must not go out.
+      if (signal.aborted) throw signal.reason;
     } finally {
       dispose();
     }
@@ -444,6 +446,8 @@ export class DhcpClient {
         if (clock.now() >= spec.deadlineAt) break;
         // The wait for the sender is part of the attempt: the schedule counts from the send.
         await this.#sender.datagram(spec.priority, signal);
+        // Aborted between the grant and this turn (a forget(), a release): send nothing more.
+        if (signal.aborted) throw signal.reason;
         const now = clock.now();
         const packet = spec.build();
         attempts++;

@@ -9,6 +9,7 @@ import { getIPv4, getUint8 } from '../dhcp/codec/options.js';
 import { encodePacket, type DhcpPacket } from '../dhcp/codec/packet.js';
 import { clientIdForMac } from '../dhcp/messages.js';
 import { DEFAULT_DATAGRAMS_PER_SECOND, DEFAULT_MAX_IN_FLIGHT } from '../dhcp/sender.js';
+import type { Binding } from '../dhcp/binding.js';
 import type { LeaseEvent } from './events.js';
 import { LeaseManager } from './manager.js';
 import type { Lease } from './lease.js';
@@ -235,7 +236,8 @@ describe('LeaseManager', () => {
     // (a stop past its grace), and c3's comes after the close.
     const r1 = manager.release('c1');
     const r2 = manager.release('c2');
-    await Promise.resolve();
+    await clock.advance(0);
+    expect(server.requestsOfType(MessageType.Release)).toHaveLength(1);
     closeClient();
     await expect(r1).resolves.toMatchObject({ id: 'c1', state: 'RELEASED' });
     await expect(r2).rejects.toMatchObject({ code: 'DHCP_CLIENT_CLOSED' });
@@ -410,6 +412,37 @@ describe('LeaseManager at scale and under outage (issue 6)', () => {
     expect(s.server.decodedRequests).toHaveLength(sent);
     expect(s.server.requestsOfType(MessageType.Release)).toHaveLength(0);
     expect(s.client.inFlight).toBe(0);
+  });
+
+  it('forget during a reboot step whose server ACKs another address: no RELEASE after forget returns', async () => {
+    const clock = new FakeClock();
+    const transport = new MemoryTransport();
+    const server = new ScriptedServer(transport, SERVER);
+    server.handler = dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? '192.0.2.100');
+    const log = testLog();
+    // The client checks that an ACK is for the address asked for; this one hands the manager
+    // another address, the case its reboot step guards against.
+    class OtherAddressClient extends DhcpClient {
+      override async reboot(...args: Parameters<DhcpClient['reboot']>): Promise<Binding> {
+        return { ...(await super.reboot(...args)), ip: '192.0.2.222' };
+      }
+    }
+    // One RELEASE a second: the step's RELEASE waits for its turn behind an earlier one.
+    const client = new OtherAddressClient({ transport, clock, server: SERVER, log, random: seeded(1), releasesPerSecond: 1 });
+    const manager = new LeaseManager({ client, clock, log, random: seeded(1) });
+    const lease = savedLease(9, clock.now(), 4_000_000, 3_600);
+    await client.release({ identity: { mac: '02:42:c0:00:02:77', clientId: clientIdForMac('02:42:c0:00:02:77') }, ip: '192.0.2.77', serverId: SERVER });
+    manager.restore(lease);
+    expect(await clock.advanceUntil(() => server.requestsOfType(MessageType.Request).length > 0, 1_000, 1)).toBe(true);
+    await clock.advance(10);
+    expect(server.requestsOfType(MessageType.Release)).toHaveLength(1);
+    // A name taken over: the new lease uses the same client id from now on.
+    expect(manager.forget(lease.id)).toMatchObject({ id: lease.id });
+    await clock.advance(5_000);
+    expect(server.requestsOfType(MessageType.Release)).toHaveLength(1);
+    expect(manager.list()).toEqual([]);
+    client.close();
+    await manager.stop();
   });
 
   it('renews an infinite lease at least once a day', async () => {

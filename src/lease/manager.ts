@@ -280,7 +280,9 @@ export class LeaseManager {
           const binding = await client.reboot(lease.identity, lease.ip, this.#o.rebootTimeoutMs, { signal });
           if (binding.ip !== lease.ip) {
             // The server acknowledged a different address than the one asked for: not ours to keep.
-            await client.release({ identity: lease.identity, ip: binding.ip, serverId: binding.serverId }, { priority: Priority.Recovery });
+            // Under the step's signal: after a forget() the identity is another lease's, and a
+            // RELEASE sent under it could free that lease's address.
+            await client.release({ identity: lease.identity, ip: binding.ip, serverId: binding.serverId }, { priority: Priority.Recovery, signal });
             throw new AddressUnavailableError(binding.serverId, lease.identity.mac, lease.ip, binding.ip);
           }
           this.#bind(entry, binding, 'reacquired');
@@ -374,7 +376,9 @@ export class LeaseManager {
    * Stops tracking a lease and disarms its timers WITHOUT a DHCPRELEASE: for a lease whose
    * identity a new lease takes over (a name restarted with a new MAC), where a RELEASE would
    * free the address the new lease asks for. A step under way is aborted (it would otherwise
-   * keep asking for the old lease under the shared identity) and schedules nothing.
+   * keep asking for the old lease under the shared identity) and schedules nothing. Synchronous,
+   * yet nothing of that step reaches the wire after it returns: every send of the client checks
+   * the step's signal after its last wait, right before the datagram goes out.
    */
   forget(id: string): Lease | undefined {
     const entry = this.#entries.get(id);
