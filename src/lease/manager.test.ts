@@ -176,7 +176,10 @@ describe('LeaseManager', () => {
       recoveryAttempts: 0,
     };
     manager.restore(past);
+    // It expires at once; its INIT-REBOOT waits for its turn among restored overdue leases.
     await clock.advance(0);
+    expect(eventTypes()).toEqual(['expired']);
+    await clock.advance(2);
     expect(eventTypes()).toEqual(['expired', 'reacquired']);
     const [first] = server.decodedRequests;
     expect(getUint8(first!.options, 53)).toBe(MessageType.Request);
@@ -356,6 +359,39 @@ describe('LeaseManager at scale and under outage (issue 6)', () => {
     s.client.close();
     await s.manager.stop();
   }, 30_000);
+
+  it('restoring 2,000 leases that expired while the daemon was down spreads their first INIT-REBOOTs at the overdue rate', async () => {
+    const s = setup(dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? '192.0.2.100', { leaseTimeSeconds: 3_600 }));
+    const firstAt = new Map<string, number>();
+    const serve = s.transport.onSend;
+    s.transport.onSend = (sent) => {
+      serve?.(sent);
+      const p = s.server.decodedRequests.at(-1) as DhcpPacket;
+      const mac = Array.from(p.chaddr.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(':');
+      if (getUint8(p.options, 53) === MessageType.Request && !firstAt.has(mac)) firstAt.set(mac, s.clock.now());
+    };
+    const N = 2_000;
+    const t0 = s.clock.now();
+    // Saved BOUND past their expiry (the daemon was down longer than the lease), and saved
+    // already EXPIRED or REBOOTING with their retry due.
+    for (let i = 0; i < N; i++) {
+      const lease = savedLease(i, t0, 4_000_000, 3_600);
+      if (i % 3 === 1) Object.assign(lease, { state: 'EXPIRED', retryAt: t0 - 1_000 });
+      if (i % 3 === 2) Object.assign(lease, { state: 'REBOOTING', retryAt: null });
+      s.manager.restore(lease);
+    }
+    expect(await s.clock.advanceUntil(() => firstAt.size === N, 60_000, 100)).toBe(true);
+    expect(s.manager.list().every((l) => l.state === 'BOUND')).toBe(true);
+    // 500 a second by default (a twentieth of the datagram rate): 2,000 take about 4 s, and no
+    // tenth of a second sees many more than its share.
+    const times = [...firstAt.values()];
+    expect(Math.max(...times) - t0).toBeGreaterThan(3_500);
+    const perTenth = new Map<number, number>();
+    for (const at of times) perTenth.set(Math.floor((at - t0) / 100), (perTenth.get(Math.floor((at - t0) / 100)) ?? 0) + 1);
+    expect(Math.max(...perTenth.values())).toBeLessThanOrEqual(60);
+    s.client.close();
+    await s.manager.stop();
+  });
 
   it('a fresh acquisition completes promptly while 100 expired leases are recovered against a silent server', async () => {
     const fresh = { mac: '02:42:c0:00:02:99', clientId: clientIdForMac('02:42:c0:00:02:99') };

@@ -54,8 +54,13 @@ interface Entry {
   running: Promise<void> | undefined;
   /** Aborted when the lease is released: ends the running step (a release does not wait for it). */
   readonly abort: AbortController;
-  /** No new step before this time: a restored overdue lease's turn, or a back-off after a bug. */
+  /** No new step before this time: a back-off after a bug. */
   holdUntil: number;
+  /**
+   * A restored overdue lease's turn: nothing goes on the wire for it before this time. Expiring
+   * (a change of state, nothing sent) does not wait for it; the INIT-REBOOT after it does.
+   */
+  turnAt: number;
 }
 
 export class LeaseManager {
@@ -97,7 +102,7 @@ export class LeaseManager {
       .then(() => this.#o.client.acquire(request))
       .then((binding) => {
         const lease = leaseFromBinding(id, request.identity, binding, this.#o.random);
-        const entry: Entry = { lease, timer: undefined, running: undefined, abort: new AbortController(), holdUntil: 0 };
+        const entry: Entry = { lease, timer: undefined, running: undefined, abort: new AbortController(), holdUntil: 0, turnAt: 0 };
         const stale = this.#entries.get(id);
         if (stale !== undefined) this.#disarm(stale);
         this.#entries.set(id, entry);
@@ -126,17 +131,21 @@ export class LeaseManager {
       // Saved before infinite leases were renewed daily: give it the timers it now gets.
       Object.assign(restored, leaseTimes(restored.binding, this.#o.random));
     }
-    const entry: Entry = { lease: restored, timer: undefined, running: undefined, abort: new AbortController(), holdUntil: 0 };
+    const entry: Entry = { lease: restored, timer: undefined, running: undefined, abort: new AbortController(), holdUntil: 0, turnAt: 0 };
     const now = this.#o.clock.now();
     const { action } = nextStep(restored, now);
-    if (action === 'renew' || action === 'rebind' || action === 'reboot') {
+    // Overdue: a renewal or rebind, or a lease that expired while we were down (expire, then
+    // INIT-REBOOT) or was saved expired with its retry due.
+    if (action !== 'wait') {
       const spacingMs = 1000 / this.#o.overdueStepsPerSecond;
       const turn = Math.max(now, this.#overdueNextAt);
       this.#overdueNextAt = turn + spacingMs;
-      // A lease close to its expiry does not wait past half the time it has left.
-      const latest = restored.expiresAt === null ? Infinity : now + Math.max(0, (restored.expiresAt - now) / 2);
+      // A lease close to its expiry does not wait past half the time it has left; one already
+      // expired has nothing left to save by hurrying and waits its turn like the rest.
+      const left = restored.expiresAt === null ? Infinity : restored.expiresAt - now;
+      const latest = left > 0 ? now + left / 2 : Infinity;
       // Whole milliseconds: a timer armed for a fraction of one could fire just short of it.
-      entry.holdUntil = Math.ceil(Math.min(turn + this.#o.random() * spacingMs, latest));
+      entry.turnAt = Math.ceil(Math.min(turn + this.#o.random() * spacingMs, latest));
     }
     this.#entries.set(lease.id, entry);
     this.#schedule(entry);
@@ -183,7 +192,7 @@ export class LeaseManager {
       // server where nothing looks for it. No timers: nothing more can be sent.
       lease.state = was;
       this.#stopped = true;
-      if (!this.#entries.has(id)) this.#entries.set(id, { lease, timer: undefined, running: undefined, abort: new AbortController(), holdUntil: 0 });
+      if (!this.#entries.has(id)) this.#entries.set(id, { lease, timer: undefined, running: undefined, abort: new AbortController(), holdUntil: 0, turnAt: 0 });
       throw err;
     }
     this.#emit({ type: 'released', lease: { ...lease } });
@@ -229,6 +238,10 @@ export class LeaseManager {
       if (step.wakeAt !== null) {
         entry.timer = clock.setTimeout(() => this.#schedule(entry), step.wakeAt - clock.now());
       }
+      return;
+    }
+    if (step.action !== 'expire' && clock.now() < entry.turnAt) {
+      entry.timer = clock.setTimeout(() => this.#schedule(entry), entry.turnAt - clock.now());
       return;
     }
     // One controller per lease, not per step: steps come and go thousands of times an hour.
