@@ -87,6 +87,8 @@ export function formatReconcileReply(r: AdminReconcileReply): string {
   summary.push(`${r.Pending.length} missing from Docker for less than the grace (${r.GraceSeconds} s), kept for now`);
   summary.push(`${r.Kept} in use by Docker endpoints`);
   lines.push(`${summary.join('; ')}.`);
+  // Older daemons send no notes.
+  for (const note of r.Notes ?? []) lines.push(`note: ${note}`);
   return `${lines.join('\n')}\n`;
 }
 

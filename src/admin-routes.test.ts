@@ -13,7 +13,7 @@ const POOL = 'd4d/local/10.9.0.0/24/id=0000000a';
 const lan: DockerNetwork = { id: 'n1', name: 'lan', subnets: ['10.9.0.0/24'], endpoints: [{ name: 'web', mac: '02:00:00:00:00:01', ip: '10.9.0.1' }] };
 const lease = (n: number): Lease => ({ id: `${POOL}#02:00:00:00:00:0${n}`, identity: { mac: `02:00:00:00:00:0${n}` }, ip: `10.9.0.${n}`, state: 'BOUND' }) as unknown as Lease;
 
-async function app(options: { down?: boolean } = {}) {
+async function app(options: { down?: boolean; networks?: DockerNetwork[] } = {}) {
   const clock = new FakeClock(Date.UTC(2026, 0, 1));
   const released: string[] = [];
   const leases = [lease(1), lease(2)];
@@ -21,13 +21,14 @@ async function app(options: { down?: boolean } = {}) {
     docker: {
       ipamNetworks: async () => {
         if (options.down) throw new DockerUnavailableError('cannot reach the Docker engine at /nowhere (DOCKER_SOCKET): connect ENOENT');
-        return [lan];
+        return options.networks ?? [lan];
       },
     },
     leases: {
       heldLeases: () => leases.filter((l) => !released.includes(l.ip)).map((l) => ({ leaseId: l.id, poolId: POOL, mac: l.identity.mac, ip: l.ip })),
-      releaseLease: async (_pool, ip) => {
+      releaseLease: async ({ ip }) => {
         released.push(ip);
+        return true;
       },
     },
     driverName: 'd4d',
@@ -87,5 +88,19 @@ describe('admin paths', () => {
     expect(res.statusCode).toBe(500);
     expect(res.json()).toEqual({ Err: want });
     expect(released).toEqual([]);
+  });
+
+  it('says so when an explicit run releases leases whose network Docker does not show', async () => {
+    const { a, clock, released } = await app({ networks: [{ ...lan, name: 'lan', subnets: ['10.7.0.0/24'] }] });
+    await a.inject({ method: 'POST', url: '/d4d.Reconcile', payload: '{"DryRun":true}' });
+    await clock.advance(60_000);
+    const res = await a.inject({ method: 'POST', url: '/d4d.Reconcile', payload: '{}' });
+    const reply = res.json<AdminReconcileReply>();
+    expect(reply.Released.map((c) => [c.Ip, c.Reason])).toEqual([
+      ['10.9.0.2', 'network-gone'],
+    ]);
+    expect(released).toEqual(['10.9.0.2']);
+    expect(reply.Notes).toEqual([expect.stringContaining('released (reason network-gone): automatic runs release those only for networks they saw removed')]);
+    expect(formatReconcileReply(reply)).toContain('note: leases whose subnet no network in Docker has were released');
   });
 });

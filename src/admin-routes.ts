@@ -48,6 +48,8 @@ export interface AdminReconcileReply {
   Pending: AdminCandidate[];
   Kept: number;
   GraceSeconds: number;
+  /** What the operator should know about this run (e.g. leases released because no network of Docker has their subnet). */
+  Notes?: string[];
 }
 
 export interface AdminDeps {
@@ -75,6 +77,7 @@ export function adminRoutes(deps: AdminDeps) {
         Pending: report.pending.map(candidate),
         Kept: report.kept,
         GraceSeconds: report.graceMs / 1000,
+        ...(report.notes.length > 0 ? { Notes: [...report.notes] } : {}),
       };
       return reply;
     });

@@ -175,4 +175,23 @@ describe('stop', () => {
     await stop();
     expect(Date.now() - startedAt).toBeLessThan(1_000);
   });
+
+  it('stops reconciliation after the plugin socket closed and before DHCP closes, without holding up the socket', async () => {
+    const poolId = await newPool();
+    const got = await call('IpamDriver.RequestAddress', endpoint(poolId, '02:00:00:00:00:01'));
+    expect(got.status).toBe(200);
+    const seen: string[] = [];
+    const reconciler = {
+      async stop() {
+        // A slow stop (a Docker read being aborted): the socket must already refuse, not answer 503.
+        await new Promise((r) => setTimeout(r, 100));
+        seen.push(await call('Plugin.Activate', {}).then((r) => `answered ${r.status}`, (err: Error) => (/ECONNREFUSED|ENOENT/.test(err.message) ? 'refused' : err.message)));
+        // DHCP is still open: a release under way at the stop still goes out.
+        await manager.release(`${poolId}#02:00:00:00:00:01`);
+        seen.push(`RELEASEs ${server.requestsOfType(MessageType.Release).length}`);
+      },
+    };
+    await stopPlugin({ app, reconciler, client, manager, store, transport, log, clock: systemClock, graceMs: 5_000 });
+    expect(seen).toEqual(['refused', 'RELEASEs 1']);
+  });
 });

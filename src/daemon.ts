@@ -69,14 +69,26 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   });
   const restored = leases.filter((l) => manager.restore(l)).length;
 
-  const driver = new IpamDriver({ manager, client, store, pools, log: log.child({ component: 'ipam' }), clientIdMode: config.clientIdMode, driverName: config.driverName });
+  // The driver sees Docker only through what the reconciler last read (set just below).
+  let reconciler: Reconciler | undefined;
+  const driver = new IpamDriver({
+    manager,
+    client,
+    store,
+    pools,
+    log: log.child({ component: 'ipam' }),
+    clientIdMode: config.clientIdMode,
+    driverName: config.driverName,
+    clock: systemClock,
+    dockerView: { endpointsSeen: () => reconciler?.endpointsSeen(), nudge: () => reconciler?.nudge() },
+  });
   // Reconciliation reads Docker in the background, never from a request handler (dockerd holds
   // the container lock while it waits for RequestAddress).
-  const reconciler = new Reconciler({
+  reconciler = new Reconciler({
     docker: new DockerEngine({ socketPath: config.dockerSocket }),
     leases: {
-      heldLeases: () => driver.leasesByPool().map(({ poolId, lease }) => ({ leaseId: lease.id, poolId, mac: lease.identity.mac, ip: lease.ip })),
-      releaseLease: (poolId, ip) => driver.releaseAddress({ PoolID: poolId, Address: ip }),
+      heldLeases: () => driver.heldLeases(),
+      releaseLease: (planned) => driver.releaseIfUnchanged(planned),
     },
     driverName: config.driverName,
     clock: systemClock,
@@ -87,8 +99,6 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   // fastify logs every request at info: only with --debug. Address events are logged by the driver.
   const app = await buildServer({ driver, log: log.child({ component: 'api' }, { level: config.debug ? 'debug' : 'warn' }) });
   await app.register(adminRoutes({ reconciler, leases: () => driver.leasesByPool() }));
-  // Closing the plugin socket ends reconciliation too (after a run under way), whatever the stop order.
-  app.addHook('preClose', async () => reconciler.stop());
   try {
     await mkdir(config.pluginDir, { recursive: true, mode: 0o755 });
     await removeStaleSocket(socketPath);
@@ -115,13 +125,14 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     `serving IPAM driver "${config.driverName}"`,
   );
   // Only now, and in the background: Docker may be waiting for this socket to answer.
-  reconciler.start();
+  const started = reconciler;
+  started.start();
 
   let stopping: Promise<void> | undefined;
   return {
     socketPath,
     stop() {
-      stopping ??= stopPlugin({ app, client, manager, store, transport, log, clock: systemClock, graceMs: STOP_GRACE_MS });
+      stopping ??= stopPlugin({ app, reconciler: started, client, manager, store, transport, log, clock: systemClock, graceMs: STOP_GRACE_MS });
       return stopping;
     },
   };
@@ -133,6 +144,8 @@ export const STOP_GRACE_MS = 10_000;
 /** What a stop tears down. */
 export interface PluginParts {
   app: FastifyInstance;
+  /** Background reconciliation: stopped once Docker's calls are done, before DHCP closes. */
+  reconciler?: { stop(): Promise<void> };
   client: DhcpClient;
   manager: LeaseManager;
   store: LeaseStore;
@@ -147,7 +160,8 @@ export interface PluginParts {
  * Stops in the order that loses nothing: Docker first, then DHCP. The plugin socket stops
  * taking calls; calls under way finish with DHCP still open, so a ReleaseAddress sends its
  * RELEASE and a RequestAddress gets (and saves) its address; past `graceMs` their DHCP waits
- * are cut short. Only then do renewals stop, the table is saved and DHCP closes. Leases are
+ * are cut short. Then reconciliation stops (a Docker read under way is aborted). Only then do
+ * renewals stop, the table is saved and DHCP closes. Leases are
  * NOT released: the containers keep running and the next start resumes them.
  */
 export async function stopPlugin(p: PluginParts): Promise<void> {
@@ -155,6 +169,10 @@ export async function stopPlugin(p: PluginParts): Promise<void> {
   // Node removes the socket file itself.
   const { cutShort } = await stopServing(app, { clock: p.clock, graceMs: p.graceMs, onGraceExpired: () => client.close() });
   if (cutShort > 0) log.warn({ calls: cutShort, graceMs: p.graceMs }, 'plugin calls still waiting on DHCP at the stop were cut short');
+  // Not before: fastify would keep accepting plugin connections meanwhile (and answer them 503,
+  // which Docker never retries). Stopping aborts a Docker read under way and lets a RELEASE
+  // under way go out with DHCP still open; no further release starts.
+  await p.reconciler?.stop();
   // Nothing from Docker is under way now: closing the client only cuts a renewal under way
   // short, and the lease it was renewing is resumed at the next start.
   client.close();

@@ -6,24 +6,38 @@
  * It runs outside the plugin's request handlers, never from them (dockerd holds the container
  * lock while it waits for RequestAddress): once soon after start-up, then every interval, and
  * on demand (`oam-docker-ipam reconcile`). Runs are serialized. Before releasing, Docker is
- * read a second time, so a lease is only released when two reads in a row missed it; what
- * remains is the moment between that read and the release.
+ * read a second time, so a lease is only released when two reads in a row missed it; and the
+ * driver releases a lease only if it was not handed out again since the plan.
+ *
+ * Leases of a network Docker no longer has are released by automatic runs only for subnets
+ * an earlier read in this process saw among our networks: an engine that is not the one using
+ * this plugin (DOCKER_SOCKET pointing at another one) shows none of them, and would otherwise
+ * free every address after the grace. A read that shows none of our networks while we hold
+ * leases counts as unreadable. An explicit run releases network-gone leases whatever was seen,
+ * and says so.
+ *
+ * The last read's endpoints are offered to the driver (`endpointsSeen`), which checks a name
+ * takeover against them; `nudge` asks for a fresh read in the background.
  */
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from './clock.js';
 import { DaemonError } from './errors.js';
-import { planReconcile, type Candidate, type DockerNetwork, type HeldLease, type ReconcilePlan, type Sighting } from './ipam/reconcile.js';
+import { planReconcile, subnetKey, type Candidate, type DockerNetwork, type HeldLease, type ReconcilePlan, type Sighting } from './ipam/reconcile.js';
 
 /** Where the networks come from: the engine API (`DockerEngine`). */
 export interface DockerReader {
-  ipamNetworks(driverName: string): Promise<DockerNetwork[]>;
+  /** `signal` aborts the read (the reconciler is stopping). */
+  ipamNetworks(driverName: string, signal?: AbortSignal): Promise<DockerNetwork[]>;
 }
 
 /** Where the leases are: the IPAM driver. */
 export interface LeaseHolder {
   heldLeases(): HeldLease[];
-  /** Releases the lease of `poolId` with address `ip`, as ReleaseAddress does (saved before it resolves). */
-  releaseLease(poolId: string, ip: string): Promise<void>;
+  /**
+   * Releases the planned lease if it is still the same one (same id and address, not handed
+   * out again since), saved before it resolves; false when it released nothing.
+   */
+  releaseLease(planned: HeldLease): Promise<boolean>;
 }
 
 export interface ReconcilerOptions {
@@ -49,6 +63,8 @@ export interface ReconcileReport {
   readonly pending: readonly Candidate[];
   readonly kept: number;
   readonly graceMs: number;
+  /** Things the operator should know about this run (explicit runs). */
+  readonly notes: readonly string[];
 }
 
 export class Reconciler {
@@ -60,6 +76,16 @@ export class Reconciler {
   #dockerDown = false;
   /** Our networks by name, from the last successful read (for lease listings). */
   #networks: readonly DockerNetwork[] = [];
+  /** Endpoint addresses of the last read; undefined when it failed or there was none. */
+  #seen: { at: number; ips: ReadonlySet<string> } | undefined;
+  /** Subnets of our networks that any successful read in this process showed. */
+  readonly #seenSubnets = new Set<string>();
+  /** Aborts the Docker read under way when stopping. */
+  readonly #abort = new AbortController();
+  #nudged = false;
+  /** The last read showed none of our networks while we hold leases. */
+  #noneOfOurs = false;
+  #unconfirmedLogged = 0;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
@@ -74,11 +100,15 @@ export class Reconciler {
     this.#arm(0);
   }
 
-  /** Stops the automatic runs and waits for a run under way. */
+  /**
+   * Stops the automatic runs, aborts a Docker read under way, and waits for the run under way
+   * to end (a release under way finishes; no further one starts).
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#abort.abort();
     await this.#queue.catch(() => undefined);
   }
 
@@ -87,21 +117,57 @@ export class Reconciler {
     return this.#networks;
   }
 
+  /** Endpoint addresses of our networks at the last successful read; undefined when the last read failed. */
+  endpointsSeen(): { at: number; ips: ReadonlySet<string> } | undefined {
+    return this.#seen;
+  }
+
+  /** A read soon, in the background and without releasing, so a stale view clears; never awaited. */
+  nudge(): void {
+    if (this.#stopped || this.#nudged) return;
+    this.#nudged = true;
+    this.#enqueue(async () => {
+      this.#nudged = false;
+      await this.#plan(false);
+    }).catch((err: unknown) => this.#o.log.debug({ err }, 'read of Docker asked by the driver failed'));
+  }
+
   /**
    * One run: read Docker, release what has been missing for the grace (or, with `dryRun`, only
    * report it). Throws the Docker error when Docker cannot be read; nothing is released then.
    */
   reconcile(options: { dryRun: boolean }): Promise<ReconcileReport> {
-    const run = this.#queue.catch(() => undefined).then(() => this.#run(options.dryRun));
+    return this.#enqueue(() => this.#run(options.dryRun, true));
+  }
+
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.catch(() => undefined).then(fn);
     this.#queue = run;
     return run;
   }
 
-  async #run(dryRun: boolean): Promise<ReconcileReport> {
-    let plan = await this.#plan();
+  /** `explicit`: asked for by the operator (may release network-gone leases of any subnet). */
+  async #run(dryRun: boolean, explicit: boolean): Promise<ReconcileReport> {
+    let plan = await this.#plan(explicit);
     if (!dryRun && plan.release.length > 0) {
       // Read again: the release is only for what two reads in a row missed.
-      plan = await this.#plan();
+      plan = await this.#plan(explicit);
+    }
+    const notes: string[] = [];
+    if (explicit && plan.release.some((c) => c.reason === 'network-gone')) {
+      notes.push(
+        `leases whose subnet no network in Docker has ${dryRun ? 'would be' : 'were'} released (reason network-gone): automatic runs release those only for networks they saw removed; ` +
+          `check that DOCKER_SOCKET is the engine that uses this plugin`,
+      );
+    }
+    if (!explicit && plan.unconfirmed.length !== this.#unconfirmedLogged) {
+      this.#unconfirmedLogged = plan.unconfirmed.length;
+      if (plan.unconfirmed.length > 0) {
+        this.#o.log.warn(
+          { leases: plan.unconfirmed.map((c) => ({ pool: c.poolId, ip: c.ip })) },
+          'leases of subnets no Docker network has, and none had since this start: kept; if those networks are really gone, run `oam-docker-ipam reconcile`',
+        );
+      }
     }
     const released: ReleaseOutcome[] = [];
     for (const c of plan.release) {
@@ -110,8 +176,13 @@ export class Reconciler {
         released.push(c);
         continue;
       }
+      // Stopping: the DHCP client is about to close; what is left is released at the next start.
+      if (this.#stopped) break;
       try {
-        await this.#o.leases.releaseLease(c.poolId, c.ip);
+        if (!(await this.#o.leases.releaseLease(c))) {
+          this.#o.log.info(ctx, 'lease not released: it was requested again (or released) since the plan');
+          continue;
+        }
         this.#o.log.info(ctx, c.reason === 'network-gone' ? 'lease released: its network is gone from Docker' : 'lease released: no Docker endpoint has its address');
         released.push(c);
       } catch (err) {
@@ -119,13 +190,46 @@ export class Reconciler {
         released.push({ ...c, error: err instanceof Error ? err.message : String(err) });
       }
     }
-    return { dryRun, released, pending: plan.pending, kept: plan.kept, graceMs: this.#o.graceMs };
+    return { dryRun, released, pending: plan.pending, kept: plan.kept, graceMs: this.#o.graceMs, notes };
   }
 
-  async #plan(): Promise<ReconcilePlan> {
-    const networks = await this.#o.docker.ipamNetworks(this.#o.driverName);
+  async #plan(explicit: boolean): Promise<ReconcilePlan> {
+    let networks: DockerNetwork[];
+    try {
+      networks = await this.#o.docker.ipamNetworks(this.#o.driverName, this.#abort.signal);
+    } catch (err) {
+      this.#seen = undefined;
+      throw err;
+    }
+    const leases = this.#o.leases.heldLeases();
+    const now = this.#o.clock.now();
     this.#networks = networks;
-    const plan = planReconcile({ leases: this.#o.leases.heldLeases(), networks, now: this.#o.clock.now(), graceMs: this.#o.graceMs, missingSince: this.#missingSince });
+    if (networks.length === 0 && leases.length > 0 && !explicit) {
+      // Most likely DOCKER_SOCKET is another engine than the one using this plugin: decide nothing.
+      this.#seen = undefined;
+      // At error once, then at debug while it lasts.
+      const level = this.#noneOfOurs ? 'debug' : 'error';
+      this.#noneOfOurs = true;
+      this.#o.log[level](
+        { leases: leases.length, driverName: this.#o.driverName },
+        `Docker shows none of our networks (IPAM driver ${this.#o.driverName}) while we hold leases: taken as unreadable, nothing released; check that DOCKER_SOCKET is the engine that uses this plugin`,
+      );
+      return planReconcile({ leases, networks: undefined, now, graceMs: this.#o.graceMs, missingSince: this.#missingSince });
+    }
+    this.#noneOfOurs = false;
+    this.#seen = { at: now, ips: new Set(networks.flatMap((n) => n.endpoints.flatMap((e) => (e.ip === undefined ? [] : [e.ip])))) };
+    const plan = planReconcile({
+      leases,
+      networks,
+      now,
+      graceMs: this.#o.graceMs,
+      missingSince: this.#missingSince,
+      ...(explicit ? {} : { networkGoneSubnets: new Set(this.#seenSubnets) }),
+    });
+    for (const n of networks) for (const sn of n.subnets) {
+      const key = subnetKey(sn);
+      if (key !== undefined) this.#seenSubnets.add(key);
+    }
     this.#missingSince = plan.missingSince;
     return plan;
   }
@@ -134,7 +238,7 @@ export class Reconciler {
     if (this.#stopped) return;
     this.#timer = this.#o.clock.setTimeout(() => {
       this.#timer = undefined;
-      void this.reconcile({ dryRun: false }).then(
+      void this.#enqueue(() => this.#run(false, false)).then(
         (report) => this.#afterRun(report),
         (err: unknown) => this.#afterFailure(err),
       );

@@ -74,10 +74,32 @@ describe('planReconcile', () => {
     expect(plan.kept).toBe(1);
   });
 
+  it('starts the grace again for a lease requested again after the first miss (same id and address, a new container)', () => {
+    const missingSince = new Map<string, Sighting>([[b.leaseId, { at: 1_000, ip: b.ip }]]);
+    const again = planReconcile({ leases: [a, { ...b, requestedAt: 1_500 }], networks: [lan], now: 1_000 + GRACE, graceMs: GRACE, missingSince });
+    expect(again.release).toEqual([]);
+    expect(again.pending.map((c) => c.missingSinceAt)).toEqual([1_000 + GRACE]);
+    // Requested before the miss was noted: the miss stands.
+    const before = planReconcile({ leases: [a, { ...b, requestedAt: 500 }], networks: [lan], now: 1_000 + GRACE, graceMs: GRACE, missingSince });
+    expect(before.release.map((c) => [c.leaseId, c.requestedAt])).toEqual([[b.leaseId, 500]]);
+  });
+
+  it('releases network-gone leases only of subnets it is told Docker showed before; the others wait for an explicit run', () => {
+    const orphan = lease('02:00:00:00:00:0c', '10.8.0.12', OTHER_POOL);
+    const missingSince = new Map<string, Sighting>([[orphan.leaseId, { at: 0, ip: orphan.ip }]]);
+    const never = planReconcile({ leases: [a, orphan], networks: [lan], now: GRACE * 5, graceMs: GRACE, missingSince, networkGoneSubnets: new Set(['10.9.0.0/24']) });
+    expect(never.release).toEqual([]);
+    expect(never.pending).toEqual([]);
+    expect(never.unconfirmed).toMatchObject([{ leaseId: orphan.leaseId, reason: 'network-gone', missingSinceAt: 0 }]);
+    expect(never.missingSince.get(orphan.leaseId)).toEqual({ at: 0, ip: orphan.ip });
+    const seen = planReconcile({ leases: [a, orphan], networks: [lan], now: GRACE * 5, graceMs: GRACE, missingSince, networkGoneSubnets: new Set(['10.8.0.0/24']) });
+    expect(seen.release.map((c) => c.leaseId)).toEqual([orphan.leaseId]);
+  });
+
   it('releases nothing and forgets nothing while Docker cannot be read', () => {
     const missingSince = new Map<string, Sighting>([[b.leaseId, { at: 0, ip: b.ip }]]);
     const plan = planReconcile({ leases: [a, b], networks: undefined, now: GRACE * 10, graceMs: GRACE, missingSince });
-    expect(plan).toEqual({ release: [], pending: [], kept: 2, missingSince });
+    expect(plan).toEqual({ release: [], pending: [], unconfirmed: [], kept: 2, missingSince });
   });
 
   it('forgets sightings of leases that are gone from the table', () => {

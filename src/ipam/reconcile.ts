@@ -14,7 +14,14 @@
  * on the address rather than the MAC never frees an address a container uses, whatever MAC it
  * shows. Networks are matched to pools by subnet, since Docker does not show PoolIDs; a pool
  * with no network of that subnet lost its network while we were not listening (a ReleasePool
- * we missed), and its leases go the same way.
+ * we missed), and its leases go the same way, with one caution: an engine that is not the one
+ * using this plugin (DOCKER_SOCKET pointing elsewhere) shows none of our networks, so the
+ * caller may restrict these releases to subnets Docker was seen to have (`networkGoneSubnets`);
+ * the others are `unconfirmed` and wait for an operator's explicit run.
+ *
+ * A lease handed out again after a scan first missed it (a container started again with the
+ * same MAC or name gets the same lease id and often the same address) is a new use of it: its
+ * grace starts again.
  */
 import { ipv4ToNumber, isIPv4 } from '../dhcp/codec/ipv4.js';
 import { parsePoolId, poolCidr } from './pool.js';
@@ -77,6 +84,11 @@ export interface ReconcileInput {
   readonly graceMs: number;
   /** Sightings from the previous plan (keyed by lease id). */
   readonly missingSince: ReadonlyMap<string, Sighting>;
+  /**
+   * Subnets whose `network-gone` leases may be released (keys as `subnetKey` gives them);
+   * undefined: all of them. The others are returned as `unconfirmed`.
+   */
+  readonly networkGoneSubnets?: ReadonlySet<string>;
 }
 
 export interface ReconcilePlan {
@@ -84,6 +96,8 @@ export interface ReconcilePlan {
   readonly release: readonly Candidate[];
   /** Missing, but not yet for the grace. */
   readonly pending: readonly Candidate[];
+  /** `network-gone` past the grace, of a subnet not in `networkGoneSubnets`: not released. */
+  readonly unconfirmed: readonly Candidate[];
   /** Leases an endpoint has (or all of them when Docker could not be read). */
   readonly kept: number;
   /** Sightings to pass to the next plan. */
@@ -93,7 +107,7 @@ export interface ReconcilePlan {
 /** Compares the lease table with Docker's endpoints; see the module comment for the rules. */
 export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const { leases, networks, now, graceMs } = input;
-  if (networks === undefined) return { release: [], pending: [], kept: leases.length, missingSince: input.missingSince };
+  if (networks === undefined) return { release: [], pending: [], unconfirmed: [], kept: leases.length, missingSince: input.missingSince };
 
   const inUse = new Set<string>();
   const bySubnet = new Map<string, string[]>();
@@ -110,6 +124,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
 
   const release: Candidate[] = [];
   const pending: Candidate[] = [];
+  const unconfirmed: Candidate[] = [];
   const missingSince = new Map<string, Sighting>();
   let kept = 0;
   for (const l of leases) {
@@ -118,10 +133,13 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
       continue;
     }
     const before = input.missingSince.get(l.leaseId);
-    // A note about another address belongs to an earlier lease of the same key: start afresh.
-    const sighting = before !== undefined && before.ip === l.ip ? before : { at: now, ip: l.ip };
+    // A note about another address belongs to an earlier lease of the same key, and one older
+    // than the lease's last request to an earlier use of it: start afresh.
+    const stands = before !== undefined && before.ip === l.ip && (l.requestedAt === undefined || l.requestedAt < before.at);
+    const sighting = stands ? before : { at: now, ip: l.ip };
     missingSince.set(l.leaseId, sighting);
-    const networksOfPool = bySubnet.get(poolSubnet(l.poolId) ?? '') ?? [];
+    const subnet = poolSubnet(l.poolId);
+    const networksOfPool = bySubnet.get(subnet ?? '') ?? [];
     const candidate: Candidate = {
       ...l,
       reason: networksOfPool.length === 0 ? 'network-gone' : 'no-endpoint',
@@ -129,9 +147,11 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
       missingSinceAt: sighting.at,
       releaseAt: sighting.at + graceMs,
     };
-    (now - sighting.at >= graceMs ? release : pending).push(candidate);
+    if (now - sighting.at < graceMs) pending.push(candidate);
+    else if (candidate.reason === 'network-gone' && input.networkGoneSubnets !== undefined && !input.networkGoneSubnets.has(subnet ?? '')) unconfirmed.push(candidate);
+    else release.push(candidate);
   }
-  return { release, pending, kept, missingSince };
+  return { release, pending, unconfirmed, kept, missingSince };
 }
 
 /** `a.b.c.d/len` with the host bits cleared, or undefined when `text` is not an IPv4 CIDR. */
