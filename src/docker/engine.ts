@@ -7,6 +7,10 @@
  * engines older than 1.41 (Docker 20.10), whose network inspect we have not checked. The
  * version is asked again after any failure, since a failure may be a dockerd upgrade+restart.
  *
+ * Each API call is bounded as a whole (a hung or trickling engine is given up on), and a read
+ * can be aborted (the daemon is stopping). Every call has its own connection: after a dockerd
+ * restart a pooled one would be dead.
+ *
  * Never call this from inside a plugin request handler: dockerd holds the container lock
  * while it waits for RequestAddress, and an API call that needs that lock would deadlock
  * (docker-ipam.md §1.6).
@@ -20,7 +24,7 @@ import type { DockerEndpoint, DockerNetwork } from '../ipam/reconcile.js';
 export const MIN_API_VERSION = '1.41';
 /** Newest engine API this client knows (Docker 29.0); newer engines are asked at this version. */
 export const MAX_API_VERSION = '1.52';
-/** Per call: an engine that takes longer is treated as unreachable. */
+/** Per API call, from the request to the reply's last byte: an engine that takes longer is treated as unreachable. */
 export const DEFAULT_DOCKER_TIMEOUT_MS = 10_000;
 
 /** The engine API socket could not be reached, or did not answer in time. */
@@ -93,6 +97,10 @@ export function parseNetwork(body: unknown): DockerNetwork {
   return { id: body.Id, name: body.Name, subnets, endpoints };
 }
 
+function aborted(socketPath: string, path: string): DockerUnavailableError {
+  return new DockerUnavailableError(`Docker engine at ${socketPath}: GET ${path} aborted: reconciliation is stopping`);
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -119,15 +127,15 @@ export class DockerEngine {
     return this.#version;
   }
 
-  /** Every network whose IPAM driver is `driverName`, with its endpoints on this host. */
-  async ipamNetworks(driverName: string): Promise<DockerNetwork[]> {
+  /** Every network whose IPAM driver is `driverName`, with its endpoints on this host; `signal` aborts the read. */
+  async ipamNetworks(driverName: string, signal?: AbortSignal): Promise<DockerNetwork[]> {
     try {
-      this.#version ??= negotiateApiVersion(await this.#apiVersionOfEngine());
-      const ids = networkIdsOfDriver(await this.#get(`/v${this.#version}/networks`), driverName);
+      this.#version ??= negotiateApiVersion(await this.#apiVersionOfEngine(signal));
+      const ids = networkIdsOfDriver(await this.#get(`/v${this.#version}/networks`, { signal }), driverName);
       const networks: DockerNetwork[] = [];
       for (const id of ids) {
         // A network removed between the list and the inspect is simply not there any more.
-        const body = await this.#get(`/v${this.#version}/networks/${encodeURIComponent(id)}`, { allowNotFound: true });
+        const body = await this.#get(`/v${this.#version}/networks/${encodeURIComponent(id)}`, { allowNotFound: true, signal });
         if (body !== undefined) networks.push(parseNetwork(body));
       }
       return networks;
@@ -137,42 +145,70 @@ export class DockerEngine {
     }
   }
 
-  async #apiVersionOfEngine(): Promise<string> {
-    const body = await this.#get('/version');
+  async #apiVersionOfEngine(signal: AbortSignal | undefined): Promise<string> {
+    const body = await this.#get('/version', { signal });
     if (!isObject(body) || typeof body.ApiVersion !== 'string') throw new DockerApiError('GET /version: no ApiVersion in the reply', 200);
     return body.ApiVersion;
   }
 
-  #get(path: string, options: { allowNotFound?: boolean } = {}): Promise<unknown> {
+  #get(path: string, options: { allowNotFound?: boolean; signal?: AbortSignal | undefined } = {}): Promise<unknown> {
+    const { signal } = options;
+    if (signal?.aborted === true) return Promise.reject(aborted(this.#socketPath, path));
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.#socketPath, method: 'GET', path, headers: { Accept: 'application/json', Host: 'docker' } }, (res) => {
+      // The first outcome wins; the timer and the abort listener go with it.
+      let timer: NodeJS.Timeout | undefined;
+      /** Why we cut the call off ourselves (timeout, abort): reported instead of the socket's error. */
+      let cutOff: DockerUnavailableError | undefined;
+      const cut = (err: DockerUnavailableError): void => {
+        cutOff ??= err;
+        req.destroy(err);
+      };
+      const onAbort = (): void => cut(aborted(this.#socketPath, path));
+      const unreachable = (err: Error): DockerUnavailableError =>
+        cutOff ?? new DockerUnavailableError(`cannot reach the Docker engine at ${this.#socketPath} (DOCKER_SOCKET): GET ${path}: ${err.message}`, { cause: err });
+      const settle = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const resolve1 = (v: unknown): void => {
+        settle();
+        resolve(v);
+      };
+      const reject1 = (err: unknown): void => {
+        settle();
+        reject(err);
+      };
+      const req = request({ socketPath: this.#socketPath, agent: false, method: 'GET', path, headers: { Accept: 'application/json', Host: 'docker' } }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
-        res.on('error', (err) => reject(new DockerUnavailableError(`Docker engine at ${this.#socketPath}: GET ${path}: ${err.message}`, { cause: err })));
+        res.on('error', (err) => reject1(unreachable(err)));
+        // Closed before its end (no-op once resolved).
+        res.on('close', () => reject1(unreachable(new Error('connection closed before the reply ended'))));
         res.on('end', () => {
           const status = res.statusCode ?? 0;
           if (status === 404 && options.allowNotFound) {
-            resolve(undefined);
+            resolve1(undefined);
             return;
           }
           let body: unknown;
           try {
             body = JSON.parse(text);
           } catch (err) {
-            reject(new DockerApiError(`Docker engine at ${this.#socketPath}: GET ${path}: HTTP ${status}, reply is not JSON: ${JSON.stringify(text.slice(0, 200))}`, status, { cause: err }));
+            reject1(new DockerApiError(`Docker engine at ${this.#socketPath}: GET ${path}: HTTP ${status}, reply is not JSON: ${JSON.stringify(text.slice(0, 200))}`, status, { cause: err }));
             return;
           }
           if (status !== 200) {
             const message = isObject(body) && typeof body.message === 'string' ? body.message : text.slice(0, 200);
-            reject(new DockerApiError(`Docker engine at ${this.#socketPath}: GET ${path}: HTTP ${status}: ${message}`, status));
+            reject1(new DockerApiError(`Docker engine at ${this.#socketPath}: GET ${path}: HTTP ${status}: ${message}`, status));
             return;
           }
-          resolve(body);
+          resolve1(body);
         });
       });
-      req.setTimeout(this.#timeoutMs, () => req.destroy(new Error(`no answer within ${this.#timeoutMs} ms`)));
-      req.on('error', (err) => reject(new DockerUnavailableError(`cannot reach the Docker engine at ${this.#socketPath} (DOCKER_SOCKET): ${err.message}`, { cause: err })));
+      timer = setTimeout(() => cut(new DockerUnavailableError(`Docker engine at ${this.#socketPath} (DOCKER_SOCKET): GET ${path}: no complete answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (err) => reject1(unreachable(err)));
       req.end();
     });
   }
