@@ -26,4 +26,21 @@ describe('Pacer', () => {
     await clock.advance(50);
     await pacer.next(); // resolves without the clock moving
   });
+
+  it('grants the most urgent waiter first (lower number), in call order within a priority', async () => {
+    const clock = new FakeClock();
+    const pacer = new Pacer(clock, 10);
+    const granted: string[] = [];
+    const all = [
+      pacer.next(undefined, 2).then(() => granted.push('r0')),
+      pacer.next(undefined, 2).then(() => granted.push('r1')),
+      pacer.next(undefined, 1).then(() => granted.push('u0')),
+      pacer.next(undefined, 0).then(() => granted.push('d0')),
+      pacer.next(undefined, 0).then(() => granted.push('d1')),
+    ];
+    await clock.advance(40);
+    await Promise.all(all);
+    expect(granted).toEqual(['r0', 'd0', 'd1', 'u0', 'r1']);
+  });
 });
+

@@ -91,4 +91,43 @@ describe('Sender datagram rate', () => {
     await Promise.all(all);
     expect(at).toEqual([0, 10, 20, 30, 40]);
   });
+
+  it("serves Docker's RELEASEs before a queue of lower-priority ones, within the same RELEASE rate", async () => {
+    const clock = new FakeClock();
+    const sender = new Sender({ clock, releasesPerSecond: 100 });
+    const t0 = clock.now();
+    const granted: Array<{ p: Priority; at: number }> = [];
+    const send = (p: Priority): Promise<number> => sender.unanswered(p, never).then(() => granted.push({ p, at: clock.now() - t0 }));
+    // A pool's worth of background RELEASEs, then a recovery's, then Docker's ReleaseAddress.
+    const all = [...Array.from({ length: 50 }, () => send(Priority.Upkeep)), send(Priority.Recovery)];
+    await clock.advance(25);
+    all.push(send(Priority.Docker), send(Priority.Docker));
+    await clock.advance(1_000);
+    await Promise.all(all);
+    const docker = granted.filter((g) => g.p === Priority.Docker).map((g) => g.at);
+    expect(docker).toEqual([30, 40]);
+    // Recovery last, and never two grants closer than the interval.
+    expect(granted.at(-1)?.p).toBe(Priority.Recovery);
+    const at = granted.map((g) => g.at);
+    expect(at.every((x, i) => i === 0 || x - (at[i - 1] as number) >= 10)).toBe(true);
+    expect(at.at(-1)).toBe(520);
+  });
+
+  it('an aborted RELEASE waiting for its turn gives the turn to the next one', async () => {
+    const clock = new FakeClock();
+    const sender = new Sender({ clock, releasesPerSecond: 100 });
+    const t0 = clock.now();
+    const stop = new AbortController();
+    const at: string[] = [];
+    const a = sender.unanswered(Priority.Docker, never).then(() => at.push(`a@${clock.now() - t0}`));
+    const b = sender.unanswered(Priority.Docker, stop.signal).catch((e: unknown) => e);
+    const c = sender.unanswered(Priority.Upkeep, never).then(() => at.push(`c@${clock.now() - t0}`));
+    await clock.advance(5);
+    stop.abort(new Error('gone'));
+    await clock.advance(100);
+    await Promise.all([a, c]);
+    expect(await b).toMatchObject({ message: 'gone' });
+    expect(at).toEqual(['a@0', 'c@10']);
+    expect(clock.pending).toBe(0);
+  });
 });

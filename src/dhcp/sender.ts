@@ -15,7 +15,7 @@
  *   a live server busy but not flooded; the rate bounds what a restart with thousands of overdue
  *   leases, or retransmissions to a silent server, can put on the wire in any second.
  *   Messages that get no reply and so are never retransmitted (DHCPRELEASE) are further spaced
- *   at their own rate: 200 back-to-back RELEASEs made Kea lose the last ~25.
+ *   at their own rate, also most urgent first: 200 back-to-back RELEASEs made Kea lose the last ~25.
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { Pacer } from './pacer.js';
@@ -196,9 +196,13 @@ export class Sender {
     return queued;
   }
 
-  /** Like `datagram()`, for a datagram that gets no reply (RELEASE): also spaced at its own rate. */
+  /**
+   * Like `datagram()`, for a datagram that gets no reply (RELEASE): also spaced at its own rate,
+   * most urgent first there too, so Docker's RELEASE does not wait behind a pool's worth of
+   * background ones.
+   */
   async unanswered(priority: Priority, signal: AbortSignal): Promise<void> {
-    await this.#releasePacer.next(signal);
+    await this.#releasePacer.next(signal, priority);
     await this.datagram(priority, signal);
   }
 

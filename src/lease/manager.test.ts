@@ -8,7 +8,7 @@ import { MessageType, OptionCode } from '../dhcp/codec/option-codes.js';
 import { getIPv4, getUint8 } from '../dhcp/codec/options.js';
 import { encodePacket, type DhcpPacket } from '../dhcp/codec/packet.js';
 import { clientIdForMac } from '../dhcp/messages.js';
-import { DEFAULT_DATAGRAMS_PER_SECOND, DEFAULT_MAX_IN_FLIGHT } from '../dhcp/sender.js';
+import { DEFAULT_DATAGRAMS_PER_SECOND, DEFAULT_MAX_IN_FLIGHT, Priority } from '../dhcp/sender.js';
 import type { Binding } from '../dhcp/binding.js';
 import type { LeaseEvent } from './events.js';
 import { LeaseManager } from './manager.js';
@@ -414,6 +414,25 @@ describe('LeaseManager at scale and under outage (issue 6)', () => {
     }
     s.client.close();
     await s.manager.stop();
+  });
+
+  it("a pool's worth of background releases does not hold up Docker's release", async () => {
+    const s = setup(() => undefined);
+    const t0 = s.clock.now();
+    for (let i = 0; i < 101; i++) s.manager.restore(savedLease(i, t0, 60_000, 3_600));
+    // ReleasePool's batch at background priority, then one ReleaseAddress.
+    const batch = Array.from({ length: 100 }, (_, i) => s.manager.release(`r${i}`, { priority: Priority.Upkeep }));
+    await s.clock.advance(5);
+    let done = false;
+    const docker = s.manager.release('r100').then(() => (done = true));
+    expect(await s.clock.advanceUntil(() => done, 1_000, 1)).toBe(true);
+    await docker;
+    expect(s.clock.now() - t0).toBeLessThanOrEqual(10);
+    await s.clock.advance(1_000);
+    await Promise.all(batch);
+    const released = s.server.requestsOfType(MessageType.Release).map((p) => p.ciaddr);
+    expect(released).toHaveLength(101);
+    expect(released.indexOf(savedLease(100, t0, 0, 3_600).ip)).toBeLessThan(5);
   });
 
   it('release during a recovery step returns at once, stops the step and sends RELEASE last', async () => {

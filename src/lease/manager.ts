@@ -155,17 +155,18 @@ export class LeaseManager {
   /**
    * Gives the address back (DHCPRELEASE) and forgets the lease. Unknown ids succeed. Rejects
    * with `ClientClosedError` if the client closed before the RELEASE went out: the lease is
-   * then kept (see `#release`).
+   * then kept (see `#release`). `priority` is the RELEASE's turn among others (default
+   * `Docker`); a batch nobody waits on one by one (a whole pool) goes below Docker's.
    */
-  release(id: string): Promise<Lease | undefined> {
+  release(id: string, options: { priority?: Priority } = {}): Promise<Lease | undefined> {
     const already = this.#releasing.get(id);
     if (already !== undefined) return already;
-    const releasing = this.#release(id).finally(() => this.#releasing.delete(id));
+    const releasing = this.#release(id, options.priority ?? Priority.Docker).finally(() => this.#releasing.delete(id));
     this.#releasing.set(id, releasing);
     return releasing;
   }
 
-  async #release(id: string): Promise<Lease | undefined> {
+  async #release(id: string, priority: Priority): Promise<Lease | undefined> {
     const pending = this.#acquiring.get(id);
     if (pending !== undefined) await pending.catch(() => undefined);
     const entry = this.#entries.get(id);
@@ -183,7 +184,7 @@ export class LeaseManager {
     const was = lease.state;
     lease.state = 'RELEASED';
     try {
-      await this.#o.client.release({ identity: lease.identity, ip: lease.ip, serverId: lease.serverId });
+      await this.#o.client.release({ identity: lease.identity, ip: lease.ip, serverId: lease.serverId }, { priority });
     } catch (err) {
       if (!(err instanceof ClientClosedError)) throw err;
       // A stop cut the RELEASE off: the server still holds the lease. Back into the table as it
