@@ -13,7 +13,7 @@ describe('error classes', () => {
     { err: new NakError('10.0.0.1', '02:00:00:00:00:01', '10.0.0.5', 'wrong address'), name: 'NakError', code: 'DHCP_NAK', message: /refused 10\.0\.0\.5 for 02:00:00:00:00:01 \(DHCPNAK: wrong address\)/ },
     { err: new AddressUnavailableError('10.0.0.1', '02:00:00:00:00:01', '10.0.0.5', '10.0.0.6'), name: 'AddressUnavailableError', code: 'DHCP_ADDRESS_UNAVAILABLE', message: /will not lease 10\.0\.0\.5 .* offered 10\.0\.0\.6/ },
     { err: new TransportError('cannot bind 0.0.0.0:68/udp'), name: 'TransportError', code: 'DHCP_TRANSPORT', message: /cannot bind/ },
-    { err: new ClientClosedError(), name: 'ClientClosedError', code: 'DHCP_CLIENT_CLOSED', message: /closed/ },
+    { err: new ClientClosedError(), name: 'ClientClosedError', code: 'DHCP_CLIENT_CLOSED', message: /stopping: DHCP is closed/ },
   ])('$name', ({ err, name, code, message }) => {
     expect(err).toBeInstanceOf(DaemonError);
     expect(err).toBeInstanceOf(Error);

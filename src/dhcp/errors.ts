@@ -102,6 +102,7 @@ export class ClientClosedError extends DaemonError {
   readonly code = 'DHCP_CLIENT_CLOSED';
 
   constructor() {
-    super('DHCP client closed');
+    // Docker shows this message: say what it means for the address.
+    super('oam-docker-ipam is stopping: DHCP is closed and nothing more is sent to the server (leases held are kept for the next start)');
   }
 }

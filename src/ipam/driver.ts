@@ -20,6 +20,7 @@ import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../clock.js';
 import type { DhcpClient } from '../dhcp/client.js';
+import { Priority } from '../dhcp/sender.js';
 import { formatHex, ipv4ToNumber, isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
 import { clientIdForMac, clientIdForName, type ClientIdentity } from '../dhcp/messages.js';
 import { DaemonError } from '../errors.js';
@@ -153,7 +154,9 @@ export class IpamDriver {
 
   async releasePool(req: ReleasePoolRequest): Promise<void> {
     const leases = this.#leasesOf(req.PoolID);
-    await Promise.all(leases.map((l) => this.#o.manager.release(l.id)));
+    // A whole network's RELEASEs (docker network rm) go behind the ReleaseAddress of single
+    // containers that Docker is waiting on.
+    await Promise.all(leases.map((l) => this.#o.manager.release(l.id, { priority: Priority.Upkeep })));
     this.#pools.delete(req.PoolID);
     await this.#savePools();
     this.#o.log.info({ pool: req.PoolID, released: leases.length }, 'pool released');
@@ -350,7 +353,8 @@ export class IpamDriver {
     return this.#inTurn(planned.leaseId, async () => {
       const lease = this.#o.manager.get(planned.leaseId);
       if (lease === undefined || lease.ip !== planned.ip || this.#requestedAt.get(planned.leaseId) !== planned.requestedAt) return false;
-      await this.#releaseAndSave(planned.leaseId);
+      // Background work: Docker's own requests and releases go first.
+      await this.#releaseAndSave(planned.leaseId, Priority.Upkeep);
       return true;
     });
   }
@@ -375,8 +379,8 @@ export class IpamDriver {
     await this.#o.store.save(this.#o.manager.list());
   }
 
-  async #releaseAndSave(id: string): Promise<void> {
-    await this.#o.manager.release(id);
+  async #releaseAndSave(id: string, priority: Priority = Priority.Docker): Promise<void> {
+    await this.#o.manager.release(id, { priority });
     await this.#o.store.save(this.#o.manager.list());
   }
 

@@ -2,6 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../test/support/fake-clock.js';
 import { MemoryTransport } from '../../test/support/memory-transport.js';
 import { buildReply, dora, ScriptedServer, type Handler } from '../../test/support/scripted-server.js';
+import { prng as seeded } from '../../test/support/prng.js';
 import { testLog } from '../../test/support/silent-log.js';
 import { DhcpClient } from '../dhcp/client.js';
 import { MessageType, OptionCode } from '../dhcp/codec/option-codes.js';
@@ -273,17 +274,6 @@ function encodeNak(request: DhcpPacket): Uint8Array {
   return encodePacket(buildReply(request, MessageType.Nak, { message: 'no' }));
 }
 
-/** A small seeded PRNG (mulberry32), so spread checks are repeatable. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const macFor = (i: number): string => `02:10:00:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
 

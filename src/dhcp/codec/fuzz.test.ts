@@ -1,22 +1,12 @@
 /** The decoder runs on whatever anyone sends to UDP/68: it must throw nothing but DecodeError. */
 import { describe, expect, it } from 'vitest';
+import { prng } from '../../../test/support/prng.js';
 import { DecodeError } from './decode-error.js';
 import { decodePacket, encodePacket } from './packet.js';
 import { getIPv4List, getString, getUint32, getUint8, getIPv4 } from './options.js';
 import { buildDiscover, clientIdForMac } from '../messages.js';
 import { summarizePacket, describePacket } from './describe.js';
 
-/** Small deterministic PRNG (mulberry32) so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function decodeAndReadEverything(bytes: Uint8Array): void {
   const p = decodePacket(bytes);

@@ -9,18 +9,7 @@
  */
 import { capturePath, readDhcpPayloads } from '../captures.js';
 import { decodePacket, type DhcpPacket } from '../../../src/dhcp/codec/packet.js';
-
-/** Small deterministic PRNG (mulberry32): a failure can be replayed from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../prng.js';
 
 export type Random = () => number;
 
