@@ -1,0 +1,139 @@
+/**
+ * Burst: N concurrent RequestAddress calls through the plugin socket (the whole path: HTTP,
+ * driver, lease table, DHCP exchange), N = 100, 1,000 and 10,000, each for a fresh random MAC
+ * in a /16 pool, each N into an empty lease table (a fresh daemon). The yardstick is perfdhcp's
+ * completed DORA/s against the same server in the same run (best of its asked rates, measured
+ * before the bursts and, in a full run, again after them). Target: ratio >= 0.9.
+ *
+ *   sudo npm run bench:burst -- [--server kea|isc] [--quick] [--sizes 100,1000,10000]
+ *        [--window N] [--perf-rates 1000,2000,4000,8000] [--perf-seconds 5] [--svg docs/burst.svg]
+ *
+ * The daemon is the built dist/main.js (npm run build first), a process of its own in the lab's
+ * client namespace. perfdhcp's simulated clients (-R) keep their leases, as the plugin's do; the
+ * /16 pool holds both. A full run writes docs/burst.svg (throughput and latency against N);
+ * --quick writes its chart to /tmp unless --svg is given.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { labPrerequisites } from '../test/support/lab/prereqs.js';
+import { buildInfo, startBenchDaemon } from './lib/daemon.js';
+import { formatPerfRuns, serverCapacity, type PerfResult } from './lib/perfdhcp.js';
+import { burst, requestPool } from './lib/plugin.js';
+import { figure, info, ms, percentile, printVerdicts } from './lib/report.js';
+import { chart } from './lib/svg.js';
+import { createWideLab } from './lib/wide-lab.js';
+import { startWideServer, type WideServerKind } from './lib/wide-server.js';
+
+const { values } = parseArgs({
+  options: {
+    server: { type: 'string', default: 'kea' },
+    quick: { type: 'boolean', default: false },
+    sizes: { type: 'string' },
+    window: { type: 'string' },
+    'perf-rates': { type: 'string' },
+    'perf-seconds': { type: 'string' },
+    'perf-clients': { type: 'string' },
+    svg: { type: 'string' },
+  },
+});
+const kind = values.server as WideServerKind;
+if (kind !== 'kea' && kind !== 'isc') throw new Error(`--server must be kea or isc, got ${String(values.server)}`);
+const quick = values.quick;
+const sizes = (values.sizes ?? (quick ? '20,100' : '100,1000,10000')).split(',').map(Number);
+const perfRates = (values['perf-rates'] ?? (kind === 'kea' ? (quick ? '1000,4000' : '1000,2000,4000,8000') : quick ? '500' : '250,500,1000,2000')).split(',').map(Number);
+const perfSeconds = Number(values['perf-seconds'] ?? (quick ? 2 : 5));
+const perfClients = Number(values['perf-clients'] ?? (quick ? 1000 : 10000));
+const svgPath = values.svg ?? (quick ? join(tmpdir(), `d4d-burst-${kind}-quick.svg`) : new URL(`../docs/burst${kind === 'kea' ? '' : '-isc'}.svg`, import.meta.url).pathname);
+
+const prereqs = labPrerequisites(['perfdhcp']);
+if (!prereqs.ok) {
+  console.error(`cannot run the benchmark: ${prereqs.reason}`);
+  process.exit(1);
+}
+
+const started = Date.now();
+console.log(`burst benchmark, ${kind}, sizes ${sizes.join(', ')}${quick ? ' (quick)' : ''}; ${new Date().toISOString()}; ${buildInfo()}`);
+const lab = await createWideLab('bburst', 232);
+const server = await startWideServer(kind, lab, 3600);
+interface Row { n: number; ok: number; failed: number; seconds: number; rate: number; p50: number; p99: number; firstError?: string }
+const rows: Row[] = [];
+let perfRuns: PerfResult[] = [];
+try {
+  console.log(`lab: ${kind} in ${lab.serverNs} on ${lab.subnet}/16, pool ${lab.poolFirst} – ${lab.poolLast}; daemon and perfdhcp in ${lab.clientNs}`);
+  const perfBase = { netns: lab.clientNs, iface: lab.clientIf, clients: perfClients, seconds: perfSeconds };
+  const before = await serverCapacity(perfBase, perfRates);
+  perfRuns = before.runs;
+  console.log(`\nperfdhcp -4 -l ${lab.clientIf} -R ${perfClients} -p ${perfSeconds} -r RATE (before the bursts)\n${formatPerfRuns(before.runs)}`);
+
+  for (const n of sizes) {
+    const dir = await mkdtemp(join(tmpdir(), 'd4d-bench-burst-'));
+    const daemon = await startBenchDaemon({ netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'bburst' });
+    try {
+      const poolId = await requestPool(daemon.socketPath, `${lab.subnet}/16`);
+      const window = values.window === undefined ? n : Number(values.window);
+      const { seconds, results } = await burst(daemon.socketPath, poolId, n, window);
+      const ok = results.filter((r) => r.ok);
+      const lat = ok.map((r) => r.ms);
+      const failed = results.filter((r) => !r.ok);
+      rows.push({ n, ok: ok.length, failed: failed.length, seconds, rate: ok.length / seconds, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), ...(failed[0]?.error !== undefined ? { firstError: failed[0].error } : {}) });
+      console.log(`burst ${n} (${Math.min(window, n)} in flight): ${ok.length} addresses, ${failed.length} failed, ${seconds.toFixed(2)} s`);
+    } finally {
+      await daemon.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  if (!quick) {
+    const after = await serverCapacity(perfBase, perfRates);
+    perfRuns = [...perfRuns, ...after.runs];
+    console.log(`\nperfdhcp again, after the bursts\n${formatPerfRuns(after.runs)}`);
+  }
+} finally {
+  await server.stop();
+  await lab.destroy();
+}
+
+const capacity = Math.max(...perfRuns.map((r) => r.doraPerSecond));
+console.log(`\nserver capacity (best perfdhcp DORA/s in this run): ${capacity.toFixed(0)}`);
+for (const r of rows) {
+  console.log(`\nN = ${r.n}: ${r.ok} ok, ${r.failed} failed${r.firstError === undefined ? '' : ` (first: ${r.firstError})`}`);
+  info('addresses/s through the plugin', r.rate.toFixed(0));
+  figure(`N=${r.n} ratio to perfdhcp DORA/s (${kind})`, (r.rate / capacity).toFixed(2), '>= 0.9', r.failed === 0 ? r.rate / capacity >= 0.9 : false);
+  info('latency per call p50 / p99', `${ms(r.p50)} / ${ms(r.p99)}`);
+}
+
+const ticks = rows.map((r) => [r.n, r.n.toLocaleString('en')] as const);
+await writeFile(
+  svgPath,
+  chart(
+    [
+      {
+        title: `Burst throughput (${kind})`,
+        xLabel: 'N concurrent RequestAddress',
+        yLabel: 'addresses/s',
+        xTicks: ticks,
+        series: [
+          { name: 'plugin (whole path)', color: '#c0392b', points: rows.map((r) => [r.n, r.rate] as const) },
+          { name: 'perfdhcp DORA/s (best)', color: '#2c3e50', points: rows.map((r) => [r.n, capacity] as const) },
+          { name: 'target: 0.9 x perfdhcp', color: '#27ae60', dashed: true, points: rows.map((r) => [r.n, 0.9 * capacity] as const) },
+        ],
+      },
+      {
+        title: 'Latency per call in the burst',
+        xLabel: 'N concurrent RequestAddress',
+        yLabel: 'ms (log)',
+        logY: true,
+        xTicks: ticks,
+        series: [
+          { name: 'p50', color: '#2980b9', points: rows.map((r) => [r.n, r.p50] as const) },
+          { name: 'p99', color: '#8e44ad', points: rows.map((r) => [r.n, r.p99] as const) },
+        ],
+      },
+    ],
+    `bench/burst.ts ${quick ? '--quick ' : ''}--server ${kind}, ${new Date().toISOString().slice(0, 16)}Z: fresh daemon per N, random MACs, /16 pool; perfdhcp -R ${perfClients} best of ${perfRates.join('/')}/s`,
+  ),
+);
+console.log(`\nchart: ${svgPath}`);
+printVerdicts(`burst (${kind})`);
+console.log(`run took ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -1,0 +1,107 @@
+/**
+ * The daemon under test as users run it: the built `dist/main.js server`, a process of its own
+ * (so its RSS, CPU and writes are its own), inside the lab's client namespace. Its JSON log
+ * (stderr) is read line by line for lease events instead of being kept whole: at 50,000 leases
+ * a lease period logs tens of megabytes.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { callPlugin } from '../../test/support/plugin-client.js';
+import { BUILT_MAIN } from '../../test/support/plugin-process.js';
+
+export interface BenchDaemonOptions {
+  readonly netns: string;
+  readonly dhcpServer: string;
+  /** Holds `state/` (the lease table) and `plugins/` (the socket). */
+  readonly dir: string;
+  readonly driverName: string;
+  /** Called with every lease event the daemon logs (bound, renewed, reacquired, released) and its time. */
+  readonly onLeaseEvent?: (event: string, atMs: number) => void;
+  readonly extraArgs?: readonly string[];
+}
+
+export interface BenchDaemon {
+  readonly pid: number;
+  readonly socketPath: string;
+  /** When the process was spawned (performance.now() ms) and when its socket first answered Plugin.Activate. */
+  readonly spawnedAt: number;
+  readonly servingAt: number;
+  /** The last 20 kB of its output, for failure messages. */
+  tail(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Built file and its age, printed by every benchmark: the figures are those of that build. */
+export function buildInfo(): string {
+  if (!existsSync(BUILT_MAIN)) throw new Error(`${BUILT_MAIN} is missing: run npm run build first`);
+  return `${BUILT_MAIN} built ${statSync(BUILT_MAIN).mtime.toISOString()}`;
+}
+
+export function daemonPaths(dir: string, driverName: string): { stateDir: string; pluginDir: string; socketPath: string } {
+  const pluginDir = join(dir, 'plugins');
+  return { stateDir: join(dir, 'state'), pluginDir, socketPath: join(pluginDir, `${driverName}.sock`) };
+}
+
+/** Spawn the daemon and resolve once Plugin.Activate answers (polled every 5 ms, so launch-to-serving is measured to a few ms). */
+export async function startBenchDaemon(o: BenchDaemonOptions, timeoutMs = 60_000): Promise<BenchDaemon> {
+  const { stateDir, pluginDir, socketPath } = daemonPaths(o.dir, o.driverName);
+  await mkdir(stateDir, { recursive: true });
+  const args = [
+    BUILT_MAIN,
+    '--dhcp-server', o.dhcpServer,
+    '--driver-name', o.driverName,
+    '--state-dir', stateDir,
+    '--plugin-dir', pluginDir,
+    '--config', '/dev/null',
+    // No Docker here: reconciliation would only log that it cannot read the engine.
+    '--reconcile-interval', '0',
+    '--docker-socket', join(o.dir, 'no-docker.sock'),
+    ...(o.extraArgs ?? []),
+    'server',
+  ];
+  const spawnedAt = performance.now();
+  // `ip netns exec` execs in place: the child's pid is the daemon's, for /proc and signals.
+  const proc = spawn('ip', ['netns', 'exec', o.netns, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (proc.pid === undefined) throw new Error('could not spawn the daemon');
+  let tail = '';
+  const keep = (line: string): void => {
+    tail = (tail + line + '\n').slice(-20_000);
+  };
+  const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
+  for (const stream of [proc.stdout, proc.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      if (o.onLeaseEvent !== undefined && line.includes('"event":"')) {
+        const m = /"event":"(\w+)"/.exec(line);
+        const t = /"time":(\d+)/.exec(line);
+        if (m?.[1] !== undefined) o.onLeaseEvent(m[1], t?.[1] !== undefined ? Number(t[1]) : Date.now());
+        return;
+      }
+      keep(line);
+    });
+  }
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + timeoutMs;
+  while (!(await callPlugin(socketPath, 'Plugin.Activate').then((r) => r.status === 200, () => false))) {
+    if (gone || Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`daemon did not come up on ${socketPath}:\n${tail}`);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const servingAt = performance.now();
+  return {
+    pid: proc.pid,
+    socketPath,
+    spawnedAt,
+    servingAt,
+    tail: () => tail,
+    stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
