@@ -42,7 +42,7 @@ const kind = values.server as WideServerKind;
 if (kind !== 'kea' && kind !== 'isc') throw new Error(`--server must be kea or isc, got ${String(values.server)}`);
 const quick = values.quick;
 const sizes = (values.sizes ?? (quick ? '20,100' : '100,1000,10000')).split(',').map(Number);
-const perfRates = (values['perf-rates'] ?? (kind === 'kea' ? (quick ? '1000,4000' : '1000,2000,4000,8000') : quick ? '500' : '250,500,1000,2000')).split(',').map(Number);
+const perfRates = (values['perf-rates'] ?? (kind === 'kea' ? (quick ? '1000,4000' : '1000,2000,4000,8000') : quick ? '100,250' : '100,250,500,1000')).split(',').map(Number);
 const perfSeconds = Number(values['perf-seconds'] ?? (quick ? 2 : 5));
 const perfClients = Number(values['perf-clients'] ?? (quick ? 1000 : 10000));
 const svgPath = values.svg ?? (quick ? join(tmpdir(), `d4d-burst-${kind}-quick.svg`) : new URL(`../docs/burst${kind === 'kea' ? '' : '-isc'}.svg`, import.meta.url).pathname);

@@ -1,0 +1,157 @@
+/**
+ * Latency: RequestAddress p50/p99 through the plugin socket one at a time, and at a steady 100
+ * and 1,000 requests/s (open-loop: request i is sent at i/rate whatever the earlier ones are
+ * doing, and its latency counts from that planned time, so a stall shows in every request that
+ * waited behind it). Beside each: a minimal raw DORA exchange (bench/lib/raw-dora.ts) in the
+ * same pattern against the same server in the same run, and perfdhcp's own average delays at
+ * the same rates. Target: the plugin adds <= 1 ms at p50 and <= 5 ms at p99 over the raw
+ * exchange.
+ *
+ *   sudo npm run bench:latency -- [--server kea|isc] [--quick] [--one 1000] [--seconds 30,10]
+ *        [--svg docs/latency.svg]
+ *
+ * The raw exchanges run before the daemon starts: both bind UDP/68 in the client namespace.
+ * Every request is for a fresh random MAC (a new lease) in a /16 pool; the daemon is the built
+ * dist/main.js.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { labPrerequisites } from '../test/support/lab/prereqs.js';
+import { buildInfo, startBenchDaemon } from './lib/daemon.js';
+import { runPerfdhcp, type PerfResult } from './lib/perfdhcp.js';
+import { requestAddress, requestPool, type Timed } from './lib/plugin.js';
+import { rawDora, type RawResult } from './lib/raw-dora.js';
+import { figure, info, ms, percentile, printVerdicts } from './lib/report.js';
+import { chart } from './lib/svg.js';
+import { createWideLab } from './lib/wide-lab.js';
+import { startWideServer, type WideServerKind } from './lib/wide-server.js';
+
+const { values } = parseArgs({
+  options: {
+    server: { type: 'string', default: 'kea' },
+    quick: { type: 'boolean', default: false },
+    one: { type: 'string' },
+    seconds: { type: 'string' },
+    svg: { type: 'string' },
+  },
+});
+const kind = values.server as WideServerKind;
+if (kind !== 'kea' && kind !== 'isc') throw new Error(`--server must be kea or isc, got ${String(values.server)}`);
+const quick = values.quick;
+const oneAtATime = Number(values.one ?? (quick ? 100 : 1000));
+const [seconds100, seconds1000] = (values.seconds ?? (quick ? '2,0.5' : '30,10')).split(',').map(Number) as [number, number];
+const phases = [
+  { label: 'one at a time', rate: 0, count: oneAtATime },
+  { label: '100/s', rate: 100, count: Math.round(100 * seconds100) },
+  { label: '1,000/s', rate: 1000, count: Math.round(1000 * seconds1000) },
+];
+const svgPath = values.svg ?? (quick ? join(tmpdir(), `d4d-latency-${kind}-quick.svg`) : new URL(`../docs/latency${kind === 'kea' ? '' : '-isc'}.svg`, import.meta.url).pathname);
+
+const prereqs = labPrerequisites(['perfdhcp']);
+if (!prereqs.ok) {
+  console.error(`cannot run the benchmark: ${prereqs.reason}`);
+  process.exit(1);
+}
+
+async function openLoop(socketPath: string, poolId: string, count: number, rate: number): Promise<Timed[]> {
+  if (rate === 0) {
+    const out: Timed[] = [];
+    for (let i = 0; i < count; i++) out.push(await requestAddress(socketPath, poolId));
+    return out;
+  }
+  const t0 = performance.now();
+  const all: Array<Promise<Timed>> = [];
+  for (let i = 0; i < count; i++) {
+    const planned = t0 + (i * 1000) / rate;
+    const wait = planned - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    all.push(requestAddress(socketPath, poolId, planned));
+  }
+  return Promise.all(all);
+}
+
+const started = Date.now();
+console.log(`latency benchmark, ${kind}${quick ? ' (quick)' : ''}; ${phases.map((p) => `${p.label}: ${p.count}`).join(', ')}; ${new Date().toISOString()}; ${buildInfo()}`);
+const lab = await createWideLab('blat', 233);
+const server = await startWideServer(kind, lab, 3600);
+const raw: RawResult[] = [];
+const perf: Array<PerfResult | null> = [];
+const plugin: Timed[][] = [];
+try {
+  for (const p of phases) {
+    raw.push(await rawDora(lab.clientNs, lab.serverIp, p.count, p.rate));
+    perf.push(p.rate === 0 ? null : await runPerfdhcp({ netns: lab.clientNs, iface: lab.clientIf, rate: p.rate, clients: 100_000, seconds: Math.max(1, Math.round(p.count / p.rate)) }));
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'd4d-bench-latency-'));
+  const daemon = await startBenchDaemon({ netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'blat' });
+  try {
+    const poolId = await requestPool(daemon.socketPath, `${lab.subnet}/16`);
+    for (const p of phases) plugin.push(await openLoop(daemon.socketPath, poolId, p.count, p.rate));
+  } finally {
+    await daemon.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+} finally {
+  await server.stop();
+  await lab.destroy();
+}
+
+interface Row { label: string; rate: number; p50: number; p99: number; rawP50: number; rawP99: number }
+const rows: Row[] = [];
+phases.forEach((p, i) => {
+  const r = raw[i] as RawResult;
+  const calls = plugin[i] as Timed[];
+  const okMs = calls.filter((c) => c.ok).map((c) => c.ms);
+  const failed = calls.length - okMs.length;
+  const row: Row = { label: p.label, rate: p.rate, p50: percentile(okMs, 0.5), p99: percentile(okMs, 0.99), rawP50: percentile(r.latenciesMs, 0.5), rawP99: percentile(r.latenciesMs, 0.99) };
+  rows.push(row);
+  console.log(`\n${p.label}: ${p.count} RequestAddress (${failed} failed), ${p.count} raw DORA (${r.lost} lost)`);
+  info('plugin p50 / p99', `${ms(row.p50)} / ${ms(row.p99)}`);
+  info('raw DORA p50 / p99', `${ms(row.rawP50)} / ${ms(row.rawP99)}`);
+  const pf = perf[i];
+  if (pf !== null && pf !== undefined) info('perfdhcp avg OFFER + ACK delay (DORA)', `${ms(pf.offerDelayMs.avg + pf.ackDelayMs.avg)} (${pf.doraPerSecond.toFixed(0)}/s)`);
+  const lossy = failed > 0 || r.lost > 0 ? false : null;
+  figure(`${p.label}: added p50 (plugin − raw)`, ms(row.p50 - row.rawP50), '<= 1 ms', lossy ?? row.p50 - row.rawP50 <= 1);
+  figure(`${p.label}: added p99 (plugin − raw)`, ms(row.p99 - row.rawP99), '<= 5 ms', lossy ?? row.p99 - row.rawP99 <= 5);
+});
+
+const ticks = phases.map((p, i) => [i, p.label] as const);
+await writeFile(
+  svgPath,
+  chart(
+    [
+      {
+        title: `RequestAddress latency (${kind})`,
+        xLabel: 'arrival pattern',
+        yLabel: 'ms (log)',
+        logY: true,
+        xTicks: ticks,
+        series: [
+          { name: 'plugin p50', color: '#2980b9', points: rows.map((r, i) => [i, r.p50] as const) },
+          { name: 'plugin p99', color: '#8e44ad', points: rows.map((r, i) => [i, r.p99] as const) },
+          { name: 'raw DORA p50', color: '#7f8c8d', dashed: true, points: rows.map((r, i) => [i, r.rawP50] as const) },
+          { name: 'raw DORA p99', color: '#2c3e50', dashed: true, points: rows.map((r, i) => [i, r.rawP99] as const) },
+        ],
+      },
+      {
+        title: 'Added by the plugin',
+        xLabel: 'arrival pattern',
+        yLabel: 'ms (log)',
+        logY: true,
+        xTicks: ticks,
+        series: [
+          { name: 'added p50', color: '#2980b9', points: rows.map((r, i) => [i, r.p50 - r.rawP50] as const) },
+          { name: 'added p99', color: '#8e44ad', points: rows.map((r, i) => [i, r.p99 - r.rawP99] as const) },
+          { name: 'target p50 (1 ms)', color: '#27ae60', dashed: true, points: rows.map((_, i) => [i, 1] as const) },
+          { name: 'target p99 (5 ms)', color: '#16a085', dashed: true, points: rows.map((_, i) => [i, 5] as const) },
+        ],
+      },
+    ],
+    `bench/latency.ts ${quick ? '--quick ' : ''}--server ${kind}, ${new Date().toISOString().slice(0, 16)}Z: open-loop arrivals, fresh random MACs, /16 pool`,
+  ),
+);
+console.log(`\nchart: ${svgPath}`);
+printVerdicts(`latency (${kind})`);
+console.log(`run took ${((Date.now() - started) / 1000).toFixed(0)} s`);
