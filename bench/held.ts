@@ -1,0 +1,173 @@
+/**
+ * Held leases: the daemon holding 10,000 and 50,000 leases of a /16 pool, with short leases
+ * (Kea valid-lifetime 120 s by default) so renewals really happen during the run. Measured from
+ * outside the daemon (it has no metrics endpoint):
+ *   - RSS, /proc/<pid>/status VmRSS (target <= 150 MB at 50,000);
+ *   - CPU while nothing is due: utime+stime from /proc/<pid>/stat over the seconds in which the
+ *     daemon sent no datagram (tx counter of its veth) and logged no renewal (target < 1 % of a core);
+ *   - CPU and bytes written (/proc/<pid>/io write_bytes) per renewal over the observation;
+ *   - event-loop delay: a GetCapabilities call every 100 ms over the plugin socket, timed; its p99
+ *     is an upper bound on the daemon's event-loop delay (target < 10 ms);
+ *   - the renewal rate over time, from the daemon's own lease events (its JSON log), per second;
+ *   - a restart mid-run (SIGTERM, start again): the first minute after it, renewals and datagrams
+ *     per second beside the steady state before it (no spike).
+ *
+ *   sudo npm run bench:held -- [--quick] [--sizes 10000,50000] [--lease-seconds 120]
+ *        [--observe 240] [--after-restart 60] [--fill-window 200]
+ *
+ * The leases are acquired for real through the plugin socket (fill-window calls in flight), so
+ * the server knows every one and renewals succeed. The daemon is the built dist/main.js.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { callPlugin } from '../test/support/plugin-client.js';
+import { labPrerequisites } from '../test/support/lab/prereqs.js';
+import { buildInfo, startBenchDaemon, type BenchDaemon } from './lib/daemon.js';
+import { burst, requestPool } from './lib/plugin.js';
+import { figure, groups, info, mb, ms, percentile, printVerdicts, sampleProc, sparkline, type ProcSample } from './lib/report.js';
+import { createWideLab, txPackets, type WideLab } from './lib/wide-lab.js';
+import { startWideServer } from './lib/wide-server.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    sizes: { type: 'string' },
+    'lease-seconds': { type: 'string' },
+    observe: { type: 'string' },
+    'after-restart': { type: 'string' },
+    'fill-window': { type: 'string', default: '200' },
+  },
+});
+const quick = values.quick;
+const sizes = (values.sizes ?? (quick ? '300' : '10000,50000')).split(',').map(Number);
+const leaseSeconds = Number(values['lease-seconds'] ?? (quick ? 20 : 120));
+const observeSeconds = Number(values.observe ?? 2 * leaseSeconds);
+const afterRestartSeconds = Number(values['after-restart'] ?? (quick ? 20 : 60));
+const fillWindow = Number(values['fill-window']);
+
+const prereqs = labPrerequisites();
+if (!prereqs.ok) {
+  console.error(`cannot run the benchmark: ${prereqs.reason}`);
+  process.exit(1);
+}
+
+/** Per-second samples of the daemon: CPU, RSS, writes, datagrams sent, lease renewals. */
+interface Second { proc: ProcSample; tx: number; renewals: number }
+
+/** Sample every second for `seconds`, and probe the event loop every 100 ms meanwhile. */
+async function observe(lab: WideLab, daemon: BenchDaemon, seconds: number, renewalTimes: number[]): Promise<{ secs: Second[]; probesMs: number[]; probeFailures: number }> {
+  const probesMs: number[] = [];
+  let probeFailures = 0;
+  let probing = true;
+  const prober = (async () => {
+    while (probing) {
+      const t = performance.now();
+      const ok = await callPlugin(daemon.socketPath, 'IpamDriver.GetCapabilities').then((r) => r.status === 200, () => false);
+      if (ok) probesMs.push(performance.now() - t);
+      else probeFailures += 1;
+      await new Promise((r) => setTimeout(r, Math.max(0, 100 - (performance.now() - t))));
+    }
+  })();
+  const secs: Second[] = [];
+  const t0 = performance.now();
+  let seen = renewalTimes.length;
+  for (let i = 0; i <= seconds; i++) {
+    const wait = t0 + i * 1000 - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const [proc, tx] = await Promise.all([sampleProc(daemon.pid), txPackets(lab.clientNs, lab.clientIf)]);
+    secs.push({ proc, tx, renewals: renewalTimes.length - seen });
+    seen = renewalTimes.length;
+  }
+  probing = false;
+  await prober;
+  return { secs, probesMs, probeFailures };
+}
+
+/** Deltas between consecutive samples: one entry per second. */
+function deltas(secs: readonly Second[]): Array<{ cpu: number; tx: number; renewals: number; written: number; wallS: number }> {
+  return secs.slice(1).map((s, i) => {
+    const prev = secs[i] as Second;
+    return { cpu: s.proc.cpuSeconds - prev.proc.cpuSeconds, tx: s.tx - prev.tx, renewals: s.renewals, written: s.proc.writeBytes - prev.proc.writeBytes, wallS: (s.proc.atMs - prev.proc.atMs) / 1000 };
+  });
+}
+
+const started = Date.now();
+console.log(`held-leases benchmark${quick ? ' (quick)' : ''}: sizes ${sizes.join(', ')}, leases of ${leaseSeconds} s (renewal due at about ${leaseSeconds / 2} s), observe ${observeSeconds} s, restart, then ${afterRestartSeconds} s; ${new Date().toISOString()}; ${buildInfo()}`);
+const lab = await createWideLab('bheld', 234);
+const server = await startWideServer('kea', lab, leaseSeconds);
+try {
+  for (const n of sizes) {
+    console.log(`\n=== ${n.toLocaleString('en')} leases held ===`);
+    const dir = await mkdtemp(join(tmpdir(), 'd4d-bench-held-'));
+    const renewalTimes: number[] = [];
+    const onLeaseEvent = (event: string, at: number): void => {
+      if (event === 'renewed' || event === 'reacquired') renewalTimes.push(at);
+    };
+    const daemonOptions = { netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'bheld', onLeaseEvent };
+    let daemon = await startBenchDaemon(daemonOptions);
+    try {
+      const poolId = await requestPool(daemon.socketPath, `${lab.subnet}/16`);
+      const fill = await burst(daemon.socketPath, poolId, n, fillWindow);
+      const failed = fill.results.filter((r) => !r.ok).length;
+      info(`fill: ${n} RequestAddress, ${fillWindow} in flight`, `${fill.seconds.toFixed(1)} s, ${failed} failed`);
+      info('fill rate', `${((n - failed) / fill.seconds).toFixed(0)} addresses/s`);
+      if (fill.seconds > leaseSeconds / 2) info('note', `fill longer than T1 (${leaseSeconds / 2} s): renewals began during it`);
+
+      const before = await observe(lab, daemon, observeSeconds, renewalTimes);
+      const d = deltas(before.secs);
+      const last = before.secs.at(-1) as Second;
+      const first = before.secs[0] as Second;
+      const rssMax = Math.max(...before.secs.map((s) => s.proc.rssBytes));
+      if (n >= 50_000) figure(`RSS at ${n.toLocaleString('en')} leases (max over observation)`, mb(rssMax), '<= 150 MB at 50,000', rssMax <= 150 * 1024 * 1024);
+      else info(`RSS at ${n.toLocaleString('en')} leases (max; target 150 MB is at 50,000)`, mb(rssMax));
+      const idle = d.filter((s) => s.tx === 0 && s.renewals === 0);
+      const idleCpu = idle.reduce((a, s) => a + s.cpu, 0) / Math.max(1e-9, idle.reduce((a, s) => a + s.wallS, 0));
+      figure(`CPU while nothing is due (${idle.length} idle seconds)`, idle.length < 5 ? '—' : `${(idleCpu * 100).toFixed(2)} % core`, '< 1 % of a core', idle.length < 5 ? null : idleCpu < 0.01);
+      if (idle.length < 5) info('  (too few idle seconds: renewals were due all the time;', 'try longer leases)');
+      const renewals = d.reduce((a, s) => a + s.renewals, 0);
+      const cpu = last.proc.cpuSeconds - first.proc.cpuSeconds;
+      const written = last.proc.writeBytes - first.proc.writeBytes;
+      info(`renewals in ${observeSeconds} s (daemon's log)`, String(renewals));
+      info('datagrams sent', String(last.tx - first.tx));
+      info('CPU per renewal (all CPU / renewals, probe included)', renewals === 0 ? '—' : ms((cpu * 1000) / renewals));
+      info('bytes written per renewal', renewals === 0 ? '—' : `${(written / renewals / 1024).toFixed(1)} kB`);
+      info('bytes written in the observation', mb(written));
+      const p99 = percentile(before.probesMs, 0.99);
+      figure('event-loop probe (GetCapabilities every 100 ms) p99', ms(p99), '< 10 ms', before.probeFailures > 0 ? false : p99 < 10);
+      info('  probe p50 / max / failures', `${ms(percentile(before.probesMs, 0.5))} / ${ms(Math.max(...before.probesMs))} / ${before.probeFailures}`);
+      const perSec = d.map((s) => s.renewals);
+      const meanDue = n / (leaseSeconds / 2);
+      info('renewals/s: expected mean (n / T1)', meanDue.toFixed(1));
+      info('renewals/s: peak second', String(Math.max(0, ...perSec)));
+      console.log(`        renewals per 5 s over the observation (max ${Math.max(0, ...groups(perSec, 5))}):\n        |${sparkline(groups(perSec, 5))}|`);
+      const steadyTxPeak = Math.max(0, ...d.map((s) => s.tx));
+
+      // Restart mid-run: what the first minute after a start looks like with leases held.
+      await daemon.stop();
+      const restartedAt = performance.now();
+      daemon = await startBenchDaemon(daemonOptions);
+      info('restart: launch to serving', ms(daemon.servingAt - daemon.spawnedAt));
+      info('restart: stop + start', ms(daemon.servingAt - restartedAt));
+      const after = await observe(lab, daemon, afterRestartSeconds, renewalTimes);
+      const da = deltas(after.secs);
+      const txAfter = da.map((s) => s.tx);
+      const txPeakAfter = Math.max(0, ...txAfter);
+      console.log(`        datagrams/s, first ${afterRestartSeconds} s after the restart (max ${txPeakAfter}):\n        |${sparkline(txAfter)}|`);
+      console.log(`        renewals/s, same seconds (max ${Math.max(0, ...da.map((s) => s.renewals))}):\n        |${sparkline(da.map((s) => s.renewals))}|`);
+      figure('peak datagrams/s after restart vs before', `${txPeakAfter} vs ${steadyTxPeak}`, 'no spike (<= 2 x before)', txPeakAfter <= 2 * Math.max(1, steadyTxPeak));
+      const p99After = percentile(after.probesMs, 0.99);
+      figure('event-loop probe p99, first period after restart', ms(p99After), '< 10 ms', after.probeFailures > 0 ? false : p99After < 10);
+      info('RSS after restart (max)', mb(Math.max(...after.secs.map((s) => s.proc.rssBytes))));
+    } finally {
+      await daemon.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+} finally {
+  await server.stop();
+  await lab.destroy();
+}
+printVerdicts('held leases');
+console.log(`run took ${((Date.now() - started) / 1000).toFixed(0)} s`);
