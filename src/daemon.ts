@@ -5,8 +5,8 @@
  * Start-up: load the lease table (damaged entries are dropped, an unreadable table stops the
  * start), resume every lease (renewals
  * continue where they were; expired ones are asked back with INIT-REBOOT), then listen. Stop:
- * Docker first (no new calls, those under way finish), then stop renewing, save the table and
- * close DHCP; leases are NOT released, because the containers keep running and the next start
+ * Docker first (no new calls, those under way finish), then stop renewing, write what is still queued for the
+ * table and close DHCP; leases are NOT released, because the containers keep running and the next start
  * resumes them.
  */
 import { connect } from 'node:net';
@@ -26,7 +26,7 @@ import { IpamDriver } from './ipam/driver.js';
 import { buildServer, stopServing } from './ipam/server.js';
 import type { LeaseEvent } from './lease/events.js';
 import { LeaseManager } from './lease/manager.js';
-import { JsonFileLeaseStore, type LeaseStore } from './lease/store.js';
+import { JournalLeaseStore, type LeaseStore } from './lease/store.js';
 import { Reconciler } from './reconciler.js';
 
 /** The plugin socket could not be set up. */
@@ -46,7 +46,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   await refuseIfServing(socketPath);
 
   // One table per driver name: two instances (two DHCP servers) must never share one.
-  const store = new JsonFileLeaseStore({ path: join(config.stateDir, `leases-${config.driverName}.json`), log: log.child({ component: 'store' }) });
+  // The journal; a version 1 table (one JSON document) found beside it is imported once.
+  const store = new JournalLeaseStore({
+    path: join(config.stateDir, `leases-${config.driverName}.journal`),
+    legacyPath: join(config.stateDir, `leases-${config.driverName}.json`),
+    log: log.child({ component: 'store' }),
+  });
   const { leases, pools, problems } = await store.load();
   const transport = await UdpTransport.open({ onError: (err) => log.error({ err }, 'DHCP socket error') });
   const client = new DhcpClient({
@@ -61,11 +66,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const leaseLog = log.child({ component: 'lease' });
   manager.on((event) => {
     logEvent(leaseLog, event);
-    // Renewals and recoveries change lease times: keep the table current (requests and
-    // releases also save, and wait for it, in the driver).
-    if (event.type !== 'bound' && event.type !== 'released') {
-      store.save(manager.list()).catch((err: unknown) => log.error({ err }, 'could not save the lease table'));
-    }
+    // Renewals and recoveries change lease times and states: one record each, written with
+    // the next commit without anyone waiting (a lost one only means a renewal due sooner after
+    // a crash). Requests and releases record theirs in the driver and wait for them.
+    if (event.type !== 'bound' && event.type !== 'released') store.putSoon(event.lease);
   });
   const restored = leases.filter((l) => manager.restore(l)).length;
 
@@ -177,9 +181,10 @@ export async function stopPlugin(p: PluginParts): Promise<void> {
   // short, and the lease it was renewing is resumed at the next start.
   client.close();
   await manager.stop();
-  await store.save(manager.list()).catch((err: unknown) => log.error({ err }, 'could not save the lease table'));
+  // Every change was recorded as it happened: only the records still queued are left to write.
+  await store.close().catch((err: unknown) => log.error({ err }, 'could not save the lease table'));
   await transport.close();
-  log.info({ leases: manager.list().length }, 'stopped; leases kept for the next start');
+  log.info({ leases: manager.size }, 'stopped; leases kept for the next start');
 }
 
 /**

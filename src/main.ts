@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { callAdmin, daemonLeases, formatReconcileReply } from './admin-client.js';
 import { RECONCILE_PATH, type AdminReconcileReply } from './admin-routes.js';
@@ -22,7 +22,7 @@ import { UdpTransport } from './dhcp/transport.js';
 import { DaemonError } from './errors.js';
 import { parsePoolId, poolCidr } from './ipam/pool.js';
 import { LeaseManager } from './lease/manager.js';
-import { decodeLeaseTable } from './lease/store.js';
+import { readLeaseFile } from './lease/store.js';
 import { createLogger } from './logger.js';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -212,12 +212,12 @@ async function refuseHeldMac(mac: string, config: Config): Promise<void> {
     if (!(err instanceof DaemonError)) throw err;
   }
   const files = await readdir(config.stateDir).catch(() => [] as string[]);
-  for (const file of files.filter((f) => /^leases-.+\.json$/.test(f)).sort()) {
-    if (daemonAnswered && file === `leases-${config.driverName}.json`) continue;
+  for (const file of files.filter((f) => /^leases-.+\.(json|journal)$/.test(f)).sort()) {
+    if (daemonAnswered && (file === `leases-${config.driverName}.json` || file === `leases-${config.driverName}.journal`)) continue;
     const path = join(config.stateDir, file);
-    const text = await readFile(path, 'utf8').catch(() => undefined);
-    if (text === undefined) continue;
-    for (const l of decodeLeaseTable(text).leases) {
+    const leases = await readLeaseFile(path).catch(() => undefined);
+    if (leases === undefined) continue;
+    for (const l of leases) {
       if (l.identity.mac !== mac) continue;
       const poolId = l.id.slice(0, l.id.indexOf('#'));
       let subnet = '?';

@@ -8,7 +8,7 @@
  * - An endpoint request (it carries the container's MAC) is a DHCP acquisition keyed by pool
  *   and MAC, or by pool and endpoint name when the name is the DHCP identity
  *   (`client-id=endpoint-name`): Docker gives a container a new random MAC at every start, and
- *   the lease of its previous start is taken over rather than fought. The lease is saved to
+ *   the lease of its previous start is taken over rather than fought. The lease is recorded on
  *   disk before the address is returned; if Docker hung up meanwhile, it is given back.
  * - `--ip-range` is a constraint: dynamic requests ask for an address inside it (option 50),
  *   and an address outside it is given back and refused.
@@ -25,7 +25,7 @@ import { formatHex, ipv4ToNumber, isIPv4, normalizeMac } from '../dhcp/codec/ipv
 import { clientIdForMac, clientIdForName, type ClientIdentity } from '../dhcp/messages.js';
 import { DaemonError } from '../errors.js';
 import type { Lease } from '../lease/lease.js';
-import type { LeaseManager } from '../lease/manager.js';
+import { poolOf, type LeaseManager } from '../lease/manager.js';
 import type { LeaseStore, PoolRecord } from '../lease/store.js';
 import type { HeldLease } from './reconcile.js';
 import { inSubnet, maskToPrefix, numberToIPv4, parseCidr, parsePoolId, parsePoolOptions, poolCidr, poolId, type Pool } from './pool.js';
@@ -153,10 +153,10 @@ export class IpamDriver {
   }
 
   async releasePool(req: ReleasePoolRequest): Promise<void> {
-    const leases = this.#leasesOf(req.PoolID);
+    const leases = this.#o.manager.leasesInPool(req.PoolID);
     // A whole network's RELEASEs (docker network rm) go behind the ReleaseAddress of single
     // containers that Docker is waiting on.
-    await Promise.all(leases.map((l) => this.#o.manager.release(l.id, { priority: Priority.Upkeep })));
+    await Promise.all(leases.map((l) => this.#releaseAndSave(l.id, Priority.Upkeep)));
     this.#pools.delete(req.PoolID);
     await this.#savePools();
     this.#o.log.info({ pool: req.PoolID, released: leases.length }, 'pool released');
@@ -277,7 +277,7 @@ export class IpamDriver {
       });
     } catch (err) {
       // A lease taken over and forgotten above must not come back from the table at the next start.
-      if (existing !== undefined) await this.#o.store.save(this.#o.manager.list()).catch(() => undefined);
+      if (existing !== undefined) await this.#o.store.delete(existing.id).catch(() => undefined);
       throw err;
     }
     const ctx = { pool: req.PoolID, mac: normalized, ip: lease.ip, xid: lease.binding.xid };
@@ -293,7 +293,7 @@ export class IpamDriver {
           `make the DHCP server's pool for ${poolCidr(pool)} lie inside ${pool.subPool}, or create the network with an --ip-range that covers the server's pool (or none)`,
       );
     }
-    const holder = this.#o.manager.list().find((l) => l.ip === lease.ip && l.id !== id);
+    const holder = this.#o.manager.holdersOf(lease.ip).find((l) => l.id !== id);
     if (holder !== undefined) {
       // The server gave out an address another container of ours still uses (its lease was
       // lost in an outage): handing it out twice is never right.
@@ -304,11 +304,15 @@ export class IpamDriver {
     }
     await this.#giveBackIfGone(id, signal, ctx);
     try {
-      await this.#o.store.save(this.#o.manager.list());
+      // On disk before the reply (one record, group-committed with the requests beside it). A
+      // lease taken over under another id (a table from before leases were keyed by name)
+      // leaves the table in the same commit.
+      const taken = existing !== undefined && existing.id !== id && this.#o.manager.get(existing.id) === undefined ? existing.id : undefined;
+      await Promise.all([this.#o.store.put(this.#o.manager.get(id) ?? lease), ...(taken === undefined ? [] : [this.#o.store.delete(taken)])]);
     } catch (err) {
       // An address we cannot remember across a restart is an address we might hand out twice.
       await this.#o.manager.release(id);
-      await this.#o.store.save(this.#o.manager.list()).catch(() => undefined);
+      await this.#o.store.delete(id).catch(() => undefined);
       throw err;
     }
     await this.#giveBackIfGone(id, signal, ctx);
@@ -335,7 +339,7 @@ export class IpamDriver {
       this.#o.log.info({ pool: req.PoolID, ip: req.Address }, 'reserved address released');
       return;
     }
-    const lease = this.#leasesOf(req.PoolID).find((l) => l.ip === req.Address);
+    const lease = this.#o.manager.holdersOf(req.Address).find((l) => poolOf(l.id) === req.PoolID);
     if (lease === undefined) {
       this.#o.log.info({ pool: req.PoolID, ip: req.Address }, 'release of an address we do not hold (already released)');
       return;
@@ -375,13 +379,12 @@ export class IpamDriver {
   }
 
   async #savePools(): Promise<void> {
-    this.#o.store.setPools([...this.#pools.entries()].map(([id, st]) => ({ id, reserved: [...st.reserved] })));
-    await this.#o.store.save(this.#o.manager.list());
+    await this.#o.store.setPools([...this.#pools.entries()].map(([id, st]) => ({ id, reserved: [...st.reserved] })));
   }
 
   async #releaseAndSave(id: string, priority: Priority = Priority.Docker): Promise<void> {
     await this.#o.manager.release(id, { priority });
-    await this.#o.store.save(this.#o.manager.list());
+    await this.#o.store.delete(id);
   }
 
   /** The pool of a PoolID, rebuilt from the ID itself after a restart. */
@@ -392,10 +395,6 @@ export class IpamDriver {
       this.#pools.set(id, state);
     }
     return state;
-  }
-
-  #leasesOf(poolIdText: string): Lease[] {
-    return this.#o.manager.list().filter((l) => l.id.startsWith(`${poolIdText}#`));
   }
 
   /** The DHCP identity of an endpoint, and whether it is its name (then leases are keyed by name). */
@@ -412,7 +411,7 @@ export class IpamDriver {
    * were keyed by name) the pool's lease with the same name-based client id.
    */
   #leaseOfName(poolIdText: string, id: string, clientId: Uint8Array): Lease | undefined {
-    return this.#o.manager.get(id) ?? this.#leasesOf(poolIdText).find((l) => sameBytes(l.identity.clientId, clientId));
+    return this.#o.manager.get(id) ?? this.#o.manager.leasesOfClientId(clientId).find((l) => poolOf(l.id) === poolIdText && sameBytes(l.identity.clientId, clientId));
   }
 
   /**
@@ -425,7 +424,6 @@ export class IpamDriver {
    */
   #hintInRange(pool: Pool, range: { network: string; prefixLength: number } | undefined, reserved: ReadonlySet<string>, clientId: Uint8Array): string | undefined {
     if (range === undefined || range.prefixLength <= pool.prefixLength) return undefined;
-    const held = new Set(this.#o.manager.list().map((l) => l.ip));
     const first = ipv4ToNumber(range.network);
     const size = 2 ** (32 - range.prefixLength);
     const net = ipv4ToNumber(pool.network);
@@ -434,7 +432,7 @@ export class IpamDriver {
     for (let i = 0; i < size; i++) {
       const n = first + ((start + i) % size);
       const ip = numberToIPv4(n);
-      if (n !== net && n !== broadcast && !reserved.has(ip) && !held.has(ip)) return ip;
+      if (n !== net && n !== broadcast && !reserved.has(ip) && !this.#o.manager.holds(ip)) return ip;
     }
     return undefined;
   }
@@ -474,7 +472,7 @@ export class IpamDriver {
 
   /** Every lease with the PoolID it was requested in (reconciliation with Docker reads this). */
   leasesByPool(): Array<{ poolId: string; lease: Lease }> {
-    return this.#o.manager.list().map((lease) => ({ poolId: lease.id.slice(0, lease.id.indexOf('#')), lease }));
+    return this.#o.manager.list().map((lease) => ({ poolId: poolOf(lease.id), lease }));
   }
 
   /** Every lease as reconciliation plans with it: pool, MAC, address and when it was handed out. */

@@ -67,6 +67,14 @@ export class LeaseManager {
   readonly #o: LeaseManagerOptions &
     Required<Pick<LeaseManagerOptions, 'random' | 'minRetryMs' | 'recoveryInitialMs' | 'recoveryMaxMs' | 'rebootTimeoutMs' | 'overdueStepsPerSecond'>>;
   readonly #entries = new Map<string, Entry>();
+  /**
+   * Lookups a request makes, as indexes kept with `#entries` (only `#setEntry` and
+   * `#deleteEntry` change them): scanning every lease on each request cost 19.6 ms at 50,000.
+   * A lease's id, address and client id never change while it is in the table.
+   */
+  readonly #byIp = new Map<string, Set<string>>();
+  readonly #byPool = new Map<string, Set<string>>();
+  readonly #byClientId = new Map<string, Set<string>>();
   readonly #acquiring = new Map<string, Promise<Lease>>();
   readonly #releasing = new Map<string, Promise<Lease | undefined>>();
   readonly #listeners = new Set<LeaseListener>();
@@ -105,7 +113,7 @@ export class LeaseManager {
         const entry: Entry = { lease, timer: undefined, running: undefined, abort: new AbortController(), holdUntil: 0, turnAt: 0 };
         const stale = this.#entries.get(id);
         if (stale !== undefined) this.#disarm(stale);
-        this.#entries.set(id, entry);
+        this.#setEntry(entry);
         this.#emit({ type: 'bound', lease: { ...lease } });
         this.#schedule(entry);
         return { ...lease };
@@ -147,7 +155,7 @@ export class LeaseManager {
       // Whole milliseconds: a timer armed for a fraction of one could fire just short of it.
       entry.turnAt = Math.ceil(Math.min(turn + this.#o.random() * spacingMs, latest));
     }
-    this.#entries.set(lease.id, entry);
+    this.#setEntry(entry);
     this.#schedule(entry);
     return true;
   }
@@ -175,7 +183,7 @@ export class LeaseManager {
     // late request could re-create the lease on the server after our RELEASE. Then abort the
     // step under way and wait for it to unwind: its transaction is over (late replies are
     // dropped as unknown xids) before the RELEASE goes out behind its last REQUEST.
-    this.#entries.delete(id);
+    this.#deleteEntry(id);
     this.#disarm(entry);
     entry.abort.abort();
     while (entry.running !== undefined) await entry.running;
@@ -193,7 +201,7 @@ export class LeaseManager {
       // server where nothing looks for it. No timers: nothing more can be sent.
       lease.state = was;
       this.#stopped = true;
-      if (!this.#entries.has(id)) this.#entries.set(id, { lease, timer: undefined, running: undefined, abort: new AbortController(), holdUntil: 0, turnAt: 0 });
+      if (!this.#entries.has(id)) this.#setEntry({ lease, timer: undefined, running: undefined, abort: new AbortController(), holdUntil: 0, turnAt: 0 });
       throw err;
     }
     this.#emit({ type: 'released', lease: { ...lease } });
@@ -205,8 +213,37 @@ export class LeaseManager {
     return entry === undefined ? undefined : { ...entry.lease };
   }
 
+  /**
+   * Every lease, copied: proportional to the table, so for the admin paths, reconciliation and
+   * the stop only; requests use the indexed lookups below.
+   */
   list(): Lease[] {
     return [...this.#entries.values()].map((e) => ({ ...e.lease }));
+  }
+
+  /** How many leases are held. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The leases holding `ip` (more than one only for a moment, while a duplicate is refused). */
+  holdersOf(ip: string): Lease[] {
+    return this.#copies(this.#byIp.get(ip));
+  }
+
+  /** Whether any lease holds `ip`. */
+  holds(ip: string): boolean {
+    return this.#byIp.has(ip);
+  }
+
+  /** The leases of a pool: those whose id is `<poolId>#…`. */
+  leasesInPool(poolId: string): Lease[] {
+    return this.#copies(this.#byPool.get(poolId));
+  }
+
+  /** The leases under a DHCP client identifier. */
+  leasesOfClientId(clientId: Uint8Array): Lease[] {
+    return this.#copies(this.#byClientId.get(clientIdKey(clientId)));
   }
 
   /** Subscribes to lease events; returns the unsubscribe function. */
@@ -397,9 +434,67 @@ export class LeaseManager {
   forget(id: string): Lease | undefined {
     const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
-    this.#entries.delete(id);
+    this.#deleteEntry(id);
     this.#disarm(entry);
     entry.abort.abort();
     return { ...entry.lease };
   }
+
+  #setEntry(entry: Entry): void {
+    const { id, ip } = entry.lease;
+    const old = this.#entries.get(id);
+    if (old !== undefined) this.#unindex(old.lease);
+    this.#entries.set(id, entry);
+    addTo(this.#byIp, ip, id);
+    addTo(this.#byPool, poolOf(id), id);
+    addTo(this.#byClientId, clientIdKey(entry.lease.identity.clientId), id);
+  }
+
+  #deleteEntry(id: string): void {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return;
+    this.#entries.delete(id);
+    this.#unindex(entry.lease);
+  }
+
+  #unindex(lease: Lease): void {
+    removeFrom(this.#byIp, lease.ip, lease.id);
+    removeFrom(this.#byPool, poolOf(lease.id), lease.id);
+    removeFrom(this.#byClientId, clientIdKey(lease.identity.clientId), lease.id);
+  }
+
+  #copies(ids: ReadonlySet<string> | undefined): Lease[] {
+    const out: Lease[] = [];
+    for (const id of ids ?? []) {
+      const entry = this.#entries.get(id);
+      if (entry !== undefined) out.push({ ...entry.lease });
+    }
+    return out;
+  }
+}
+
+/**
+ * The pool part of a lease id: the driver keys leases `<PoolID>#<MAC or name>`; an id without
+ * '#' is its own pool.
+ */
+export function poolOf(id: string): string {
+  const i = id.indexOf('#');
+  return i === -1 ? id : id.slice(0, i);
+}
+
+function clientIdKey(clientId: Uint8Array): string {
+  return Buffer.from(clientId).toString('hex');
+}
+
+function addTo(index: Map<string, Set<string>>, key: string, id: string): void {
+  let ids = index.get(key);
+  if (ids === undefined) index.set(key, (ids = new Set()));
+  ids.add(id);
+}
+
+function removeFrom(index: Map<string, Set<string>>, key: string, id: string): void {
+  const ids = index.get(key);
+  if (ids === undefined) return;
+  ids.delete(id);
+  if (ids.size === 0) index.delete(key);
 }

@@ -5,136 +5,372 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testLog } from '../../test/support/silent-log.js';
 import { clientIdForMac } from '../dhcp/messages.js';
 import { leaseFromBinding, type Lease } from './lease.js';
-import { decodeLeaseTable, encodeLeaseTable, JsonFileLeaseStore, nodeStoreFs, StoreError, type StoreFs } from './store.js';
+import { crc32, decodeJournal, encodePut } from './journal.js';
+import { decodeLeaseTable, encodeLeaseTable, JournalLeaseStore, nodeStoreFs, StoreError, type JournalLeaseStoreOptions, type StoreFs } from './store.js';
 
 let dir: string;
 let path: string;
+let legacy: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'd4d-store-'));
-  path = join(dir, 'state', 'leases.json');
+  path = join(dir, 'state', 'leases-d4d.journal');
+  legacy = join(dir, 'state', 'leases-d4d.json');
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
 function lease(i: number, extra: Partial<Lease> = {}): Lease {
-  const mac = `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`;
+  const mac = `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
   const l = leaseFromBinding(
     `ep${i}`,
     { mac, clientId: clientIdForMac(mac), hostname: `c${i}` },
-    { ip: `10.0.0.${i}`, serverId: '10.0.0.1', requestedAt: 1_700_000_000_000, leaseTimeSeconds: 600, xid: 7, routers: ['10.0.0.1'], subnetMask: '255.255.255.0' },
+    { ip: `10.0.${i >> 8}.${i & 0xff}`, serverId: '10.0.0.1', requestedAt: 1_700_000_000_000, leaseTimeSeconds: 600, xid: 7, routers: ['10.0.0.1'], subnetMask: '255.255.255.0' },
     () => 0.5,
   );
   return { ...l, ...extra };
 }
+/** A lease as a load gives it back: no xid (it belongs to one transaction). */
+const loaded = (l: Lease): Lease => ({ ...l, binding: { ...l.binding, xid: 0 } });
 
-const store = (fs?: StoreFs): JsonFileLeaseStore => new JsonFileLeaseStore({ path, log: testLog(), now: () => Date.UTC(2026, 10, 23), ...(fs ? { fs } : {}) });
+const store = (o: Partial<JournalLeaseStoreOptions> = {}): JournalLeaseStore =>
+  new JournalLeaseStore({ path, legacyPath: legacy, log: testLog(), now: () => Date.UTC(2026, 10, 23), ...o });
+const ids = (leases: Lease[]): string[] => leases.map((l) => l.id);
 
-describe('JsonFileLeaseStore', () => {
-  it('starts empty without a file', async () => {
+/** Counts the file operations of the real fs, optionally holding datasyncs at a gate. */
+function countingFs(gate?: Promise<void>): { fs: StoreFs; counts: { writes: number; datasyncs: number } } {
+  const counts = { writes: 0, datasyncs: 0 };
+  const fs: StoreFs = {
+    ...nodeStoreFs,
+    async openAppend(p) {
+      const f = await nodeStoreFs.openAppend(p);
+      return {
+        ...f,
+        write: async (d) => {
+          counts.writes++;
+          await f.write(d);
+        },
+        datasync: async () => {
+          counts.datasyncs++;
+          if (gate !== undefined) await gate;
+          await f.datasync();
+        },
+      };
+    },
+  };
+  return { fs, counts };
+}
+
+describe('JournalLeaseStore', () => {
+  it('starts empty without a file, creating a root-only journal', async () => {
     expect(await store().load()).toEqual({ leases: [], pools: [], problems: [] });
-  });
-
-  it('keeps pool reservations with the leases', async () => {
-    const s = store();
-    s.setPools([{ id: 'd4d/local/10.0.0.0/24/id=0a0b0c0d', reserved: ['10.0.0.1', '10.0.0.2'] }]);
-    await s.save([lease(5)]);
-    const loaded = await store().load();
-    expect(loaded.pools).toEqual([{ id: 'd4d/local/10.0.0.0/24/id=0a0b0c0d', reserved: ['10.0.0.1', '10.0.0.2'] }]);
-    expect(loaded.leases.map((l) => l.id)).toEqual(['ep5']);
-  });
-
-  it('saves and loads leases unchanged (xid aside), in a root-only file', async () => {
-    const leases = [lease(5), lease(6, { state: 'EXPIRED', retryAt: null })];
-    await store().save(leases);
-    const { leases: loaded, problems } = await store().load();
-    expect(problems).toEqual([]);
-    expect(loaded).toEqual(leases.map((l) => ({ ...l, binding: { ...l.binding, xid: 0 } })));
     expect((await stat(path)).mode & 0o777).toBe(0o600);
-    expect(await readdir(join(dir, 'state'))).toEqual(['leases.json']);
+    expect(await readdir(join(dir, 'state'))).toEqual(['leases-d4d.journal']);
   });
 
-  it('resumes a lease saved mid-renewal as BOUND, so its times decide the next step', async () => {
-    await store().save([lease(5, { state: 'RENEWING', retryAt: 123 })]);
+  it('records puts, deletes and pools, and loads them back (xid aside)', async () => {
+    const s = store();
+    await s.load();
+    await s.setPools([{ id: 'd4d/local/10.0.0.0/24/id=0a0b0c0d', reserved: ['10.0.0.1', '10.0.0.2'] }]);
+    await Promise.all([s.put(lease(5)), s.put(lease(6, { state: 'EXPIRED', retryAt: null })), s.put(lease(7))]);
+    await s.delete('ep6');
+    await s.put(lease(5, { expiresAt: 1_700_000_900_000 }));
+    await s.close();
+    const again = await store().load();
+    expect(again.problems).toEqual([]);
+    expect(again.pools).toEqual([{ id: 'd4d/local/10.0.0.0/24/id=0a0b0c0d', reserved: ['10.0.0.1', '10.0.0.2'] }]);
+    expect(again.leases).toEqual([loaded(lease(7)), loaded(lease(5, { expiresAt: 1_700_000_900_000 }))]);
+  });
+
+  it('resumes a lease recorded mid-renewal as BOUND, so its times decide the next step', async () => {
+    const s = store();
+    await s.load();
+    await s.put(lease(5, { state: 'RENEWING', retryAt: 123 }));
     expect((await store().load()).leases[0]).toMatchObject({ state: 'BOUND', retryAt: null });
   });
 
+  it('group commit: puts made together share one write and one fdatasync; those made during it share the next', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const { fs, counts } = countingFs(gate);
+    const s = store({ fs });
+    await s.load();
+    const first = Array.from({ length: 20 }, (_, i) => s.put(lease(i + 1)));
+    for (let i = 0; i < 400 && counts.datasyncs === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(counts).toEqual({ writes: 1, datasyncs: 1 });
+    const second = Array.from({ length: 30 }, (_, i) => s.put(lease(i + 21)));
+    open();
+    await Promise.all([...first, ...second]);
+    expect(counts).toEqual({ writes: 2, datasyncs: 2 });
+    expect((await store().load()).leases).toHaveLength(50);
+  });
+
+  it('putSoon waits for the next commit or its deadline, and a newer record of the same lease replaces it', async () => {
+    const { fs, counts } = countingFs();
+    const s = store({ fs, lazyFlushMs: 50 });
+    await s.load();
+    s.putSoon(lease(1));
+    s.putSoon(lease(1, { expiresAt: 1 }));
+    s.putSoon(lease(2));
+    await new Promise((r) => setImmediate(r));
+    expect(counts.datasyncs).toBe(0);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(counts.datasyncs).toBe(1);
+    expect(decodeJournal(await readFile(path)).leases.map((l) => [l.id, l.expiresAt])).toEqual([
+      ['ep1', 1],
+      ['ep2', lease(2).expiresAt],
+    ]);
+    expect((await readFile(path, 'utf8')).split('\n').filter(Boolean)).toHaveLength(1 + 1 + 2); // header, pools, two puts
+    s.putSoon(lease(3));
+    await s.put(lease(4)); // takes the waiting record with it
+    expect(counts.datasyncs).toBe(2);
+    expect(ids((await store().load()).leases)).toEqual(['ep1', 'ep2', 'ep3', 'ep4']);
+  });
+
+  it('a failed write rejects with StoreError naming the table; its remains are cut off before the next write', async () => {
+    let fail = true;
+    const fs: StoreFs = {
+      ...nodeStoreFs,
+      async openAppend(p) {
+        const f = await nodeStoreFs.openAppend(p);
+        return {
+          ...f,
+          write: async (d) => {
+            if (!fail) return f.write(d);
+            await f.write(d.subarray(0, d.length >> 1)); // half of it reached the file
+            throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+          },
+        };
+      },
+    };
+    const s = store({ fs });
+    await s.load();
+    fail = false;
+    await s.put(lease(5));
+    fail = true;
+    const err = await s.put(lease(6)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect(String(err)).toContain(`cannot save lease table ${path}: ENOSPC`);
+    fail = false;
+    await s.put(lease(7));
+    const again = await store().load();
+    expect(again.problems).toEqual([]);
+    expect(ids(again.leases)).toEqual(['ep5', 'ep7']);
+  });
+
   it.each([
-    { desc: 'not JSON', text: '{"format":"d4d-leases",', want: /not JSON/ },
-    { desc: 'another file', text: '{"hello":1}', want: /not a d4d-leases file/ },
-    { desc: 'a future version', text: '{"format":"d4d-leases","version":9,"leases":[]}', want: /unsupported version 9, want 1/ },
-  ])('refuses an unreadable table ($desc) and changes nothing', async ({ text, want }) => {
-    await store().save([]);
-    await writeFile(path, text);
+    { desc: 'not ours', text: '{"hello":1}\n', want: /not a d4d-leases journal/ },
+    { desc: 'empty', text: '', want: /empty file/ },
+    { desc: 'a future version', text: null, want: /unsupported version 9, want 2/ },
+  ])('refuses an unreadable journal ($desc) and changes nothing', async ({ text, want }) => {
+    const s = store();
+    await s.load();
+    await s.close();
+    const body = text ?? (await readFile(path, 'utf8')).replace(/^[0-9a-f]{8} (.*)"version":2/, (_m, rest: string) => `${'0'.repeat(8)} ${rest}"version":9`);
+    // A future version is framed properly: only the version is wrong.
+    const fixed = text === null ? fixCrc(body) : body;
+    await writeFile(path, fixed);
     const err = await store().load().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
     expect(String(err)).toMatch(want);
     expect(String(err)).toMatch(/nothing was changed/);
-    expect(await readdir(join(dir, 'state'))).toEqual(['leases.json']);
-    expect(await readFile(path, 'utf8')).toBe(text);
+    expect(await readdir(join(dir, 'state'))).toEqual(['leases-d4d.journal']);
+    expect(await readFile(path, 'utf8')).toBe(fixed);
   });
 
-  it('drops damaged entries, keeps a copy of the original and writes the rest back', async () => {
-    const good = JSON.parse(encodeLeaseTable([lease(5), lease(6)], 0)) as { leases: Array<Record<string, unknown>> };
-    const text = JSON.stringify({ format: 'd4d-leases', version: 1, leases: [good.leases[0], { id: 'broken' }] });
-    await store().save([]);
-    await writeFile(path, text);
-    const { leases, problems } = await store().load();
-    expect(leases.map((l) => l.id)).toEqual(['ep5']);
-    expect(problems).toEqual(['lease 1: broken: bad mac']);
-    const aside = (await readdir(join(dir, 'state'))).find((f) => f.startsWith('leases.json.corrupt-'));
-    expect(await readFile(join(dir, 'state', aside as string), 'utf8')).toBe(text);
-    expect(await store().load()).toEqual({ leases, pools: [], problems: [] });
+  it('drops a torn last record at every byte offset, keeps the rest, and appends cleanly after it', async () => {
+    const s = store();
+    await s.load();
+    await s.put(lease(5));
+    await s.put(lease(6));
+    await s.close();
+    const whole = await readFile(path);
+    const last = encodePut(lease(7)).text;
+    for (let cut = 0; cut < Buffer.byteLength(last); cut++) {
+      await writeFile(path, Buffer.concat([whole, Buffer.from(last).subarray(0, cut)]));
+      const t = store();
+      const got = await t.load();
+      expect(got.problems, `cut at ${cut}`).toEqual([]);
+      expect(ids(got.leases), `cut at ${cut}`).toEqual(['ep5', 'ep6']);
+      await t.put(lease(8));
+      await t.close();
+      const after = await store().load();
+      expect(after.problems, `cut at ${cut}`).toEqual([]);
+      expect(ids(after.leases), `cut at ${cut}`).toEqual(['ep5', 'ep6', 'ep8']);
+    }
+  });
+
+  it('drops a last record whose checksum fails; damage before the end is kept aside and the table cleaned', async () => {
+    const s = store();
+    await s.load();
+    for (const i of [5, 6, 7]) await s.put(lease(i));
+    await s.close();
+    const lines = (await readFile(path, 'utf8')).split('\n');
+    const flip = (line: string): string => line.replace('"ip":"10.0', '"ip":"10.1');
+    // The last record damaged: what a crash mid-write can leave.
+    await writeFile(path, [...lines.slice(0, 4), flip(lines[4] as string), ''].join('\n'));
+    expect(ids((await store().load()).leases)).toEqual(['ep5', 'ep6']);
+    // A record before the end damaged: not a crash.
+    const damaged = [...lines.slice(0, 2), flip(lines[2] as string), ...lines.slice(3)].join('\n');
+    await writeFile(path, damaged);
+    const got = await store().load();
+    expect(ids(got.leases)).toEqual(['ep6', 'ep7']);
+    expect(got.problems).toEqual(['record 3: checksum mismatch']);
+    const aside = (await readdir(join(dir, 'state'))).find((f) => f.startsWith('leases-d4d.journal.corrupt-'));
+    expect(await readFile(join(dir, 'state', aside as string), 'utf8')).toBe(damaged);
+    expect(await store().load()).toEqual({ leases: got.leases, pools: [], problems: [] });
   });
 
   it('keeps the damaged original in place when the cleaned table cannot be written', async () => {
-    const good = JSON.parse(encodeLeaseTable([lease(5)], 0)) as { leases: Array<Record<string, unknown>> };
-    const text = JSON.stringify({ format: 'd4d-leases', version: 1, leases: [good.leases[0], 'junk'] });
-    await store().save([]);
-    await writeFile(path, text);
-    const full: StoreFs = { ...nodeStoreFs, writeDurably: async () => Promise.reject(new Error('ENOSPC: no space left on device')) };
-    await expect(store(full).load()).rejects.toThrow(StoreError);
-    expect(await readFile(path, 'utf8')).toBe(text);
-    expect((await store().load()).leases.map((l) => l.id)).toEqual(['ep5']);
+    const s = store();
+    await s.load();
+    for (const i of [5, 6]) await s.put(lease(i));
+    await s.close();
+    const lines = (await readFile(path, 'utf8')).split('\n');
+    const damaged = [...lines.slice(0, 2), `junk`, ...lines.slice(2)].join('\n');
+    await writeFile(path, damaged);
+    const full: StoreFs = { ...nodeStoreFs, create: async () => Promise.reject(new Error('ENOSPC: no space left on device')) };
+    await expect(store({ fs: full }).load()).rejects.toThrow(StoreError);
+    expect(await readFile(path, 'utf8')).toBe(damaged);
+    expect(ids((await store().load()).leases)).toEqual(['ep5', 'ep6']);
   });
 
-  it('drops malformed entries and duplicate addresses, keeps the rest', async () => {
+  it('compacts in the background once the journal outgrows the table, keeping records appended meanwhile', async () => {
+    const s = store({ compactMinBytes: 20_000, compactRatio: 2, chunkLeases: 3 });
+    await s.load();
+    let max = 0;
+    let compactions = 0;
+    for (let round = 0; round < 40; round++) {
+      const puts = Array.from({ length: 20 }, (_, i) => (round >= 25 && i === 0 ? s.delete('ep1') : s.put(lease(i + 1, { expiresAt: round }))));
+      if (round === 26) puts.push(s.put(lease(30)));
+      await Promise.all(puts);
+      if (s.sizes.journal < max) compactions++;
+      max = Math.max(max, s.sizes.journal);
+    }
+    await s.close();
+    expect(compactions).toBeGreaterThan(0);
+    expect(s.sizes.journal).toBeLessThan(max);
+    const got = await store().load();
+    expect(got.problems).toEqual([]);
+    expect(ids(got.leases).sort()).toEqual([...Array.from({ length: 19 }, (_, i) => `ep${i + 2}`), 'ep30'].sort());
+    expect(got.leases.filter((l) => l.id !== 'ep30').every((l) => l.expiresAt === 39)).toBe(true);
+    expect((await readdir(join(dir, 'state'))).filter((f) => f.includes('tmp'))).toEqual([]);
+  });
+
+  it.each(['create', 'write', 'sync', 'close', 'rename', 'syncDir'])('a crash during compaction (at %s) leaves a journal with every acknowledged record', async (at) => {
+    let crashed = false;
+    let compacting = false;
+    const crash = (): never => {
+      crashed = true;
+      throw new Error(`crash at ${at}`);
+    };
+    const guard = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+      if (crashed) throw new Error('crashed');
+      if (compacting && name === at) crash();
+      return fn();
+    };
+    const fs: StoreFs = {
+      ...nodeStoreFs,
+      create: async (p) => {
+        compacting = true;
+        const f = await guard('create', () => nodeStoreFs.create(p));
+        return { ...f, write: (d) => guard('write', () => f.write(d)), sync: () => guard('sync', () => f.sync()), close: () => guard('close', () => f.close()) };
+      },
+      rename: (a, b) => guard('rename', () => nodeStoreFs.rename(a, b)),
+      syncDir: (d) => guard('syncDir', () => nodeStoreFs.syncDir(d)),
+      openAppend: async (p) => {
+        const f = await nodeStoreFs.openAppend(p);
+        return { ...f, write: (d) => guard('append', () => f.write(d)) };
+      },
+    };
+    const s = store({ compactMinBytes: 5_000, compactRatio: 2 });
+    await s.load();
+    await s.close();
+    const t = store({ fs, compactMinBytes: 5_000, compactRatio: 2 });
+    await t.load();
+    compacting = false;
+    const acked = new Map<string, number | null>();
+    for (let round = 0; round < 30 && !crashed; round++) {
+      for (let i = 1; i <= 5; i++) {
+        const l = lease(i, { expiresAt: round });
+        const ok = await t.put(l).then(
+          () => true,
+          () => false,
+        );
+        if (ok) acked.set(l.id, l.expiresAt);
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(crashed).toBe(true);
+    const got = await store().load();
+    expect(got.problems).toEqual([]);
+    expect(new Map(got.leases.map((l) => [l.id, l.expiresAt]))).toEqual(acked);
+  });
+});
+
+describe('migration from a version 1 table', () => {
+  it('imports it once and keeps it as a backup', async () => {
+    const s0 = store();
+    await s0.load(); // creates the directory
+    await s0.close();
+    await rm(path);
+    const v1 = encodeLeaseTable([lease(5), lease(6)], 0, [{ id: 'd4d/local/10.0.0.0/24/id=0a0b0c0d', reserved: ['10.0.0.1'] }]);
+    await writeFile(legacy, v1);
+    const s = store();
+    const got = await s.load();
+    expect(got).toEqual({ leases: [loaded(lease(5)), loaded(lease(6))], pools: [{ id: 'd4d/local/10.0.0.0/24/id=0a0b0c0d', reserved: ['10.0.0.1'] }], problems: [] });
+    await s.delete('ep5');
+    await s.close();
+    expect((await readdir(join(dir, 'state'))).sort()).toEqual(['leases-d4d.journal', 'leases-d4d.json.v1-backup']);
+    expect(await readFile(`${legacy}.v1-backup`, 'utf8')).toBe(v1);
+    // Not imported again, even if the old table comes back.
+    await writeFile(legacy, v1);
+    expect(ids((await store().load()).leases)).toEqual(['ep6']);
+  });
+
+  it('imports a damaged table without its damaged entries, keeping a copy of it aside', async () => {
+    const s0 = store();
+    await s0.load();
+    await s0.close();
+    await rm(path);
+    const good = JSON.parse(encodeLeaseTable([lease(5), lease(6)], 0)) as { leases: Array<Record<string, unknown>> };
+    const text = JSON.stringify({ format: 'd4d-leases', version: 1, leases: [good.leases[0], { id: 'broken' }] });
+    await writeFile(legacy, text);
+    const got = await store().load();
+    expect(ids(got.leases)).toEqual(['ep5']);
+    expect(got.problems).toEqual(['lease 1: broken: bad mac']);
+    const files = await readdir(join(dir, 'state'));
+    const aside = files.find((f) => f.startsWith('leases-d4d.json.corrupt-'));
+    expect(await readFile(join(dir, 'state', aside as string), 'utf8')).toBe(text);
+    expect(files).toContain('leases-d4d.json.v1-backup');
+    expect(await store().load()).toEqual({ leases: got.leases, pools: [], problems: [] });
+  });
+
+  it('refuses an unreadable version 1 table and changes nothing', async () => {
+    const s0 = store();
+    await s0.load();
+    await s0.close();
+    await rm(path);
+    await writeFile(legacy, '{"format":"d4d-leases","version":1,"leases":[{"id":');
+    const err = await store().load().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect(String(err)).toContain(`lease table ${legacy} is unreadable (not JSON`);
+    expect(await readdir(join(dir, 'state'))).toEqual(['leases-d4d.json']);
+  });
+
+  it('decodeLeaseTable drops malformed entries and duplicate addresses, keeps the rest', () => {
     const good = JSON.parse(encodeLeaseTable([lease(5), lease(6)], 0)) as { leases: Array<Record<string, unknown>> };
     const entries = [good.leases[0], { ...good.leases[1], ip: '10.0.0.999' }, { ...good.leases[1], id: 'dup', ip: '10.0.0.5' }, 'junk', good.leases[1]];
     const { leases, problems, unreadable } = decodeLeaseTable(JSON.stringify({ format: 'd4d-leases', version: 1, leases: entries }));
     expect(unreadable).toBe(false);
-    expect(leases.map((l) => l.id)).toEqual(['ep5', 'ep6']);
+    expect(ids(leases)).toEqual(['ep5', 'ep6']);
     expect(problems).toEqual(['lease 1: ep6: bad ip', 'lease 2: 10.0.0.5 is also held by ep5', 'lease 3: not an object']);
   });
-
-  it('a failed save reports StoreError and leaves the previous table intact', async () => {
-    await store().save([lease(5)]);
-    const failing: StoreFs = { ...nodeStoreFs, rename: async () => Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })) };
-    const err = await store(failing).save([lease(5), lease(6)]).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(StoreError);
-    expect(String(err)).toContain(`cannot save lease table ${path}: ENOSPC`);
-    expect((await store().load()).leases.map((l) => l.id)).toEqual(['ep5']);
-    expect(await readdir(join(dir, 'state'))).toEqual(['leases.json']);
-  });
-
-  it('coalesces saves requested while one is being written', async () => {
-    let writes = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const slow: StoreFs = {
-      ...nodeStoreFs,
-      writeDurably: async (p, data) => {
-        writes++;
-        if (writes === 1) await gate;
-        await nodeStoreFs.writeDurably(p, data);
-      },
-    };
-    const s = store(slow);
-    const first = s.save([lease(1)]);
-    const later = [s.save([lease(1), lease(2)]), s.save([lease(1), lease(2), lease(3)])];
-    release();
-    await Promise.all([first, ...later]);
-    expect(writes).toBe(2);
-    expect((await store().load()).leases.map((l) => l.id)).toEqual(['ep1', 'ep2', 'ep3']);
-  });
 });
+
+/** Recomputes the checksum of the first line (a header edited by hand). */
+function fixCrc(text: string): string {
+  const [first, ...rest] = text.split('\n');
+  const json = (first as string).slice(9);
+  return [`${crc32(Buffer.from(json, 'utf8')).toString(16).padStart(8, '0')} ${json}`, ...rest].join('\n');
+}

@@ -1,28 +1,44 @@
 /**
- * Durable lease table: every lease the daemon holds, in one versioned JSON file.
+ * Durable lease table: an append-only journal (`journal.ts` has the record format).
  *
- * A save writes a temporary file in the same directory, fsyncs it, renames it over the old
- * file and fsyncs the directory, so after a crash the file is either the old table or the new
- * one, never a mix (the scheme of write-file-atomic). Saves are serialized and coalesced: a
- * save requested while another runs waits for it, then writes the newest table once.
+ * Every change is one small record appended to the file, never the whole table: the cost of a
+ * change does not grow with the number of leases. Writes are group-committed: the records
+ * queued while the previous write and fdatasync ran go out together in one write and one
+ * fdatasync, and every caller waiting on one of them is answered once it is on disk.
+ * `put`/`delete`/`setPools` resolve once their record is durable (RequestAddress and
+ * ReleaseAddress wait for that before replying); `putSoon` (renewals and the other upkeep
+ * events) does not make anybody wait: its record goes out with the next commit, at the latest
+ * `lazyFlushMs` later, and a newer record of the same lease still queued replaces it.
  *
- * A file that cannot be read as a lease table at all stops the start-up with an error and is
- * left as it is: starting empty would silently stop renewing every running container's lease.
- * Entries that are individually malformed are dropped with a reason, the rest are kept, and a
- * copy of the original is kept as `<name>.corrupt-<time>`.
+ * A write that fails is cut off again (the file is truncated back to its last whole record
+ * before the next write), so a failure never leaves damage in the middle of the journal.
+ *
+ * Compaction: once the journal is `compactRatio` times the size of the live table (and past
+ * `compactMinBytes`), a snapshot (header, pools, one put per lease) is written to a temporary
+ * file in the background, in chunks that each block the event loop briefly, while appends go on
+ * to the old journal. The records appended meanwhile are then written to the snapshot too (a
+ * replay is idempotent: the last record of an id wins), it is fsynced, renamed over the journal
+ * and the directory fsynced, and appends continue in the new file. A crash at any point leaves
+ * either the old journal or the new one, each complete.
+ *
+ * Start-up (`load`): a damaged last record is what a crash leaves and is dropped with a warning.
+ * Damage before it is handled as damaged entries always were: the records are dropped with a
+ * reason, a copy of the original is kept as `<name>.corrupt-<time>`, and a clean snapshot
+ * replaces it. A file that cannot be read as a journal at all stops the start-up and is left as
+ * it is: starting empty would silently stop renewing every running container's lease. A version
+ * 1 table (one JSON document) found without a journal is imported once and kept as
+ * `<name>.v1-backup`.
  */
 import { copyFile, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { DaemonError } from '../errors.js';
-import { isIPv4, normalizeMac, formatHex } from '../dhcp/codec/ipv4.js';
-import type { Binding } from '../dhcp/binding.js';
 import type { Lease } from './lease.js';
-import { LeaseState } from './state.js';
+import { decodeJournal, encodeDelete, encodeHeader, encodePools, encodePut, type RecordLine } from './journal.js';
+import { decodeLeaseTable, type LoadResult, type PoolRecord } from './lease-codec.js';
 
-/** Identifies our files, so a stray JSON file is not mistaken for a lease table. */
-export const STORE_FORMAT = 'd4d-leases';
-export const STORE_VERSION = 1;
+export { decodeLeaseTable, encodeLeaseTable, STORE_FORMAT, STORE_VERSION, type LoadResult, type PoolRecord } from './lease-codec.js';
+export { JOURNAL_VERSION } from './journal.js';
 
 /** Persistence failed (disk full, read-only, permissions). The message names the file. */
 export class StoreError extends DaemonError {
@@ -30,46 +46,63 @@ export class StoreError extends DaemonError {
   readonly code = 'STORE';
 }
 
-/** Addresses a Docker network reserved (gateway, aux addresses): never to be leased. */
-export interface PoolRecord {
-  id: string;
-  reserved: string[];
-}
-
-export interface LoadResult {
-  leases: Lease[];
-  pools: PoolRecord[];
-  /** What was wrong with the file, when something was; the bad file was kept aside. */
-  problems: string[];
-}
-
 export interface LeaseStore {
   load(): Promise<LoadResult>;
-  /** Writes `leases` with the latest pool records; resolves once on disk. */
-  save(leases: readonly Lease[]): Promise<void>;
-  /** Replaces the pool records written by the next `save`. */
-  setPools(pools: readonly PoolRecord[]): void;
+  /** Records a lease (new or changed); resolves once the record is on disk. */
+  put(lease: Lease): Promise<void>;
+  /** Records that a lease is gone; resolves once on disk. */
+  delete(id: string): Promise<void>;
+  /** Records every pool of the driver; resolves once on disk. */
+  setPools(pools: readonly PoolRecord[]): Promise<void>;
+  /** Records a lease without waiting: on disk with the next commit (failures are logged). */
+  putSoon(lease: Lease): void;
+  /** Resolves once everything recorded so far is on disk. */
+  flush(): Promise<void>;
+  /** Flushes, waits for a compaction under way, and closes the file. */
+  close(): Promise<void>;
 }
 
-/** The file operations the store uses; tests replace them to inject failures. */
+/** An open file of the store. */
+export interface StoreFile {
+  /** Writes all of `data` at the end (append mode) or at the current position. */
+  write(data: Buffer): Promise<void>;
+  datasync(): Promise<void>;
+  sync(): Promise<void>;
+  truncate(size: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The file operations the store uses; tests replace them to inject failures and crashes. */
 export interface StoreFs {
-  readFile(path: string): Promise<string>;
-  writeDurably(path: string, data: string): Promise<void>;
+  readFile(path: string): Promise<Buffer>;
+  /** Opens for appending, creating nothing. */
+  openAppend(path: string): Promise<StoreFile>;
+  /** Creates (or truncates) a file only its owner can read. */
+  create(path: string): Promise<StoreFile>;
   rename(from: string, to: string): Promise<void>;
   syncDir(dir: string): Promise<void>;
+  copyFile(from: string, to: string): Promise<void>;
+  remove(path: string): Promise<void>;
+  mkdir(dir: string): Promise<void>;
+}
+
+async function openFile(path: string, flags: string): Promise<StoreFile> {
+  const handle = await open(path, flags, 0o600);
+  return {
+    async write(data) {
+      for (let off = 0; off < data.length; ) off += (await handle.write(data, off, data.length - off)).bytesWritten;
+    },
+    datasync: () => handle.datasync(),
+    sync: () => handle.sync(),
+    truncate: (size) => handle.truncate(size),
+    close: () => handle.close(),
+  };
 }
 
 export const nodeStoreFs: StoreFs = {
-  readFile: (path) => readFile(path, 'utf8'),
-  async writeDurably(path, data) {
-    const handle = await open(path, 'w', 0o600);
-    try {
-      await handle.writeFile(data, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  },
+  readFile: (path) => readFile(path),
+  openAppend: (path) => openFile(path, 'a'),
+  create: (path) => openFile(path, 'w'),
   rename,
   async syncDir(dir) {
     const handle = await open(dir, 'r');
@@ -79,254 +112,430 @@ export const nodeStoreFs: StoreFs = {
       await handle.close();
     }
   },
+  copyFile,
+  remove: (path) => rm(path, { force: true }),
+  mkdir: async (dir) => void (await mkdir(dir, { recursive: true, mode: 0o700 })),
 };
 
-export class JsonFileLeaseStore implements LeaseStore {
+export interface JournalLeaseStoreOptions {
+  /** The journal, `leases-<driver>.journal`. */
+  path: string;
+  /** A version 1 table to import when there is no journal yet, `leases-<driver>.json`. */
+  legacyPath?: string;
+  log: Logger;
+  fs?: StoreFs;
+  now?: () => number;
+  /** Compact once the journal is this many times the live table (default 4). */
+  compactRatio?: number;
+  /** ... and at least this big (default 1 MiB): a small journal is cheap to replay. */
+  compactMinBytes?: number;
+  /** Longest wait of a `putSoon` record for a commit to ride with (default 1 s). */
+  lazyFlushMs?: number;
+  /** Leases per chunk of a snapshot, between which the event loop runs (default 2,000). */
+  chunkLeases?: number;
+}
+
+interface Pending {
+  line: RecordLine;
+  waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
+}
+
+const POOLS_KEY = '\u0000pools';
+const JOURNAL_OPEN = Symbol('journal');
+
+export class JournalLeaseStore implements LeaseStore {
   readonly #path: string;
   readonly #log: Logger;
   readonly #fs: StoreFs;
   readonly #now: () => number;
+  readonly #o: Required<Pick<JournalLeaseStoreOptions, 'compactRatio' | 'compactMinBytes' | 'lazyFlushMs' | 'chunkLeases'>>;
+  readonly #legacyPath: string | undefined;
+  /** Each live lease's put record: what a snapshot writes. */
+  #live = new Map<string, RecordLine>();
+  #liveBytes = 0;
+  #poolsLine: RecordLine = encodePools([]);
+  /** Set once the journal exists (each commit opens it: see `#append`). */
+  #file: typeof JOURNAL_OPEN | undefined;
+  /** Size of the journal up to its last whole, durable record. */
+  #size = 0;
+  /** A write failed: cut the file back to `#size` before the next one. */
+  #dirty = false;
+  /** Records not yet written, by lease id (or POOLS_KEY), in the order they were last changed. */
+  #pending = new Map<string, Pending>();
+  /** A record someone waits on is queued: commit now, not at the lazy deadline. */
+  #urgent = false;
+  #lazyTimer: NodeJS.Timeout | undefined;
   #writing: Promise<void> | undefined;
-  #poolRecords: readonly PoolRecord[] = [];
-  #pending: { leases: readonly Lease[]; waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> } | undefined;
+  /** Serializes appends with the switch to a compacted file. */
+  #lock: Promise<void> = Promise.resolve();
+  #compacting: Promise<void> | undefined;
+  /** Records appended to the old journal while a snapshot is being written. */
+  #sinceSnapshot: RecordLine[] | undefined;
+  /** No compaction before the journal reaches this size (backs off after a failed one). */
+  #nextCompactAt = 0;
+  #closed = false;
 
-  constructor(options: { path: string; log: Logger; fs?: StoreFs; now?: () => number }) {
+  constructor(options: JournalLeaseStoreOptions) {
     this.#path = options.path;
+    this.#legacyPath = options.legacyPath;
     this.#log = options.log;
     this.#fs = options.fs ?? nodeStoreFs;
     this.#now = options.now ?? Date.now;
+    this.#o = { compactRatio: 4, compactMinBytes: 1 << 20, lazyFlushMs: 1_000, chunkLeases: 2_000, ...options };
   }
 
   get path(): string {
     return this.#path;
   }
 
+  /** Bytes in the journal file, and in a snapshot of the live table: for tests and figures. */
+  get sizes(): { journal: number; live: number } {
+    return { journal: this.#size, live: this.#liveBytes + this.#poolsLine.bytes };
+  }
+
   async load(): Promise<LoadResult> {
-    let text: string;
+    await this.#fs.remove(this.#tmpPath()).catch(() => undefined);
+    let buf: Buffer | undefined;
     try {
-      text = await this.#fs.readFile(this.#path);
+      buf = await this.#fs.readFile(this.#path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { leases: [], pools: [], problems: [] };
-      throw new StoreError(`cannot read lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreError(`cannot read lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
     }
-    const { leases, pools, problems, unreadable } = decodeLeaseTable(text);
-    this.#poolRecords = pools;
-    if (unreadable) {
+    if (buf === undefined) return this.#startFresh();
+    const j = decodeJournal(buf);
+    if (j.unreadable !== undefined) {
       // Starting empty would silently stop renewing every running container's lease: the
       // operator decides. Nothing is changed on disk.
       throw new StoreError(
-        `lease table ${this.#path} is unreadable (${problems.join('; ')}); nothing was changed. ` +
+        `lease table ${this.#path} is unreadable (${j.unreadable}); nothing was changed. ` +
           'Restore it from a backup, or move it aside to start with an empty table (the leases it lists will then expire on the server)',
       );
     }
-    if (problems.length > 0) {
-      const aside = `${this.#path}.corrupt-${new Date(this.#now()).toISOString().replaceAll(':', '')}`;
-      // A copy, not a move: the original stays in place until the cleaned table replaces it.
-      await copyFile(this.#path, aside).catch((err: unknown) => {
-        throw new StoreError(`cannot keep a copy of the damaged lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
-      });
-      this.#log.error({ path: this.#path, keptAs: aside, problems, kept: leases.length }, 'lease table had damaged entries; they were dropped and the original kept aside');
-      await this.save(leases);
+    this.#adopt(j.lines, j.pools);
+    if (j.problems.length > 0) {
+      await this.#keepAside(j.problems, j.leases.length);
+      await this.#writeSnapshot();
+    } else {
+      if (j.tornTail !== undefined) {
+        // What a crash in the middle of an append leaves: that record was never acknowledged.
+        this.#log.warn({ path: this.#path, dropped: j.tornTail }, 'lease journal ended in a torn record (a crash during a write); it was dropped');
+      }
+      await this.#openJournal(j.goodBytes, j.goodBytes < buf.length);
     }
-    return { leases, pools, problems };
+    if (this.#legacyPath !== undefined) await this.#retireLegacy();
+    return { leases: j.leases, pools: j.pools, problems: j.problems };
   }
 
-  setPools(pools: readonly PoolRecord[]): void {
-    this.#poolRecords = pools.map((p) => ({ id: p.id, reserved: [...p.reserved] }));
+  put(lease: Lease): Promise<void> {
+    this.#setLive(lease.id, encodePut(lease));
+    return this.#enqueue(lease.id, this.#live.get(lease.id) as RecordLine, true);
   }
 
-  /** Resolves once `leases` (or a newer table) is on disk. */
-  save(leases: readonly Lease[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.#pending === undefined) this.#pending = { leases, waiters: [] };
-      this.#pending.leases = leases;
-      this.#pending.waiters.push({ resolve, reject });
-      this.#writing ??= this.#drain();
+  putSoon(lease: Lease): void {
+    this.#setLive(lease.id, encodePut(lease));
+    this.#enqueue(lease.id, this.#live.get(lease.id) as RecordLine, false).catch((err: unknown) => this.#log.error({ err, id: lease.id }, 'could not record a lease change'));
+  }
+
+  delete(id: string): Promise<void> {
+    this.#setLive(id, undefined);
+    return this.#enqueue(id, encodeDelete(id), true);
+  }
+
+  setPools(pools: readonly PoolRecord[]): Promise<void> {
+    this.#poolsLine = encodePools(pools.map((p) => ({ id: p.id, reserved: [...p.reserved] })));
+    return this.#enqueue(POOLS_KEY, this.#poolsLine, true);
+  }
+
+  async flush(): Promise<void> {
+    if (this.#pending.size > 0) {
+      // Rides with the last record queued.
+      const last = [...this.#pending.values()].at(-1) as Pending;
+      const done = new Promise<void>((resolve, reject) => last.waiters.push({ resolve, reject }));
+      this.#urgent = true;
+      this.#kick();
+      await done;
+    }
+    await this.#writing;
+  }
+
+  async close(): Promise<void> {
+    await this.flush().catch(() => undefined);
+    await this.#compacting;
+    this.#closed = true;
+    if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
+    await this.#withLock(async () => {
+      this.#file = undefined;
     });
   }
 
-  async #drain(): Promise<void> {
-    while (this.#pending !== undefined) {
-      const batch = this.#pending;
-      this.#pending = undefined;
-      try {
-        await this.#write(batch.leases);
-        for (const w of batch.waiters) w.resolve();
-      } catch (err) {
-        for (const w of batch.waiters) w.reject(err);
-      }
+  #setLive(id: string, line: RecordLine | undefined): void {
+    const old = this.#live.get(id);
+    if (old !== undefined) this.#liveBytes -= old.bytes;
+    if (line === undefined) {
+      this.#live.delete(id);
+      return;
     }
-    this.#writing = undefined;
+    this.#live.set(id, line);
+    this.#liveBytes += line.bytes;
   }
 
-  async #write(leases: readonly Lease[]): Promise<void> {
-    const dir = dirname(this.#path);
-    const tmp = join(dir, `.${basename(this.#path)}.tmp-${process.pid}`);
+  #enqueue(key: string, line: RecordLine, urgent: boolean): Promise<void> {
+    if (this.#closed) return Promise.reject(new StoreError(`lease table ${this.#path} is closed`));
+    return new Promise((resolve, reject) => {
+      const earlier = this.#pending.get(key);
+      // A newer record of the same lease replaces one not yet written, and takes its place at
+      // the end: records go out in the order of their last change.
+      this.#pending.delete(key);
+      this.#pending.set(key, { line, waiters: [...(earlier?.waiters ?? []), { resolve, reject }] });
+      if (urgent) this.#urgent = true;
+      this.#kick();
+    });
+  }
+
+  #kick(): void {
+    if (this.#writing !== undefined) return; // the running commit loop takes the new records
+    if (this.#urgent) {
+      if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
+      this.#lazyTimer = undefined;
+      this.#writing = this.#commitLoop();
+    } else {
+      this.#lazyTimer ??= setTimeout(() => {
+        this.#lazyTimer = undefined;
+        this.#urgent = true;
+        this.#kick();
+      }, this.#o.lazyFlushMs);
+    }
+  }
+
+  /** Group commit: one write and one fdatasync for everything queued while the last one ran. */
+  async #commitLoop(): Promise<void> {
+    // Records queued in the same turn of the event loop go in the first batch.
+    await Promise.resolve();
+    while (this.#pending.size > 0 && this.#urgent) {
+      const batch = this.#pending;
+      this.#pending = new Map();
+      this.#urgent = false;
+      try {
+        await this.#withLock(() => this.#append([...batch.values()].map((p) => p.line)));
+        for (const p of batch.values()) for (const w of p.waiters) w.resolve();
+      } catch (err) {
+        const wrapped = err instanceof StoreError ? err : new StoreError(`cannot save lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
+        for (const p of batch.values()) for (const w of p.waiters) w.reject(wrapped);
+      }
+      this.#maybeCompact();
+    }
+    this.#writing = undefined;
+    // Lazy records left over wait for their deadline.
+    if (this.#pending.size > 0) this.#kick();
+  }
+
+  async #append(lines: RecordLine[]): Promise<void> {
+    if (this.#file === undefined) throw new StoreError(`lease table ${this.#path} is closed`);
+    // Open for each commit, not held open: an open and a close cost microseconds beside the
+    // fdatasync, and a file held open for writing keeps its filesystem from being remounted
+    // read-only (an operator freeing a full disk, or recovering from errors).
+    const file = await this.#fs.openAppend(this.#path);
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      await this.#fs.writeDurably(tmp, encodeLeaseTable(leases, this.#now(), this.#poolRecords));
-      await this.#fs.rename(tmp, this.#path);
-      await this.#fs.syncDir(dir);
+      if (this.#dirty) {
+        // The last write failed part-way: cut its remains off, or the next records would follow
+        // a torn one and be taken for damage at the next start.
+        await file.truncate(this.#size);
+        this.#dirty = false;
+      }
+      const data = Buffer.from(lines.map((l) => l.text).join(''), 'utf8');
+      try {
+        await file.write(data);
+        await file.datasync();
+      } catch (err) {
+        this.#dirty = true;
+        throw err;
+      }
+      this.#size += data.length;
+      this.#sinceSnapshot?.push(...lines);
+    } finally {
+      await file.close().catch(() => undefined);
+    }
+  }
+
+  #withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn);
+    this.#lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  #maybeCompact(): void {
+    const live = this.#liveBytes + this.#poolsLine.bytes;
+    if (this.#compacting !== undefined || this.#closed) return;
+    if (this.#size < this.#o.compactMinBytes || this.#size < this.#o.compactRatio * live || this.#size < this.#nextCompactAt) return;
+    this.#compacting = this.#compact()
+      .catch((err: unknown) => {
+        // The old journal is intact and still appended to: try again once it has grown more.
+        this.#nextCompactAt = this.#size * 2;
+        this.#log.warn({ err, path: this.#path }, 'could not compact the lease journal; will try again later');
+      })
+      .finally(() => {
+        this.#compacting = undefined;
+      });
+  }
+
+  /** Writes a snapshot beside the journal while appends go on, then switches to it. */
+  async #compact(): Promise<void> {
+    const started = this.#now();
+    const tmp = this.#tmpPath();
+    this.#sinceSnapshot = [];
+    let file: StoreFile | undefined;
+    try {
+      file = await this.#fs.create(tmp);
+      const written = await this.#writeSnapshotTo(file);
+      const tmpFile = file;
+      await this.#withLock(async () => {
+        // Nothing is appended meanwhile: the records since the snapshot began make it current.
+        const tail = Buffer.from((this.#sinceSnapshot ?? []).map((l) => l.text).join(''), 'utf8');
+        await tmpFile.write(tail);
+        await tmpFile.sync();
+        await this.#switchTo(tmp, tmpFile, written + tail.length);
+      });
+      file = undefined;
+      this.#log.info({ path: this.#path, bytes: this.#size, leases: this.#live.size, ms: this.#now() - started }, 'lease journal compacted');
+    } finally {
+      this.#sinceSnapshot = undefined;
+      if (file !== undefined) {
+        await file.close().catch(() => undefined);
+        await this.#fs.remove(tmp).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Header, pools, then every live lease in chunks, letting the event loop run in between. */
+  async #writeSnapshotTo(file: StoreFile): Promise<number> {
+    let written = 0;
+    let chunk: string[] = [encodeHeader(this.#now()).text, this.#poolsLine.text];
+    const flush = async (): Promise<void> => {
+      const data = Buffer.from(chunk.join(''), 'utf8');
+      chunk = [];
+      await file.write(data);
+      written += data.length;
+    };
+    // The map may change while we wait: entries changed after they were written come again in
+    // the records appended since the snapshot began.
+    for (const line of this.#live.values()) {
+      chunk.push(line.text);
+      if (chunk.length >= this.#o.chunkLeases) await flush();
+    }
+    await flush();
+    return written;
+  }
+
+  /** A whole snapshot, written under the lock (start-up, a cleaned table): nothing else runs. */
+  async #writeSnapshot(): Promise<void> {
+    const tmp = this.#tmpPath();
+    let file: StoreFile | undefined;
+    try {
+      await this.#fs.mkdir(dirname(this.#path));
+      file = await this.#fs.create(tmp);
+      const written = await this.#writeSnapshotTo(file);
+      await file.sync();
+      await this.#switchTo(tmp, file, written);
     } catch (err) {
-      await rm(tmp, { force: true }).catch(() => undefined);
+      await file?.close().catch(() => undefined);
+      await this.#fs.remove(tmp).catch(() => undefined);
       throw new StoreError(`cannot save lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
     }
   }
-}
 
-/** Optional binding fields kept in the table (the xid belongs to one transaction only). */
-const STORED_BINDING_KEYS = ['renewalTimeSeconds', 'rebindingTimeSeconds', 'subnetMask', 'routers', 'dnsServers', 'domainName'] as const;
+  /** Renames a synced snapshot over the journal and appends to it from now on. */
+  async #switchTo(tmp: string, file: StoreFile, size: number): Promise<void> {
+    await file.close();
+    await this.#fs.rename(tmp, this.#path);
+    await this.#fs.syncDir(dirname(this.#path));
+    this.#file = JOURNAL_OPEN;
+    this.#dirty = false;
+    this.#size = size;
+    this.#nextCompactAt = 0;
+  }
 
-type StoredLease = Pick<Binding, 'leaseTimeSeconds' | (typeof STORED_BINDING_KEYS)[number]> & {
-  id: string;
-  mac: string;
-  clientId: string;
-  hostname?: string;
-  ip: string;
-  serverId: string;
-  state: string;
-  requestedAt: number;
-  renewAt: number | null;
-  rebindAt: number | null;
-  expiresAt: number | null;
-};
+  async #openJournal(goodBytes: number, torn: boolean): Promise<void> {
+    this.#file = JOURNAL_OPEN;
+    this.#size = goodBytes;
+    // The next write cuts a torn record off first.
+    this.#dirty = torn;
+  }
 
-/** The file's text for a lease table. */
-export function encodeLeaseTable(leases: readonly Lease[], savedAt: number, pools: readonly PoolRecord[] = []): string {
-  const stored = leases.map((l): StoredLease => {
-    const b = l.binding;
-    return {
-      id: l.id,
-      mac: l.identity.mac,
-      clientId: formatHex(l.identity.clientId),
-      ...(l.identity.hostname === undefined ? {} : { hostname: l.identity.hostname }),
-      ip: l.ip,
-      serverId: l.serverId,
-      state: l.state,
-      requestedAt: l.requestedAt,
-      renewAt: l.renewAt,
-      rebindAt: l.rebindAt,
-      expiresAt: l.expiresAt,
-      leaseTimeSeconds: b.leaseTimeSeconds,
-      ...Object.fromEntries(STORED_BINDING_KEYS.filter((k) => b[k] !== undefined).map((k) => [k, b[k]])),
-    };
-  });
-  return `${JSON.stringify({ format: STORE_FORMAT, version: STORE_VERSION, savedAt: new Date(savedAt).toISOString(), leases: stored, pools }, null, 1)}\n`;
+  async #startFresh(): Promise<LoadResult> {
+    let result: LoadResult = { leases: [], pools: [], problems: [] };
+    if (this.#legacyPath !== undefined) {
+      let text: string | undefined;
+      try {
+        text = (await this.#fs.readFile(this.#legacyPath)).toString('utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreError(`cannot read lease table ${this.#legacyPath}: ${(err as Error).message}`, { cause: err });
+      }
+      if (text !== undefined) result = await this.#importLegacy(this.#legacyPath, text);
+    }
+    await this.#writeSnapshot();
+    if (this.#legacyPath !== undefined) await this.#retireLegacy();
+    return result;
+  }
+
+  /** Reads a version 1 table into the live state; the journal is written by the caller. */
+  async #importLegacy(path: string, text: string): Promise<LoadResult> {
+    const { leases, pools, problems, unreadable } = decodeLeaseTable(text);
+    if (unreadable) {
+      throw new StoreError(
+        `lease table ${path} is unreadable (${problems.join('; ')}); nothing was changed. ` +
+          'Restore it from a backup, or move it aside to start with an empty table (the leases it lists will then expire on the server)',
+      );
+    }
+    if (problems.length > 0) await this.#keepAside(problems, leases.length, path);
+    const lines = new Map<string, RecordLine>();
+    for (const l of leases) lines.set(l.id, encodePut(l));
+    this.#adopt(lines, pools);
+    this.#log.info({ from: path, to: this.#path, leases: leases.length, pools: pools.length }, 'lease table imported into the journal');
+    return { leases, pools, problems };
+  }
+
+  /** Once the journal holds its leases, the version 1 table is kept only as a backup. */
+  async #retireLegacy(): Promise<void> {
+    const legacy = this.#legacyPath as string;
+    try {
+      await this.#fs.rename(legacy, `${legacy}.v1-backup`);
+      await this.#fs.syncDir(dirname(legacy));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#log.warn({ err, path: legacy }, 'could not rename the imported lease table to .v1-backup');
+    }
+  }
+
+  #adopt(lines: Map<string, RecordLine>, pools: readonly PoolRecord[]): void {
+    this.#live = lines;
+    this.#liveBytes = 0;
+    for (const l of lines.values()) this.#liveBytes += l.bytes;
+    this.#poolsLine = encodePools(pools);
+  }
+
+  async #keepAside(problems: string[], kept: number, path = this.#path): Promise<void> {
+    const aside = `${path}.corrupt-${new Date(this.#now()).toISOString().replaceAll(':', '')}`;
+    // A copy, not a move: the original stays in place until the cleaned table replaces it.
+    await this.#fs.copyFile(path, aside).catch((err: unknown) => {
+      throw new StoreError(`cannot keep a copy of the damaged lease table ${path}: ${(err as Error).message}`, { cause: err });
+    });
+    this.#log.error({ path, keptAs: aside, problems, kept }, 'lease table had damaged entries; they were dropped and the original kept aside');
+  }
+
+  #tmpPath(): string {
+    return join(dirname(this.#path), `.${basename(this.#path)}.tmp-compact`);
+  }
 }
 
 /**
- * Parses a lease table; never throws. Whatever is wrong is returned in `problems`;
- * `unreadable` says nothing could be trusted (not JSON, not ours, another version).
+ * The leases a table file lists, read without taking it over (the `probe` command checks them):
+ * a journal (`.journal`) or a version 1 table. Damaged records are skipped; an unreadable file
+ * lists nothing.
  */
-export function decodeLeaseTable(text: string): LoadResult & { unreadable: boolean } {
-  const unreadable = (problem: string): LoadResult & { unreadable: boolean } => ({ leases: [], pools: [], problems: [problem], unreadable: true });
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    return unreadable(`not JSON: ${(err as Error).message}`);
-  }
-  if (!isObject(doc) || doc.format !== STORE_FORMAT) return unreadable(`not a ${STORE_FORMAT} file`);
-  if (doc.version !== STORE_VERSION) return unreadable(`unsupported version ${JSON.stringify(doc.version)}, want ${STORE_VERSION}`);
-  if (!Array.isArray(doc.leases)) return unreadable('"leases" is not a list');
-  const leases: Lease[] = [];
-  const problems: string[] = [];
-  const seen = new Map<string, string>();
-  doc.leases.forEach((entry: unknown, i: number) => {
-    const lease = decodeLease(entry);
-    if (typeof lease === 'string') {
-      problems.push(`lease ${i}: ${lease}`);
-      return;
-    }
-    // One address, one holder: a table naming an address twice cannot be trusted for either.
-    const owner = seen.get(lease.ip);
-    if (owner !== undefined) {
-      problems.push(`lease ${i}: ${lease.ip} is also held by ${owner}`);
-      return;
-    }
-    seen.set(lease.ip, lease.id);
-    leases.push(lease);
-  });
-  // Pool records came later than the format's first files: absent means none.
-  const pools: PoolRecord[] = [];
-  if (doc.pools !== undefined && !Array.isArray(doc.pools)) problems.push('"pools" is not a list');
-  (Array.isArray(doc.pools) ? (doc.pools as unknown[]) : []).forEach((entry, i) => {
-    if (!isObject(entry) || typeof entry.id !== 'string' || !Array.isArray(entry.reserved) || !entry.reserved.every((ip) => typeof ip === 'string' && isIPv4(ip))) {
-      problems.push(`pool ${i}: malformed`);
-      return;
-    }
-    pools.push({ id: entry.id, reserved: entry.reserved as string[] });
-  });
-  return { leases, pools, problems, unreadable: false };
+export async function readLeaseFile(path: string): Promise<Lease[]> {
+  const buf = await readFile(path);
+  if (path.endsWith('.journal')) return decodeJournal(buf).leases;
+  return decodeLeaseTable(buf.toString('utf8')).leases;
 }
-
-function decodeLease(entry: unknown): Lease | string {
-  if (!isObject(entry)) return 'not an object';
-  const e = entry;
-  const str = (k: string): string | undefined => (typeof e[k] === 'string' ? (e[k] as string) : undefined);
-  const num = (k: string): number | undefined => (typeof e[k] === 'number' && Number.isFinite(e[k]) ? (e[k] as number) : undefined);
-  const time = (k: string): number | null | undefined => (e[k] === null ? null : num(k));
-  const ipList = (k: string): string[] | undefined | false =>
-    e[k] === undefined ? undefined : Array.isArray(e[k]) && (e[k] as unknown[]).every((v) => typeof v === 'string' && isIPv4(v)) ? (e[k] as string[]) : false;
-
-  const id = str('id');
-  const mac = normalizeMac(str('mac') ?? '');
-  const clientIdHex = str('clientId');
-  const ip = str('ip');
-  const serverId = str('serverId');
-  const state = str('state');
-  const requestedAt = num('requestedAt');
-  const leaseTimeSeconds = num('leaseTimeSeconds');
-  const [renewAt, rebindAt, expiresAt] = [time('renewAt'), time('rebindAt'), time('expiresAt')];
-  if (id === undefined || id === '') return 'missing id';
-  if (mac === undefined) return `${id}: bad mac`;
-  if (clientIdHex === undefined || !/^[0-9a-f]{2}(:[0-9a-f]{2})+$/.test(clientIdHex)) return `${id}: bad clientId`;
-  if (ip === undefined || !isIPv4(ip)) return `${id}: bad ip`;
-  if (serverId === undefined || !isIPv4(serverId)) return `${id}: bad serverId`;
-  if (state === undefined || !(Object.values(LeaseState) as string[]).includes(state) || state === 'RELEASED') return `${id}: bad state`;
-  if (requestedAt === undefined || leaseTimeSeconds === undefined) return `${id}: bad times`;
-  if (renewAt === undefined || rebindAt === undefined || expiresAt === undefined) return `${id}: bad times`;
-  const routers = ipList('routers');
-  const dnsServers = ipList('dnsServers');
-  if (routers === false || dnsServers === false) return `${id}: bad address list`;
-  const subnetMask = str('subnetMask');
-  if (subnetMask !== undefined && !isIPv4(subnetMask)) return `${id}: bad subnetMask`;
-
-  const binding: Binding = { ip, serverId, requestedAt, leaseTimeSeconds, xid: 0 };
-  const t1 = num('renewalTimeSeconds');
-  const t2 = num('rebindingTimeSeconds');
-  const domainName = str('domainName');
-  if (t1 !== undefined) binding.renewalTimeSeconds = t1;
-  if (t2 !== undefined) binding.rebindingTimeSeconds = t2;
-  if (subnetMask !== undefined) binding.subnetMask = subnetMask;
-  if (routers !== undefined) binding.routers = routers;
-  if (dnsServers !== undefined) binding.dnsServers = dnsServers;
-  if (domainName !== undefined) binding.domainName = domainName;
-  const hostname = str('hostname');
-  // A lease caught mid-step resumes from BOUND: nextStep() then picks renew, rebind or expire
-  // from its times, and an EXPIRED or REBOOTING lease is asked back with INIT-REBOOT.
-  const resumed = state === 'EXPIRED' || state === 'REBOOTING' ? state : 'BOUND';
-  return {
-    id,
-    identity: {
-      mac,
-      clientId: Uint8Array.from(clientIdHex.split(':').map((h) => parseInt(h, 16))),
-      ...(hostname === undefined ? {} : { hostname }),
-    },
-    ip,
-    serverId,
-    state: resumed,
-    binding,
-    requestedAt,
-    renewAt,
-    rebindAt,
-    expiresAt,
-    retryAt: null,
-    recoveryAttempts: 0,
-  };
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readLeaseTable } from '../support/netns-daemon.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -120,7 +121,7 @@ describeLab(
       expect(second.stdout).not.toContain(held.c1?.ip ?? 'missing');
       expect(second.stdout).toContain('would release 2 leases');
       for (const c of ['c1', 'c2', 'c3']) expect(await activeFor(held[c]?.ip ?? ''), c).toBeDefined();
-      const table = await readFile(join(stateDir, `leases-${DRIVER}.json`), 'utf8');
+      const table = (await readLeaseTable(join(stateDir, `leases-${DRIVER}.journal`))).map((l) => l.ip);
       for (const c of ['c2', 'c3']) expect(table).toContain(held[c]?.ip ?? 'missing');
       await plugin?.stop();
     });
@@ -130,7 +131,7 @@ describeLab(
       await expectEventually(async () => (await activeFor(held.c2?.ip ?? '')) === undefined && (await activeFor(held.c3?.ip ?? '')) === undefined, (GRACE_S + 10) * 1000, 250);
       expect(await activeFor(held.c1?.ip ?? '')).toBeDefined();
       for (const c of ['c2', 'c3']) expect(plugin?.log()).toMatch(new RegExp(`"mac":"${held[c]?.mac}","ip":"${held[c]?.ip}","reason":"no-endpoint".*lease released: no Docker endpoint has its address`));
-      const table = await readFile(join(stateDir, `leases-${DRIVER}.json`), 'utf8');
+      const table = (await readLeaseTable(join(stateDir, `leases-${DRIVER}.journal`))).map((l) => l.ip);
       expect(table).toContain(held.c1?.ip ?? 'missing');
       for (const c of ['c2', 'c3']) expect(table).not.toContain(held[c]?.ip ?? 'missing');
     }, 60_000);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { callPlugin } from '../support/plugin-client.js';
+import { readLeaseTable } from '../support/netns-daemon.js';
 import { expectEventually } from '../support/eventually.js';
 import { BUILT_MAIN, startPlugin, type PluginProcess } from '../support/plugin-process.js';
 import { createLab, type Lab } from '../support/lab/netns.js';
@@ -70,8 +71,7 @@ describeLab('oam-docker-ipam server', () => {
     const ip = (res.body.Address as string).split('/')[0] as string;
     expect(res.body.Address).toBe(`${ip}/24`);
     await waitForLease(server, (l) => l.active && l.mac === mac && l.ip === ip);
-    const table = JSON.parse(await readFile(join(dir, 'state', 'leases-d4dtest.json'), 'utf8')) as { leases: Array<{ ip: string; mac: string }> };
-    expect(table.leases).toMatchObject([{ ip, mac }]);
+    expect(await readLeaseTable(join(dir, 'state', 'leases-d4dtest.journal'))).toMatchObject([{ ip, mac }]);
   });
 
   it('keeps renewing after a clean restart and still releases the address afterwards', async () => {
@@ -99,7 +99,8 @@ describeLab('oam-docker-ipam server', () => {
 
   it('refuses to start on an unreadable lease table, changing nothing; starts without damaged entries', async () => {
     await stopDaemon('SIGTERM');
-    const table = join(dir, 'state', 'leases-d4dtest.json');
+    const table = join(dir, 'state', 'leases-d4dtest.journal');
+    const good = await readFile(table, 'utf8');
     await writeFile(table, '{"format":"d4d-leases","version":1,"leases":[{"id":');
     const failed = spawn(process.execPath, [BIN, '--dhcp-server', lab.serverIp, '--driver-name', 'd4dtest', '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf'), 'server'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
@@ -107,9 +108,11 @@ describeLab('oam-docker-ipam server', () => {
     expect(await new Promise<number | null>((resolve) => failed.once('exit', resolve))).toBe(1);
     expect(err).toContain(`lease table ${table} is unreadable`);
     expect(await readFile(table, 'utf8')).toBe('{"format":"d4d-leases","version":1,"leases":[{"id":');
-    await writeFile(table, '{"format":"d4d-leases","version":1,"leases":[{"id":"broken"}]}');
+    // A damaged record before the end (not what a crash leaves): dropped, the original kept aside.
+    const [header, ...rest] = good.split('\n');
+    await writeFile(table, [header, '00000000 {"put":{"id":"broken"}}', ...rest].join('\n'));
     await startDaemon();
-    expect((await readdir(join(dir, 'state'))).some((f) => f.startsWith('leases-d4dtest.json.corrupt-'))).toBe(true);
+    expect((await readdir(join(dir, 'state'))).some((f) => f.startsWith('leases-d4dtest.journal.corrupt-'))).toBe(true);
     expect(daemon?.log()).toContain('lease table had damaged entries');
   });
 

@@ -59,7 +59,7 @@ export function describeOutage(kind: ServerKind, name: string, octet: number): v
     let daemon: NetnsDaemon;
     let poolId = '';
     const sock = (): string => join(dir, 'plugins', `${name}.sock`);
-    const tablePath = (): string => join(dir, 'state', `leases-${name}.json`);
+    const tablePath = (): string => join(dir, 'state', `leases-${name}.journal`);
     const request = (mac: string): Promise<PluginReply> =>
       callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': mac } });
     const release = (ip: string): Promise<PluginReply> => callPlugin(sock(), 'IpamDriver.ReleaseAddress', { PoolID: poolId, Address: ip });

@@ -122,7 +122,7 @@ export class KillSoak {
   }
 
   get tablePath(): string {
-    return join(this.#dir, 'state', `leases-${this.#o.name}.json`);
+    return join(this.#dir, 'state', `leases-${this.#o.name}.journal`);
   }
 
   get dockerSocket(): string {

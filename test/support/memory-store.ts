@@ -1,23 +1,45 @@
-/** A `LeaseStore` in memory for unit tests: records every save, and can be made to fail. */
+/** A `LeaseStore` in memory for unit tests: records every durable write, and can be made to fail. */
 import type { Lease } from '../../src/lease/lease.js';
 import { StoreError, type LeaseStore, type PoolRecord } from '../../src/lease/store.js';
 
 export class MemoryStore implements LeaseStore {
+  /** The table after each write someone waited on (put, delete), oldest first. */
   saved: Lease[][] = [];
   pools: PoolRecord[] = [];
+  /** Every record, in order: ['put' | 'soon' | 'delete', id]. */
+  records: Array<[string, string]> = [];
   fail = false;
+  readonly #table = new Map<string, Lease>();
   async load() {
     return { leases: [], pools: [], problems: [] };
   }
-  setPools(pools: readonly PoolRecord[]) {
-    this.pools = [...pools];
+  async setPools(pools: readonly PoolRecord[]) {
+    this.#check();
+    this.pools = pools.map((p) => ({ id: p.id, reserved: [...p.reserved] }));
   }
-  async save(leases: readonly Lease[]) {
-    if (this.fail) throw new StoreError('cannot save lease table /x: EROFS: read-only file system');
-    this.saved.push([...leases]);
+  async put(lease: Lease) {
+    this.#check();
+    this.records.push(['put', lease.id]);
+    this.#table.set(lease.id, { ...lease });
+    this.saved.push([...this.#table.values()]);
   }
-  /** What the last save wrote: [id, ip] pairs. */
+  putSoon(lease: Lease) {
+    this.records.push(['soon', lease.id]);
+    this.#table.set(lease.id, { ...lease });
+  }
+  async delete(id: string) {
+    this.#check();
+    this.records.push(['delete', id]);
+    this.#table.delete(id);
+    this.saved.push([...this.#table.values()]);
+  }
+  async flush() {}
+  async close() {}
+  /** The table as recorded now: [id, ip] pairs. */
   lastSaved(): Array<[string, string]> {
-    return (this.saved.at(-1) ?? []).map((l) => [l.id, l.ip]);
+    return [...this.#table.values()].map((l) => [l.id, l.ip]);
+  }
+  #check(): void {
+    if (this.fail) throw new StoreError('cannot save lease table /x: EROFS: read-only file system');
   }
 }

@@ -3,6 +3,7 @@
  * readers for what it leaves on disk. The fault suite kills it, starves it and restarts it, so
  * unlike `startPlugin` this gives the pid, the exit and a start that may be expected to fail.
  */
+import { decodeJournal } from '../../src/lease/journal.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { callPlugin } from './plugin-client.js';
@@ -77,14 +78,19 @@ export interface TableLease {
   readonly expiresAt: number | null;
 }
 
-/** The leases in the lease table at `path`; an absent file is an empty table. */
+/**
+ * The leases in the lease table at `path` (the journal, `leases-<driver>.journal`, replayed);
+ * an absent file is an empty table.
+ */
 export async function readLeaseTable(path: string): Promise<TableLease[]> {
-  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return '{"leases":[]}';
+  const buf = await readFile(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
     throw err;
   });
-  const doc = JSON.parse(text) as { leases?: TableLease[] };
-  return (doc.leases ?? []).map((l) => ({ id: l.id, mac: l.mac, ip: l.ip, expiresAt: l.expiresAt }));
+  if (buf === undefined) return [];
+  const journal = decodeJournal(buf);
+  if (journal.unreadable !== undefined) throw new Error(`${path}: ${journal.unreadable}`);
+  return journal.leases.map((l) => ({ id: l.id, mac: l.identity.mac, ip: l.ip, expiresAt: l.expiresAt }));
 }
 
 /** The address of a plugin reply (`a.b.c.d/nn`), or undefined when it is not a success. */

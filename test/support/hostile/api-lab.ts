@@ -4,7 +4,8 @@
  * disk and on the server, and nothing else. Shared by `hostile-api.test.ts` and `bench/fuzz.ts api`.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { readLeaseTable } from '../netns-daemon.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { callPlugin } from '../plugin-client.js';
@@ -85,8 +86,8 @@ export async function startApiLab(o: ApiLabOptions): Promise<ApiLab> {
     const d = daemon;
     const expected = lines(held);
     const onDisk = async (): Promise<string[]> => {
-      const table = JSON.parse(await readFile(join(dir, 'state', `leases-${driver}.json`), 'utf8')) as { leases: Array<{ ip: string; mac: string }> };
-      return lines(table.leases.map((l) => [l.mac, l.ip] as const));
+      const table = await readLeaseTable(join(dir, 'state', `leases-${driver}.journal`));
+      return lines(table.map((l) => [l.mac, l.ip] as const));
     };
     const onServer = async (): Promise<string[]> => lines((await server.leases()).filter((l) => l.active).map((l) => [l.mac ?? '(no mac)', l.ip] as const));
     return {

@@ -1,0 +1,179 @@
+/**
+ * The lease journal's records, as bytes: pure encoding and decoding, no I/O.
+ *
+ * A journal is a text file of lines. Each line is one record, framed so that a torn or damaged
+ * line is recognised: `<crc32 of the JSON, 8 hex digits> <JSON>\n`. The first line is a header
+ * naming the format and version (`{"format":"d4d-leases","version":2,…}`); the others are
+ * `{"put":<stored lease>}` (the whole lease, so the last put of an id is its state),
+ * `{"del":"<id>"}` and `{"pools":[…]}` (every pool record of the driver; the last one wins).
+ * Replaying the records in order gives the table. A compacted journal is the same format: the
+ * header, the pools, then one put per live lease.
+ *
+ * A crash can only tear the end of the file (appends), so a damaged LAST line is expected after
+ * a crash and dropped with a warning; a damaged line before it is damage to the disk or the
+ * file, reported as a problem (the caller keeps a copy aside).
+ */
+import * as zlib from 'node:zlib';
+import type { Lease } from './lease.js';
+import { decodePoolRecord, decodeStoredLease, encodeStoredLease, isObject, STORE_FORMAT, type PoolRecord } from './lease-codec.js';
+
+/** Version 2 of the `d4d-leases` format: the journal (version 1 was one JSON document). */
+export const JOURNAL_VERSION = 2;
+
+const NEWLINE = 0x0a;
+
+/** One encoded record line and its length in bytes (the journal's size is counted in bytes). */
+export interface RecordLine {
+  text: string;
+  bytes: number;
+}
+
+const CRC_TABLE = ((): Uint32Array => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC-32 (IEEE, as zlib and gzip), with zlib's native one where Node has it (20.15+). */
+export const crc32: (data: Uint8Array) => number =
+  typeof (zlib as { crc32?: unknown }).crc32 === 'function'
+    ? (data) => (zlib as unknown as { crc32(d: Uint8Array): number }).crc32(data)
+    : (data) => {
+        let c = 0xffffffff;
+        for (const byte of data) c = (CRC_TABLE[(c ^ byte) & 0xff] as number) ^ (c >>> 8);
+        return (c ^ 0xffffffff) >>> 0;
+      };
+
+/** Frames one JSON value as a record line. */
+export function encodeRecord(value: unknown): RecordLine {
+  const json = Buffer.from(JSON.stringify(value), 'utf8');
+  const text = `${crc32(json).toString(16).padStart(8, '0')} ${json.toString('utf8')}\n`;
+  return { text, bytes: json.length + 10 };
+}
+
+export const encodeHeader = (createdAt: number): RecordLine => encodeRecord({ format: STORE_FORMAT, version: JOURNAL_VERSION, createdAt: new Date(createdAt).toISOString() });
+export const encodePut = (lease: Lease): RecordLine => encodeRecord({ put: encodeStoredLease(lease) });
+export const encodeDelete = (id: string): RecordLine => encodeRecord({ del: id });
+export const encodePools = (pools: readonly PoolRecord[]): RecordLine => encodeRecord({ pools });
+
+export interface DecodedJournal {
+  leases: Lease[];
+  /** Each live lease's put line as read (what a compaction writes again). */
+  lines: Map<string, RecordLine>;
+  pools: PoolRecord[];
+  /** Damage before the last record, and records that make no sense: the caller keeps a copy aside. */
+  problems: string[];
+  /** Why the last record was dropped (a write torn by a crash), if it was. */
+  tornTail: string | undefined;
+  /** Bytes up to the end of the last whole record: appends continue from here. */
+  goodBytes: number;
+  /** Set when nothing can be trusted: no header, not ours, another version. */
+  unreadable: string | undefined;
+}
+
+/** The JSON of a framed line, or why it is not one. */
+function unframe(buf: Buffer, start: number, end: number): unknown {
+  // 8 hex digits, a space, at least "{}".
+  if (end - start < 11 || buf[start + 8] !== 0x20) return new Error('bad framing');
+  const want = parseInt(buf.toString('latin1', start, start + 8), 16);
+  const json = buf.subarray(start + 9, end);
+  if (!/^[0-9a-f]{8}$/.test(buf.toString('latin1', start, start + 8)) || crc32(json) !== want) return new Error('checksum mismatch');
+  try {
+    return JSON.parse(json.toString('utf8')) as unknown;
+  } catch {
+    return new Error('not JSON');
+  }
+}
+
+/** Replays a journal; never throws. */
+export function decodeJournal(buf: Buffer): DecodedJournal {
+  const out: DecodedJournal = { leases: [], lines: new Map(), pools: [], problems: [], tornTail: undefined, goodBytes: 0, unreadable: undefined };
+  const table = new Map<string, Lease>();
+  let pos = 0;
+  let index = 0;
+  while (pos < buf.length) {
+    const nl = buf.indexOf(NEWLINE, pos);
+    const end = nl === -1 ? buf.length : nl;
+    const value = unframe(buf, pos, end);
+    const last = nl === -1 || nl === buf.length - 1;
+    if (index === 0) {
+      // The header is written with the file (temp file, then rename): it is never torn.
+      if (value instanceof Error || !isObject(value) || value.format !== STORE_FORMAT) {
+        out.unreadable = `not a ${STORE_FORMAT} journal (first line: ${value instanceof Error ? value.message : 'not a header'})`;
+        return out;
+      }
+      if (value.version !== JOURNAL_VERSION) {
+        out.unreadable = `unsupported version ${JSON.stringify(value.version)}, want ${JOURNAL_VERSION}`;
+        return out;
+      }
+      if (nl === -1) {
+        out.unreadable = 'header line not terminated';
+        return out;
+      }
+    } else if (nl === -1 || value instanceof Error) {
+      const why = nl === -1 ? 'incomplete' : (value as Error).message;
+      if (last) {
+        out.tornTail = `last record (line ${index + 1}, ${end - pos} bytes) ${why}`;
+        break;
+      }
+      out.problems.push(`record ${index + 1}: ${why}`);
+    } else {
+      const problem = apply(value, table, out);
+      if (problem !== undefined) out.problems.push(`record ${index + 1}: ${problem}`);
+      else if (isObject(value) && isObject(value.put) && typeof value.put.id === 'string') {
+        out.lines.set(value.put.id, { text: `${buf.toString('utf8', pos, end)}\n`, bytes: end - pos + 1 });
+      }
+    }
+    if (nl === -1) break;
+    pos = nl + 1;
+    out.goodBytes = pos;
+    index++;
+  }
+  if (index === 0 && out.goodBytes === 0) {
+    out.unreadable = 'empty file';
+    return out;
+  }
+  // One address, one holder: a table naming an address twice cannot be trusted for either.
+  const seen = new Map<string, string>();
+  for (const lease of table.values()) {
+    const owner = seen.get(lease.ip);
+    if (owner !== undefined) {
+      out.problems.push(`lease ${lease.id}: ${lease.ip} is also held by ${owner}`);
+      out.lines.delete(lease.id);
+      continue;
+    }
+    seen.set(lease.ip, lease.id);
+    out.leases.push(lease);
+  }
+  return out;
+}
+
+function apply(value: unknown, table: Map<string, Lease>, out: DecodedJournal): string | undefined {
+  if (!isObject(value)) return 'not a record';
+  if ('put' in value) {
+    const lease = decodeStoredLease(value.put);
+    if (typeof lease === 'string') return lease;
+    // Re-inserted, so the table keeps the order of the latest records.
+    table.delete(lease.id);
+    table.set(lease.id, lease);
+    return undefined;
+  }
+  if ('del' in value) {
+    if (typeof value.del !== 'string') return 'bad delete';
+    table.delete(value.del);
+    out.lines.delete(value.del);
+    return undefined;
+  }
+  if ('pools' in value) {
+    if (!Array.isArray(value.pools)) return 'bad pools';
+    const pools = (value.pools as unknown[]).map(decodePoolRecord);
+    if (pools.some((p) => p === undefined)) return 'malformed pool';
+    out.pools = pools as PoolRecord[];
+    return undefined;
+  }
+  return 'unknown record';
+}
