@@ -131,7 +131,7 @@ export interface JournalLeaseStoreOptions {
   compactMinBytes?: number;
   /** Longest wait of a `putSoon` record for a commit to ride with (default 1 s). */
   lazyFlushMs?: number;
-  /** Leases per chunk of a snapshot, between which the event loop runs (default 2,000). */
+  /** Leases per chunk of a snapshot, between which the event loop runs (default 500). */
   chunkLeases?: number;
 }
 
@@ -181,7 +181,7 @@ export class JournalLeaseStore implements LeaseStore {
     this.#log = options.log;
     this.#fs = options.fs ?? nodeStoreFs;
     this.#now = options.now ?? Date.now;
-    this.#o = { compactRatio: 4, compactMinBytes: 1 << 20, lazyFlushMs: 1_000, chunkLeases: 2_000, ...options };
+    this.#o = { compactRatio: 4, compactMinBytes: 1 << 20, lazyFlushMs: 1_000, chunkLeases: 500, ...options };
   }
 
   get path(): string {
