@@ -525,3 +525,48 @@ describe('LeaseManager at scale and under outage (issue 6)', () => {
     await s.manager.stop();
   });
 });
+
+describe('LeaseManager indexes (issue 7)', () => {
+  const restoredLease = (pool: string, n: number): Lease => {
+    const mac = `02:00:00:00:0${pool.length}:${n.toString(16).padStart(2, '0')}`;
+    const requestedAt = clock.now();
+    return {
+      id: `${pool}#${mac}`,
+      identity: { mac, clientId: clientIdForMac(mac) },
+      ip: `192.0.2.${n}`,
+      serverId: SERVER,
+      state: 'BOUND',
+      binding: { ip: `192.0.2.${n}`, serverId: SERVER, requestedAt, leaseTimeSeconds: 600, xid: 0 },
+      requestedAt,
+      renewAt: requestedAt + 300_000,
+      rebindAt: requestedAt + 500_000,
+      expiresAt: requestedAt + 600_000,
+      retryAt: null,
+      recoveryAttempts: 0,
+    };
+  };
+
+  it('finds leases by address, pool and client id, and forgets them when they go', async () => {
+    const a = restoredLease('p1', 10);
+    const b = restoredLease('p1', 11);
+    const c = restoredLease('p22', 12);
+    for (const l of [a, b, c]) expect(manager.restore(l)).toBe(true);
+    expect(manager.size).toBe(3);
+    expect(manager.holdersOf('192.0.2.11').map((l) => l.id)).toEqual([b.id]);
+    expect(manager.holds('192.0.2.12')).toBe(true);
+    expect(manager.holds('192.0.2.13')).toBe(false);
+    expect(manager.leasesInPool('p1').map((l) => l.id).sort()).toEqual([a.id, b.id].sort());
+    expect(manager.leasesInPool('p22').map((l) => l.id)).toEqual([c.id]);
+    expect(manager.leasesOfClientId(c.identity.clientId).map((l) => l.id)).toEqual([c.id]);
+    // Copies: changing one changes nothing in the table.
+    (manager.holdersOf('192.0.2.10')[0] as Lease).ip = '192.0.2.99';
+    expect(manager.holds('192.0.2.10')).toBe(true);
+    manager.forget(a.id);
+    await manager.release(c.id);
+    expect(manager.holds('192.0.2.10')).toBe(false);
+    expect(manager.leasesInPool('p1').map((l) => l.id)).toEqual([b.id]);
+    expect(manager.leasesInPool('p22')).toEqual([]);
+    expect(manager.leasesOfClientId(c.identity.clientId)).toEqual([]);
+    expect(manager.size).toBe(1);
+  });
+});
