@@ -5,7 +5,7 @@ import { buildReply, dora, ScriptedServer } from '../../test/support/scripted-se
 import { testLog } from '../../test/support/silent-log.js';
 import { DhcpClient } from './client.js';
 import { MessageType, OptionCode, FLAG_BROADCAST } from './codec/option-codes.js';
-import { encodePacket } from './codec/packet.js';
+import { decodePacket, encodePacket, type DhcpPacket } from './codec/packet.js';
 import { getIPv4, getUint8, ipv4Value } from './codec/options.js';
 import { AddressUnavailableError, ClientClosedError, NakError, NoResponseError } from './errors.js';
 import { clientIdForMac } from './messages.js';
@@ -464,5 +464,122 @@ describe('DhcpClient sender: one bounded, paced, prioritized path for every send
     expect(err).toBeInstanceOf(NoResponseError);
     expect(String((err as Error).message)).toMatch(/no OFFER reply from DHCP server 192\.0\.2\.1 .*: 3 replies came from server identifier 10\.0\.0\.2, which is not trusted: add it to DHCP_SERVER_IDS/);
     expect((err as NoResponseError).untrusted).toEqual(new Map([['10.0.0.2', 3]]));
+  });
+});
+
+describe('DhcpClient adaptive window (issue 7)', () => {
+  const idn = (i: number) => {
+    const mac = `02:01:00:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+    return { mac, clientId: clientIdForMac(mac) };
+  };
+  let next = 0;
+  /** Starts `n` acquisitions at once; they settle in the background. */
+  const burst = (n: number, timeoutMs = 10_000): Promise<unknown> =>
+    Promise.allSettled(Array.from({ length: n }, () => client.acquire({ identity: idn(next++), timeoutMs })));
+  /** Records the most transactions in flight, seen at each datagram sent. */
+  const watchInFlight = (): { most: number; reset: () => void } => {
+    const seen = { most: 0, reset: () => (seen.most = 0) };
+    const serve = transport.onSend;
+    transport.onSend = (s) => {
+      seen.most = Math.max(seen.most, client.inFlight);
+      serve?.(s);
+    };
+    return seen;
+  };
+
+  it('starts at 64 in flight under a higher ceiling and grows while replies come back promptly', async () => {
+    client = makeClient({ maxInFlight: 256 });
+    server.handler = dora(() => '192.0.2.100');
+    const seen = watchInFlight();
+    const all = burst(1_000);
+    await clock.advance(0);
+    // The first tick: the initial window, not the ceiling (a fixed window would send 256 DISCOVERs).
+    expect(seen.most).toBe(64);
+    await clock.advance(1_000);
+    await all;
+    // ~2,000 prompt replies at +1/window each: about sqrt(64² + 2·2,000) ≈ 90.
+    expect(seen.most).toBeGreaterThan(80);
+    expect(client.window).toBeGreaterThan(80);
+    expect(client.window).toBeLessThanOrEqual(256);
+  });
+
+  it('a server that answers nothing gets a bounded trickle of datagrams, not every slot retransmitting', async () => {
+    client = makeClient({ maxInFlight: 64 });
+    const t0 = clock.now();
+    const at: number[] = [];
+    transport.onSend = () => at.push(clock.now() - t0);
+    const stream: Array<Promise<unknown>> = [];
+    for (let s = 0; s < 120; s++) {
+      stream.push(burst(20));
+      await clock.advance(1_000);
+    }
+    await clock.advance(20_000);
+    await Promise.all(stream);
+    // By the second minute the window is at its floor of 4. A fixed window of 64 kept every
+    // slot retransmitting: about 19 datagrams/s with 10 s acquisitions.
+    const secondMinute = at.filter((t) => t >= 60_000 && t < 120_000).length;
+    expect(secondMinute / 60).toBeLessThan(8);
+    expect(client.window).toBe(4);
+  });
+
+  it('shrinks when the server stops answering and climbs back when it answers again', async () => {
+    client = makeClient({ maxInFlight: 64 });
+    const answer = dora(() => '192.0.2.100');
+    let answering = true;
+    server.handler = (p) => (answering ? answer(p) : undefined);
+    const seen = watchInFlight();
+    const first = burst(100);
+    await clock.advance(1_000);
+    await first;
+    expect(seen.most).toBe(64);
+    // Replies stop (a loss burst, a restarting server): Docker keeps asking, 10 a second.
+    answering = false;
+    const pending: Array<Promise<unknown>> = [];
+    for (let s = 0; s < 25; s++) {
+      pending.push(burst(10));
+      await clock.advance(1_000);
+    }
+    seen.reset();
+    for (let s = 0; s < 5; s++) {
+      pending.push(burst(10));
+      await clock.advance(1_000);
+    }
+    // A fixed window keeps all 64 slots busy retransmitting into the silence.
+    expect(seen.most).toBeLessThanOrEqual(4);
+    expect(client.window).toBe(4);
+    // Answers again: the window doubles per round trip back to where it was.
+    answering = true;
+    await clock.advance(20_000);
+    seen.reset();
+    pending.push(burst(200));
+    await clock.advance(1_000);
+    expect(seen.most).toBe(64);
+    expect(client.window).toBe(64);
+    await clock.advance(20_000);
+    await Promise.all(pending);
+  });
+
+  it('a reply queueing far above the latency floor stops the growth above the initial window before anything is lost', async () => {
+    client = makeClient({ maxInFlight: 256 });
+    // A server with a queue: each datagram takes it 2 ms, so 64 at once wait up to 128 ms.
+    let busyUntil = clock.now();
+    const answer = dora(() => '192.0.2.100');
+    let most = 0;
+    const t0 = clock.now();
+    transport.onSend = (sent) => {
+      if (clock.now() - t0 > 1_000) most = Math.max(most, client.inFlight);
+      const reply = answer(decodePacket(sent.data));
+      busyUntil = Math.max(busyUntil, clock.now()) + 2;
+      if (reply !== undefined) clock.setTimeout(() => transport.inject(encodePacket(reply as DhcpPacket), { address: SERVER, port: 67 }), busyUntil - clock.now());
+    };
+    const all = burst(1_000, 60_000);
+    await clock.advance(10_000);
+    await all;
+    // 64 in flight queue up to 128 ms: the window stays at its initial 64 instead of growing
+    // toward 256 (a fixed window of 256 would queue half a second), and nothing times out.
+    expect(most).toBeLessThanOrEqual(70);
+    expect(client.window).toBeLessThanOrEqual(70);
+    expect(client.window).toBeGreaterThanOrEqual(4);
+    expect(transport.sent.length).toBe(2_000);
   });
 });

@@ -131,3 +131,76 @@ describe('Sender datagram rate', () => {
     expect(clock.pending).toBe(0);
   });
 });
+
+describe('Sender adaptive window (issue 7)', () => {
+  it('keeps the priority shares within a shrunken window', async () => {
+    const clock = new FakeClock();
+    const sender = new Sender({ clock, maxInFlight: 32 });
+    // Three silent spells, each sent after the previous reaction: 32 → 16 → 8 → 4.
+    for (let i = 0; i < 3; i++) {
+      await clock.advance(1);
+      const sentAt = clock.now();
+      await clock.advance(4_000);
+      sender.unansweredFor('OFFER', sentAt, 4_000);
+    }
+    expect(sender.window).toBe(4);
+    const log: string[] = [];
+    const recoveries = Array.from({ length: 3 }, (_, i) => hold(sender, Priority.Recovery, log, `r${i}`));
+    const upkeep = Array.from({ length: 4 }, (_, i) => hold(sender, Priority.Upkeep, log, `u${i}`));
+    const docker = Array.from({ length: 2 }, (_, i) => hold(sender, Priority.Docker, log, `d${i}`));
+    await clock.advance(0);
+    // Recovery: a quarter of 4; background: 3 of 4; Docker's one slot stays free for it.
+    expect(log).toEqual(['r0', 'u0', 'u1', 'd0']);
+    expect(sender.inFlight).toBe(4);
+    for (const t of [...recoveries, ...upkeep, ...docker]) t.end();
+    await clock.advance(0);
+    await Promise.all([...recoveries, ...upkeep, ...docker].map((t) => t.done));
+  });
+
+  it("keeps Docker's quarter free when background work admitted under a larger window outlasts a shrink", async () => {
+    const clock = new FakeClock();
+    const sender = new Sender({ clock, maxInFlight: 32 });
+    const log: string[] = [];
+    const upkeep = Array.from({ length: 30 }, (_, i) => hold(sender, Priority.Upkeep, log, `u${i}`));
+    await clock.advance(0);
+    expect(sender.inFlight).toBe(24);
+    for (let i = 0; i < 3; i++) {
+      await clock.advance(1);
+      const sentAt = clock.now();
+      await clock.advance(4_000);
+      sender.unansweredFor('ACK', sentAt, 4_000);
+    }
+    expect(sender.window).toBe(4);
+    // 24 renewals still hold their slots, far above the window: Docker's request gets one at once.
+    const docker = hold(sender, Priority.Docker, log, 'd0');
+    await clock.advance(0);
+    expect(log.at(-1)).toBe('d0');
+    docker.end();
+    for (const t of upkeep) t.end();
+    await clock.advance(0);
+    await Promise.all([docker, ...upkeep].map((t) => t.done));
+  });
+
+  it('replies queueing 50 ms past the floor take back growth above the initial window, once per round trip', async () => {
+    const clock = new FakeClock();
+    const sender = new Sender({ clock, maxInFlight: 256 });
+    expect(sender.window).toBe(64);
+    // Prompt replies (1 ms): one more slot per window's worth.
+    for (let i = 0; i < 1_500; i++) {
+      const sentAt = clock.now();
+      await clock.advance(1);
+      sender.replied('OFFER', sentAt);
+    }
+    expect(sender.window).toBe(84);
+    // Three replies 80 ms late, all sent before any reaction: one decrease by a quarter.
+    const sentAt = clock.now();
+    await clock.advance(80);
+    for (let i = 0; i < 3; i++) sender.replied('OFFER', sentAt);
+    expect(sender.window).toBe(64);
+    // Never below the initial window on latency alone; the ACK kind has a floor of its own.
+    await clock.advance(80);
+    sender.replied('OFFER', sentAt + 1);
+    sender.replied('ACK', clock.now() - 80);
+    expect(sender.window).toBe(64);
+  });
+});
