@@ -111,7 +111,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     // alone would leave it connectable by anyone for a moment under a lax umask).
     const umask = process.umask(0o177);
     try {
-      await app.listen({ path: socketPath });
+      // A deep accept queue: compose starting dozens of containers connects dozens of times at
+      // once, and a full queue makes connect() fail with EAGAIN (node's default is 511).
+      await app.listen({ path: socketPath, backlog: 4096 });
     } finally {
       process.umask(umask);
     }

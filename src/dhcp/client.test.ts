@@ -108,6 +108,20 @@ describe('DhcpClient.acquire', () => {
     });
   });
 
+  it('takes one answer per transaction: a duplicate read in the same turn is a counted stray', async () => {
+    // The server answered a retransmission too, and both replies were read before the
+    // transaction woke: the second must not count as accepted.
+    const real = dora(() => '192.0.2.100');
+    server.handler = (p) => {
+      const reply = real(p);
+      for (const r of reply === undefined ? [] : Array.isArray(reply) ? reply : [reply]) transport.inject(encodePacket(r));
+      return reply;
+    };
+    await expect(client.acquire({ identity })).resolves.toMatchObject({ ip: '192.0.2.100' });
+    expect(client.stats).toMatchObject({ accepted: 2 });
+    expect(client.stats['unknown-xid'] + client.stats['unexpected-type']).toBe(2);
+  });
+
   it('believes extra server identifiers only when configured', async () => {
     client = makeClient({ extraServerIds: ['192.0.2.2'] });
     server.handler = dora(() => '192.0.2.100', { serverId: '192.0.2.2' });

@@ -550,6 +550,9 @@ export class DhcpClient {
       this.#drop(reason, from, packet);
       return;
     }
+    // One reply per transaction: a second answer (the server answering a retransmission too,
+    // both read in one turn before the transaction wakes) is a stray, like any unknown xid.
+    this.#pending.delete(packet.xid);
     this.stats.accepted++;
     pending.deliver(packet);
   }
