@@ -4,6 +4,7 @@ import { MemoryTransport } from '../../test/support/memory-transport.js';
 import { buildReply, dora, ScriptedServer } from '../../test/support/scripted-server.js';
 import { testLog } from '../../test/support/silent-log.js';
 import { DhcpClient } from './client.js';
+import { DecodeError } from './codec/decode-error.js';
 import { MessageType, OptionCode, FLAG_BROADCAST } from './codec/option-codes.js';
 import { decodePacket, encodePacket, type DhcpPacket } from './codec/packet.js';
 import { getIPv4, getUint8, ipv4Value } from './codec/options.js';
@@ -595,5 +596,22 @@ describe('DhcpClient adaptive window (issue 7)', () => {
     expect(client.window).toBeLessThanOrEqual(70);
     expect(client.window).toBeGreaterThanOrEqual(4);
     expect(transport.sent.length).toBe(2_000);
+  });
+});
+
+describe('the receive path under garbage', () => {
+  it('a malformed datagram costs no stack trace (most of the cost of dropping one)', () => {
+    const err = (() => {
+      try {
+        decodePacket(new Uint8Array(300)); // no magic cookie
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(DecodeError);
+    // Only the "DecodeError: message" line: no frames were captured.
+    expect(String((err as Error).stack).split('\n')).toHaveLength(1);
+    expect(Error.stackTraceLimit).toBeGreaterThan(0);
   });
 });

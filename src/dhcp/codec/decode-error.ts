@@ -11,7 +11,15 @@ export class DecodeError extends DaemonError {
   readonly offset: number;
 
   constructor(message: string, offset: number) {
-    super(`${message} (at byte ${offset})`);
+    // No stack trace: the message and offset say what was wrong, the frames would only name the
+    // decoder, and capturing them was most of the cost of dropping a forged or garbled datagram.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(`${message} (at byte ${offset})`);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.offset = offset;
   }
 }
