@@ -9,10 +9,11 @@
  *   throughput fell from ~2,000 to 40 leases/s; dnsmasq does not reserve what it offers and
  *   NAKs concurrent clients. The window adapts (`CongestionWindow`): it grows while replies
  *   come back promptly, shrinks when they stop or queue up, and never exceeds `maxInFlight`.
- *   The shares below apply to the current window. Work that Docker waits for may use every slot; renewals and
- *   recoveries (background work) leave a quarter of them free for it, and recoveries of expired
- *   leases, which against a silent server hold their slot for up to a minute, use at most a
- *   quarter. So a `docker run` never queues behind lease upkeep, however much of it there is.
+ *   The shares below apply to the current window. Work that Docker waits for may use every
+ *   slot; renewals and recoveries (background work) leave a quarter of them free for it, and
+ *   recoveries of expired leases, which against a silent server hold their slot for up to a
+ *   minute, use at most a quarter. So a `docker run` never queues behind lease upkeep, however
+ *   much of it there is.
  * - **Datagrams per second**, a token bucket with a burst of 10 ms worth. The window above keeps
  *   a live server busy but not flooded; the rate bounds what a restart with thousands of overdue
  *   leases, or retransmissions to a silent server, can put on the wire in any second.
@@ -171,8 +172,8 @@ export class Sender {
   /**
    * A reply came to a datagram of kind `kind` (the reply awaited: OFFER, ACK, …) sent at
    * `sentAt` that was its transaction's first attempt (the reply to a retransmitted one cannot
-   * be told from the first's: Karn's rule). Grows the window if the reply was prompt, shrinks
-   * it if it queued far past the floor.
+   * be told from the first's: Karn's rule). Grows the window if the reply was prompt; takes
+   * back growth above the initial window if it queued far past the floor.
    */
   replied(kind: string, sentAt: number): void {
     const before = this.#window.size;
