@@ -55,7 +55,13 @@ function postRaw(socketPath: string, path: string, body: string): Promise<{ stat
         sent = true;
         // The final answer may follow in the same chunk.
         c = c.subarray(head.indexOf('\r\n\r\n') + 4);
-        if (c.length === 0) return sendBody(0);
+        // A server that refuses the body from its Content-Length answers right after the 100:
+        // give it a moment, so no write races its close (node drops an answer whose socket
+        // failed a write).
+        if (c.length === 0) {
+          setTimeout(() => sendBody(0), 2_000).unref();
+          return;
+        }
       }
       answered = true;
       chunks.push(c);
