@@ -62,8 +62,8 @@ export interface DhcpClientOptions {
   random?: () => number;
   nextXid?: XidSource;
   /**
-   * Transactions (acquire, renew, rebind, reboot) in flight against the server at most: the
-   * ceiling of the sender's adaptive window; default 32 (`DEFAULT_MAX_IN_FLIGHT`), 4 suits dnsmasq. Docker's requests may use them all; renewals
+   * Transactions (acquire, renew, rebind, reboot) in flight against the server at once; default
+   * 32 (`DEFAULT_MAX_IN_FLIGHT`), 4 suits dnsmasq. Docker's requests may use them all; renewals
    * and recoveries leave a quarter free, recoveries use at most a quarter. See `Sender`.
    */
   maxInFlight?: number;
@@ -175,11 +175,6 @@ export class DhcpClient {
   /** Transactions holding a slot of the sender now. */
   get inFlight(): number {
     return this.#sender.inFlight;
-  }
-
-  /** Transactions the sender lets in flight now (its adaptive window, at most `maxInFlight`). */
-  get window(): number {
-    return this.#sender.window;
   }
 
   /** The sender's datagram rate, for callers that pace their own work to it. */
@@ -470,13 +465,7 @@ export class DhcpClient {
         if (signal.aborted) throw signal.reason;
         const waitMs = Math.min(delays.next().value, spec.deadlineAt - clock.now());
         await this.#waitForReply(replied, Math.max(0, waitMs), signal);
-        // What the server's answers (or silence) say feeds the sender's window. Only a first
-        // attempt's latency is known (a reply does not say which attempt it answers).
-        if (reply !== undefined) {
-          if (attempts === 1) this.#sender.replied(spec.step, now);
-          return { reply, firstSentAt };
-        }
-        this.#sender.unansweredFor(spec.step, now, clock.now() - now);
+        if (reply !== undefined) return { reply, firstSentAt };
       }
       // A reply may have arrived in the same tick as the deadline.
       await Promise.resolve();

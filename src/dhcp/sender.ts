@@ -7,13 +7,10 @@
  *   slot from its first datagram to its answer or its deadline. Servers cope with a bounded
  *   window and lose the rest: with 200 acquisitions in flight Kea's receive buffer overflowed and
  *   throughput fell from ~2,000 to 40 leases/s; dnsmasq does not reserve what it offers and
- *   NAKs concurrent clients. The window adapts (`CongestionWindow`): it grows while replies
- *   come back promptly, shrinks when they stop or queue up, and never exceeds `maxInFlight`.
- *   The shares below apply to the current window. Work that Docker waits for may use every
- *   slot; renewals and recoveries (background work) leave a quarter of them free for it, and
- *   recoveries of expired leases, which against a silent server hold their slot for up to a
- *   minute, use at most a quarter. So a `docker run` never queues behind lease upkeep, however
- *   much of it there is.
+ *   NAKs concurrent clients. Work that Docker waits for may use every slot; renewals and
+ *   recoveries (background work) leave a quarter of them free for it, and recoveries of expired
+ *   leases, which against a silent server hold their slot for up to a minute, use at most a
+ *   quarter. So a `docker run` never queues behind lease upkeep, however much of it there is.
  * - **Datagrams per second**, a token bucket with a burst of 10 ms worth. The window above keeps
  *   a live server busy but not flooded; the rate bounds what a restart with thousands of overdue
  *   leases, or retransmissions to a silent server, can put on the wire in any second.
@@ -21,7 +18,6 @@
  *   at their own rate, also most urgent first: 200 back-to-back RELEASEs made Kea lose the last ~25.
  */
 import type { Clock, TimerHandle } from '../clock.js';
-import { CongestionWindow } from './window.js';
 import { Pacer } from './pacer.js';
 
 /** Who waits for a send, most urgent first. */
@@ -35,7 +31,7 @@ export const Priority = {
 } as const;
 export type Priority = (typeof Priority)[keyof typeof Priority];
 
-/** Transactions in flight at most (`DHCP_MAX_CONCURRENT`), the window's ceiling: 32 kept Kea at ~2,000 leases/s. */
+/** Transactions in flight at once (`DHCP_MAX_CONCURRENT`): 32 kept Kea at ~2,000 leases/s. */
 export const DEFAULT_MAX_IN_FLIGHT = 32;
 /**
  * Datagrams per second at most. The window of transactions in flight is what keeps a server
@@ -57,7 +53,7 @@ const BURST_MS = 10;
 
 export interface SenderOptions {
   clock: Clock;
-  /** Transactions in flight at most (the adaptive window's ceiling); default `DEFAULT_MAX_IN_FLIGHT`. */
+  /** Transactions in flight at once; default `DEFAULT_MAX_IN_FLIGHT`. */
   maxInFlight?: number;
   /** Datagrams per second at most; default `DEFAULT_DATAGRAMS_PER_SECOND`. */
   datagramsPerSecond?: number;
@@ -126,12 +122,8 @@ export class Sender {
   readonly maxInFlight: number;
   readonly datagramsPerSecond: number;
   readonly #clock: Clock;
-  readonly #window: CongestionWindow;
-  /** Slot limits per priority and for recovery, for the window size they were computed at. */
-  #limits: Record<Priority, number> = [0, 0, 0];
-  #recoveryLimit = 0;
-  #reserved = 0;
-  #limitsFor = 0;
+  readonly #limits: Record<Priority, number>;
+  readonly #recoveryLimit: number;
   readonly #active: Record<Priority, number> = [0, 0, 0];
   #inFlight = 0;
   readonly #slotWaiters = new Lanes();
@@ -152,7 +144,11 @@ export class Sender {
     this.#clock = o.clock;
     this.maxInFlight = max;
     this.datagramsPerSecond = rate;
-    this.#window = new CongestionWindow(max);
+    // A quarter of the slots (at least one, when there are two or more) is kept for Docker's
+    // requests; with a single slot nothing can be kept aside.
+    const reserved = max >= 2 ? Math.max(1, Math.floor(max / 4)) : 0;
+    this.#limits = [max, max - reserved, max - reserved];
+    this.#recoveryLimit = Math.max(1, Math.floor(max / 4));
     this.#burst = Math.max(1, Math.floor((rate * BURST_MS) / 1000));
     this.#tokens = this.#burst;
     this.#refilledAt = o.clock.now();
@@ -162,28 +158,6 @@ export class Sender {
   /** Transactions holding a slot now. */
   get inFlight(): number {
     return this.#inFlight;
-  }
-
-  /** Transactions allowed in flight now (the adaptive window), at most `maxInFlight`. */
-  get window(): number {
-    return this.#window.size;
-  }
-
-  /**
-   * A reply came to a datagram of kind `kind` (the reply awaited: OFFER, ACK, …) sent at
-   * `sentAt` that was its transaction's first attempt (the reply to a retransmitted one cannot
-   * be told from the first's: Karn's rule). Grows the window if the reply was prompt; takes
-   * back growth above the initial window if it queued far past the floor.
-   */
-  replied(kind: string, sentAt: number): void {
-    const before = this.#window.size;
-    this.#window.onReply(kind, sentAt, this.#clock.now());
-    if (this.#window.size > before) this.#admit();
-  }
-
-  /** A datagram of kind `kind` sent at `sentAt` got no reply in `waitedMs`. */
-  unansweredFor(kind: string, sentAt: number, waitedMs: number): void {
-    this.#window.onSilence(kind, sentAt, waitedMs, this.#clock.now());
   }
 
   /**
@@ -233,19 +207,6 @@ export class Sender {
   }
 
   #admissible(p: Priority): boolean {
-    const w = this.#window.size;
-    if (w !== this.#limitsFor) {
-      // A quarter of the window (at least one slot, when it has two or more) is kept for
-      // Docker's requests; with a single slot nothing can be kept aside.
-      const reserved = w >= 2 ? Math.max(1, Math.floor(w / 4)) : 0;
-      this.#limits = [w, w - reserved, w - reserved];
-      this.#recoveryLimit = Math.max(1, Math.floor(w / 4));
-      this.#reserved = reserved;
-      this.#limitsFor = w;
-    }
-    // Background work admitted under a larger window keeps its slots when the window shrinks;
-    // Docker's quarter of the current window stays free for it all the same (within the ceiling).
-    if (p === Priority.Docker && this.#active[p] < this.#reserved && this.#inFlight < this.maxInFlight) return true;
     return this.#inFlight < this.#limits[p] && (p !== Priority.Recovery || this.#active[p] < this.#recoveryLimit);
   }
 
