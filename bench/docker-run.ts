@@ -2,7 +2,7 @@
  * What a user sees: `docker run -d` of 50 containers on a d4d macvlan network (addresses leased
  * from Kea through `oam-docker-ipam server`) beside the same on a macvlan network with Docker's
  * built-in IPAM, wall time, one after another (a shell loop) and all at once (compose up);
- * then `docker rm -f` of them. The issue sets no number here: the figure is d4d's wall time
+ * then `docker rm -f` of them. No target is set here: the figure is d4d's wall time
  * beside Docker's own, and the time d4d adds per container.
  *
  *   sudo npm run bench:docker-run -- [--quick] [--containers 50] [--server kea|isc]
@@ -131,7 +131,7 @@ try {
   const d = results.d4d;
   const b = results.builtin;
   if (d !== undefined && b !== undefined) {
-    console.log('\nd4d beside the built-in IPAM (no target in the issue; lower is better):');
+    console.log('\nd4d beside the built-in IPAM (no target set; lower is better):');
     info('one after another: wall time ratio', `${(d.seq.wallS / b.seq.wallS).toFixed(2)} x`);
     info('  added per container (p50 docker run)', ms(percentile(d.seq.perCallMs, 0.5) - percentile(b.seq.perCallMs, 0.5)));
     info('all at once: wall time ratio', `${(d.par.wallS / b.par.wallS).toFixed(2)} x`);

@@ -15,7 +15,7 @@ export interface Verdict {
 const verdicts: Verdict[] = [];
 
 /**
- * Print `label: value` with the issue's target beside it and whether it is met. `met` null means
+ * Print `label: value` with its target (issue 7) beside it and whether it is met. `met` null means
  * the figure has a target but this run could not judge it (e.g. too few samples).
  */
 export function figure(label: string, value: string, target: string, met: boolean | null): void {
