@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { signalPid } from '../lab/processes.js';
+import { tcpdumpListening } from '../lab/tcpdump.js';
 
 export interface Sniffer {
   /** Payloads seen so far. */
@@ -31,7 +32,6 @@ function udpPayload(frame: Buffer): Buffer | null {
 export async function startSniffer(ifName: string, filter: string, onPayload: (payload: Buffer) => void, ns?: string): Promise<Sniffer> {
   const tcpdump = ['tcpdump', '-i', ifName, '-n', '--immediate-mode', '-U', '-w', '-', filter];
   const proc = ns === undefined ? spawn(tcpdump[0]!, tcpdump.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('ip', ['netns', 'exec', ns, ...tcpdump], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
   let buffered: Buffer = Buffer.alloc(0);
   let headerRead = false;
   let littleEndian = true;
@@ -56,20 +56,7 @@ export async function startSniffer(ifName: string, filter: string, onPayload: (p
     }
   });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`tcpdump not listening after 5 s: ${stderr}`)), 5_000);
-    proc.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      if (stderr.includes('listening on')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`tcpdump exited: ${stderr}`));
-    });
-  });
+  await tcpdumpListening(proc, exited);
   return {
     count: () => seen,
     async stop() {

@@ -1,5 +1,6 @@
 /** Packet captures with tcpdump inside a lab netns, for debugging and for codec golden files. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { signalPid } from './processes.js';
 
 /** A running tcpdump writing a classic pcap file. */
@@ -23,9 +24,24 @@ export async function startCapture(ns: string, ifName: string, path: string, fil
   // -Z root: Debian's tcpdump otherwise drops to user tcpdump, which cannot write in a 0700 temp dir.
   const args = ['netns', 'exec', ns, 'tcpdump', '-i', ifName, '-n', '--immediate-mode', '-U', '-Z', 'root', '-w', path, filter];
   const proc = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
+  await tcpdumpListening(proc, exited);
+  return {
+    path,
+    async stop() {
+      if (proc.pid !== undefined) signalPid(proc.pid, 'SIGINT');
+      await exited;
+    },
+  };
+}
+
+/**
+ * Resolves once tcpdump says it is listening (on stderr); rejects if it exits first or is not
+ * listening within 5 s. Packets sent before that would not be seen.
+ */
+export function tcpdumpListening(proc: ChildProcessByStdio<null, Readable | null, Readable>, exited: Promise<void>): Promise<void> {
+  let stderr = '';
+  return new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`tcpdump not listening after 5 s: ${stderr}`)), 5_000);
     proc.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString('utf8');
@@ -39,11 +55,4 @@ export async function startCapture(ns: string, ifName: string, path: string, fil
       reject(new Error(`tcpdump exited: ${stderr}`));
     });
   });
-  return {
-    path,
-    async stop() {
-      if (proc.pid !== undefined) signalPid(proc.pid, 'SIGINT');
-      await exited;
-    },
-  };
 }
