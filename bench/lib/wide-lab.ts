@@ -14,7 +14,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deleteNetns, listNetns } from '../../test/support/lab/namespaces.js';
+import { addressUp, deleteNetns, listNetns } from '../../test/support/lab/namespaces.js';
 import { run } from '../../test/support/lab/shell.js';
 
 export interface WideLab {
@@ -68,12 +68,8 @@ export async function createWideLab(name: string, octet: number): Promise<WideLa
     await run('ip', ['netns', 'add', serverNs]);
     await run('ip', ['netns', 'add', clientNs]);
     await run('ip', ['-n', clientNs, 'link', 'add', clientIf, 'type', 'veth', 'peer', 'name', serverIf, 'netns', serverNs]);
-    await run('ip', ['-n', serverNs, 'addr', 'add', `${serverIp}/16`, 'dev', serverIf]);
-    await run('ip', ['-n', clientNs, 'addr', 'add', `${clientIp}/16`, 'dev', clientIf]);
-    for (const [ns, ifName] of [[serverNs, serverIf], [clientNs, clientIf]] as const) {
-      await run('ip', ['-n', ns, 'link', 'set', ifName, 'up']);
-      await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    }
+    await addressUp(serverNs, serverIf, `${serverIp}/16`);
+    await addressUp(clientNs, clientIf, `${clientIp}/16`);
   } catch (error) {
     await destroy().catch(() => undefined);
     throw error;

@@ -13,7 +13,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deleteNetns } from './namespaces.js';
+import { addressUp, deleteNetns } from './namespaces.js';
 import { removeLabLeftovers, type Lab } from './netns.js';
 import { run } from './shell.js';
 
@@ -56,11 +56,8 @@ export async function createIsolatedLab(options: { name: string; octet: number }
     await run('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', serverIf]);
     await run('ip', ['link', 'set', serverIf, 'netns', serverNs]);
     await run('ip', ['link', 'set', hostIf, 'netns', clientNs]);
-    for (const [ns, ifName, ip] of [[serverNs, serverIf, network(1)], [clientNs, hostIf, network(254)]] as const) {
-      await run('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', ifName]);
-      await run('ip', ['-n', ns, 'link', 'set', ifName, 'up']);
-      await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    }
+    await addressUp(serverNs, serverIf, `${network(1)}/24`);
+    await addressUp(clientNs, hostIf, `${network(254)}/24`);
   } catch (error) {
     await destroy().catch(() => undefined);
     throw error;

@@ -56,3 +56,10 @@ export async function deleteNetns(ns: string): Promise<void> {
     if ((await listNetns()).includes(ns)) throw error;
   });
 }
+
+/** Gives `ifName` in netns `ns` the address `cidr` and brings it (and the netns's loopback) up. */
+export async function addressUp(ns: string, ifName: string, cidr: string): Promise<void> {
+  await run('ip', ['-n', ns, 'addr', 'add', cidr, 'dev', ifName]);
+  await run('ip', ['-n', ns, 'link', 'set', ifName, 'up']);
+  await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+}

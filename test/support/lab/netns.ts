@@ -15,7 +15,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createContainer, type Container } from './container.js';
-import { deleteNetns, listNetns } from './namespaces.js';
+import { addressUp, deleteNetns, listNetns } from './namespaces.js';
 import { run } from './shell.js';
 
 export type { Container } from './container.js';
@@ -159,9 +159,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     await run('ip', ['netns', 'add', serverNs]);
     await run('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', serverIf]);
     await run('ip', ['link', 'set', serverIf, 'netns', serverNs]);
-    await run('ip', ['-n', serverNs, 'addr', 'add', `${serverIp}/24`, 'dev', serverIf]);
-    await run('ip', ['-n', serverNs, 'link', 'set', serverIf, 'up']);
-    await run('ip', ['-n', serverNs, 'link', 'set', 'lo', 'up']);
+    await addressUp(serverNs, serverIf, `${serverIp}/24`);
     await run('ip', ['addr', 'add', `${hostIp}/24`, 'dev', hostIf]);
     await run('ip', ['link', 'set', hostIf, 'up']);
   } catch (error) {
