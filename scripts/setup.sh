@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what d4d's tests and lab need on a Debian machine (bookworm): the three DHCP servers,
 # perfdhcp, iproute2, busybox (test image and udhcpc), tcpdump, the Docker engine (docker.io,
-# 20.10); then the npm packages.
+# 20.10), Docker 28.5 with Compose v2 beside it (scripts/docker28.sh); then the npm packages.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,8 @@ fi
 for svc in isc-dhcp-server kea-dhcp4-server dnsmasq; do
   if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
+# The current engine the end-to-end suite also runs against, unpacked beside the system's.
+bash scripts/docker28.sh
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
