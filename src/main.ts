@@ -247,7 +247,11 @@ function iso(at: number | null): string | null {
   return at === null ? null : new Date(at).toISOString();
 }
 
+/** Set by the single-executable build (packaging/build-sea.ts), which has no package.json beside it. */
+declare const D4D_BUILD_VERSION: string | undefined;
+
 function version(): string {
+  if (typeof D4D_BUILD_VERSION === 'string') return D4D_BUILD_VERSION;
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
   return pkg.version ?? 'unknown';
 }
