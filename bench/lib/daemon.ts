@@ -21,6 +21,8 @@ export interface BenchDaemonOptions {
   /** Called with every lease event the daemon logs (bound, renewed, reacquired, released) and its time. */
   readonly onLeaseEvent?: (event: string, atMs: number) => void;
   readonly extraArgs?: readonly string[];
+  /** Node's own flags for the daemon (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export interface BenchDaemon {
@@ -50,6 +52,7 @@ export async function startBenchDaemon(o: BenchDaemonOptions, timeoutMs = 60_000
   const { stateDir, pluginDir, socketPath } = daemonPaths(o.dir, o.driverName);
   await mkdir(stateDir, { recursive: true });
   const args = [
+    ...(o.nodeArgs ?? []),
     BUILT_MAIN,
     '--dhcp-server', o.dhcpServer,
     '--driver-name', o.driverName,

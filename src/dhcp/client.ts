@@ -15,7 +15,6 @@
  * restart with thousands of overdue leases cannot flood the server. Each step takes an optional
  * AbortSignal that stops it, retransmissions included (a release does not wait for a renewal).
  */
-import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { sleep } from '../clock.js';
@@ -136,6 +135,13 @@ export class DhcpClient {
   readonly #sender: Sender;
   readonly #trusted: ReadonlySet<string>;
   readonly #closing = new AbortController();
+  /**
+   * Every step under way, to abort at close(). Kept here rather than as listeners on the
+   * closing signal: an EventTarget scans its listeners on every add and remove, so with
+   * thousands of steps queued (a burst, a renewal wave at 50,000 leases) each one cost time
+   * proportional to all the others.
+   */
+  readonly #steps = new Set<AbortController>();
   readonly #lastWarnAt = new Map<DropReason, number>();
   readonly stats: ClientStats = {
     received: 0,
@@ -162,8 +168,6 @@ export class DhcpClient {
       ...optional('releasesPerSecond', options.releasesPerSecond),
     });
     this.#trusted = new Set([options.server, ...(options.extraServerIds ?? [])]);
-    // Every transaction in flight listens for close; hundreds at once are normal here.
-    setMaxListeners(0, this.#closing.signal);
     options.transport.onMessage((data, from) => this.#onDatagram(data, from));
   }
 
@@ -337,6 +341,8 @@ export class DhcpClient {
   /** Fails every transaction in flight with `ClientClosedError`. Does not close the transport. */
   close(): void {
     this.#closing.abort(new ClientClosedError());
+    for (const step of this.#steps) step.abort(this.#closing.signal.reason);
+    this.#steps.clear();
   }
 
   /**
@@ -364,23 +370,25 @@ export class DhcpClient {
 
   /**
    * The signal a step runs under: aborted with `ClientClosedError` when the client closes, or
-   * with `TransactionAbortedError` when the caller's signal aborts. Without a caller signal it is
-   * the client's own (no AbortController per step: renewals run by the thousand).
+   * with `TransactionAbortedError` when the caller's signal aborts. One controller per step (a
+   * microsecond), so whatever waits on the step listens on a signal of its own.
    */
   #stepSignal(step: string, mac: string, callerSignal: AbortSignal | undefined): { signal: AbortSignal; dispose: () => void } {
-    const closing = this.#closing.signal;
-    if (callerSignal === undefined) return { signal: closing, dispose: () => undefined };
     const ctl = new AbortController();
-    const onClose = (): void => ctl.abort(closing.reason);
+    if (this.#closing.signal.aborted) {
+      ctl.abort(this.#closing.signal.reason);
+      return { signal: ctl.signal, dispose: () => undefined };
+    }
+    this.#steps.add(ctl);
+    if (callerSignal === undefined) return { signal: ctl.signal, dispose: () => this.#steps.delete(ctl) };
+    // The caller's signal is its own (one request, one lease): listening on it costs nothing.
     const onCaller = (): void => ctl.abort(new TransactionAbortedError(step, mac, callerSignal.reason));
-    if (closing.aborted) onClose();
-    else closing.addEventListener('abort', onClose, { once: true });
     if (callerSignal.aborted) onCaller();
     else callerSignal.addEventListener('abort', onCaller, { once: true });
     return {
       signal: ctl.signal,
       dispose: () => {
-        closing.removeEventListener('abort', onClose);
+        this.#steps.delete(ctl);
         callerSignal.removeEventListener('abort', onCaller);
       },
     };

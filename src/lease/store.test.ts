@@ -38,14 +38,20 @@ const store = (o: Partial<JournalLeaseStoreOptions> = {}): JournalLeaseStore =>
 const ids = (leases: Lease[]): string[] => leases.map((l) => l.id);
 
 /** Counts the file operations of the real fs, optionally holding datasyncs at a gate. */
-function countingFs(gate?: Promise<void>): { fs: StoreFs; counts: { writes: number; datasyncs: number } } {
+function countingFs(gate?: Promise<void>): { fs: StoreFs; counts: { writes: number; datasyncs: number }; files: { opened: number; closed: number } } {
   const counts = { writes: 0, datasyncs: 0 };
+  const files = { opened: 0, closed: 0 };
   const fs: StoreFs = {
     ...nodeStoreFs,
     async openAppend(p) {
       const f = await nodeStoreFs.openAppend(p);
+      files.opened++;
       return {
         ...f,
+        close: async () => {
+          files.closed++;
+          await f.close();
+        },
         write: async (d) => {
           counts.writes++;
           await f.write(d);
@@ -58,7 +64,7 @@ function countingFs(gate?: Promise<void>): { fs: StoreFs; counts: { writes: numb
       };
     },
   };
-  return { fs, counts };
+  return { fs, counts, files };
 }
 
 describe('JournalLeaseStore', () => {
@@ -103,6 +109,22 @@ describe('JournalLeaseStore', () => {
     await Promise.all([...first, ...second]);
     expect(counts).toEqual({ writes: 2, datasyncs: 2 });
     expect((await store().load()).leases).toHaveLength(50);
+  });
+
+  it('keeps the journal open across commits that keep coming, and closes it once they stop', async () => {
+    const { fs, counts, files } = countingFs();
+    const s = store({ fs, idleCloseMs: 50 });
+    await s.load();
+    for (let i = 1; i <= 20; i++) await s.put(lease(i));
+    expect(counts.datasyncs).toBe(20);
+    expect(files).toEqual({ opened: 1, closed: 0 });
+    await new Promise((r) => setTimeout(r, 120));
+    expect(files).toEqual({ opened: 1, closed: 1 });
+    await s.put(lease(21));
+    expect(files).toEqual({ opened: 2, closed: 1 });
+    await s.close();
+    expect(files).toEqual({ opened: 2, closed: 2 });
+    expect((await store().load()).leases).toHaveLength(21);
   });
 
   it('putSoon waits for the next commit or its deadline, and a newer record of the same lease replaces it', async () => {
@@ -198,7 +220,7 @@ describe('JournalLeaseStore', () => {
       expect(after.problems, `cut at ${cut}`).toEqual([]);
       expect(ids(after.leases), `cut at ${cut}`).toEqual(['ep5', 'ep6', 'ep8']);
     }
-  });
+  }, 30_000); // about 200 load, append and close cycles: seconds on a busy machine
 
   it('drops a last record whose checksum fails; damage before the end is kept aside and the table cleaned', async () => {
     const s = store();

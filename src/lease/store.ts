@@ -133,6 +133,8 @@ export interface JournalLeaseStoreOptions {
   lazyFlushMs?: number;
   /** Leases per chunk of a snapshot, between which the event loop runs (default 500). */
   chunkLeases?: number;
+  /** The journal is closed after this long without a commit (default 1 s). */
+  idleCloseMs?: number;
 }
 
 interface Pending {
@@ -148,14 +150,17 @@ export class JournalLeaseStore implements LeaseStore {
   readonly #log: Logger;
   readonly #fs: StoreFs;
   readonly #now: () => number;
-  readonly #o: Required<Pick<JournalLeaseStoreOptions, 'compactRatio' | 'compactMinBytes' | 'lazyFlushMs' | 'chunkLeases'>>;
+  readonly #o: Required<Pick<JournalLeaseStoreOptions, 'compactRatio' | 'compactMinBytes' | 'lazyFlushMs' | 'chunkLeases' | 'idleCloseMs'>>;
   readonly #legacyPath: string | undefined;
   /** Each live lease's put record: what a snapshot writes. */
   #live = new Map<string, RecordLine>();
   #liveBytes = 0;
   #poolsLine: RecordLine = encodePools([]);
-  /** Set once the journal exists (each commit opens it: see `#append`). */
+  /** Set once the journal exists (see `#append` for when it is actually open). */
   #file: typeof JOURNAL_OPEN | undefined;
+  /** The journal, open for appending while commits keep coming; closed when idle. */
+  #handle: StoreFile | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
   /** Size of the journal up to its last whole, durable record. */
   #size = 0;
   /** A write failed: cut the file back to `#size` before the next one. */
@@ -181,7 +186,7 @@ export class JournalLeaseStore implements LeaseStore {
     this.#log = options.log;
     this.#fs = options.fs ?? nodeStoreFs;
     this.#now = options.now ?? Date.now;
-    this.#o = { compactRatio: 4, compactMinBytes: 1 << 20, lazyFlushMs: 1_000, chunkLeases: 500, ...options };
+    this.#o = { compactRatio: 4, compactMinBytes: 1 << 20, lazyFlushMs: 1_000, chunkLeases: 500, idleCloseMs: 1_000, ...options };
   }
 
   get path(): string {
@@ -264,6 +269,7 @@ export class JournalLeaseStore implements LeaseStore {
     this.#closed = true;
     if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
     await this.#withLock(async () => {
+      await this.#closeHandle();
       this.#file = undefined;
     });
   }
@@ -331,10 +337,13 @@ export class JournalLeaseStore implements LeaseStore {
 
   async #append(lines: RecordLine[]): Promise<void> {
     if (this.#file === undefined) throw new StoreError(`lease table ${this.#path} is closed`);
-    // Open for each commit, not held open: an open and a close cost microseconds beside the
-    // fdatasync, and a file held open for writing keeps its filesystem from being remounted
+    // Kept open while commits keep coming (an open and a close per commit were two more trips
+    // to the thread pool, a third of a lone RequestAddress's time), and closed after a second
+    // without one: a file held open for writing keeps its filesystem from being remounted
     // read-only (an operator freeing a full disk, or recovering from errors).
-    const file = await this.#fs.openAppend(this.#path);
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    const file = this.#handle ?? (this.#handle = await this.#fs.openAppend(this.#path));
     try {
       if (this.#dirty) {
         // The last write failed part-way: cut its remains off, or the next records would follow
@@ -352,9 +361,25 @@ export class JournalLeaseStore implements LeaseStore {
       }
       this.#size += data.length;
       this.#sinceSnapshot?.push(...lines);
-    } finally {
-      await file.close().catch(() => undefined);
+    } catch (err) {
+      // Opened afresh for the next commit: the failure may be the file's (a remount, a
+      // replaced disk), not only this write's.
+      await this.#closeHandle();
+      throw err;
     }
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      void this.#withLock(() => this.#closeHandle());
+    }, this.#o.idleCloseMs);
+    this.#idleTimer.unref();
+  }
+
+  async #closeHandle(): Promise<void> {
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    const file = this.#handle;
+    this.#handle = undefined;
+    await file?.close().catch(() => undefined);
   }
 
   #withLock<T>(fn: () => Promise<T>): Promise<T> {
@@ -449,6 +474,8 @@ export class JournalLeaseStore implements LeaseStore {
   /** Renames a synced snapshot over the journal and appends to it from now on. */
   async #switchTo(tmp: string, file: StoreFile, size: number): Promise<void> {
     await file.close();
+    // Appends go to the new file from now on (the open one is the journal being replaced).
+    await this.#closeHandle();
     await this.#fs.rename(tmp, this.#path);
     await this.#fs.syncDir(dirname(this.#path));
     this.#file = JOURNAL_OPEN;

@@ -57,7 +57,18 @@ export async function createSmallMount(name: string, sizeKiB: number): Promise<S
       await rm(join(path, 'filler-tail'), { force: true });
     },
     async setReadOnly(readOnly) {
-      await run('mount', ['-o', `remount,${readOnly ? 'ro' : 'rw'}`, path]);
+      // A daemon keeps its journal open for a second after its last commit, and a file open
+      // for writing makes a remount read-only fail with "busy": try again for a few seconds,
+      // as an operator would.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await run('mount', ['-o', `remount,${readOnly ? 'ro' : 'rw'}`, path]);
+          return;
+        } catch (err) {
+          if (attempt >= 20 || !/busy/i.test((err as Error).message)) throw err;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
     },
     async remove() {
       await unmountAll(path);
