@@ -62,8 +62,8 @@ export const encodePools = (pools: readonly PoolRecord[]): RecordLine => encodeR
 
 export interface DecodedJournal {
   leases: Lease[];
-  /** Each live lease's put line as read (what a compaction writes again). */
-  lines: Map<string, RecordLine>;
+  /** Bytes of each live lease's put record as read (to weigh the journal against the live table). */
+  sizes: Map<string, number>;
   pools: PoolRecord[];
   /** Damage before the last record, and records that make no sense: the caller keeps a copy aside. */
   problems: string[];
@@ -91,7 +91,7 @@ function unframe(buf: Buffer, start: number, end: number): unknown {
 
 /** Replays a journal; never throws. */
 export function decodeJournal(buf: Buffer): DecodedJournal {
-  const out: DecodedJournal = { leases: [], lines: new Map(), pools: [], problems: [], tornTail: undefined, goodBytes: 0, unreadable: undefined };
+  const out: DecodedJournal = { leases: [], sizes: new Map(), pools: [], problems: [], tornTail: undefined, goodBytes: 0, unreadable: undefined };
   const table = new Map<string, Lease>();
   let pos = 0;
   let index = 0;
@@ -125,7 +125,7 @@ export function decodeJournal(buf: Buffer): DecodedJournal {
       const problem = apply(value, table, out);
       if (problem !== undefined) out.problems.push(`record ${index + 1}: ${problem}`);
       else if (isObject(value) && isObject(value.put) && typeof value.put.id === 'string') {
-        out.lines.set(value.put.id, { text: `${buf.toString('utf8', pos, end)}\n`, bytes: end - pos + 1 });
+        out.sizes.set(value.put.id, end - pos + 1);
       }
     }
     if (nl === -1) break;
@@ -143,7 +143,7 @@ export function decodeJournal(buf: Buffer): DecodedJournal {
     const owner = seen.get(lease.ip);
     if (owner !== undefined) {
       out.problems.push(`lease ${lease.id}: ${lease.ip} is also held by ${owner}`);
-      out.lines.delete(lease.id);
+      out.sizes.delete(lease.id);
       continue;
     }
     seen.set(lease.ip, lease.id);
@@ -165,7 +165,7 @@ function apply(value: unknown, table: Map<string, Lease>, out: DecodedJournal): 
   if ('del' in value) {
     if (typeof value.del !== 'string') return 'bad delete';
     table.delete(value.del);
-    out.lines.delete(value.del);
+    out.sizes.delete(value.del);
     return undefined;
   }
   if ('pools' in value) {

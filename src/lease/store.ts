@@ -131,7 +131,7 @@ export interface JournalLeaseStoreOptions {
   compactMinBytes?: number;
   /** Longest wait of a `putSoon` record for a commit to ride with (default 1 s). */
   lazyFlushMs?: number;
-  /** Leases per chunk of a snapshot, between which the event loop runs (default 500). */
+  /** Leases per chunk of a snapshot, between which the event loop runs (default 100: each is encoded then, a few ms a chunk). */
   chunkLeases?: number;
   /** The journal is closed after this long without a commit (default 1 s). */
   idleCloseMs?: number;
@@ -140,6 +140,11 @@ export interface JournalLeaseStoreOptions {
 interface Pending {
   line: RecordLine;
   waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
+}
+
+interface Live {
+  lease: Lease;
+  bytes: number;
 }
 
 const POOLS_KEY = '\u0000pools';
@@ -152,8 +157,12 @@ export class JournalLeaseStore implements LeaseStore {
   readonly #now: () => number;
   readonly #o: Required<Pick<JournalLeaseStoreOptions, 'compactRatio' | 'compactMinBytes' | 'lazyFlushMs' | 'chunkLeases' | 'idleCloseMs'>>;
   readonly #legacyPath: string | undefined;
-  /** Each live lease's put record: what a snapshot writes. */
-  #live = new Map<string, RecordLine>();
+  /**
+   * Each live lease as last recorded, and the size of its record: what a snapshot writes. The
+   * lease, not its encoded line: the line is 500 bytes of string per lease held for the rare
+   * compaction (25 MB at 50,000 leases); a snapshot encodes them again, in small chunks.
+   */
+  #live = new Map<string, Live>();
   #liveBytes = 0;
   #poolsLine: RecordLine = encodePools([]);
   /** Set once the journal exists (see `#append` for when it is actually open). */
@@ -186,7 +195,7 @@ export class JournalLeaseStore implements LeaseStore {
     this.#log = options.log;
     this.#fs = options.fs ?? nodeStoreFs;
     this.#now = options.now ?? Date.now;
-    this.#o = { compactRatio: 4, compactMinBytes: 1 << 20, lazyFlushMs: 1_000, chunkLeases: 500, idleCloseMs: 1_000, ...options };
+    this.#o = { compactRatio: 4, compactMinBytes: 1 << 20, lazyFlushMs: 1_000, chunkLeases: 100, idleCloseMs: 1_000, ...options };
   }
 
   get path(): string {
@@ -216,7 +225,7 @@ export class JournalLeaseStore implements LeaseStore {
           'Restore it from a backup, or move it aside to start with an empty table (the leases it lists will then expire on the server)',
       );
     }
-    this.#adopt(j.lines, j.pools);
+    this.#adopt(j.leases, j.sizes, j.pools);
     if (j.problems.length > 0) {
       await this.#keepAside(j.problems, j.leases.length);
       await this.#writeSnapshot();
@@ -232,13 +241,15 @@ export class JournalLeaseStore implements LeaseStore {
   }
 
   put(lease: Lease): Promise<void> {
-    this.#setLive(lease.id, encodePut(lease));
-    return this.#enqueue(lease.id, this.#live.get(lease.id) as RecordLine, true);
+    const line = encodePut(lease);
+    this.#setLive(lease.id, { lease, bytes: line.bytes });
+    return this.#enqueue(lease.id, line, true);
   }
 
   putSoon(lease: Lease): void {
-    this.#setLive(lease.id, encodePut(lease));
-    this.#enqueue(lease.id, this.#live.get(lease.id) as RecordLine, false).catch((err: unknown) => this.#log.error({ err, id: lease.id }, 'could not record a lease change'));
+    const line = encodePut(lease);
+    this.#setLive(lease.id, { lease, bytes: line.bytes });
+    this.#enqueue(lease.id, line, false).catch((err: unknown) => this.#log.error({ err, id: lease.id }, 'could not record a lease change'));
   }
 
   delete(id: string): Promise<void> {
@@ -274,15 +285,15 @@ export class JournalLeaseStore implements LeaseStore {
     });
   }
 
-  #setLive(id: string, line: RecordLine | undefined): void {
+  #setLive(id: string, live: Live | undefined): void {
     const old = this.#live.get(id);
     if (old !== undefined) this.#liveBytes -= old.bytes;
-    if (line === undefined) {
+    if (live === undefined) {
       this.#live.delete(id);
       return;
     }
-    this.#live.set(id, line);
-    this.#liveBytes += line.bytes;
+    this.#live.set(id, live);
+    this.#liveBytes += live.bytes;
   }
 
   #enqueue(key: string, line: RecordLine, urgent: boolean): Promise<void> {
@@ -446,8 +457,8 @@ export class JournalLeaseStore implements LeaseStore {
     };
     // The map may change while we wait: entries changed after they were written come again in
     // the records appended since the snapshot began.
-    for (const line of this.#live.values()) {
-      chunk.push(line.text);
+    for (const { lease } of this.#live.values()) {
+      chunk.push(encodePut(lease).text);
       if (chunk.length >= this.#o.chunkLeases) await flush();
     }
     await flush();
@@ -517,9 +528,7 @@ export class JournalLeaseStore implements LeaseStore {
       );
     }
     if (problems.length > 0) await this.#keepAside(problems, leases.length, path);
-    const lines = new Map<string, RecordLine>();
-    for (const l of leases) lines.set(l.id, encodePut(l));
-    this.#adopt(lines, pools);
+    this.#adopt(leases, new Map(leases.map((l) => [l.id, encodePut(l).bytes])), pools);
     this.#log.info({ from: path, to: this.#path, leases: leases.length, pools: pools.length }, 'lease table imported into the journal');
     return { leases, pools, problems };
   }
@@ -535,10 +544,11 @@ export class JournalLeaseStore implements LeaseStore {
     }
   }
 
-  #adopt(lines: Map<string, RecordLine>, pools: readonly PoolRecord[]): void {
-    this.#live = lines;
+  #adopt(leases: readonly Lease[], sizes: ReadonlyMap<string, number>, pools: readonly PoolRecord[]): void {
+    this.#live = new Map();
     this.#liveBytes = 0;
-    for (const l of lines.values()) this.#liveBytes += l.bytes;
+    // The loaded leases themselves: the lease manager takes copies of them.
+    for (const lease of leases) this.#setLive(lease.id, { lease, bytes: sizes.get(lease.id) ?? 0 });
     this.#poolsLine = encodePools(pools);
   }
 

@@ -1,0 +1,38 @@
+/**
+ * Lease ids by a key (address, pool, client id), where a key almost always has one id: it is
+ * kept as the bare id, and as a set only while it has several. A one-element Set costs about
+ * 170 bytes; two indexes of 50,000 leases held 17 MB of them.
+ */
+export class MultiIndex {
+  readonly #map = new Map<string, string | Set<string>>();
+
+  add(key: string, id: string): void {
+    const ids = this.#map.get(key);
+    if (ids === undefined || ids === id) this.#map.set(key, id);
+    else if (typeof ids === 'string') this.#map.set(key, new Set([ids, id]));
+    else ids.add(id);
+  }
+
+  remove(key: string, id: string): void {
+    const ids = this.#map.get(key);
+    if (ids === undefined) return;
+    if (typeof ids === 'string') {
+      if (ids === id) this.#map.delete(key);
+      return;
+    }
+    ids.delete(id);
+    if (ids.size === 1) this.#map.set(key, ids.values().next().value as string);
+    else if (ids.size === 0) this.#map.delete(key);
+  }
+
+  has(key: string): boolean {
+    return this.#map.has(key);
+  }
+
+  /** The ids under `key`, none when it has none. */
+  get(key: string): Iterable<string> {
+    const ids = this.#map.get(key);
+    if (ids === undefined) return [];
+    return typeof ids === 'string' ? [ids] : ids;
+  }
+}
