@@ -27,6 +27,21 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'packaging',
+          // The built executable and packages (./build-rpm.sh first), one file at a time. Not in
+          // the integration project: installing the .deb puts /usr/bin/oam-docker-ipam and
+          // /etc/oam-docker-ipam on this machine for a few seconds, which other files' runs of
+          // the command would see; scripts/test.sh runs this project alone.
+          include: ['test/packaging/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+          pool: 'forks',
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
           name: 'e2e',
           // A real Docker engine: one per machine, and some tests restart it, so these files
           // run one after another (beside the integration project, in its own process).

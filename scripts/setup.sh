@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in isc-dhcp-server kea-dhcp4-server dnsmasq kea-admin iproute2 busybox-static tcpdump docker.io; do
+# rpm, binutils (strip), man-db, systemd (systemd-analyze): ./build-rpm.sh and its tests.
+for pkg in isc-dhcp-server kea-dhcp4-server dnsmasq kea-admin iproute2 busybox-static tcpdump docker.io rpm binutils man-db systemd; do
   have "$pkg" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -8,6 +8,10 @@ bash scripts/setup.sh
 npx tsc -p tsconfig.json --noEmit
 npx vitest run --project unit
 npm run build
+# The single executable, the RPM and the .deb, then their tests on their own: installing the .deb
+# puts /usr/bin/oam-docker-ipam and /etc/oam-docker-ipam on this machine for a few seconds.
+bash build-rpm.sh "$(node -p 'require("./package.json").version')"
+npx vitest run --project packaging
 # The Docker end-to-end files share one engine and run one at a time; the namespace labs run
 # side by side. Both at once, each in its own vitest process; the run fails if either does.
 npx vitest run --project e2e > >(sed -u 's/^/[e2e] /') 2>&1 &

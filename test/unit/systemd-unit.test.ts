@@ -1,0 +1,71 @@
+/**
+ * systemd/oam-docker-ipam.service against what the daemon uses by default (src/config.ts): the
+ * sandbox must leave writable exactly the directories it writes, keep the Docker socket and the
+ * configuration file within reach, and start before Docker. `systemd-analyze verify` and its
+ * security review run on the installed unit in test/packaging/packages.test.ts.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG_FILE, DEFAULT_DOCKER_SOCKET, DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR } from '../../src/config.js';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+/** `Key=value` lines of a unit file by key, in order; comments and section headers skipped. */
+function parseUnit(text: string): Map<string, string[]> {
+  const directives = new Map<string, string[]>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
+    if (m === null) continue;
+    const [, key = '', value = ''] = m;
+    directives.set(key, [...(directives.get(key) ?? []), value]);
+  }
+  return directives;
+}
+
+describe('the systemd unit', () => {
+  const unit = parseUnit(readFileSync(join(ROOT, 'systemd/oam-docker-ipam.service'), 'utf8'));
+  const one = (key: string): string => {
+    const values = unit.get(key) ?? [];
+    expect(values, key).toHaveLength(1);
+    return values[0] ?? '';
+  };
+  const words = (key: string): string[] => (unit.get(key) ?? []).flatMap((v) => v.split(/\s+/)).filter((w) => w !== '');
+
+  it('starts before Docker and never waits for it', () => {
+    expect(words('Before')).toContain('docker.service');
+    // After= or Requires= on Docker would be an ordering cycle with Before=.
+    for (const key of ['After', 'Requires', 'Wants', 'BindsTo']) expect(words(key), key).not.toContain('docker.service');
+  });
+
+  it('reads the configuration file the daemon reads, and the repository ships it at that path', () => {
+    expect(one('EnvironmentFile')).toBe(`-${DEFAULT_CONFIG_FILE}`);
+    expect(existsSync(join(ROOT, DEFAULT_CONFIG_FILE))).toBe(true);
+    expect(one('ExecStart')).toBe('/usr/bin/oam-docker-ipam server');
+  });
+
+  it('leaves writable the lease table and the plugin directory, and only those', () => {
+    expect(one('ProtectSystem')).toBe('strict');
+    expect(`/var/lib/${one('StateDirectory')}`).toBe(DEFAULT_STATE_DIR);
+    expect(`/run/${one('RuntimeDirectory')}`).toBe(DEFAULT_PLUGIN_DIR);
+    // Created at start (Docker may not have made it yet) and never removed (other plugins' sockets).
+    expect(one('RuntimeDirectoryPreserve')).toBe('yes');
+    expect(words('ReadWritePaths')).toEqual([DEFAULT_PLUGIN_DIR]);
+  });
+
+  it('keeps the Docker socket within reach: not under a directory the sandbox hides', () => {
+    expect(one('PrivateTmp')).toBe('yes');
+    expect(one('ProtectHome')).toBe('yes');
+    for (const hidden of ['/tmp/', '/var/tmp/', '/home/', '/root/', '/run/user/']) expect(DEFAULT_DOCKER_SOCKET.startsWith(hidden), hidden).toBe(false);
+  });
+
+  it('keeps only what the daemon uses: port 67/68 binding, unix, IPv4 and netlink sockets', () => {
+    expect(one('CapabilityBoundingSet')).toBe('CAP_NET_BIND_SERVICE');
+    expect(one('NoNewPrivileges')).toBe('yes');
+    expect(words('RestrictAddressFamilies').sort()).toEqual(['AF_INET', 'AF_NETLINK', 'AF_UNIX']);
+    // V8 needs writable-then-executable memory: this must never be switched on.
+    expect(unit.has('MemoryDenyWriteExecute')).toBe(false);
+    // A refused system call fails with EPERM instead of killing the daemon.
+    expect(one('SystemCallErrorNumber')).toBe('EPERM');
+  });
+});
