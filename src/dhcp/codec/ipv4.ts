@@ -5,23 +5,53 @@ export function formatIPv4(bytes: Uint8Array, offset: number): string {
   return `${bytes[offset] ?? 0}.${bytes[offset + 1] ?? 0}.${bytes[offset + 2] ?? 0}.${bytes[offset + 3] ?? 0}`;
 }
 
-const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
 /** Whether `s` is a dotted-quad IPv4 address without leading zeros. */
 export function isIPv4(s: string): boolean {
-  return IPV4_RE.test(s);
+  return ipv4Value(s) >= 0;
+}
+
+/**
+ * The address as an unsigned 32-bit number, or -1 when it is not a dotted quad without leading
+ * zeros. One pass over the characters: this runs several times for every packet and request,
+ * where the regular expression, split and map it replaces allocated an array each time.
+ */
+function ipv4Value(address: string): number {
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    if (c === 0x2e) {
+      if (digits === 0 || dots === 3) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits > 0 && octet === 0) return -1; // a leading zero
+      octet = octet * 10 + (c - 0x30);
+      if (++digits > 3 || octet > 255) return -1;
+    } else {
+      return -1;
+    }
+  }
+  if (digits === 0 || dots !== 3) return -1;
+  return value * 256 + octet;
 }
 
 /** Four bytes from `a.b.c.d`; throws `RangeError` for anything else (a programming error). */
 export function parseIPv4(address: string): Uint8Array {
-  if (!isIPv4(address)) throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
-  return Uint8Array.from(address.split('.').map(Number));
+  const v = ipv4Value(address);
+  if (v < 0) throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
+  return Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
 }
 
 /** IPv4 address as an unsigned 32-bit number, for ordering and subnet arithmetic. */
 export function ipv4ToNumber(address: string): number {
-  const b = parseIPv4(address);
-  return (((b[0] as number) << 24) | ((b[1] as number) << 16) | ((b[2] as number) << 8) | (b[3] as number)) >>> 0;
+  const v = ipv4Value(address);
+  if (v < 0) throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
+  return v;
 }
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -36,10 +66,22 @@ export function normalizeMac(s: string): string | undefined {
 export function parseMac(mac: string): Uint8Array {
   const norm = normalizeMac(mac);
   if (norm === undefined) throw new RangeError(`not a MAC address: ${JSON.stringify(mac)}`);
-  return Uint8Array.from(norm.split(':').map((h) => parseInt(h, 16)));
+  const out = new Uint8Array(6);
+  for (let i = 0; i < 6; i++) out[i] = (hexDigit(norm.charCodeAt(i * 3)) << 4) | hexDigit(norm.charCodeAt(i * 3 + 1));
+  return out;
 }
+
+/** The value of a lower-case hex digit (the caller has checked it is one). */
+function hexDigit(c: number): number {
+  return c <= 0x39 ? c - 0x30 : c - 0x57;
+}
+
+const HEX_BYTES = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
 /** Colon-separated lower-case hex of any byte string (MACs, client identifiers). */
 export function formatHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(':');
+  if (bytes.length === 0) return '';
+  let out = HEX_BYTES[bytes[0] as number] as string;
+  for (let i = 1; i < bytes.length; i++) out += `:${HEX_BYTES[bytes[i] as number] as string}`;
+  return out;
 }
