@@ -22,9 +22,9 @@ export const JOURNAL_VERSION = 2;
 
 const NEWLINE = 0x0a;
 
-/** One encoded record line and its length in bytes (the journal's size is counted in bytes). */
+/** One encoded record line, as the bytes that go into the file. */
 export interface RecordLine {
-  text: string;
+  data: Buffer;
   bytes: number;
 }
 
@@ -48,11 +48,15 @@ export const crc32: (data: Uint8Array) => number =
         return (c ^ 0xffffffff) >>> 0;
       };
 
-/** Frames one JSON value as a record line. */
+/** Frames one JSON value as a record line: the JSON is encoded once, straight into the line. */
 export function encodeRecord(value: unknown): RecordLine {
-  const json = Buffer.from(JSON.stringify(value), 'utf8');
-  const text = `${crc32(json).toString(16).padStart(8, '0')} ${json.toString('utf8')}\n`;
-  return { text, bytes: json.length + 10 };
+  const json = JSON.stringify(value);
+  const data = Buffer.allocUnsafe(Buffer.byteLength(json, 'utf8') + 10);
+  const end = 9 + data.write(json, 9, 'utf8');
+  data.write(crc32(data.subarray(9, end)).toString(16).padStart(8, '0'), 0, 'latin1');
+  data[8] = 0x20;
+  data[end] = NEWLINE;
+  return { data, bytes: data.length };
 }
 
 export const encodeHeader = (createdAt: number): RecordLine => encodeRecord({ format: STORE_FORMAT, version: JOURNAL_VERSION, createdAt: new Date(createdAt).toISOString() });

@@ -207,7 +207,7 @@ describe('JournalLeaseStore', () => {
     await s.put(lease(6));
     await s.close();
     const whole = await readFile(path);
-    const last = encodePut(lease(7)).text;
+    const last = encodePut(lease(7)).data.toString('utf8');
     for (let cut = 0; cut < Buffer.byteLength(last); cut++) {
       await writeFile(path, Buffer.concat([whole, Buffer.from(last).subarray(0, cut)]));
       const t = store();

@@ -362,7 +362,7 @@ export class JournalLeaseStore implements LeaseStore {
         await file.truncate(this.#size);
         this.#dirty = false;
       }
-      const data = Buffer.from(lines.map((l) => l.text).join(''), 'utf8');
+      const data = lines.length === 1 ? (lines[0] as RecordLine).data : Buffer.concat(lines.map((l) => l.data));
       try {
         await file.write(data);
         await file.datasync();
@@ -429,7 +429,7 @@ export class JournalLeaseStore implements LeaseStore {
       const tmpFile = file;
       await this.#withLock(async () => {
         // Nothing is appended meanwhile: the records since the snapshot began make it current.
-        const tail = Buffer.from((this.#sinceSnapshot ?? []).map((l) => l.text).join(''), 'utf8');
+        const tail = Buffer.concat((this.#sinceSnapshot ?? []).map((l) => l.data));
         await tmpFile.write(tail);
         await tmpFile.sync();
         await this.#switchTo(tmp, tmpFile, written + tail.length);
@@ -448,9 +448,9 @@ export class JournalLeaseStore implements LeaseStore {
   /** Header, pools, then every live lease in chunks, letting the event loop run in between. */
   async #writeSnapshotTo(file: StoreFile): Promise<number> {
     let written = 0;
-    let chunk: string[] = [encodeHeader(this.#now()).text, this.#poolsLine.text];
+    let chunk: Buffer[] = [encodeHeader(this.#now()).data, this.#poolsLine.data];
     const flush = async (): Promise<void> => {
-      const data = Buffer.from(chunk.join(''), 'utf8');
+      const data = Buffer.concat(chunk);
       chunk = [];
       await file.write(data);
       written += data.length;
@@ -458,7 +458,7 @@ export class JournalLeaseStore implements LeaseStore {
     // The map may change while we wait: entries changed after they were written come again in
     // the records appended since the snapshot began.
     for (const { lease } of this.#live.values()) {
-      chunk.push(encodePut(lease).text);
+      chunk.push(encodePut(lease).data);
       if (chunk.length >= this.#o.chunkLeases) await flush();
     }
     await flush();
