@@ -166,7 +166,8 @@ describeLab(
         expect(man.stdout).toContain('OAM-DOCKER-IPAM(1)');
       });
 
-      it('the installed unit passes systemd-analyze verify, with a low exposure level', async () => {
+      it('the installed unit is the repository\'s, passes systemd-analyze verify, with a low exposure level', async () => {
+        expect(await readFile(UNIT, 'utf8')).toBe(await readFile(join(ROOT, 'systemd/oam-docker-ipam.service'), 'utf8'));
         expect(await sh('systemd-analyze', ['verify', UNIT])).toEqual({ code: 0, stdout: '', stderr: '' });
         const security = await sh('systemd-analyze', ['security', '--offline=yes', '--threshold=25', UNIT]);
         const overall = /Overall exposure level for \S+: ([\d.]+)/.exec(security.stdout)?.[1];
