@@ -27,8 +27,13 @@ Commands:
 
 Global options (they override the configuration file and the environment):
   --config FILE        settings file (default /etc/oam-docker-ipam/oam-docker-ipam.conf)
-  --dhcp-server IP     DHCP_SERVER: requests are unicast to IP:67
+  --dhcp-server IP[,IP...]
+                       DHCP_SERVER: requests are unicast to IP:67; with several, a new lease
+                       is asked of the next when the first does not answer
   --listen-addr IP     LISTEN_ADDR: this host's address on the DHCP server's network
+  --relay              DHCP_MODE=relay: act as a DHCP relay agent on RELAY_ADDR:67 (answered
+                       by unicast, across routers) instead of a client on UDP/68
+  --relay-addr IP      RELAY_ADDR (default LISTEN_ADDR): the relay address (giaddr)
   --driver-name NAME   DRIVER_NAME (default d4d): docker network create --ipam-driver NAME
   --state-dir DIR      STATE_DIR (default /var/lib/oam-docker-ipam)
   --plugin-dir DIR     PLUGIN_DIR (default /run/docker/plugins)
@@ -87,6 +92,8 @@ export function parseCli(argv: readonly string[]): Command {
         'state-dir': { type: 'string' },
         'plugin-dir': { type: 'string' },
         'dhcp-server-ids': { type: 'string' },
+        relay: { type: 'boolean' },
+        'relay-addr': { type: 'string' },
         'docker-socket': { type: 'string' },
         'reconcile-interval': { type: 'string' },
         'reconcile-grace': { type: 'string' },
@@ -119,6 +126,8 @@ export function parseCli(argv: readonly string[]): Command {
   if (values['state-dir'] !== undefined) flags.stateDir = values['state-dir'];
   if (values['plugin-dir'] !== undefined) flags.pluginDir = values['plugin-dir'];
   if (values['dhcp-server-ids'] !== undefined) flags.dhcpServerIds = values['dhcp-server-ids'];
+  if (values.relay !== undefined) flags.relay = values.relay;
+  if (values['relay-addr'] !== undefined) flags.relayAddr = values['relay-addr'];
   if (values['docker-socket'] !== undefined) flags.dockerSocket = values['docker-socket'];
   if (values['reconcile-interval'] !== undefined) flags.reconcileInterval = values['reconcile-interval'];
   if (values['reconcile-grace'] !== undefined) flags.reconcileGrace = values['reconcile-grace'];

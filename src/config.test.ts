@@ -21,6 +21,10 @@ describe('loadConfig', () => {
       reconcileIntervalMs: 60_000,
       reconcileGraceMs: 300_000,
       configFile: DEFAULT_CONFIG_FILE,
+      dhcpServers: ['192.168.1.1'],
+      dhcpMode: 'direct',
+      relayAddr: undefined,
+      relaySubnetOption: 'link-selection',
     });
   });
 

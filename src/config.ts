@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { parse } from 'dotenv';
 import { isIPv4 } from './dhcp/codec/ipv4.js';
+import { DEFAULT_SUBNET_OPTION, SUBNET_OPTIONS, type SubnetOption } from './dhcp/relay.js';
 import { DaemonError } from './errors.js';
 
 /** Where the configuration file is looked for when none is named. */
@@ -60,6 +61,20 @@ export interface Config {
    * `--dhcp-server-ids` (comma-separated IPv4); default none.
    */
   readonly dhcpServerIds: readonly string[];
+  /**
+   * Every DHCP server, in order: `DHCP_SERVER` is a comma-separated list whose first entry is
+   * `dhcpServer`. New acquisitions move to the next when one does not answer; rebinds ask all.
+   */
+  readonly dhcpServers: readonly string[];
+  /**
+   * `direct` (default): a DHCP client on UDP/68 on the server's segment. `relay`: a DHCP relay
+   * agent on UDP/67 of `relayAddr`, across routers. `DHCP_MODE`, `--relay`.
+   */
+  readonly dhcpMode: 'direct' | 'relay';
+  /** Relay mode: the relay address (giaddr), an address of this host. `RELAY_ADDR`, `--relay-addr`; default LISTEN_ADDR. */
+  readonly relayAddr: string | undefined;
+  /** Relay mode: how a network's subnet is named to the server. `RELAY_SUBNET_OPTION`; default link-selection. */
+  readonly relaySubnetOption: SubnetOption;
   /** Docker engine API socket, read by reconciliation. `DOCKER_SOCKET`, `--docker-socket`; default `/var/run/docker.sock`. */
   readonly dockerSocket: string;
   /** Milliseconds between automatic reconciliations with Docker, 0 = none. `RECONCILE_INTERVAL` (seconds); default 60 s. */
@@ -96,6 +111,9 @@ export interface ConfigFlags {
   reconcileInterval?: string;
   /** Seconds, as RECONCILE_GRACE. */
   reconcileGrace?: string;
+  /** `--relay`: DHCP_MODE=relay. */
+  relay?: boolean;
+  relayAddr?: string;
 }
 
 export interface ConfigSources {
@@ -107,7 +125,7 @@ export interface ConfigSources {
   requireDhcpServer?: boolean;
 }
 
-const KNOWN_KEYS = ['IPAM_DEBUG', 'DHCP_SERVER', 'LISTEN_ADDR', 'DRIVER_NAME', 'STATE_DIR', 'PLUGIN_DIR', 'DHCP_CLIENT_ID', 'DHCP_MAX_CONCURRENT', 'DHCP_SERVER_IDS', 'DOCKER_SOCKET', 'RECONCILE_INTERVAL', 'RECONCILE_GRACE'];
+const KNOWN_KEYS = ['IPAM_DEBUG', 'DHCP_SERVER', 'LISTEN_ADDR', 'DRIVER_NAME', 'STATE_DIR', 'PLUGIN_DIR', 'DHCP_CLIENT_ID', 'DHCP_MAX_CONCURRENT', 'DHCP_SERVER_IDS', 'DOCKER_SOCKET', 'RECONCILE_INTERVAL', 'RECONCILE_GRACE', 'DHCP_MODE', 'RELAY_ADDR', 'RELAY_SUBNET_OPTION'];
 
 /** Builds the configuration or throws `ConfigError` listing every problem. */
 export function loadConfig(sources: ConfigSources): Readonly<Config> {
@@ -146,12 +164,30 @@ export function loadConfig(sources: ConfigSources): Readonly<Config> {
   const dhcpServer = setting('DHCP_SERVER', sources.flags.dhcpServer);
   if (dhcpServer === undefined) {
     if (sources.requireDhcpServer !== false) issues.push('DHCP_SERVER is required: the address of the DHCP server (set it in the configuration file or pass --dhcp-server)');
-  } else if (!isIPv4(dhcpServer) || dhcpServer === '0.0.0.0' || dhcpServer === '255.255.255.255') {
-    issues.push(`DHCP_SERVER must be the server's unicast IPv4 address, got ${JSON.stringify(dhcpServer)}`);
+  }
+  // A list: the first is asked first, the next when it does not answer (dhcp/server-list.ts).
+  const dhcpServers = dhcpServer === undefined ? [] : dhcpServer.split(',').map((t) => t.trim());
+  for (const server of dhcpServers) {
+    if (!isIPv4(server) || server === '0.0.0.0' || server === '255.255.255.255') {
+      issues.push(`DHCP_SERVER must be the server's unicast IPv4 address, got ${JSON.stringify(server)} (several servers: separate them with commas)`);
+    }
   }
 
   const listenAddr = setting('LISTEN_ADDR', sources.flags.listenAddr);
   if (listenAddr !== undefined && !isIPv4(listenAddr)) issues.push(`LISTEN_ADDR must be an IPv4 address, got ${JSON.stringify(listenAddr)}`);
+
+  const dhcpMode = setting('DHCP_MODE', sources.flags.relay === true ? 'relay' : undefined) ?? 'direct';
+  if (dhcpMode !== 'direct' && dhcpMode !== 'relay') issues.push(`DHCP_MODE must be "direct" or "relay", got ${JSON.stringify(dhcpMode)}`);
+  const relayAddrText = setting('RELAY_ADDR', sources.flags.relayAddr);
+  if (relayAddrText !== undefined && !isIPv4(relayAddrText)) issues.push(`RELAY_ADDR must be an IPv4 address, got ${JSON.stringify(relayAddrText)}`);
+  const relayAddr = relayAddrText ?? listenAddr;
+  if (dhcpMode === 'relay' && relayAddr === undefined && sources.requireDhcpServer !== false) {
+    issues.push("DHCP_MODE=relay needs the relay address: set RELAY_ADDR (--relay-addr) or LISTEN_ADDR to this host's address that the DHCP server answers");
+  }
+  const relaySubnetOption = setting('RELAY_SUBNET_OPTION', undefined) ?? DEFAULT_SUBNET_OPTION;
+  if (!(SUBNET_OPTIONS as readonly string[]).includes(relaySubnetOption)) {
+    issues.push(`RELAY_SUBNET_OPTION must be one of ${SUBNET_OPTIONS.join(', ')}, got ${JSON.stringify(relaySubnetOption)}`);
+  }
 
   const driverName = setting('DRIVER_NAME', sources.flags.driverName) ?? DEFAULT_DRIVER_NAME;
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(driverName)) {
@@ -193,7 +229,7 @@ export function loadConfig(sources: ConfigSources): Readonly<Config> {
   if (issues.length > 0) throw new ConfigError(issues);
   return Object.freeze({
     debug: debug as boolean,
-    dhcpServer: dhcpServer ?? '',
+    dhcpServer: dhcpServers[0] ?? '',
     listenAddr,
     driverName,
     stateDir,
@@ -205,6 +241,10 @@ export function loadConfig(sources: ConfigSources): Readonly<Config> {
     reconcileIntervalMs: reconcileIntervalMs as number,
     reconcileGraceMs: reconcileGraceMs as number,
     configFile: fileRead,
+    dhcpServers: Object.freeze(dhcpServers),
+    dhcpMode: dhcpMode as Config['dhcpMode'],
+    relayAddr,
+    relaySubnetOption: relaySubnetOption as SubnetOption,
   });
 }
 

@@ -18,7 +18,7 @@ import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './clock.js';
 import { ConfigError, type Config } from './config.js';
 import { DhcpClient } from './dhcp/client.js';
-import { UdpTransport } from './dhcp/transport.js';
+import { openDhcpMode } from './dhcp-mode.js';
 import { DaemonError } from './errors.js';
 import { adminRoutes } from './admin-routes.js';
 import { DockerEngine } from './docker/engine.js';
@@ -53,11 +53,13 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     log: log.child({ component: 'store' }),
   });
   const { leases, pools, problems } = await store.load();
-  const transport = await UdpTransport.open({ onError: (err) => log.error({ err }, 'DHCP socket error') });
+  // Direct mode: UDP/68; relay mode: RELAY_ADDR:67 (dhcp-mode.ts).
+  const { transport, clientOptions, description: dhcpMode } = await openDhcpMode(config, (err) => log.error({ err }, 'DHCP socket error'));
   const client = new DhcpClient({
     transport,
     clock: systemClock,
     server: config.dhcpServer,
+    ...clientOptions,
     extraServerIds: config.dhcpServerIds,
     maxConcurrentAcquisitions: config.maxConcurrent,
     log: log.child({ component: 'dhcp' }),
@@ -127,7 +129,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     throw new SocketError(`cannot serve the plugin socket ${socketPath}: ${(err as Error).message}`, { cause: err });
   }
   log.info(
-    { socket: socketPath, dhcpServer: config.dhcpServer, stateDir: config.stateDir, restored, damagedTable: problems.length > 0, configFile: config.configFile },
+    { socket: socketPath, dhcpServer: config.dhcpServer, dhcp: dhcpMode, stateDir: config.stateDir, restored, damagedTable: problems.length > 0, configFile: config.configFile },
     `serving IPAM driver "${config.driverName}"`,
   );
   // Only now, and in the background: Docker may be waiting for this socket to answer.

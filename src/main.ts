@@ -18,7 +18,8 @@ import { startDaemon, type Daemon } from './daemon.js';
 import { DhcpClient } from './dhcp/client.js';
 import { formatHex } from './dhcp/codec/ipv4.js';
 import { clientIdForMac } from './dhcp/messages.js';
-import { UdpTransport } from './dhcp/transport.js';
+import type { UdpTransport } from './dhcp/transport.js';
+import { openDhcpMode, type DhcpMode } from './dhcp-mode.js';
 import { DaemonError } from './errors.js';
 import { parsePoolId, poolCidr } from './ipam/pool.js';
 import { LeaseManager } from './lease/manager.js';
@@ -111,8 +112,10 @@ async function probe(c: Extract<Command, { kind: 'probe' }>, config: Config): Pr
   }
   const mac = c.mac ?? randomLocalMac();
   let transport: UdpTransport;
+  let clientOptions: DhcpMode['clientOptions'];
   try {
-    transport = await UdpTransport.open({ onError: (err) => log.error({ err }, 'socket error') });
+    // The server's mode: in relay mode the probe is relayed too (and needs RELAY_ADDR:67 free).
+    ({ transport, clientOptions } = await openDhcpMode(config, (err) => log.error({ err }, 'socket error')));
   } catch (err) {
     if (!(err instanceof DaemonError)) throw err;
     process.stderr.write(`oam-docker-ipam: ${err.message}\n`);
@@ -122,6 +125,7 @@ async function probe(c: Extract<Command, { kind: 'probe' }>, config: Config): Pr
     transport,
     clock: systemClock,
     server: config.dhcpServer,
+    ...clientOptions,
     extraServerIds: config.dhcpServerIds,
     log: log.child({ component: 'dhcp' }),
   });

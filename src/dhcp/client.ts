@@ -30,6 +30,8 @@ import { AddressUnavailableError, ClientClosedError, NakError, NoResponseError, 
 import { Priority, QueueDeadlineError, Sender } from './sender.js';
 import { mismatch, type DropReason, type Expectation } from './match.js';
 import { buildDiscover, buildRebind, buildRelease, buildRenew, buildRequestForOffer, type ClientIdentity } from './messages.js';
+import { relayed, type RelayAgent } from './relay.js';
+import { ServerList } from './server-list.js';
 import type { DhcpTransport, RemoteInfo } from './transport.js';
 import { XidAllocator, type XidSource } from './xid.js';
 
@@ -52,6 +54,14 @@ export interface DhcpClientOptions {
   clock: Clock;
   /** Address of the DHCP server all requests are unicast to (`DHCP_SERVER`). */
   server: string;
+  /**
+   * Further servers (`DHCP_SERVER`'s list after the first): a DISCOVER the preferred server
+   * leaves unanswered is sent to the next; rebinds and INIT-REBOOTs go to all of them. See
+   * `ServerList`.
+   */
+  otherServers?: readonly string[];
+  /** Relay mode: send every message as this relay agent (giaddr, from port 67). See `relayed()`. */
+  relay?: RelayAgent;
   /** UDP port of the server; 67 except in tests. */
   serverPort?: number;
   /** Server identifiers (option 54) to believe besides `server` itself, e.g. a multi-homed server. */
@@ -94,6 +104,12 @@ export interface AcquireRequest {
   timeoutMs?: number;
   /** Abandons the acquisition (e.g. Docker hung up); it then rejects with `TransactionAbortedError`. */
   signal?: AbortSignal;
+  /**
+   * Relay mode: an address inside the subnet to lease from (the network's), named to the
+   * server by link or subnet selection; default the requested address. Without either the
+   * server picks the subnet from the relay address.
+   */
+  link?: string;
 }
 
 /** A lease as the client needs it to extend or give it back. */
@@ -118,6 +134,12 @@ interface ExchangeSpec {
   mac: string;
   xid: number;
   to: string;
+  /** Where each attempt goes, asked again at every attempt; default `[to]`. */
+  destinations?: () => readonly string[];
+  /** A silent attempt makes the next listed server the preferred one (DISCOVER only). */
+  failover?: boolean;
+  /** Relay mode: the address that names the subnet (see `relayed()`). */
+  link?: string | undefined;
   expect: Expectation;
   /** Builds the datagram for each attempt, so `secs` can advance. */
   build: () => DhcpPacket;
@@ -134,6 +156,7 @@ export class DhcpClient {
   readonly #pending = new Map<number, Pending>();
   readonly #sender: Sender;
   readonly #trusted: ReadonlySet<string>;
+  readonly #servers: ServerList;
   readonly #closing = new AbortController();
   /**
    * Every step under way, to abort at close(). Kept here rather than as listeners on the
@@ -167,13 +190,19 @@ export class DhcpClient {
       ...optional('datagramsPerSecond', options.maxDatagramsPerSecond),
       ...optional('releasesPerSecond', options.releasesPerSecond),
     });
-    this.#trusted = new Set([options.server, ...(options.extraServerIds ?? [])]);
+    this.#servers = new ServerList([options.server, ...(options.otherServers ?? []).filter((s) => s !== options.server)]);
+    this.#trusted = new Set([...this.#servers.all, ...(options.extraServerIds ?? [])]);
     options.transport.onMessage((data, from) => this.#onDatagram(data, from));
   }
 
   /** The configured server address. */
   get server(): string {
     return this.#o.server;
+  }
+
+  /** Every configured server, in order; the first is `server`. */
+  get servers(): readonly string[] {
+    return this.#servers.all;
   }
 
   /** Transactions holding a slot of the sender now. */
@@ -215,7 +244,10 @@ export class DhcpClient {
           step: 'OFFER',
           mac: identity.mac,
           xid,
-          to: this.#o.server,
+          to: this.#servers.preferred,
+          destinations: () => [this.#servers.preferred],
+          failover: true,
+          link: req.link ?? req.requestedIp,
           expect: this.#expect(xid, identity, [MessageType.Offer], this.#trusted),
           build: () => {
             discoverSecs = secs();
@@ -241,6 +273,7 @@ export class DhcpClient {
             mac: identity.mac,
             xid,
             to: serverId,
+            link: req.link ?? offer.yiaddr,
             expect: this.#expect(xid, identity, [MessageType.Ack, MessageType.Nak], new Set([serverId]), offer.yiaddr),
             build: () => buildRequestForOffer({ client: identity, xid, secs: selectSecs, offeredIp: offer.yiaddr, serverId }),
             maxAttempts: MAX_SELECT_REQUESTS,
@@ -327,7 +360,7 @@ export class DhcpClient {
     }
     const xid = this.#xids.allocate();
     try {
-      const packet = buildRelease({ client: held.identity, xid, ip: held.ip, serverId: held.serverId });
+      const packet = this.#wire(buildRelease({ client: held.identity, xid, ip: held.ip, serverId: held.serverId }), held.ip);
       await this.#o.transport.send(encodePacket(packet), held.serverId, this.#o.serverPort);
       this.#o.log.debug({ mac: held.identity.mac, ip: held.ip, xid }, 'sent RELEASE');
     } catch (err) {
@@ -408,11 +441,16 @@ export class DhcpClient {
     const xid = this.#xids.allocate();
     try {
       const servers = step === 'renew' ? new Set([held.serverId]) : this.#trusted;
+      // A rebind and an INIT-REBOOT are broadcast in the RFC (any server may answer): here they
+      // go to every listed server. A renewal goes to the server that granted the lease.
+      const everyServer = step === 'renew' ? undefined : this.#servers.all;
       const answer = await this.#exchange({
         step: `${step} ACK`,
         mac: held.identity.mac,
         xid,
-        to: held.serverId,
+        to: everyServer?.join(', ') ?? held.serverId,
+        ...(everyServer === undefined ? {} : { destinations: () => everyServer }),
+        link: held.ip,
         expect: this.#expect(xid, held.identity, [MessageType.Ack, MessageType.Nak], servers, held.ip),
         build: () => build(xid, Math.max(0, Math.floor((clock.now() - startedAt) / 1000))),
         maxAttempts,
@@ -428,6 +466,11 @@ export class DhcpClient {
     } finally {
       this.#xids.release(xid);
     }
+  }
+
+  /** A message as it goes on the wire: as built in direct mode, as the relay agent forwards it in relay mode. */
+  #wire(p: DhcpPacket, link: string | undefined): DhcpPacket {
+    return this.#o.relay === undefined ? p : relayed(p, this.#o.relay, link);
   }
 
   #expect(xid: number, identity: ClientIdentity, types: readonly number[], servers: ReadonlySet<string>, ip?: string): Expectation {
@@ -449,36 +492,50 @@ export class DhcpClient {
     const delays = rfcBackoff(this.#o.random, this.#o.initialRetransmitMs);
     let firstSentAt: number | undefined;
     let attempts = 0;
+    // Every server an attempt went to, for the error when none answered.
+    const tried = new Set<string>();
     try {
       while (attempts < spec.maxAttempts) {
         if (clock.now() >= spec.deadlineAt) break;
-        // The wait for the sender is part of the attempt: the schedule counts from the send.
-        await this.#sender.datagram(spec.priority, signal);
-        // Aborted between the grant and this turn (a forget(), a release): send nothing more.
-        if (signal.aborted) throw signal.reason;
-        const now = clock.now();
-        const packet = spec.build();
-        attempts++;
-        firstSentAt ??= now;
-        try {
-          await this.#o.transport.send(encodePacket(packet), spec.to, this.#o.serverPort);
-          if (log.isLevelEnabled('debug')) {
-            log.debug({ mac: spec.mac, xid: spec.xid, attempt: attempts, to: spec.to }, `sent ${summarizePacket(packet)}`);
+        const destinations = spec.destinations?.() ?? [spec.to];
+        let bytes: Uint8Array | undefined;
+        let packet: DhcpPacket | undefined;
+        for (const to of destinations) {
+          // The wait for the sender is part of the attempt: the schedule counts from the send.
+          await this.#sender.datagram(spec.priority, signal);
+          // Aborted between the grant and this turn (a forget(), a release): send nothing more.
+          if (signal.aborted) throw signal.reason;
+          if (bytes === undefined) {
+            const now = clock.now();
+            packet = this.#wire(spec.build(), spec.link);
+            bytes = encodePacket(packet);
+            attempts++;
+            firstSentAt ??= now;
           }
-        } catch (err) {
-          // A send error (no route, interface down) counts as a lost attempt; the schedule goes on.
-          log.warn({ mac: spec.mac, xid: spec.xid, err }, `sending to ${spec.to} failed`);
+          tried.add(to);
+          try {
+            await this.#o.transport.send(bytes, to, this.#o.serverPort);
+          } catch (err) {
+            // A send error (no route, interface down) counts as a lost attempt; the schedule goes on.
+            log.warn({ mac: spec.mac, xid: spec.xid, err }, `sending to ${to} failed`);
+          }
+          // close() may have come while the send was under way.
+          if (signal.aborted) throw signal.reason;
         }
-        // close() may have come while the send was under way.
-        if (signal.aborted) throw signal.reason;
+        if (packet !== undefined && log.isLevelEnabled('debug')) {
+          log.debug({ mac: spec.mac, xid: spec.xid, attempt: attempts, to: destinations.join(', ') }, `sent ${summarizePacket(packet)}`);
+        }
         const waitMs = Math.min(delays.next().value, spec.deadlineAt - clock.now());
         await this.#waitForReply(replied, Math.max(0, waitMs), signal);
-        if (reply !== undefined) return { reply, firstSentAt };
+        if (reply !== undefined) return { reply, firstSentAt: firstSentAt ?? clock.now() };
+        if (spec.failover === true) {
+          for (const to of destinations) this.#servers.noAnswer(to);
+        }
       }
       // A reply may have arrived in the same tick as the deadline.
       await Promise.resolve();
       if (reply !== undefined) return { reply, firstSentAt: firstSentAt ?? clock.now() };
-      throw new NoResponseError(spec.step, spec.to, spec.mac, attempts, spec.xid, untrusted);
+      throw new NoResponseError(spec.step, tried.size > 0 ? [...tried].join(', ') : spec.to, spec.mac, attempts, spec.xid, untrusted);
     } finally {
       this.#pending.delete(spec.xid);
     }

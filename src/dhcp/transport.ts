@@ -1,6 +1,10 @@
 /**
  * The UDP side of the client: the only module that imports `node:dgram`.
  *
+ * Direct mode (below) and relay mode differ only in where the socket is bound: in relay mode it is
+ * the relay address (giaddr) on port 67, not shared, because servers answer a relay by unicast
+ * to giaddr:67 and the kernel would hand each reply to one sharer only.
+ *
  * One socket on 0.0.0.0:68 serves every container. It must be the wildcard address: a socket
  * bound to a unicast address does not receive limited broadcasts (255.255.255.255), which is
  * how servers answer a request with the BROADCAST flag. `reuseAddr` lets it share the port
@@ -117,12 +121,23 @@ export class UdpTransport implements DhcpTransport {
 
 function bindError(err: NodeJS.ErrnoException, address: string, port: number, reuseAddr: boolean): TransportError {
   const where = `${address}:${port}/udp`;
+  if (err.code === 'EADDRINUSE' && port === 67) {
+    // Relay mode: giaddr's port. Deliberately not shared: a server's unicast reply would reach
+    // only one of the sharers.
+    return new TransportError(
+      `cannot bind ${where}: the DHCP server port is in use on this address. A DHCP server or relay agent on this host ` +
+        '(dnsmasq of libvirt or NetworkManager, dhcrelay, another oam-docker-ipam in relay mode) holds it; find it with ' +
+        '`ss -ulpn sport = :67`, stop it, or give d4d another RELAY_ADDR (an address of this host the DHCP server can reach)',
+      { cause: err },
+    );
+  }
   if (err.code === 'EADDRINUSE') {
     return new TransportError(
       `cannot bind ${where}: the port is in use by a process that does not share it` +
         (reuseAddr ? '' : ' (address reuse is disabled in our settings)') +
         '. A host DHCP client usually holds it: dhclient, NetworkManager or systemd-networkd. ' +
-        'Find it with `ss -ulpn sport = :68`; enable address reuse or stop that client on this host',
+        'Find it with `ss -ulpn sport = :68`; enable address reuse or stop that client on this host, or run d4d as a DHCP ' +
+        'relay agent (DHCP_MODE=relay, --relay), which does not use port 68',
       { cause: err },
     );
   }

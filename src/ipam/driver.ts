@@ -274,6 +274,8 @@ export class IpamDriver {
         identity,
         ...(requestedIp === undefined ? {} : { requestedIp }),
         ...(req.Address === '' ? {} : { requireRequested: true }),
+        // Relay mode names the network's subnet to the server (link or subnet selection).
+        link: pool.network,
       });
     } catch (err) {
       // A lease taken over and forgotten above must not come back from the table at the next start.

@@ -14,6 +14,9 @@ import type { Lease } from '../../src/lease/lease.js';
 import { RecordingTransport } from '../support/recording-transport.js';
 import { createLab, type Lab } from '../support/lab/netns.js';
 import { createServer, type DhcpServerFixture, type ServerKind, type ServerOptions } from '../support/lab/servers.js';
+import { createRelayLab } from '../support/lab/relay-lab.js';
+import { createRelayServer } from '../support/lab/relay-servers.js';
+import { DEFAULT_SUBNET_OPTION, type RelayAgent, type SubnetOption } from '../../src/dhcp/relay.js';
 
 export interface EngineLab {
   lab: Lab;
@@ -39,6 +42,12 @@ export interface EngineLabOptions {
   server: ServerOptions;
   maxConcurrentAcquisitions?: number;
   nextXid?: () => number;
+  /**
+   * Relay mode: a routed lab (relay-lab.ts: the server behind a router, the containers on a
+   * segment where the host has no address), the engine a relay agent on the host's uplink
+   * address, the server serving the containers' subnet only to requests that name it.
+   */
+  relay?: { infra: { octet: number }; subnetOption?: SubnetOption };
 }
 
 /** A MAC in the locally administered range, unique per lab and index. */
@@ -50,13 +59,28 @@ export function identityFor(mac: string): ClientIdentity {
   return { mac, clientId: clientIdForMac(mac) };
 }
 
+/** The lab, its server and the engine's socket, in the mode asked for. */
+async function labFor(o: EngineLabOptions): Promise<{ lab: Lab; server: DhcpServerFixture; open: () => Promise<UdpTransport>; relay: RelayAgent | undefined }> {
+  if (o.relay === undefined) {
+    const lab = await createLab({ name: o.name, octet: o.octet });
+    return { lab, server: createServer(o.kind, lab, o.server), open: () => UdpTransport.open(), relay: undefined };
+  }
+  const lab = await createRelayLab({ name: o.name, octet: o.octet, infra: o.relay.infra });
+  return {
+    lab,
+    server: createRelayServer(o.kind, lab, o.server),
+    // Port 67 of the relay address, not shared: the server answers there by unicast.
+    open: () => UdpTransport.open({ address: lab.relayIp, port: 67, reuseAddr: false }),
+    relay: { address: lab.relayIp, subnetOption: o.relay.subnetOption ?? DEFAULT_SUBNET_OPTION },
+  };
+}
+
 export async function startEngineLab(o: EngineLabOptions): Promise<EngineLab> {
-  const lab = await createLab({ name: o.name, octet: o.octet });
-  const server = createServer(o.kind, lab, o.server);
+  const { lab, server, open, relay } = await labFor(o);
   let transport: RecordingTransport | undefined;
   try {
     await server.start();
-    transport = new RecordingTransport(await UdpTransport.open());
+    transport = new RecordingTransport(await open());
     const log = pino({ level: process.env.D4D_TEST_LOG ?? 'silent' });
     const client = new DhcpClient({
       transport,
@@ -66,6 +90,7 @@ export async function startEngineLab(o: EngineLabOptions): Promise<EngineLab> {
       initialRetransmitMs: 1_000,
       maxConcurrentAcquisitions: o.maxConcurrentAcquisitions ?? 32,
       ...(o.nextXid ? { nextXid: o.nextXid } : {}),
+      ...(relay === undefined ? {} : { relay }),
     });
     const manager = new LeaseManager({ client, clock: systemClock, log, minRetryMs: 1_000, recoveryInitialMs: 1_000, recoveryMaxMs: 4_000, rebootTimeoutMs: 8_000 });
     const events: LeaseEvent[] = [];
@@ -83,7 +108,8 @@ export async function startEngineLab(o: EngineLabOptions): Promise<EngineLab> {
       manager,
       events,
       async holdAddress(id, mac) {
-        const lease = await manager.acquire(id, { identity: identityFor(mac) });
+        // The lab's subnet, named to the server in relay mode as the driver names a network's.
+        const lease = await manager.acquire(id, { identity: identityFor(mac), link: lab.subnet });
         const container = await lab.addContainer(mac, lease.ip);
         return {
           lease,

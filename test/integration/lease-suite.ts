@@ -9,14 +9,17 @@ import { DhcpClient } from '../../src/dhcp/client.js';
 import { BootOp, MessageType, OptionCode } from '../../src/dhcp/codec/option-codes.js';
 import { decodePacket, encodePacket, type DhcpPacket } from '../../src/dhcp/codec/packet.js';
 import { ipv4Value, uint32Value, uint8Value } from '../../src/dhcp/codec/options.js';
-import { AddressUnavailableError } from '../../src/dhcp/errors.js';
+import { AddressUnavailableError, NoResponseError } from '../../src/dhcp/errors.js';
+import { buildDiscover } from '../../src/dhcp/messages.js';
+import { relayed, type SubnetOption } from '../../src/dhcp/relay.js';
+import type { RelayLab } from '../support/lab/relay-lab.js';
 import { UdpTransport } from '../../src/dhcp/transport.js';
 import { systemClock } from '../../src/clock.js';
 import { pino } from 'pino';
 import { describeLab } from '../support/lab/prereqs.js';
 import { expectEventually } from '../support/eventually.js';
 import { waitForLease, type ServerKind, type ServerLease } from '../support/lab/servers.js';
-import { identityFor, startEngineLab, testMac, type EngineLab } from './engine-lab.js';
+import { identityFor, startEngineLab, testMac, type EngineLab, type EngineLabOptions } from './engine-lab.js';
 
 export interface LeaseSuiteOptions {
   kind: ServerKind;
@@ -27,13 +30,15 @@ export interface LeaseSuiteOptions {
   concurrent: number;
   maxConcurrentAcquisitions?: number;
   pingCheck?: boolean;
+  /** Relay mode (see `EngineLabOptions.relay`); direct mode without it. */
+  relay?: EngineLabOptions['relay'];
 }
 
 const RANGE_FIRST = 20;
 const RANGE_LAST = 239;
 
 export function describeLeaseSuite(o: LeaseSuiteOptions): void {
-  describeLab(`DHCP engine against ${o.kind}${o.pingCheck ? ' (ping check on)' : ''}`, () => {
+  describeLab(`DHCP engine against ${o.kind}${o.pingCheck ? ' (ping check on)' : ''}${o.relay ? ' through a router, as a relay agent' : ''}`, () => {
     let t: EngineLab;
     const mac = (i: number): string => testMac(o.octet, i);
     const reservedMac = mac(900);
@@ -44,6 +49,7 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
         name: o.name,
         octet: o.octet,
         maxConcurrentAcquisitions: o.maxConcurrentAcquisitions ?? 32,
+        ...(o.relay === undefined ? {} : { relay: o.relay }),
         server: {
           leaseTimeSeconds: o.leaseTimeSeconds,
           rangeFirst: RANGE_FIRST,
@@ -61,7 +67,7 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
     const activeFor = (m: string, ip?: string) => (l: ServerLease) => l.active && l.mac === m && (ip === undefined || l.ip === ip);
 
     it('acquires an address that the server records as leased to the container MAC', async () => {
-      const lease = await t.manager.acquire('one', { identity: identityFor(mac(1)) });
+      const lease = await t.manager.acquire('one', { identity: identityFor(mac(1)), link: t.lab.subnet });
       expect(lease.serverId).toBe(t.lab.serverIp);
       const recorded = await waitForLease(t.server, activeFor(mac(1), lease.ip));
       expect(recorded.endsAt).toBeGreaterThan(Date.now());
@@ -71,14 +77,14 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
 
     it('grants a requested free address (option 50)', async () => {
       const wanted = t.lab.network(231);
-      const lease = await t.manager.acquire('asked', { identity: identityFor(mac(2)), requestedIp: wanted, requireRequested: true });
+      const lease = await t.manager.acquire('asked', { identity: identityFor(mac(2)), link: t.lab.subnet, requestedIp: wanted, requireRequested: true });
       expect(lease.ip).toBe(wanted);
       await waitForLease(t.server, activeFor(mac(2), wanted));
       await t.manager.release('asked');
     });
 
     it('gives a MAC its reserved address', async () => {
-      const lease = await t.manager.acquire('reserved', { identity: identityFor(reservedMac) });
+      const lease = await t.manager.acquire('reserved', { identity: identityFor(reservedMac), link: t.lab.subnet });
       expect(lease.ip).toBe(t.lab.network(5));
       await t.manager.release('reserved');
     });
@@ -86,7 +92,7 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
     it('fails with a typed error for an address the server will not give, leaving no lease', async () => {
       const other = mac(3);
       const err = await t.manager
-        .acquire('refused', { identity: identityFor(other), requestedIp: t.lab.network(5), requireRequested: true })
+        .acquire('refused', { identity: identityFor(other), link: t.lab.subnet, requestedIp: t.lab.network(5), requireRequested: true })
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AddressUnavailableError);
       expect(String(err)).toContain(`will not lease ${t.lab.network(5)} to ${other}`);
@@ -98,7 +104,7 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
     it(`runs ${o.concurrent} acquisitions at once on one socket: distinct addresses, all recorded, all released`, async () => {
       let lastLeft: string[] = [];
       const ids = Array.from({ length: o.concurrent }, (_, i) => i + 100);
-      const leases = await Promise.all(ids.map((i) => t.manager.acquire(`c${i}`, { identity: identityFor(mac(i)) })));
+      const leases = await Promise.all(ids.map((i) => t.manager.acquire(`c${i}`, { identity: identityFor(mac(i)), link: t.lab.subnet })));
       expect(new Set(leases.map((l) => l.ip)).size).toBe(o.concurrent);
       const recorded = await t.server.leases();
       for (const [k, lease] of leases.entries()) {
@@ -115,8 +121,56 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
       });
     });
 
+    it.runIf(o.relay !== undefined)('names the subnet by option 82 link selection or option 118 subnet selection (82 wins); without either the server does not serve it', async () => {
+      // A second relay agent on a second address of the host, beside the engine's.
+      const relayLab = t.lab as RelayLab;
+      const address = await relayLab.addUplinkAddress(131);
+      const relayWith = async <T>(subnetOption: SubnetOption, use: (client: DhcpClient, socket: UdpTransport) => Promise<T>): Promise<T> => {
+        const socket = await UdpTransport.open({ address, port: 67, reuseAddr: false });
+        const client = new DhcpClient({ transport: socket, clock: systemClock, server: t.lab.serverIp, log: pino({ level: 'silent' }), initialRetransmitMs: 500, relay: { address, subnetOption } });
+        try {
+          return await use(client, socket);
+        } finally {
+          client.close();
+          await socket.close();
+        }
+      };
+      for (const [k, subnetOption] of (['link-selection', 'subnet-selection', 'both'] as const).entries()) {
+        const m = mac(600 + k);
+        await relayWith(subnetOption, async (client) => {
+          const b = await client.acquire({ identity: identityFor(m), link: t.lab.subnet, timeoutMs: 10_000 });
+          expect(b.ip.startsWith(t.lab.network(0).replace(/0$/, '')), `${subnetOption}: ${b.ip}`).toBe(true);
+          await waitForLease(t.server, activeFor(m, b.ip));
+          await client.release({ identity: identityFor(m), ip: b.ip, serverId: b.serverId });
+          await expectEventually(async () => (await t.server.leases()).find(activeFor(m, b.ip)) === undefined, 5_000);
+        });
+      }
+      // No option naming it: the server picks the relay address's subnet, which has no pool.
+      const err = await relayWith('none', (client) => client.acquire({ identity: identityFor(mac(610)), link: t.lab.subnet, timeoutMs: 3_000 })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NoResponseError);
+      // Both options, naming different subnets: 82/5 is the one obeyed (the other names the
+      // uplink, which has no pool). Sent by hand, as d4d never names two subnets.
+      const offerFor = (link82: string, link118: string) =>
+        relayWith('none', async (_client, socket) => {
+          const xid = 0x5e1ec7 + link82.length;
+          const offered = new Promise<DhcpPacket | undefined>((resolve) => {
+            socket.onMessage((data) => {
+              const p = decodePacket(data);
+              if (p.xid === xid) resolve(p);
+            });
+            setTimeout(() => resolve(undefined), 2_000);
+          });
+          const discover = relayed(buildDiscover({ client: identityFor(mac(611)), xid, secs: 0 }), { address, subnetOption: 'link-selection' }, link82);
+          discover.options.set(118, ipv4Value(link118));
+          await socket.send(encodePacket(discover), t.lab.serverIp, 67);
+          return offered;
+        });
+      expect((await offerFor(t.lab.network(0), relayLab.uplinkSubnet))?.yiaddr.startsWith(t.lab.network(0).replace(/0$/, ''))).toBe(true);
+      expect(await offerFor(relayLab.uplinkSubnet, t.lab.network(0))).toBeUndefined();
+    });
+
     it('release frees the lease in the server database', async () => {
-      const lease = await t.manager.acquire('rel', { identity: identityFor(mac(4)) });
+      const lease = await t.manager.acquire('rel', { identity: identityFor(mac(4)), link: t.lab.subnet });
       await waitForLease(t.server, activeFor(mac(4), lease.ip));
       await t.manager.release('rel');
       await expectEventually(async () => (await t.server.leases()).find(activeFor(mac(4), lease.ip)) === undefined, 5_000);
@@ -125,7 +179,10 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
       expect(rel[0]?.ciaddr).toBe(lease.ip);
     });
 
-    it('ignores garbage, truncated and spoofed replies injected during acquisitions', async () => {
+    // Direct mode only: the rogue answers on the segment's broadcast address, port 68, where
+    // direct mode listens. A relay agent listens on its own address, port 67; the same checks
+    // (match.ts) guard it, and hostile-rogue covers a rogue server with the real daemon.
+    it.runIf(o.relay === undefined)('ignores garbage, truncated and spoofed replies injected during acquisitions', async () => {
       // A second client on its own socket, whose requests a rogue sees (as on a mirrored port)
       // and answers at once, ahead of the real server, with every kind of bad reply.
       const rogueIp = t.lab.network(250);

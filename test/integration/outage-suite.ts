@@ -8,17 +8,19 @@ import { MessageType, OptionCode } from '../../src/dhcp/codec/option-codes.js';
 import { getIPv4 } from '../../src/dhcp/codec/options.js';
 import { describeLab } from '../support/lab/prereqs.js';
 import { waitForLease, type ServerKind } from '../support/lab/servers.js';
-import { startEngineLab, testMac, type EngineLab } from './engine-lab.js';
+import { startEngineLab, testMac, type EngineLab, type EngineLabOptions } from './engine-lab.js';
 
 export interface OutageSuiteOptions {
   kind: ServerKind;
   name: string;
   octet: number;
   leaseTimeSeconds: number;
+  /** Relay mode (see `EngineLabOptions.relay`); direct mode without it. */
+  relay?: EngineLabOptions['relay'];
 }
 
 export function describeOutageSuite(o: OutageSuiteOptions): void {
-  describeLab(`DHCP engine through ${o.kind} outages`, () => {
+  describeLab(`DHCP engine through ${o.kind} outages${o.relay ? ', as a relay agent through a router' : ''}`, () => {
     let t: EngineLab;
     const leaseMs = o.leaseTimeSeconds * 1000;
 
@@ -27,6 +29,7 @@ export function describeOutageSuite(o: OutageSuiteOptions): void {
         kind: o.kind,
         name: o.name,
         octet: o.octet,
+        ...(o.relay === undefined ? {} : { relay: o.relay }),
         server: { leaseTimeSeconds: o.leaseTimeSeconds, rangeFirst: 20, rangeLast: 239 },
       });
     });

@@ -31,6 +31,10 @@ export interface ContainerSpec {
   readonly ip: string;
   readonly prefixLength: number;
   readonly onRemove: (container: Container) => void;
+  /** Network namespace the parent interface lives in; default the root one. */
+  readonly parentNs?: string;
+  /** Default route of the container, when its segment has a router (the relay lab's VLAN). */
+  readonly gateway?: string;
 }
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -40,6 +44,8 @@ export async function createContainer(spec: ContainerSpec): Promise<Container> {
   const mac = spec.mac.toLowerCase();
   if (!MAC.test(mac)) throw new Error(`container MAC must look like 02:00:00:00:00:01, got "${spec.mac}"`);
   const { ns } = spec;
+  // `ip -n <ns>` for the namespace the parent interface (and the new link, until moved) is in.
+  const inParent = spec.parentNs === undefined ? [] : ['-n', spec.parentNs];
   let removed = false;
 
   const container: Container = {
@@ -54,19 +60,20 @@ export async function createContainer(spec: ContainerSpec): Promise<Container> {
       spec.onRemove(container);
       await deleteNetns(ns);
       // Only present if creation failed before the link was moved into the netns.
-      await run('ip', ['link', 'del', spec.linkName]).catch(() => undefined);
+      await run('ip', [...inParent, 'link', 'del', spec.linkName]).catch(() => undefined);
     },
   };
 
   try {
     await run('ip', ['netns', 'add', ns]);
     // The MAC is set at creation so that the address is never announced with a random MAC.
-    await run('ip', ['link', 'add', spec.linkName, 'link', spec.parentIf, 'address', mac, 'type', 'macvlan', 'mode', 'bridge']);
-    await run('ip', ['link', 'set', spec.linkName, 'netns', ns]);
+    await run('ip', [...inParent, 'link', 'add', spec.linkName, 'link', spec.parentIf, 'address', mac, 'type', 'macvlan', 'mode', 'bridge']);
+    await run('ip', [...inParent, 'link', 'set', spec.linkName, 'netns', ns]);
     await run('ip', ['-n', ns, 'link', 'set', spec.linkName, 'name', 'eth0']);
     await run('ip', ['-n', ns, 'addr', 'add', `${spec.ip}/${spec.prefixLength}`, 'dev', 'eth0']);
     await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
     await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    if (spec.gateway !== undefined) await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', spec.gateway]);
   } catch (error) {
     await container.remove().catch(() => undefined);
     throw error;
