@@ -27,6 +27,7 @@ import { isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
 import type { LeaseEvent, LeaseListener } from './events.js';
 import { leaseFromBinding, leaseTimes, type Lease } from './lease.js';
 import { MultiIndex } from './multi-index.js';
+import { TimerQueue } from '../timer-queue.js';
 import { assertTransition, nextStep, type Action, type LeaseState } from './state.js';
 
 export interface LeaseManagerOptions {
@@ -79,11 +80,14 @@ export class LeaseManager {
   readonly #acquiring = new Map<string, Promise<Lease>>();
   readonly #releasing = new Map<string, Promise<Lease | undefined>>();
   readonly #listeners = new Set<LeaseListener>();
+  /** Every lease's timer, on one timer of the clock (see `TimerQueue`). */
+  readonly #timers: TimerQueue;
   #stopped = false;
   /** When the next restored overdue lease may start its step. */
   #overdueNextAt = -Infinity;
 
   constructor(options: LeaseManagerOptions) {
+    this.#timers = new TimerQueue(options.clock);
     this.#o = {
       random: Math.random,
       minRetryMs: MIN_LEASE_RETRY_MS,
@@ -268,19 +272,20 @@ export class LeaseManager {
     if (this.#stopped || entry.running !== undefined) return;
     if (this.#entries.get(entry.lease.id) !== entry) return; // released or replaced
     const { clock } = this.#o;
+    const timers = this.#timers;
     if (clock.now() < entry.holdUntil) {
-      entry.timer = clock.setTimeout(() => this.#schedule(entry), entry.holdUntil - clock.now());
+      entry.timer = timers.setTimeout(() => this.#schedule(entry), entry.holdUntil - clock.now());
       return;
     }
     const step = nextStep(entry.lease, clock.now());
     if (step.action === 'wait') {
       if (step.wakeAt !== null) {
-        entry.timer = clock.setTimeout(() => this.#schedule(entry), step.wakeAt - clock.now());
+        entry.timer = timers.setTimeout(() => this.#schedule(entry), step.wakeAt - clock.now());
       }
       return;
     }
     if (step.action !== 'expire' && clock.now() < entry.turnAt) {
-      entry.timer = clock.setTimeout(() => this.#schedule(entry), entry.turnAt - clock.now());
+      entry.timer = timers.setTimeout(() => this.#schedule(entry), entry.turnAt - clock.now());
       return;
     }
     // One controller per lease, not per step: steps come and go thousands of times an hour.
@@ -410,7 +415,7 @@ export class LeaseManager {
   }
 
   #disarm(entry: Entry): void {
-    if (entry.timer !== undefined) this.#o.clock.clearTimeout(entry.timer);
+    if (entry.timer !== undefined) this.#timers.clearTimeout(entry.timer);
     entry.timer = undefined;
   }
 
