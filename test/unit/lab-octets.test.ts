@@ -20,7 +20,7 @@ function sources(dir: string): string[] {
 describe('lab subnets', () => {
   it('no two files use the same lab octet', () => {
     const owners = new Map<number, Set<string>>();
-    for (const file of [...sources(join(ROOT, 'test')), ...sources(join(ROOT, 'bench'))]) {
+    for (const file of [...sources(join(ROOT, 'test')), ...sources(join(ROOT, 'bench')), ...sources(join(ROOT, 'scripts'))]) {
       const text = readFileSync(file, 'utf8');
       for (const m of text.matchAll(/\b(?:octet|OCTET)\s*[:=]\s*(\d{1,3})\b/g)) {
         const octet = Number(m[1]);
