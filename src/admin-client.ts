@@ -4,7 +4,7 @@
  */
 import { request } from 'node:http';
 import { DaemonError } from './errors.js';
-import type { AdminCandidate, AdminLease, AdminReconcileReply } from './admin-routes.js';
+import { LEASES_PATH, STATUS_PATH, type AdminCandidate, type AdminLease, type AdminReconcileReply, type AdminStatusReply } from './admin-routes.js';
 
 /** No daemon answers on the plugin socket (not running, or another driver name / plugin dir). */
 export class DaemonNotRunningError extends DaemonError {
@@ -63,10 +63,19 @@ export function callAdmin(socketPath: string, path: string, body: unknown, timeo
 
 /** The daemon's leases (`POST /d4d.Leases`). */
 export async function daemonLeases(socketPath: string, timeoutMs: number): Promise<AdminLease[]> {
-  const reply = await callAdmin(socketPath, '/d4d.Leases', {}, timeoutMs);
+  const reply = await callAdmin(socketPath, LEASES_PATH, {}, timeoutMs);
   const leases = (reply as { Leases?: unknown }).Leases;
-  if (!Array.isArray(leases)) throw new AdminCallError('/d4d.Leases: the reply has no Leases list', 200);
+  if (!Array.isArray(leases)) throw new AdminCallError(`${LEASES_PATH}: the reply has no Leases list`, 200);
   return leases as AdminLease[];
+}
+
+/** The daemon's status (`POST /d4d.Status`). */
+export async function daemonStatus(socketPath: string, timeoutMs: number): Promise<AdminStatusReply> {
+  const reply = await callAdmin(socketPath, STATUS_PATH, {}, timeoutMs);
+  if (typeof reply !== 'object' || reply === null || typeof (reply as { Healthy?: unknown }).Healthy !== 'boolean') {
+    throw new AdminCallError(`${STATUS_PATH}: the reply is not a status`, 200);
+  }
+  return reply as AdminStatusReply;
 }
 
 /** What `reconcile` prints: a table of released (or would-be released) leases, then a summary. */

@@ -6,15 +6,33 @@ import { formatReconcileReply } from './admin-client.js';
 import { adminRoutes, type AdminReconcileReply } from './admin-routes.js';
 import { DockerUnavailableError } from './docker/engine.js';
 import type { DockerNetwork } from './ipam/reconcile.js';
+import { clientIdForMac } from './dhcp/messages.js';
 import type { Lease } from './lease/lease.js';
+import { Activity } from './operator/activity.js';
+import { Monitoring } from './operator/monitoring.js';
+import type { Config } from './config.js';
 import { Reconciler } from './reconciler.js';
 
 const POOL = 'd4d/local/10.9.0.0/24/id=0000000a';
 const lan: DockerNetwork = { id: 'n1', name: 'lan', subnets: ['10.9.0.0/24'], endpoints: [{ name: 'web', mac: '02:00:00:00:00:01', ip: '10.9.0.1' }] };
-const lease = (n: number): Lease => ({ id: `${POOL}#02:00:00:00:00:0${n}`, identity: { mac: `02:00:00:00:00:0${n}` }, ip: `10.9.0.${n}`, state: 'BOUND' }) as unknown as Lease;
+const T0 = Date.UTC(2026, 0, 1);
+const lease = (n: number): Lease => ({
+  id: `${POOL}#02:00:00:00:00:0${n}`,
+  identity: { mac: `02:00:00:00:00:0${n}`, clientId: clientIdForMac(`02:00:00:00:00:0${n}`) },
+  ip: `10.9.0.${n}`,
+  serverId: '10.9.0.254',
+  state: 'BOUND',
+  binding: { ip: `10.9.0.${n}`, serverId: '10.9.0.254', requestedAt: T0 - 60_000, leaseTimeSeconds: 600, xid: n },
+  requestedAt: T0 - 60_000,
+  renewAt: T0 + 240_000,
+  rebindAt: T0 + 465_000,
+  expiresAt: n === 2 ? null : T0 + 540_000,
+  retryAt: null,
+  recoveryAttempts: 0,
+});
 
-async function app(options: { down?: boolean; networks?: DockerNetwork[] } = {}) {
-  const clock = new FakeClock(Date.UTC(2026, 0, 1));
+async function app(options: { down?: boolean; networks?: DockerNetwork[]; activity?: Activity; monitoring?: Monitoring } = {}) {
+  const clock = new FakeClock(T0);
   const released: string[] = [];
   const leases = [lease(1), lease(2)];
   const reconciler = new Reconciler({
@@ -38,7 +56,15 @@ async function app(options: { down?: boolean; networks?: DockerNetwork[] } = {})
     log: testLog(),
   });
   const a = fastify();
-  await a.register(adminRoutes({ reconciler, leases: () => leases.filter((l) => !released.includes(l.ip)).map((l) => ({ poolId: POOL, lease: l })) }));
+  const { activity, monitoring } = options;
+  await a.register(
+    adminRoutes({
+      reconciler,
+      leases: () => leases.filter((l) => !released.includes(l.ip)).map((l) => ({ poolId: POOL, lease: l })),
+      ...(activity === undefined ? {} : { lastError: (id: string) => activity.lastErrorOf(id), listed: (ids: ReadonlySet<string>) => activity.keepOnly(ids) }),
+      ...(monitoring === undefined ? {} : { status: () => monitoring.status() }),
+    }),
+  );
   return { a, clock, released };
 }
 
@@ -70,12 +96,48 @@ describe('admin paths', () => {
     const { a } = await app();
     await a.inject({ method: 'POST', url: '/d4d.Reconcile', payload: '{"DryRun":true}' });
     const res = await a.inject({ method: 'POST', url: '/d4d.Leases' });
+    const granted = '2025-12-31T23:59:00.000Z';
     expect(res.json()).toEqual({
       Leases: [
-        { Pool: POOL, Subnet: '10.9.0.0/24', Networks: ['lan'], Mac: '02:00:00:00:00:01', Ip: '10.9.0.1', State: 'BOUND' },
-        { Pool: POOL, Subnet: '10.9.0.0/24', Networks: ['lan'], Mac: '02:00:00:00:00:02', Ip: '10.9.0.2', State: 'BOUND' },
+        { Pool: POOL, Subnet: '10.9.0.0/24', Networks: ['lan'], Mac: '02:00:00:00:00:01', Ip: '10.9.0.1', State: 'BOUND', ClientId: '01:02:00:00:00:00:01', ExpiresAt: '2026-01-01T00:09:00.000Z', GrantedAt: granted },
+        { Pool: POOL, Subnet: '10.9.0.0/24', Networks: ['lan'], Mac: '02:00:00:00:00:02', Ip: '10.9.0.2', State: 'BOUND', ClientId: '01:02:00:00:00:00:02', ExpiresAt: null, GrantedAt: granted },
       ],
     });
+  });
+
+  it("lists a lease's last failed step, and forgets those of leases no longer held", async () => {
+    const clock = new FakeClock(T0);
+    const activity = new Activity({ clock });
+    const { a } = await app({ activity });
+    await clock.advance(5_000);
+    activity.stepFailed(lease(1), 'renew', new DockerUnavailableError('no renew ACK reply'));
+    activity.stepFailed({ ...lease(3), id: 'gone' }, 'renew', new DockerUnavailableError('x'));
+    const res = await a.inject({ method: 'POST', url: '/d4d.Leases' });
+    expect(res.json<{ Leases: Array<{ LastError?: unknown }> }>().Leases.map((l) => l.LastError)).toEqual([{ At: '2026-01-01T00:00:05.000Z', Message: 'renew: no renew ACK reply' }, undefined]);
+    expect(activity.lastErrorOf('gone')).toBeUndefined();
+  });
+
+  it('serves the status, and only when given one', async () => {
+    const clock = new FakeClock(T0);
+    const monitoring = new Monitoring({ config: { dhcpServer: '10.9.0.254', metrics: undefined } as Config, clock, version: '9.9.9', log: testLog() });
+    monitoring.bind({ countByState: () => ({ SELECTING: 0, REQUESTING: 0, BOUND: 3, RENEWING: 1, REBINDING: 0, EXPIRED: 0, REBOOTING: 0, RELEASED: 0 }), stats: {} as never });
+    const { a } = await app({ monitoring });
+    await clock.advance(90_000);
+    monitoring.dhcpObserver.onReply(5);
+    const res = await a.inject({ method: 'POST', url: '/d4d.Status' });
+    expect(res.json()).toEqual({
+      Version: '9.9.9',
+      StartedAt: '2026-01-01T00:00:00.000Z',
+      UptimeSeconds: 90,
+      Healthy: true,
+      Problems: [],
+      DhcpServer: { Address: '10.9.0.254', LastReplyAt: '2026-01-01T00:01:30.000Z', LastUnansweredAt: null, UnansweredSinceReply: 0 },
+      Leases: { SELECTING: 0, REQUESTING: 0, BOUND: 3, RENEWING: 1, REBINDING: 0, EXPIRED: 0, REBOOTING: 0 },
+      LastMinute: { Acquisitions: 0, Renewals: 0, Releases: 0, Failures: 0 },
+      LastErrors: [],
+    });
+    const { a: without } = await app();
+    expect((await without.inject({ method: 'POST', url: '/d4d.Status' })).statusCode).toBe(404);
   });
 
   it.each([

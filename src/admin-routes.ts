@@ -3,20 +3,26 @@
  *
  * - `POST /d4d.Reconcile` `{"DryRun": bool}`: reconcile with Docker now (`oam-docker-ipam
  *   reconcile`); replies with what was released (or would be) and what is still in its grace.
- * - `POST /d4d.Leases`: every lease the daemon holds, with its pool and network (`probe`
- *   refuses a MAC listed here, since its RELEASE would free a running container's address).
+ * - `POST /d4d.Leases`: every lease the daemon holds, with its pool and network, client id,
+ *   expiry, last grant and last error (`oam-docker-ipam leases`; `probe` refuses a MAC listed
+ *   here, since its RELEASE would free a running container's address).
+ * - `POST /d4d.Status`: health, the DHCP server's last reply, leases by state, the last
+ *   minute's work, the last errors, version and uptime (`oam-docker-ipam status`).
  *
  * Errors are 500 `{"Err": message}`, as on the plugin paths. Docker never calls these.
  */
 import type { FastifyInstance } from 'fastify';
+import { formatHex } from './dhcp/codec/ipv4.js';
 import { DaemonError } from './errors.js';
 import { subnetKey, type Candidate } from './ipam/reconcile.js';
 import { parsePoolId, poolCidr } from './ipam/pool.js';
 import type { Lease } from './lease/lease.js';
+import type { DaemonStatus } from './operator/monitoring.js';
 import type { Reconciler, ReleaseOutcome } from './reconciler.js';
 
 export const RECONCILE_PATH = '/d4d.Reconcile';
 export const LEASES_PATH = '/d4d.Leases';
+export const STATUS_PATH = '/d4d.Status';
 
 /** A lease as the admin paths show it. */
 export interface AdminLease {
@@ -27,6 +33,39 @@ export interface AdminLease {
   Mac: string;
   Ip: string;
   State: string;
+  /** DHCP client identifier (option 61), colon hex. Absent from daemons before `leases`. */
+  ClientId?: string;
+  /** The container's name, when it is part of the identity (`client-id=endpoint-name`). */
+  Hostname?: string;
+  /** ISO time; null for an infinite lease. */
+  ExpiresAt?: string | null;
+  /** When the server last granted or extended the lease (ISO): its acquisition or last renewal. */
+  GrantedAt?: string;
+  /** The lease's last failed step since the daemon started. */
+  LastError?: { At: string; Message: string };
+}
+
+/** What `oam-docker-ipam status` shows. */
+export interface AdminStatusReply {
+  Version: string;
+  StartedAt: string;
+  UptimeSeconds: number;
+  Healthy: boolean;
+  /** Why not healthy; empty when healthy. */
+  Problems: string[];
+  DhcpServer: {
+    Address: string;
+    /** Last reply accepted from it (ISO), null if none since the start. */
+    LastReplyAt: string | null;
+    /** Last exchange that got no reply at all (ISO), null if none. */
+    LastUnansweredAt: string | null;
+    UnansweredSinceReply: number;
+  };
+  /** Leases held, by state (RELEASED left out). */
+  Leases: Record<string, number>;
+  LastMinute: { Acquisitions: number; Renewals: number; Releases: number; Failures: number };
+  /** Newest last. */
+  LastErrors: Array<{ At: string; Source: string; Message: string; Ip?: string; Mac?: string }>;
 }
 
 /** A lease reconciliation released, would release, or keeps for the grace. */
@@ -55,6 +94,12 @@ export interface AdminReconcileReply {
 export interface AdminDeps {
   reconciler: Reconciler;
   leases: () => Array<{ poolId: string; lease: Lease }>;
+  /** A lease's last failed step (`Activity`); none known without it. */
+  lastError?: (leaseId: string) => { at: number; message: string } | undefined;
+  /** Called with the ids of the leases listed, so per-lease records of leases gone can be dropped. */
+  listed?: (leaseIds: ReadonlySet<string>) => void;
+  /** The daemon's status (`Monitoring.status`); without it /d4d.Status is not served. */
+  status?: () => DaemonStatus;
 }
 
 /** A body the admin paths cannot read. */
@@ -84,19 +129,18 @@ export function adminRoutes(deps: AdminDeps) {
 
     app.post(LEASES_PATH, async () => {
       const networks = deps.reconciler.networks;
-      const Leases: AdminLease[] = deps.leases().map(({ poolId, lease }) => {
+      const held = deps.leases();
+      deps.listed?.(new Set(held.map(({ lease }) => lease.id)));
+      const Leases: AdminLease[] = held.map(({ poolId, lease }) => {
         const subnet = subnetOf(poolId);
-        return {
-          Pool: poolId,
-          Subnet: subnet,
-          Networks: networks.filter((n) => n.subnets.some((s) => subnetKey(s) === subnet)).map((n) => n.name),
-          Mac: lease.identity.mac,
-          Ip: lease.ip,
-          State: lease.state,
-        };
+        const names = networks.filter((n) => n.subnets.some((s) => subnetKey(s) === subnet)).map((n) => n.name);
+        return adminLease(poolId, lease, names, deps.lastError?.(lease.id));
       });
       return { Leases };
     });
+
+    const { status } = deps;
+    if (status !== undefined) app.post(STATUS_PATH, async () => statusReply(status()));
 
     app.setErrorHandler((err: unknown, req, reply) => {
       if (err instanceof DaemonError) {
@@ -137,6 +181,56 @@ function candidate(c: Candidate | ReleaseOutcome): AdminCandidate {
     ReleaseAt: new Date(c.releaseAt).toISOString(),
     ...('error' in c && c.error !== undefined ? { Error: c.error } : {}),
   };
+}
+
+/** A lease as the admin paths show it (also built from a saved table by `leases`). */
+export function adminLease(poolId: string, lease: Lease, networks: string[], lastError?: { at: number; message: string }): AdminLease {
+  return {
+    Pool: poolId,
+    Subnet: subnetOf(poolId),
+    Networks: networks,
+    Mac: lease.identity.mac,
+    Ip: lease.ip,
+    State: lease.state,
+    ClientId: formatHex(lease.identity.clientId),
+    ...(lease.identity.hostname === undefined ? {} : { Hostname: lease.identity.hostname }),
+    ExpiresAt: lease.expiresAt === null ? null : iso(lease.expiresAt),
+    GrantedAt: iso(lease.requestedAt),
+    ...(lastError === undefined ? {} : { LastError: { At: iso(lastError.at), Message: lastError.message } }),
+  };
+}
+
+/** The wire form of the daemon's status. */
+export function statusReply(s: DaemonStatus): AdminStatusReply {
+  const { activity: a } = s;
+  const Leases: Record<string, number> = {};
+  for (const [state, n] of Object.entries(s.leasesByState)) if (state !== 'RELEASED') Leases[state] = n;
+  return {
+    Version: s.version,
+    StartedAt: iso(a.startedAt),
+    UptimeSeconds: Math.max(0, Math.floor((s.now - a.startedAt) / 1000)),
+    Healthy: s.health.healthy,
+    Problems: [...s.health.problems],
+    DhcpServer: {
+      Address: s.dhcpServer,
+      LastReplyAt: a.lastReplyAt === undefined ? null : iso(a.lastReplyAt),
+      LastUnansweredAt: a.lastUnansweredAt === undefined ? null : iso(a.lastUnansweredAt),
+      UnansweredSinceReply: a.unansweredSinceReply,
+    },
+    Leases,
+    LastMinute: { Acquisitions: a.lastMinute.acquisitions, Renewals: a.lastMinute.renewals, Releases: a.lastMinute.releases, Failures: a.lastMinute.failures },
+    LastErrors: a.recentErrors.map((e) => ({
+      At: iso(e.at),
+      Source: e.source,
+      Message: e.message,
+      ...(e.ip === undefined ? {} : { Ip: e.ip }),
+      ...(e.mac === undefined ? {} : { Mac: e.mac }),
+    })),
+  };
+}
+
+function iso(at: number): string {
+  return new Date(at).toISOString();
 }
 
 function subnetOf(poolId: string): string {

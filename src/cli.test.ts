@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseCli, USAGE, UsageError } from './cli.js';
+import { SETTINGS, type SettingSpec } from './config.js';
+import { POOL_OPTIONS } from './ipam/pool.js';
+import { NETWORK_OPTIONS, parseCli, USAGE, UsageError } from './cli.js';
 
 describe('parseCli', () => {
   it('parses server with every global option', () => {
@@ -39,7 +41,7 @@ describe('parseCli', () => {
     { desc: 'unknown command', args: ['frobnicate'], want: /unknown command "frobnicate"/ },
     { desc: 'unknown flag', args: ['--nope', 'probe'], want: /Unknown option '--nope'/ },
     { desc: 'extra arguments', args: ['probe', 'x'], want: /unexpected arguments: x/ },
-    { desc: 'probe options on server', args: ['server', '--mac', '02:00:00:00:00:01'], want: /--mac only go with probe/ },
+    { desc: 'probe options on server', args: ['server', '--mac', '02:00:00:00:00:01'], want: /--mac only goes with probe/ },
   ])('rejects $desc', ({ args, want }) => {
     expect(() => parseCli(args)).toThrow(UsageError);
     expect(() => parseCli(args)).toThrow(want);
@@ -55,7 +57,7 @@ describe('parseCli', () => {
     expect(parseCli(['reconcile'])).toEqual({ kind: 'reconcile', flags: {}, dryRun: false });
     expect(parseCli(['--driver-name', 'lan', 'reconcile', '--dry-run'])).toEqual({ kind: 'reconcile', flags: { driverName: 'lan' }, dryRun: true });
     expect(() => parseCli(['probe', '--dry-run'])).toThrow('--dry-run only goes with reconcile');
-    expect(() => parseCli(['reconcile', '--mac', '02:00:00:00:00:01'])).toThrow('--mac only go with probe');
+    expect(() => parseCli(['reconcile', '--mac', '02:00:00:00:00:01'])).toThrow('--mac only goes with probe');
   });
 
   it('documents reconcile and the new settings in --help', () => {
@@ -68,5 +70,54 @@ describe('parseCli', () => {
     expect(() => parseCli(['probe', '--mac', 'zz', '--ip', '1.2.3.4.5', '--hold=-1', '--timeout', '0'])).toThrow(
       '--mac: not a MAC address: "zz"; --ip: not an IPv4 address: "1.2.3.4.5"; --hold: want seconds ≥ 0, got "-1"; --timeout: want seconds > 0, got "0"',
     );
+  });
+
+  it('parses the operator commands and their options', () => {
+    expect(parseCli(['--driver-name', 'lan', 'leases'])).toEqual({ kind: 'leases', flags: { driverName: 'lan' }, json: false });
+    expect(parseCli(['leases', '--json'])).toEqual({ kind: 'leases', flags: {}, json: true });
+    expect(parseCli(['status', '--json'])).toEqual({ kind: 'status', flags: {}, json: true });
+    expect(parseCli(['--metrics-addr', '127.0.0.1:9468', 'server'])).toEqual({ kind: 'server', flags: { metricsAddr: '127.0.0.1:9468' } });
+    expect(parseCli(['check-config'])).toEqual({ kind: 'check-config', flags: {}, probe: true, timeoutMs: 10_000 });
+    expect(parseCli(['--dhcp-server', '10.0.0.1', 'check-config', '--no-probe', '--timeout', '3'])).toEqual({ kind: 'check-config', flags: { dhcpServer: '10.0.0.1' }, probe: false, timeoutMs: 3_000 });
+  });
+
+  it.each([
+    { args: ['server', '--json'], want: '--json only goes with leases and status' },
+    { args: ['status', '--no-probe'], want: '--no-probe only goes with check-config' },
+    { args: ['leases', '--timeout', '3'], want: '--timeout only goes with probe and check-config' },
+    { args: ['check-config', '--timeout', '0'], want: '--timeout: want seconds > 0, got "0"' },
+  ])('refuses $args', ({ args, want }) => {
+    expect(() => parseCli(args)).toThrow(want);
+  });
+
+  it('--help lists every setting of the table with its default, and every network option', () => {
+    for (const s of SETTINGS as readonly SettingSpec[]) {
+      expect(USAGE).toContain(s.key);
+      if (s.flag !== undefined) expect(USAGE).toContain(`--${s.flag.name}`);
+      const shown = s.default.replace(/^\((.*)\)$/, '$1');
+      expect(USAGE).toContain(shown === 'required' ? `${s.key} (required)` : `(default: ${shown})`);
+    }
+    // The first-run gaps: settings that only the file or environment set, and --ipam-opt.
+    for (const text of ['DHCP_CLIENT_ID', 'DHCP_MAX_CONCURRENT', 'client-id=mac|endpoint-name', 'leases [--json]', 'status [--json]', 'check-config']) {
+      expect(USAGE).toContain(text);
+    }
+    expect(NETWORK_OPTIONS.map((o) => o.key)).toEqual([...POOL_OPTIONS]);
+    expect(Math.max(...USAGE.split('\n').map((l) => l.length))).toBeLessThanOrEqual(100);
+  });
+
+  it('takes every flag of the table on the command line into its field', () => {
+    const args: string[] = [];
+    const want: Record<string, string | boolean> = {};
+    for (const s of SETTINGS as readonly SettingSpec[]) {
+      if (s.flag === undefined) continue;
+      if (s.flag.arg === undefined) {
+        args.push(`--${s.flag.name}`);
+        want[s.flag.field] = true;
+      } else {
+        args.push(`--${s.flag.name}`, `v-${s.flag.name}`);
+        want[s.flag.field] = `v-${s.flag.name}`;
+      }
+    }
+    expect(parseCli([...args, 'server'])).toEqual({ kind: 'server', flags: want });
   });
 });

@@ -21,6 +21,8 @@ describe('loadConfig', () => {
       reconcileIntervalMs: 60_000,
       reconcileGraceMs: 300_000,
       configFile: DEFAULT_CONFIG_FILE,
+      missingDefaultFile: undefined,
+      metrics: undefined,
       dhcpServers: ['192.168.1.1'],
       dhcpMode: 'direct',
       relayAddr: undefined,
@@ -73,7 +75,31 @@ describe('loadConfig', () => {
   });
 
   it('works without a file at the default path', () => {
-    expect(loadConfig({ flags: { dhcpServer: '10.0.0.1' }, env: {}, readFile: () => undefined })).toMatchObject({ configFile: undefined, driverName: 'd4d' });
+    expect(loadConfig({ flags: { dhcpServer: '10.0.0.1' }, env: {}, readFile: () => undefined })).toMatchObject({
+      configFile: undefined,
+      missingDefaultFile: DEFAULT_CONFIG_FILE,
+      driverName: 'd4d',
+    });
+  });
+
+  it('with no configuration file at all, says that the default file is missing', () => {
+    expect(() => loadConfig({ flags: {}, env: {}, readFile: () => undefined })).toThrow(
+      `DHCP_SERVER is required: the address of the DHCP server (the default configuration file ${DEFAULT_CONFIG_FILE} is missing: create it with DHCP_SERVER=<address>, or pass --dhcp-server)`,
+    );
+    // A file that exists but lacks the key gets the plain advice.
+    expect(() => loadConfig({ flags: {}, env: {}, readFile: files({ [DEFAULT_CONFIG_FILE]: '# empty\n' }) })).toThrow(
+      'DHCP_SERVER is required: the address of the DHCP server (set it in the configuration file, or pass --dhcp-server)',
+    );
+  });
+
+  it('reads METRICS_ADDR as IP:PORT, off when unset', () => {
+    const base = { env: {}, readFile: () => undefined };
+    expect(loadConfig({ ...base, flags: { dhcpServer: '10.0.0.1' } }).metrics).toBeUndefined();
+    expect(loadConfig({ ...base, flags: { dhcpServer: '10.0.0.1', metricsAddr: '127.0.0.1:9468' } }).metrics).toEqual({ host: '127.0.0.1', port: 9468 });
+    expect(loadConfig({ ...base, flags: { dhcpServer: '10.0.0.1' }, env: { METRICS_ADDR: '0.0.0.0:9100' } }).metrics).toEqual({ host: '0.0.0.0', port: 9100 });
+    for (const bad of ['9468', 'localhost:9468', '127.0.0.1:0', '127.0.0.1:70000', '300.1.1.1:80']) {
+      expect(() => loadConfig({ ...base, flags: { dhcpServer: '10.0.0.1', metricsAddr: bad } })).toThrow(`METRICS_ADDR must be IP:PORT`);
+    }
   });
 
   it('reports every problem at once', () => {

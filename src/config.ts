@@ -83,6 +83,10 @@ export interface Config {
   readonly reconcileGraceMs: number;
   /** The configuration file that was read, if any. */
   readonly configFile: string | undefined;
+  /** The default configuration file, when none was named and it does not exist (commands say so). */
+  readonly missingDefaultFile: string | undefined;
+  /** Where Prometheus metrics are served; undefined = off. `METRICS_ADDR`, `--metrics-addr` (`IP:PORT`). */
+  readonly metrics: { readonly host: string; readonly port: number } | undefined;
 }
 
 /** Every problem with the settings, reported together so one fix-and-retry is enough. */
@@ -111,6 +115,8 @@ export interface ConfigFlags {
   reconcileInterval?: string;
   /** Seconds, as RECONCILE_GRACE. */
   reconcileGrace?: string;
+  /** `IP:PORT`, as METRICS_ADDR. */
+  metricsAddr?: string;
   /** `--relay`: DHCP_MODE=relay. */
   relay?: boolean;
   relayAddr?: string;
@@ -125,7 +131,134 @@ export interface ConfigSources {
   requireDhcpServer?: boolean;
 }
 
-const KNOWN_KEYS = ['IPAM_DEBUG', 'DHCP_SERVER', 'LISTEN_ADDR', 'DRIVER_NAME', 'STATE_DIR', 'PLUGIN_DIR', 'DHCP_CLIENT_ID', 'DHCP_MAX_CONCURRENT', 'DHCP_SERVER_IDS', 'DOCKER_SOCKET', 'RECONCILE_INTERVAL', 'RECONCILE_GRACE', 'DHCP_MODE', 'RELAY_ADDR', 'RELAY_SUBNET_OPTION'];
+/**
+ * One setting as the operator sees it: its key in the configuration file and the environment,
+ * its command-line flag (if it has one), its default and what it does. `--help` and
+ * docs/configuration.md are both generated from `SETTINGS`, and `loadConfig` reads no key that
+ * is not listed there (`SettingKey`), so the three cannot drift apart.
+ */
+export interface SettingSpec {
+  /** Key in the configuration file and the environment. */
+  readonly key: string;
+  /** Read from the environment only, never from the file (the file's own path). */
+  readonly envOnly?: boolean;
+  /** Command-line flag: `--name ARG`, stored as `ConfigFlags[field]`; a flag without `arg` is a switch. */
+  readonly flag?: { readonly name: string; readonly arg?: string; readonly field: keyof ConfigFlags };
+  /** The default as shown to the operator. */
+  readonly default: string;
+  /** What it does, in a sentence or two. */
+  readonly help: string;
+}
+
+/** Every setting, in the order `--help` and docs/configuration.md list them. */
+export const SETTINGS = [
+  {
+    key: 'OAM_DOCKER_IPAM_CONF',
+    envOnly: true,
+    flag: { name: 'config', arg: 'FILE', field: 'configFile' },
+    default: DEFAULT_CONFIG_FILE,
+    help: 'The configuration file (dotenv format: KEY=value lines). A file named here must exist; the default file may be missing, and the commands then say so.',
+  },
+  {
+    key: 'DHCP_SERVER',
+    flag: { name: 'dhcp-server', arg: 'IP', field: 'dhcpServer' },
+    default: '(required)',
+    help: "The DHCP server's unicast address: requests are sent to IP:67. Several, separated by commas, for a fleet of servers: a new lease is asked of the next one when the first does not answer, and a lease no renewal extended is asked of all. Not needed by leases, status and reconcile.",
+  },
+  {
+    key: 'LISTEN_ADDR',
+    flag: { name: 'listen-addr', arg: 'IP', field: 'listenAddr' },
+    default: '(none)',
+    help: "This host's address on the DHCP server's network; when set, the server refuses to start if no interface has it.",
+  },
+  {
+    key: 'DRIVER_NAME',
+    flag: { name: 'driver-name', arg: 'NAME', field: 'driverName' },
+    default: DEFAULT_DRIVER_NAME,
+    help: 'The plugin name (docker network create --ipam-driver NAME). The socket is PLUGIN_DIR/NAME.sock and the lease table STATE_DIR/leases-NAME.journal.',
+  },
+  {
+    key: 'STATE_DIR',
+    flag: { name: 'state-dir', arg: 'DIR', field: 'stateDir' },
+    default: DEFAULT_STATE_DIR,
+    help: 'Where the lease table is kept across restarts.',
+  },
+  {
+    key: 'PLUGIN_DIR',
+    flag: { name: 'plugin-dir', arg: 'DIR', field: 'pluginDir' },
+    default: DEFAULT_PLUGIN_DIR,
+    help: 'Where Docker looks for plugin sockets.',
+  },
+  {
+    key: 'DHCP_CLIENT_ID',
+    default: 'mac',
+    help: 'What identifies a container to the DHCP server (option 61): mac (01 + its MAC) or endpoint-name (type 0 + <host name>/<container name>, Docker 29+), so that a reservation survives re-creating the container. --ipam-opt client-id=... overrides it for one network.',
+  },
+  {
+    key: 'DHCP_MAX_CONCURRENT',
+    default: String(DEFAULT_MAX_CONCURRENT),
+    help: "DHCP transactions in flight at once (acquisitions, renewals, recoveries), 1 to 1024. Docker's requests may use them all, background work leaves a quarter free. 4 suits dnsmasq.",
+  },
+  {
+    key: 'DHCP_SERVER_IDS',
+    flag: { name: 'dhcp-server-ids', arg: 'IP[,IP...]', field: 'dhcpServerIds' },
+    default: '(none)',
+    help: 'Server identifiers (option 54) trusted besides DHCP_SERVER: a server answering from a secondary address, or with an explicit server-identifier.',
+  },
+  {
+    key: 'DOCKER_SOCKET',
+    flag: { name: 'docker-socket', arg: 'PATH', field: 'dockerSocket' },
+    default: DEFAULT_DOCKER_SOCKET,
+    help: "The Docker engine API, read to reconcile leases with Docker's endpoints.",
+  },
+  {
+    key: 'RECONCILE_INTERVAL',
+    flag: { name: 'reconcile-interval', arg: 'SECONDS', field: 'reconcileInterval' },
+    default: String(DEFAULT_RECONCILE_INTERVAL_MS / 1000),
+    help: 'How often leases are reconciled with Docker; 0 = only on demand (oam-docker-ipam reconcile).',
+  },
+  {
+    key: 'RECONCILE_GRACE',
+    flag: { name: 'reconcile-grace', arg: 'SECONDS', field: 'reconcileGrace' },
+    default: String(DEFAULT_RECONCILE_GRACE_MS / 1000),
+    help: 'How long a lease must be missing from Docker before it is released; covers a request in flight.',
+  },
+  {
+    key: 'DHCP_MODE',
+    flag: { name: 'relay', field: 'relay' },
+    default: 'direct',
+    help: "direct: a DHCP client on UDP/68 of this host, on the DHCP server's segment. relay (--relay): a DHCP relay agent on UDP/67 of RELAY_ADDR, answered by unicast, across routers; nothing uses port 68 and the host needs no address on the containers' network. See docs/relay.md.",
+  },
+  {
+    key: 'RELAY_ADDR',
+    flag: { name: 'relay-addr', arg: 'IP', field: 'relayAddr' },
+    default: '(LISTEN_ADDR)',
+    help: 'Relay mode: the address of this host the DHCP server answers (giaddr). The server must route to it, and maps it to a subnet for networks created without --subnet.',
+  },
+  {
+    key: 'RELAY_SUBNET_OPTION',
+    default: DEFAULT_SUBNET_OPTION,
+    help: "Relay mode: how a network's subnet is named to the server: link-selection (option 82 sub-option 5), subnet-selection (option 118), both, or none (the server picks it from RELAY_ADDR).",
+  },
+  {
+    key: 'METRICS_ADDR',
+    flag: { name: 'metrics-addr', arg: 'IP:PORT', field: 'metricsAddr' },
+    default: '(off)',
+    help: 'Serve Prometheus metrics at http://IP:PORT/metrics (for example 127.0.0.1:9468). Off when not set.',
+  },
+  {
+    key: 'IPAM_DEBUG',
+    flag: { name: 'debug', field: 'debug' },
+    default: 'false',
+    help: 'Log every DHCP packet sent and received and every lease step.',
+  },
+] as const satisfies readonly SettingSpec[];
+
+/** A key `loadConfig` may read: only those of `SETTINGS`. */
+export type SettingKey = (typeof SETTINGS)[number]['key'];
+
+/** Keys the configuration file may set. */
+const FILE_KEYS: readonly string[] = SETTINGS.filter((s: SettingSpec) => s.envOnly !== true).map((s) => s.key);
 
 /** Builds the configuration or throws `ConfigError` listing every problem. */
 export function loadConfig(sources: ConfigSources): Readonly<Config> {
@@ -135,21 +268,23 @@ export function loadConfig(sources: ConfigSources): Readonly<Config> {
   const configFile = explicitFile ?? DEFAULT_CONFIG_FILE;
   let file: Record<string, string> = {};
   let fileRead: string | undefined;
+  let missingDefaultFile: string | undefined;
   try {
     const text = read(configFile);
     if (text === undefined) {
       if (explicitFile !== undefined) issues.push(`configuration file ${configFile} does not exist`);
+      else missingDefaultFile = configFile;
     } else {
       file = parse(text);
       fileRead = configFile;
       for (const key of Object.keys(file)) {
-        if (!KNOWN_KEYS.includes(key)) issues.push(`${configFile}: unknown setting ${key} (known: ${KNOWN_KEYS.join(', ')})`);
+        if (!FILE_KEYS.includes(key)) issues.push(`${configFile}: unknown setting ${key} (known: ${FILE_KEYS.join(', ')})`);
       }
     }
   } catch (err) {
     issues.push(`cannot read configuration file ${configFile}: ${(err as Error).message}`);
   }
-  const setting = (key: string, flag: string | boolean | undefined): string | undefined => {
+  const setting = (key: SettingKey, flag: string | boolean | undefined): string | undefined => {
     if (flag !== undefined) return String(flag);
     const fromEnv = sources.env[key];
     if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
@@ -163,7 +298,11 @@ export function loadConfig(sources: ConfigSources): Readonly<Config> {
 
   const dhcpServer = setting('DHCP_SERVER', sources.flags.dhcpServer);
   if (dhcpServer === undefined) {
-    if (sources.requireDhcpServer !== false) issues.push('DHCP_SERVER is required: the address of the DHCP server (set it in the configuration file or pass --dhcp-server)');
+    if (sources.requireDhcpServer !== false) {
+      // The usual first run: nothing was configured at all. Say where the file was looked for.
+      const where = missingDefaultFile === undefined ? 'set it in the configuration file' : `the default configuration file ${missingDefaultFile} is missing: create it with DHCP_SERVER=<address>`;
+      issues.push(`DHCP_SERVER is required: the address of the DHCP server (${where}, or pass --dhcp-server)`);
+    }
   }
   // A list: the first is asked first, the next when it does not answer (dhcp/server-list.ts).
   const dhcpServers = dhcpServer === undefined ? [] : dhcpServer.split(',').map((t) => t.trim());
@@ -173,7 +312,9 @@ export function loadConfig(sources: ConfigSources): Readonly<Config> {
     }
   }
 
-  const listenAddr = setting('LISTEN_ADDR', sources.flags.listenAddr);
+  // D4D's packaged file says LISTEN_ADDR=0.0.0.0, meaning any address: the same as not set.
+  const listenAddrText = setting('LISTEN_ADDR', sources.flags.listenAddr);
+  const listenAddr = listenAddrText === '0.0.0.0' ? undefined : listenAddrText;
   if (listenAddr !== undefined && !isIPv4(listenAddr)) issues.push(`LISTEN_ADDR must be an IPv4 address, got ${JSON.stringify(listenAddr)}`);
 
   const dhcpMode = setting('DHCP_MODE', sources.flags.relay === true ? 'relay' : undefined) ?? 'direct';
@@ -226,6 +367,12 @@ export function loadConfig(sources: ConfigSources): Readonly<Config> {
   const reconcileGraceMs = graceText === undefined ? DEFAULT_RECONCILE_GRACE_MS : secondsToMs(graceText, 1);
   if (reconcileGraceMs === undefined) issues.push(`RECONCILE_GRACE must be seconds ≥ 1 (it must cover a request in flight), got ${JSON.stringify(graceText)}`);
 
+  const metricsText = setting('METRICS_ADDR', sources.flags.metricsAddr);
+  const metrics = metricsText === undefined ? undefined : parseHostPort(metricsText);
+  if (metricsText !== undefined && metrics === undefined) {
+    issues.push(`METRICS_ADDR must be IP:PORT (an IPv4 address of this host, or 0.0.0.0, and a port from 1 to 65535), got ${JSON.stringify(metricsText)}`);
+  }
+
   if (issues.length > 0) throw new ConfigError(issues);
   return Object.freeze({
     debug: debug as boolean,
@@ -241,6 +388,8 @@ export function loadConfig(sources: ConfigSources): Readonly<Config> {
     reconcileIntervalMs: reconcileIntervalMs as number,
     reconcileGraceMs: reconcileGraceMs as number,
     configFile: fileRead,
+    missingDefaultFile,
+    metrics: metrics === undefined ? undefined : Object.freeze(metrics),
     dhcpServers: Object.freeze(dhcpServers),
     dhcpMode: dhcpMode as Config['dhcpMode'],
     relayAddr,
@@ -255,6 +404,14 @@ function secondsToMs(text: string, min: number): number | undefined {
   const seconds = Number(t);
   // A day at most: longer would only hide a typo (and overflows no timer).
   return seconds >= min && seconds <= 86_400 ? Math.round(seconds * 1000) : undefined;
+}
+
+/** `a.b.c.d:port`, or undefined. */
+function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(text.trim());
+  if (m === null || !isIPv4(m[1] as string)) return undefined;
+  const port = Number(m[2]);
+  return port >= 1 && port <= 65_535 ? { host: m[1] as string, port } : undefined;
 }
 
 function parseBool(text: string): boolean | undefined {

@@ -27,6 +27,7 @@ import { buildServer, stopServing } from './ipam/server.js';
 import type { LeaseEvent } from './lease/events.js';
 import { LeaseManager } from './lease/manager.js';
 import { JournalLeaseStore, type LeaseStore } from './lease/store.js';
+import { Monitoring } from './operator/monitoring.js';
 import { Reconciler } from './reconciler.js';
 
 /** The plugin socket could not be set up. */
@@ -40,7 +41,7 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+export async function startDaemon(config: Config, log: Logger, options: { version?: string } = {}): Promise<Daemon> {
   if (config.listenAddr !== undefined) checkListenAddr(config.listenAddr, log);
   const socketPath = join(config.pluginDir, `${config.driverName}.sock`);
   await refuseIfServing(socketPath);
@@ -55,8 +56,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const { leases, pools, problems } = await store.load();
   // Direct mode: UDP/68; relay mode: RELAY_ADDR:67 (dhcp-mode.ts).
   const { transport, clientOptions, description: dhcpMode } = await openDhcpMode(config, (err) => log.error({ err }, 'DHCP socket error'));
+  // Status, last errors and (with METRICS_ADDR) metrics: observers only, nothing on the request path scans.
+  const monitoring = new Monitoring({ config, clock: systemClock, version: options.version ?? 'unknown', log });
   const client = new DhcpClient({
     transport,
+    observer: monitoring.dhcpObserver,
     clock: systemClock,
     server: config.dhcpServer,
     ...clientOptions,
@@ -64,7 +68,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     maxConcurrentAcquisitions: config.maxConcurrent,
     log: log.child({ component: 'dhcp' }),
   });
-  const manager = new LeaseManager({ client, clock: systemClock, log: log.child({ component: 'lease' }) });
+  const manager = new LeaseManager({ client, clock: systemClock, log: log.child({ component: 'lease' }), observer: monitoring.leaseObserver });
+  monitoring.bind({ countByState: () => manager.countByState(), stats: client.stats });
+  manager.on(monitoring.onLeaseEvent);
   const leaseLog = log.child({ component: 'lease' });
   manager.on((event) => {
     logEvent(leaseLog, event);
@@ -104,7 +110,16 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   });
   // fastify logs every request at info: only with --debug. Address events are logged by the driver.
   const app = await buildServer({ driver, log: log.child({ component: 'api' }, { level: config.debug ? 'debug' : 'warn' }) });
-  await app.register(adminRoutes({ reconciler, leases: () => driver.leasesByPool() }));
+  monitoring.attach(app);
+  await app.register(
+    adminRoutes({
+      reconciler,
+      leases: () => driver.leasesByPool(),
+      lastError: (id) => monitoring.activity.lastErrorOf(id),
+      listed: (ids) => monitoring.activity.keepOnly(ids),
+      status: () => monitoring.status(),
+    }),
+  );
   try {
     await mkdir(config.pluginDir, { recursive: true, mode: 0o755 });
     await removeStaleSocket(socketPath);
@@ -120,6 +135,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       process.umask(umask);
     }
     await chmod(socketPath, 0o600);
+    await monitoring.start();
   } catch (err) {
     client.close();
     await manager.stop();
@@ -140,7 +156,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   return {
     socketPath,
     stop() {
-      stopping ??= stopPlugin({ app, reconciler: started, client, manager, store, transport, log, clock: systemClock, graceMs: STOP_GRACE_MS });
+      stopping ??= stopPlugin({ app, reconciler: started, client, manager, store, transport, log, clock: systemClock, graceMs: STOP_GRACE_MS }).finally(() => monitoring.stop());
       return stopping;
     },
   };
@@ -188,7 +204,8 @@ export async function stopPlugin(p: PluginParts): Promise<void> {
   // Every change was recorded as it happened: only the records still queued are left to write.
   await store.close().catch((err: unknown) => log.error({ err }, 'could not save the lease table'));
   await transport.close();
-  log.info({ leases: manager.size }, 'stopped; leases kept for the next start');
+  // Only a table with leases in it has anything to keep.
+  log.info({ leases: manager.size }, manager.size === 0 ? 'stopped; no leases held' : 'stopped; leases kept for the next start');
 }
 
 /**

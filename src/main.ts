@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { callAdmin, daemonLeases, formatReconcileReply } from './admin-client.js';
+import { callAdmin, daemonLeases, daemonStatus, formatReconcileReply } from './admin-client.js';
 import { RECONCILE_PATH, type AdminReconcileReply } from './admin-routes.js';
 import { parseCli, USAGE, UsageError, type Command } from './cli.js';
 import { systemClock } from './clock.js';
@@ -25,6 +25,10 @@ import { parsePoolId, poolCidr } from './ipam/pool.js';
 import { LeaseManager } from './lease/manager.js';
 import { readLeaseFile } from './lease/store.js';
 import { createLogger } from './logger.js';
+import { checkConfig } from './operator/check-config.js';
+import { formatLeases, leasesJson, listLeases } from './operator/leases.js';
+import { startProgress } from './operator/progress.js';
+import { formatStatus } from './operator/status.js';
 
 async function main(argv: readonly string[]): Promise<number> {
   let command: Command;
@@ -43,9 +47,25 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${version()}\n`);
     return 0;
   }
+  if (command.kind === 'check-config') {
+    // It loads the configuration itself, to report every problem rather than stop at the first.
+    const log = createLogger({ debug: command.flags.debug ?? false });
+    return checkConfig({
+      flags: command.flags,
+      env: process.env,
+      probe: command.probe,
+      timeoutMs: command.timeoutMs,
+      clock: systemClock,
+      log,
+      openDhcp: (config) => openDhcpMode(config, (err) => log.error({ err }, 'socket error')),
+      print: (line) => process.stdout.write(`${line}\n`),
+    });
+  }
+  // Commands that only talk to the running daemon (or read its table) need no DHCP server.
+  const daemonOnly = command.kind === 'reconcile' || command.kind === 'leases' || command.kind === 'status';
   let config: Config;
   try {
-    config = loadConfig({ flags: command.flags, env: process.env, requireDhcpServer: command.kind !== 'reconcile' });
+    config = loadConfig({ flags: command.flags, env: process.env, requireDhcpServer: !daemonOnly });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`oam-docker-ipam: ${err.message}\n`);
@@ -53,14 +73,44 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (command.kind === 'server') return server(config);
   if (command.kind === 'reconcile') return reconcile(command.dryRun, config);
+  if (command.kind === 'leases') return leases(command.json, config);
+  if (command.kind === 'status') return status(command.json, config);
   return probe(command, config);
+}
+
+/** Prints the running daemon's leases, or the saved table's with a note when it does not answer. */
+async function leases(json: boolean, config: Config): Promise<number> {
+  try {
+    const listing = await listLeases({ socketPath: pluginSocket(config), stateDir: config.stateDir, driverName: config.driverName });
+    process.stdout.write(json ? leasesJson(listing) : formatLeases(listing, systemClock.now()));
+    return 0;
+  } catch (err) {
+    if (!(err instanceof DaemonError)) throw err;
+    process.stderr.write(`oam-docker-ipam: leases: ${err.message}\n`);
+    return 1;
+  }
+}
+
+/** Prints the daemon's status; exit status 1 when it is unhealthy or does not answer (a health check). */
+async function status(json: boolean, config: Config): Promise<number> {
+  try {
+    const reply = await daemonStatus(pluginSocket(config), 10_000);
+    process.stdout.write(json ? `${JSON.stringify(reply, null, 2)}\n` : formatStatus(reply, systemClock.now()));
+    return reply.Healthy ? 0 : 1;
+  } catch (err) {
+    if (!(err instanceof DaemonError)) throw err;
+    process.stderr.write(`oam-docker-ipam: status: ${err.message}\n`);
+    return 1;
+  }
 }
 
 /** Asks the running daemon to reconcile with Docker now and prints what it released. */
 async function reconcile(dryRun: boolean, config: Config): Promise<number> {
   try {
-    // Two Docker reads and the releases: generous, but bounded.
-    const reply = (await callAdmin(pluginSocket(config), RECONCILE_PATH, { DryRun: dryRun }, 120_000)) as AdminReconcileReply;
+    // Two Docker reads and the releases: generous, but bounded. The daemon reports only at the
+    // end, so a terminal gets the time it has been waiting.
+    const progress = startProgress(process.stdout, systemClock, (ms) => `reconciling with Docker${dryRun ? ' (dry run)' : ''}… ${Math.floor(ms / 1000)} s`);
+    const reply = (await callAdmin(pluginSocket(config), RECONCILE_PATH, { DryRun: dryRun }, 120_000).finally(() => progress.stop())) as AdminReconcileReply;
     process.stdout.write(formatReconcileReply(reply));
     return reply.Released.some((c) => c.Error !== undefined) ? 1 : 0;
   } catch (err) {
@@ -84,7 +134,10 @@ async function server(config: Config): Promise<number> {
   });
   let daemon: Daemon;
   try {
-    daemon = await startDaemon(config, log);
+    if (config.missingDefaultFile !== undefined) {
+      log.warn({ configFile: config.missingDefaultFile }, 'no configuration file: the default file is missing; settings come from flags and the environment only');
+    }
+    daemon = await startDaemon(config, log, { version: version() });
   } catch (err) {
     if (!(err instanceof DaemonError)) throw err;
     log.fatal({ code: err.code }, err.message);
@@ -164,6 +217,14 @@ async function probe(c: Extract<Command, { kind: 'probe' }>, config: Config): Pr
       })}\n`,
     );
     if (c.holdSeconds > 0 && !stop.signal.aborted) {
+      let renewals = 0;
+      const unsubscribe = manager.on((e) => {
+        if (e.type === 'renewed') renewals++;
+      });
+      const progress = startProgress(process.stdout, systemClock, (ms) => {
+        const left = Math.max(0, Math.ceil(c.holdSeconds - ms / 1000));
+        return `holding ${lease.ip} for ${mac}: ${left} s left, ${manager.get('probe')?.state ?? '-'}, renewed ${renewals} time${renewals === 1 ? '' : 's'}`;
+      });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, c.holdSeconds * 1000);
         stop.signal.addEventListener('abort', () => {
@@ -171,6 +232,8 @@ async function probe(c: Extract<Command, { kind: 'probe' }>, config: Config): Pr
           resolve();
         });
       });
+      progress.stop();
+      unsubscribe();
     }
     await manager.release('probe');
     return 0;

@@ -29,6 +29,7 @@ import { bindingFromAck, type Binding } from './binding.js';
 import { AddressUnavailableError, ClientClosedError, NakError, NoResponseError, TransactionAbortedError } from './errors.js';
 import { Priority, QueueDeadlineError, Sender } from './sender.js';
 import { mismatch, type DropReason, type Expectation } from './match.js';
+import { exchangeOutcome, exchangeStep, type DhcpObserver } from './observer.js';
 import { buildDiscover, buildRebind, buildRelease, buildRenew, buildRequestForOffer, type ClientIdentity } from './messages.js';
 import { relayed, type RelayAgent } from './relay.js';
 import { ServerList } from './server-list.js';
@@ -84,6 +85,8 @@ export interface DhcpClientOptions {
   initialRetransmitMs?: number;
   /** DHCPRELEASEs sent per second at most (default 500), within `maxDatagramsPerSecond`. */
   releasesPerSecond?: number;
+  /** Told of every accepted reply and every step's outcome (metrics, status). */
+  observer?: DhcpObserver;
 }
 
 /** How one step is run: who waits for it, and a signal that abandons it. */
@@ -391,13 +394,17 @@ export class DhcpClient {
     task: (signal: AbortSignal, priority: Priority) => Promise<T>,
   ): Promise<T> {
     const { signal, dispose } = this.#stepSignal(step, mac, callerSignal);
+    const { observer } = this.#o;
+    const startedAt = observer === undefined ? 0 : this.#o.clock.now();
+    let failure: unknown;
     try {
       return await this.#sender.transaction(priority, signal, deadlineAt, () => task(signal, priority));
     } catch (err) {
-      if (err instanceof QueueDeadlineError) throw new NoResponseError(step, this.#o.server, mac, 0, 0);
-      throw err;
+      failure = err instanceof QueueDeadlineError ? new NoResponseError(step, this.#o.server, mac, 0, 0) : err;
+      throw failure;
     } finally {
       dispose();
+      observer?.onExchange({ step: exchangeStep(step), outcome: exchangeOutcome(failure), durationMs: this.#o.clock.now() - startedAt });
     }
   }
 
@@ -608,6 +615,11 @@ export class DhcpClient {
     // both read in one turn before the transaction wakes) is a stray, like any unknown xid.
     this.#pending.delete(packet.xid);
     this.stats.accepted++;
+    // --debug promises every packet: replies too, not only what is sent.
+    if (this.#o.log.isLevelEnabled('debug')) {
+      this.#o.log.debug({ mac: pending.expect.mac, xid: packet.xid, from: `${from.address}:${from.port}` }, `received ${summarizePacket(packet)}`);
+    }
+    this.#o.observer?.onReply(getUint8(packet.options, OptionCode.MessageType));
     pending.deliver(packet);
   }
 

@@ -25,6 +25,7 @@ import { INFINITE_LEASE_SECONDS } from '../dhcp/codec/option-codes.js';
 import { DaemonError } from '../errors.js';
 import { isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
 import type { LeaseEvent, LeaseListener } from './events.js';
+import type { LeaseStepObserver } from './observer.js';
 import { leaseFromBinding, leaseTimes, type Lease } from './lease.js';
 import { MultiIndex } from './multi-index.js';
 import { TimerQueue } from '../timer-queue.js';
@@ -48,6 +49,8 @@ export interface LeaseManagerOptions {
    * leases over 20 s), leaving the rest for Docker's requests and retransmissions.
    */
   overdueStepsPerSecond?: number;
+  /** Told of every failed step with its error (the lease's last error for operators). */
+  observer?: LeaseStepObserver;
 }
 
 interface Entry {
@@ -374,6 +377,7 @@ export class LeaseManager {
     const { clock, log } = this.#o;
     const now = clock.now();
     const ctx = { id: lease.id, mac: lease.identity.mac, ip: lease.ip, err: err.message };
+    this.#o.observer?.stepFailed(lease, action, err);
     if (err instanceof NakError && (action === 'renew' || action === 'rebind')) {
       // RFC 2131 says go back to INIT; the container keeps its address, so we ask for it back.
       log.error(ctx, 'server refused to extend the lease; asking for the same address again');
@@ -487,6 +491,16 @@ export class LeaseManager {
       if (entry !== undefined) out.push({ ...entry.lease });
     }
     return out;
+  }
+
+  /**
+   * How many leases are in each state, counted without copying any: for metrics scrapes and
+   * `status`, never for a request.
+   */
+  countByState(): Record<LeaseState, number> {
+    const counts: Record<LeaseState, number> = { SELECTING: 0, REQUESTING: 0, BOUND: 0, RENEWING: 0, REBINDING: 0, EXPIRED: 0, REBOOTING: 0, RELEASED: 0 };
+    for (const entry of this.#entries.values()) counts[entry.lease.state]++;
+    return counts;
   }
 }
 
