@@ -24,6 +24,7 @@ import { Priority } from '../dhcp/sender.js';
 import { formatHex, ipv4ToNumber, isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
 import { clientIdForMac, clientIdForName, type ClientIdentity } from '../dhcp/messages.js';
 import { DaemonError } from '../errors.js';
+import { NoResponseError } from '../dhcp/errors.js';
 import type { Lease } from '../lease/lease.js';
 import { poolOf, type LeaseManager } from '../lease/manager.js';
 import type { LeaseStore, PoolRecord } from '../lease/store.js';
@@ -449,7 +450,10 @@ export class IpamDriver {
     const digest = createHash('sha256').update(`d4d-probe:${this.#o.driverName}`).digest();
     const mac = formatHex(Uint8Array.of(0x02, 0xd4, digest[0] ?? 0, digest[1] ?? 0, digest[2] ?? 0, digest[3] ?? 0));
     const identity = { mac, clientId: clientIdForMac(mac) };
-    const binding = await this.#o.client.acquire({ identity, timeoutMs: 20_000 });
+    const binding = await this.#o.client.acquire({ identity, timeoutMs: 20_000 }).catch((err: unknown) => {
+      if (err instanceof NoResponseError) throw new IpamError(`${err.message}. ${noSegmentAddress()}`, { cause: err });
+      throw err;
+    });
     await this.#o.client.release({ identity, ip: binding.ip, serverId: binding.serverId });
     const prefixLength = binding.subnetMask === undefined ? undefined : maskToPrefix(binding.subnetMask);
     if (prefixLength === undefined) {
@@ -463,7 +467,8 @@ export class IpamDriver {
     if (taken) {
       throw new IpamError(
         `the DHCP server's subnet ${poolCidr(pool)} is already in use by a network of this host, or Docker refused it as on-link; ` +
-          `create the network with --subnet ${poolCidr(pool)}${router ? ` --gateway ${router}` : ''}`,
+          `create the network with --subnet ${poolCidr(pool)}${router ? ` --gateway ${router}` : ''} if its macvlan parent is on that LAN. ` +
+          `In direct mode the server leases from the segment it hears this host on: ${noSegmentAddress()}`,
       );
     }
     this.#pools.set(id, { pool, reserved: new Set(), learned: true });
@@ -498,6 +503,17 @@ export class CallerGoneError extends DaemonError {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/**
+ * Why direct mode cannot learn or lease a subnet the host has no address in, and what does:
+ * said when a network without --subnet fails (docs/engines.md, zero-config networks).
+ */
+function noSegmentAddress(): string {
+  return (
+    `if the macvlan parent is on another segment where this host has no address (a VLAN sub-interface), this host has no address to reach the DHCP server from on that segment, ` +
+    `and direct mode can neither learn nor lease that segment's subnet: use relay mode, which names the subnet to the server`
+  );
 }
 
 /** A fresh pool tag: 8 hex digits. */

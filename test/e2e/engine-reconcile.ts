@@ -3,6 +3,7 @@
  * not hear it are released, the others kept; nothing is released while Docker is unreachable
  * or in a dry run; a dockerd restart with a RequestAddress in flight leaves no lease behind.
  * Kea's lease time (120 s) outlasts every phase, so a free lease here was RELEASEd, not expired.
+ * The plugin reads the engine under test through its own socket (--docker-socket).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -10,23 +11,21 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { readLeaseTable } from '../support/netns-daemon.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { expectEventually } from '../support/eventually.js';
-import { containerOn, docker, ensureEngine, ensureTestImage, removeByPrefix, TEST_IMAGE, type Engine } from '../support/docker.js';
+import { TEST_IMAGE, type DockerEngine } from '../support/docker-engines.js';
+import type { resultRecorder } from '../support/docker-results.js';
 import { netnsPids } from '../support/lab/namespaces.js';
 import { createLab, type Lab } from '../support/lab/netns.js';
-import { describeLab } from '../support/lab/prereqs.js';
 import { signalPid } from '../support/lab/processes.js';
 import { createServer, waitForLease, type DhcpServerFixture, type ServerLease } from '../support/lab/servers.js';
 import { BUILT_MAIN, startPlugin, type PluginProcess } from '../support/plugin-process.js';
 
+type Recorder = ReturnType<typeof resultRecorder>;
+
 const PLUGIN_DIR = '/run/docker/plugins';
-const PREFIX = 'd4drc-';
-const DRIVER = 'd4drc';
-const NET = `${PREFIX}net`;
+const LAN = { octet: 97 };
 const GRACE_S = 3;
-/** dockerd's default pid file, removed when it exits. */
-const DOCKERD_PID_FILE = '/var/run/docker.pid';
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -39,34 +38,39 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
   });
 }
 
-describeLab(
-  'reconciliation with Docker',
-  () => {
-    let engine: Engine;
+export function reconcileSuite(engine: () => DockerEngine, rec: Recorder): void {
+  describe('reconciliation with Docker', () => {
     let lab: Lab;
     let server: DhcpServerFixture;
     let stateDir: string;
     let plugin: PluginProcess | undefined;
+    let PREFIX = '';
+    let DRIVER = '';
+    let NET = '';
+    const docker = (args: readonly string[], timeoutMs?: number) => engine().docker(args, timeoutMs);
+    const containerOn = (c: string, net: string) => engine().containerOn(c, net);
     const name = (c: string): string => `${PREFIX}${c}`;
-    const common = (): string[] => ['--dhcp-server', lab.serverIp, '--driver-name', DRIVER, '--state-dir', stateDir, '--plugin-dir', PLUGIN_DIR, '--config', '/dev/null'];
+    const common = (dockerSocket = engine().socket): string[] => ['--dhcp-server', lab.serverIp, '--driver-name', DRIVER, '--state-dir', stateDir, '--plugin-dir', PLUGIN_DIR, '--docker-socket', dockerSocket, '--config', '/dev/null'];
     const held: Record<string, { ip: string; mac: string }> = {};
 
-    async function startDriver(extra: string[]): Promise<void> {
-      plugin = await startPlugin([...common(), ...extra], join(PLUGIN_DIR, `${DRIVER}.sock`));
+    async function startDriver(extra: string[], dockerSocket?: string): Promise<void> {
+      plugin = await startPlugin([...common(dockerSocket), ...extra], join(PLUGIN_DIR, `${DRIVER}.sock`));
     }
     const activeFor = async (ip: string): Promise<ServerLease | undefined> => (await server.leases()).find((l) => l.active && l.ip === ip);
     async function runContainer(c: string): Promise<void> {
-      await docker(['run', '-d', '--name', name(c), '--net', NET, TEST_IMAGE, 'sleep', '3600']);
+      await docker(['run', '-d', '--name', name(c), '--stop-timeout', '1', '--net', NET, TEST_IMAGE, 'sleep', '3600']);
       held[c] = await containerOn(name(c), NET);
       await waitForLease(server, (l) => l.active && l.ip === held[c]?.ip && l.mac === held[c]?.mac, 5_000);
     }
 
     beforeAll(async () => {
       if (!existsSync(BUILT_MAIN)) throw new Error(`${BUILT_MAIN} is missing: run npm run build first`);
-      engine = await ensureEngine();
-      await ensureTestImage();
-      await removeByPrefix(PREFIX);
-      lab = await createLab({ name: 'drc', octet: 172 });
+      const tag = engine().id.slice(-2);
+      PREFIX = `d4d${tag}rc-`;
+      DRIVER = `d4drc${tag}`;
+      NET = `${PREFIX}net`;
+      await engine().removeByPrefix(PREFIX);
+      lab = await createLab({ name: `r${tag}`, octet: LAN.octet });
       server = createServer('kea', lab, { leaseTimeSeconds: 120, rangeFirst: 20, rangeLast: 239 });
       await server.start();
       stateDir = await mkdtemp(join(tmpdir(), 'd4d-reconcile-'));
@@ -76,21 +80,20 @@ describeLab(
     }, 120_000);
 
     afterAll(async () => {
-      await removeByPrefix(PREFIX).catch(() => undefined);
+      await engine().removeByPrefix(PREFIX).catch(() => undefined);
       await plugin?.stop();
       await server?.stop();
       await lab?.destroy();
-      await engine?.stop();
       if (stateDir !== undefined) await rm(stateDir, { recursive: true, force: true });
     }, 90_000);
 
-    it('keeps the leases of running containers across automatic runs', async () => {
+    rec.scenario('keeps the leases of running containers across automatic runs', 'reconcile-keeps', 'kea', async () => {
       await new Promise((r) => setTimeout(r, (GRACE_S + 2) * 1000));
       for (const c of ['c1', 'c2', 'c3']) expect(await activeFor(held[c]?.ip ?? ''), c).toBeDefined();
       expect(plugin?.log()).not.toContain('lease released');
     });
 
-    it('containers removed while the plugin is dead keep their leases until the plugin is back', async () => {
+    rec.scenario('containers removed while the plugin is dead keep their leases until the plugin is back', 'reconcile-plugin-dead', 'kea', async () => {
       await plugin?.stop('SIGKILL');
       // dockerd retries the ReleaseAddress against the dead socket (~15 s), gives up, removes them.
       const rm = await docker(['rm', '-f', name('c2'), name('c3')], 120_000);
@@ -98,8 +101,8 @@ describeLab(
       for (const c of ['c2', 'c3']) expect(await activeFor(held[c]?.ip ?? ''), `${c} still leased on the server`).toBeDefined();
     }, 150_000);
 
-    it('Docker unreachable: nothing is released, however long', async () => {
-      await startDriver(['--docker-socket', join(stateDir, 'no-docker.sock'), '--reconcile-interval', '1', '--reconcile-grace', '1']);
+    rec.scenario('Docker unreachable: nothing is released, however long', 'reconcile-docker-unreachable', 'kea', async () => {
+      await startDriver(['--reconcile-interval', '1', '--reconcile-grace', '1'], join(stateDir, 'no-docker.sock'));
       await new Promise((r) => setTimeout(r, 4_000));
       for (const c of ['c1', 'c2', 'c3']) expect(await activeFor(held[c]?.ip ?? ''), c).toBeDefined();
       expect(plugin?.log()).toContain('reconciliation skipped, nothing released');
@@ -107,7 +110,7 @@ describeLab(
       await plugin?.stop();
     });
 
-    it('reconcile --dry-run lists what it would release and releases nothing', async () => {
+    rec.scenario('reconcile --dry-run lists what it would release and releases nothing', 'reconcile-dry-run', 'kea', async () => {
       await startDriver(['--reconcile-interval', '0', '--reconcile-grace', String(GRACE_S)]);
       const first = await cli([...common(), 'reconcile', '--dry-run']);
       expect(first.code, first.stderr).toBe(0);
@@ -126,7 +129,7 @@ describeLab(
       await plugin?.stop();
     });
 
-    it('after the restart, automatic reconciliation frees exactly the removed containers\' leases', async () => {
+    rec.scenario('after the restart, automatic reconciliation frees exactly the removed containers\' leases', 'reconcile-releases', 'kea', async () => {
       await startDriver(['--reconcile-interval', '1', '--reconcile-grace', String(GRACE_S)]);
       await expectEventually(async () => (await activeFor(held.c2?.ip ?? '')) === undefined && (await activeFor(held.c3?.ip ?? '')) === undefined, (GRACE_S + 10) * 1000, 250);
       expect(await activeFor(held.c1?.ip ?? '')).toBeDefined();
@@ -136,14 +139,9 @@ describeLab(
       for (const c of ['c2', 'c3']) expect(table).not.toContain(held[c]?.ip ?? 'missing');
     }, 60_000);
 
-    it('dockerd restarted while a RequestAddress waits for DHCP: no lease is left that Docker does not have', async () => {
-      if (!engine.ours) {
-        if (process.env.CI === 'true') throw new Error('a dockerd the tests did not start is running; CI must own its engine');
-        console.warn('skipping the dockerd restart: the running dockerd was not started by the tests');
-        return;
-      }
+    rec.scenario('dockerd restarted while a RequestAddress waits for DHCP: no lease is left that Docker does not have', 'reconcile-dockerd-restart-in-flight', 'kea', async () => {
       // A container that comes back after the restart, so Docker has an endpoint to keep.
-      await docker(['run', '-d', '--name', name('always'), '--restart', 'always', '--net', NET, TEST_IMAGE, 'sleep', '3600']);
+      await docker(['run', '-d', '--name', name('always'), '--restart', 'always', '--stop-timeout', '1', '--net', NET, TEST_IMAGE, 'sleep', '3600']);
       const inFlightMac = '02:d4:72:00:00:04';
       const kea = [];
       for (const pid of await netnsPids(lab.serverNs)) {
@@ -160,8 +158,9 @@ describeLab(
         // the process exits, which removes its pid file); only then does the server answer: a
         // retransmitted DISCOVER gets a lease for a caller that has gone. The server must be
         // back before dockerd restarts the --restart always container (it blocks start-up).
-        const restarting = engine.restart();
-        await expectEventually(async () => !existsSync(DOCKERD_PID_FILE), 60_000, 100);
+        const down = engine().exited();
+        const restarting = engine().restart();
+        await down;
         for (const pid of kea) signalPid(pid, 'SIGCONT');
         stopped = false;
         await restarting;
@@ -194,9 +193,8 @@ describeLab(
       expect((await server.leases()).find((l) => l.active && l.mac === inFlightMac)).toBeUndefined();
       // Which way it went, for the record: leased after the caller had gone, then released.
       const bound = plugin?.log().includes(`"event":"bound","pool"`) && new RegExp(`"event":"bound"[^\n]*"mac":"${inFlightMac}"`).test(plugin?.log() ?? '');
-      console.info(`in-flight request: ${bound ? 'leased after dockerd had gone, then released' : 'never leased'}`);
+      console.info(`[${engine().id}] in-flight request: ${bound ? 'leased after dockerd had gone, then released' : 'never leased'}`);
       if (process.env.D4D_TEST_LOG === 'debug') console.info(plugin?.log().slice(-6000));
     }, 240_000);
-  },
-  { requires: ['dockerd', 'busybox'] },
-);
+  });
+}
