@@ -6,6 +6,7 @@
 import { isIPv4, normalizeMac, formatHex } from '../dhcp/codec/ipv4.js';
 import type { Binding } from '../dhcp/binding.js';
 import type { Lease } from './lease.js';
+import { internBinding, internString } from './intern.js';
 import { LeaseState } from './state.js';
 
 /** Identifies our files, so a stray JSON file is not mistaken for a lease table. */
@@ -113,6 +114,9 @@ export function decodeLeaseTable(text: string): LoadResult & { unreadable: boole
   return { leases, pools, problems, unreadable: false };
 }
 
+/** States a stored lease may be in (a released lease is deleted, never stored). */
+const STORED_STATES: ReadonlySet<string> = new Set(Object.values(LeaseState).filter((s) => s !== 'RELEASED'));
+
 /** A stored lease back as a lease, or what is wrong with it. */
 export function decodeStoredLease(entry: unknown): Lease | string {
   if (!isObject(entry)) return 'not an object';
@@ -137,7 +141,7 @@ export function decodeStoredLease(entry: unknown): Lease | string {
   if (clientIdHex === undefined || !/^[0-9a-f]{2}(:[0-9a-f]{2})+$/.test(clientIdHex)) return `${id}: bad clientId`;
   if (ip === undefined || !isIPv4(ip)) return `${id}: bad ip`;
   if (serverId === undefined || !isIPv4(serverId)) return `${id}: bad serverId`;
-  if (state === undefined || !(Object.values(LeaseState) as string[]).includes(state) || state === 'RELEASED') return `${id}: bad state`;
+  if (state === undefined || !STORED_STATES.has(state)) return `${id}: bad state`;
   if (requestedAt === undefined || leaseTimeSeconds === undefined) return `${id}: bad times`;
   if (renewAt === undefined || rebindAt === undefined || expiresAt === undefined) return `${id}: bad times`;
   const routers = ipList('routers');
@@ -146,7 +150,7 @@ export function decodeStoredLease(entry: unknown): Lease | string {
   const subnetMask = str('subnetMask');
   if (subnetMask !== undefined && !isIPv4(subnetMask)) return `${id}: bad subnetMask`;
 
-  const binding: Binding = { ip, serverId, requestedAt, leaseTimeSeconds, xid: 0 };
+  const binding: Binding = { ip, serverId: internString(serverId), requestedAt, leaseTimeSeconds, xid: 0 };
   const t1 = num('renewalTimeSeconds');
   const t2 = num('rebindingTimeSeconds');
   const domainName = str('domainName');
@@ -156,6 +160,7 @@ export function decodeStoredLease(entry: unknown): Lease | string {
   if (routers !== undefined) binding.routers = routers;
   if (dnsServers !== undefined) binding.dnsServers = dnsServers;
   if (domainName !== undefined) binding.domainName = domainName;
+  internBinding(binding);
   const hostname = str('hostname');
   // A lease caught mid-step resumes from BOUND: nextStep() then picks renew, rebind or expire
   // from its times, and an EXPIRED or REBOOTING lease is asked back with INIT-REBOOT.
@@ -164,11 +169,12 @@ export function decodeStoredLease(entry: unknown): Lease | string {
     id,
     identity: {
       mac,
-      clientId: Uint8Array.from(clientIdHex.split(':').map((h) => parseInt(h, 16))),
+      // From Node's shared pool of small buffers, not an ArrayBuffer of its own per lease.
+      clientId: pooledBytes(clientIdHex.replaceAll(':', '')),
       ...(hostname === undefined ? {} : { hostname }),
     },
     ip,
-    serverId,
+    serverId: binding.serverId,
     state: resumed,
     binding,
     requestedAt,
@@ -178,6 +184,12 @@ export function decodeStoredLease(entry: unknown): Lease | string {
     retryAt: null,
     recoveryAttempts: 0,
   };
+}
+
+/** Hex to bytes: a plain Uint8Array view into Node's shared pool of small buffers. */
+function pooledBytes(hex: string): Uint8Array {
+  const b = Buffer.from(hex, 'hex');
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
 /** A pool record, or undefined when malformed. */

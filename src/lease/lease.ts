@@ -5,6 +5,7 @@
 import type { Binding } from '../dhcp/binding.js';
 import { INFINITE_LEASE_SECONDS } from '../dhcp/codec/option-codes.js';
 import type { ClientIdentity } from '../dhcp/messages.js';
+import { internBinding } from './intern.js';
 import type { LeaseState } from './state.js';
 
 export interface Lease {
@@ -99,6 +100,7 @@ export function leaseTimes(binding: Binding, random: () => number): LeaseTimes {
 
 /** A fresh BOUND lease from a binding. */
 export function leaseFromBinding(id: string, identity: ClientIdentity, binding: Binding, random: () => number): Lease {
+  internBinding(binding);
   return {
     id,
     identity,
