@@ -40,7 +40,10 @@ export const MAX_MESSAGE_SIZE = 1500;
 
 /** Client identifier `01` + MAC: what ISC, Kea and dnsmasq reservations spell as a MAC client-id. */
 export function clientIdForMac(mac: string): Uint8Array {
-  const out = new Uint8Array(7);
+  // A view into Node's pool of small buffers: a lease keeps its client id for as long as it
+  // lives, and an ArrayBuffer of its own for 7 bytes costs about 100 bytes more.
+  const pooled = Buffer.allocUnsafe(7);
+  const out = new Uint8Array(pooled.buffer, pooled.byteOffset, 7);
   out[0] = 1; // ARP hardware type Ethernet (RFC 2132 §9.14)
   out.set(parseMac(mac), 1);
   return out;
