@@ -21,6 +21,8 @@ export interface FleetDaemonOptions {
   /** Flags besides driver name, state, plugin dir and config, e.g. `--dhcp-server …`. */
   readonly args: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** Where the plugin socket goes; default `<dir>/plugins` (a dockerd looks in /run/docker/plugins). */
+  readonly pluginDir?: string;
 }
 
 export interface FleetDaemon extends NetnsDaemon {
@@ -32,8 +34,9 @@ export interface FleetDaemon extends NetnsDaemon {
 export async function startFleetDaemon(o: FleetDaemonOptions): Promise<FleetDaemon> {
   await mkdir(join(o.dir, 'state'), { recursive: true });
   const driver = o.hostName;
-  const socketPath = join(o.dir, 'plugins', `${driver}.sock`);
-  const argv = [process.execPath, BUILT_MAIN, '--driver-name', driver, '--state-dir', join(o.dir, 'state'), '--plugin-dir', join(o.dir, 'plugins'), '--config', '/dev/null', '--reconcile-interval', '0', ...o.args, 'server'];
+  const pluginDir = o.pluginDir ?? join(o.dir, 'plugins');
+  const socketPath = join(pluginDir, `${driver}.sock`);
+  const argv = [process.execPath, BUILT_MAIN, '--driver-name', driver, '--state-dir', join(o.dir, 'state'), '--plugin-dir', pluginDir, '--config', '/dev/null', '--reconcile-interval', '0', ...o.args, 'server'];
   // unshare and sh exec in place: the pid is the daemon's, so signals reach it.
   const proc = spawn('ip', ['netns', 'exec', o.host.ns, 'unshare', '--uts', '--', 'sh', '-c', 'hostname "$0" && exec "$@"', o.hostName, ...argv], {
     stdio: ['ignore', 'pipe', 'pipe'],
