@@ -4,6 +4,8 @@
  * the wall clock. Times are epoch milliseconds (`…At`), durations milliseconds (`…Ms`).
  */
 
+import type { AbortLike } from './abort.js';
+
 /** Opaque handle of a scheduled callback; only the clock that made it can read it. */
 export type TimerHandle = object;
 
@@ -52,7 +54,7 @@ export const systemClock: Clock = {
 };
 
 /** Resolves after `ms` on `clock`; rejects with the signal's reason if aborted first. */
-export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+export function sleep(clock: Clock, ms: number, signal?: AbortLike): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason);

@@ -13,8 +13,9 @@
  * Every datagram goes through one `Sender`: a bound on transactions in flight and on datagrams
  * per second, served by priority, so Docker's requests never queue behind lease upkeep and a
  * restart with thousands of overdue leases cannot flood the server. Each step takes an optional
- * AbortSignal that stops it, retransmissions included (a release does not wait for a renewal).
+ * signal (`AbortLike`) that stops it, retransmissions included (a release does not wait for a renewal).
  */
+import { StepAbort, type AbortLike } from '../abort.js';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { sleep } from '../clock.js';
@@ -94,7 +95,7 @@ export interface StepOptions {
   /** Default: `Docker` for acquire and release, `Upkeep` for renew and rebind, `Recovery` for reboot. */
   priority?: Priority;
   /** Abandons the step, retransmissions included; it then rejects with `TransactionAbortedError`. */
-  signal?: AbortSignal;
+  signal?: AbortLike;
 }
 
 export interface AcquireRequest {
@@ -106,7 +107,7 @@ export interface AcquireRequest {
   /** Give up after this long; default `DEFAULT_ACQUIRE_TIMEOUT_MS`. */
   timeoutMs?: number;
   /** Abandons the acquisition (e.g. Docker hung up); it then rejects with `TransactionAbortedError`. */
-  signal?: AbortSignal;
+  signal?: AbortLike;
   /**
    * Relay mode: an address inside the subnet to lease from (the network's), named to the
    * server by link or subnet selection; default the requested address. Without either the
@@ -150,7 +151,7 @@ interface ExchangeSpec {
   deadlineAt: number;
   priority: Priority;
   /** The transaction's signal: client closed, or the caller abandoned the step. */
-  signal: AbortSignal;
+  signal: AbortLike;
 }
 
 export class DhcpClient {
@@ -167,7 +168,7 @@ export class DhcpClient {
    * thousands of steps queued (a burst, a renewal wave at 50,000 leases) each one cost time
    * proportional to all the others.
    */
-  readonly #steps = new Set<AbortController>();
+  readonly #steps = new Set<StepAbort>();
   readonly #lastWarnAt = new Map<DropReason, number>();
   readonly stats: ClientStats = {
     received: 0,
@@ -231,7 +232,7 @@ export class DhcpClient {
     );
   }
 
-  async #acquire(req: AcquireRequest, deadlineAt: number, priority: Priority, signal: AbortSignal): Promise<Binding> {
+  async #acquire(req: AcquireRequest, deadlineAt: number, priority: Priority, signal: AbortLike): Promise<Binding> {
     const { clock } = this.#o;
     const { identity } = req;
     const startedAt = clock.now();
@@ -389,9 +390,9 @@ export class DhcpClient {
     step: string,
     mac: string,
     priority: Priority,
-    callerSignal: AbortSignal | undefined,
+    callerSignal: AbortLike | undefined,
     deadlineAt: number,
-    task: (signal: AbortSignal, priority: Priority) => Promise<T>,
+    task: (signal: AbortLike, priority: Priority) => Promise<T>,
   ): Promise<T> {
     const { signal, dispose } = this.#stepSignal(step, mac, callerSignal);
     const { observer } = this.#o;
@@ -410,23 +411,23 @@ export class DhcpClient {
 
   /**
    * The signal a step runs under: aborted with `ClientClosedError` when the client closes, or
-   * with `TransactionAbortedError` when the caller's signal aborts. One controller per step (a
-   * microsecond), so whatever waits on the step listens on a signal of its own.
+   * with `TransactionAbortedError` when the caller's signal aborts. One `StepAbort` per step (a
+   * tenth of a microsecond), so whatever waits on the step listens on a signal of its own.
    */
-  #stepSignal(step: string, mac: string, callerSignal: AbortSignal | undefined): { signal: AbortSignal; dispose: () => void } {
-    const ctl = new AbortController();
+  #stepSignal(step: string, mac: string, callerSignal: AbortLike | undefined): { signal: AbortLike; dispose: () => void } {
+    const ctl = new StepAbort();
     if (this.#closing.signal.aborted) {
       ctl.abort(this.#closing.signal.reason);
-      return { signal: ctl.signal, dispose: () => undefined };
+      return { signal: ctl, dispose: () => undefined };
     }
     this.#steps.add(ctl);
-    if (callerSignal === undefined) return { signal: ctl.signal, dispose: () => this.#steps.delete(ctl) };
+    if (callerSignal === undefined) return { signal: ctl, dispose: () => this.#steps.delete(ctl) };
     // The caller's signal is its own (one request, one lease): listening on it costs nothing.
     const onCaller = (): void => ctl.abort(new TransactionAbortedError(step, mac, callerSignal.reason));
     if (callerSignal.aborted) onCaller();
     else callerSignal.addEventListener('abort', onCaller, { once: true });
     return {
-      signal: ctl.signal,
+      signal: ctl,
       dispose: () => {
         this.#steps.delete(ctl);
         callerSignal.removeEventListener('abort', onCaller);
@@ -440,7 +441,7 @@ export class DhcpClient {
     deadlineAt: number,
     maxAttempts: number,
     priority: Priority,
-    signal: AbortSignal,
+    signal: AbortLike,
     build: (xid: number, secs: number) => DhcpPacket,
   ): Promise<Binding> {
     const { clock } = this.#o;
@@ -552,7 +553,7 @@ export class DhcpClient {
    * Resolves when `replied` does or `ms` pass, rejects if `signal` aborts; leaves no timer or
    * listener behind (thousands of transactions a minute go through here).
    */
-  #waitForReply(replied: Promise<DhcpPacket>, ms: number, signal: AbortSignal): Promise<void> {
+  #waitForReply(replied: Promise<DhcpPacket>, ms: number, signal: AbortLike): Promise<void> {
     const { clock } = this.#o;
     return new Promise<void>((resolve, reject) => {
       let settled = false;

@@ -8,6 +8,7 @@
  * so a RELEASE Docker waits for does not queue behind a pool's worth of background ones. One
  * grant per timer turn, `intervalMs` apart on average.
  */
+import type { AbortLike } from '../abort.js';
 import type { Clock, TimerHandle } from '../clock.js';
 
 interface Waiter {
@@ -39,7 +40,7 @@ export class Pacer {
    * interval old, else at its turn, most urgent `priority` first. Rejects with the signal's
    * reason if it aborts first (its turn goes to the next waiter).
    */
-  next(signal?: AbortSignal, priority = 0): Promise<void> {
+  next(signal?: AbortLike, priority = 0): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const now = this.clock.now();
     if (this.#waiting === 0 && now >= this.#nextAt) {

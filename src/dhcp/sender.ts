@@ -17,6 +17,7 @@
  *   Messages that get no reply and so are never retransmitted (DHCPRELEASE) are further spaced
  *   at their own rate, also most urgent first: 200 back-to-back RELEASEs made Kea lose the last ~25.
  */
+import type { AbortLike } from '../abort.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { Pacer } from './pacer.js';
 
@@ -165,7 +166,7 @@ export class Sender {
    * earlier work of the same priority; rejects with the signal's reason if aborted while
    * waiting, or with `QueueDeadlineError` if `deadlineAt` passes first.
    */
-  async transaction<T>(priority: Priority, signal: AbortSignal, deadlineAt: number, task: () => Promise<T>): Promise<T> {
+  async transaction<T>(priority: Priority, signal: AbortLike, deadlineAt: number, task: () => Promise<T>): Promise<T> {
     if (signal.aborted) throw signal.reason;
     if (this.#slotWaiters.anyAtOrAbove(priority) || !this.#admissible(priority)) {
       await this.#queue(this.#slotWaiters, priority, signal, deadlineAt);
@@ -182,7 +183,7 @@ export class Sender {
   }
 
   /** Resolves when one datagram may go on the wire; more urgent datagrams go first. */
-  datagram(priority: Priority, signal: AbortSignal): Promise<void> {
+  datagram(priority: Priority, signal: AbortLike): Promise<void> {
     if (signal.aborted) return Promise.reject(signal.reason);
     if (this.#sendWaiters.first() === undefined) {
       this.#refill();
@@ -201,7 +202,7 @@ export class Sender {
    * most urgent first there too, so Docker's RELEASE does not wait behind a pool's worth of
    * background ones.
    */
-  async unanswered(priority: Priority, signal: AbortSignal): Promise<void> {
+  async unanswered(priority: Priority, signal: AbortLike): Promise<void> {
     await this.#releasePacer.next(signal, priority);
     await this.datagram(priority, signal);
   }
@@ -230,7 +231,7 @@ export class Sender {
     }
   }
 
-  #queue(lanes: Lanes, p: Priority, signal: AbortSignal, deadlineAt: number): Promise<void> {
+  #queue(lanes: Lanes, p: Priority, signal: AbortLike, deadlineAt: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let deadline: TimerHandle | undefined;
       const onAbort = (): void => settle(signal.reason);

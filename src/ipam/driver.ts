@@ -18,6 +18,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
+import type { AbortLike } from '../abort.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { DhcpClient } from '../dhcp/client.js';
 import { Priority } from '../dhcp/sender.js';
@@ -166,7 +167,7 @@ export class IpamDriver {
   /**
    * `signal` aborts when the caller hangs up: what was acquired for it is then given back.
    */
-  async requestAddress(req: RequestAddressRequest, signal?: AbortSignal): Promise<RequestAddressResponse> {
+  async requestAddress(req: RequestAddressRequest, signal?: AbortLike): Promise<RequestAddressResponse> {
     const state = this.#pool(req.PoolID);
     const { pool } = state;
     const cidr = (ip: string): RequestAddressResponse => ({ Address: `${ip}/${pool.prefixLength}`, Data: {} });
@@ -231,7 +232,7 @@ export class IpamDriver {
       inRange: (ip: string) => boolean;
       cidr: (ip: string) => RequestAddressResponse;
     },
-    signal: AbortSignal | undefined,
+    signal: AbortLike | undefined,
   ): Promise<RequestAddressResponse> {
     const { req, state, id, identity, byName, normalized, range, inPool, inRange, cidr } = r;
     const { pool } = state;
@@ -328,7 +329,7 @@ export class IpamDriver {
    * Docker hung up before our reply (dockerd restarted while we waited on DHCP): it will never
    * use this address nor release it, so give it back now rather than renew it forever.
    */
-  async #giveBackIfGone(id: string, signal: AbortSignal | undefined, ctx: Record<string, unknown>): Promise<void> {
+  async #giveBackIfGone(id: string, signal: AbortLike | undefined, ctx: Record<string, unknown>): Promise<void> {
     if (signal?.aborted !== true) return;
     await this.#releaseAndSave(id);
     this.#o.log.info(ctx, 'caller hung up before the reply: address given back');

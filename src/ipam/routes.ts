@@ -8,6 +8,7 @@
  * up before the reply aborts the call's signal: RequestAddress then gives back what it got.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { StepAbort, type AbortLike } from '../abort.js';
 import { DaemonError } from '../errors.js';
 import type { IpamDriver } from './driver.js';
 import { parseBody, parseReleaseAddress, parseReleasePool, parseRequestAddress, parseRequestPool } from './protocol.js';
@@ -74,14 +75,15 @@ export function ipamRoutes(driver: IpamDriver, calls: PluginCalls = new PluginCa
      * 'close' fires once its body is read; the response's fires on hang-up or after sending.)
      */
     const call =
-      (handler: (req: FastifyRequest, reply: FastifyReply, signal: AbortSignal) => Promise<FastifyReply>) =>
+      (handler: (req: FastifyRequest, reply: FastifyReply, signal: AbortLike) => Promise<FastifyReply>) =>
       async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
         if (calls.stopping) {
           // Docker retries a refused connection but not an answered call: say why it failed.
           return reply.code(503).header('connection', 'close').type(PLUGIN_CONTENT_TYPE).send({ Err: 'oam-docker-ipam is stopping; try again once it is back' });
         }
         const end = calls.begin();
-        const hangUp = new AbortController();
+        // Every call gets one, and an AbortController costs every call about 18 µs (see abort.ts).
+        const hangUp = new StepAbort();
         let handled = false;
         let closed = false;
         reply.raw.once('close', () => {
@@ -90,7 +92,7 @@ export function ipamRoutes(driver: IpamDriver, calls: PluginCalls = new PluginCa
           if (handled) end();
         });
         try {
-          return await handler(req, reply, hangUp.signal);
+          return await handler(req, reply, hangUp);
         } finally {
           handled = true;
           if (closed) end();

@@ -14,6 +14,7 @@
  * time in a sequence spaced at `overdueStepsPerSecond`, so the window grows with their number.
  */
 import type { Logger } from 'pino';
+import { StepAbort, type AbortLike } from '../abort.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { AcquireRequest, DhcpClient } from '../dhcp/client.js';
 import { Priority } from '../dhcp/sender.js';
@@ -62,7 +63,7 @@ interface Entry {
    * step (a release does not wait for it). Made per step and dropped after it: a controller and
    * its signal held for every lease cost about 250 bytes each, 12 MB at 50,000 leases.
    */
-  abort: AbortController | undefined;
+  abort: StepAbort | undefined;
   /** Released or forgotten: no step starts any more. */
   ended: boolean;
   /** No new step before this time: a back-off after a bug. */
@@ -299,9 +300,9 @@ export class LeaseManager {
       return;
     }
     if (entry.ended) return;
-    const abort = new AbortController();
+    const abort = new StepAbort();
     entry.abort = abort;
-    entry.running = this.#perform(entry, step.action, abort.signal)
+    entry.running = this.#perform(entry, step.action, abort)
       .catch((err: unknown) => {
         // A bug, not a network condition: log it and back off, so it cannot spin.
         entry.holdUntil = clock.now() + recoveryDelayMs(entry.lease.recoveryAttempts++, this.#o.random, this.#o.recoveryInitialMs, this.#o.recoveryMaxMs);
@@ -314,7 +315,7 @@ export class LeaseManager {
       });
   }
 
-  async #perform(entry: Entry, action: Exclude<Action, 'wait'>, signal: AbortSignal): Promise<void> {
+  async #perform(entry: Entry, action: Exclude<Action, 'wait'>, signal: AbortLike): Promise<void> {
     const { lease } = entry;
     const { clock, client, log } = this.#o;
     const now = clock.now();
