@@ -1,6 +1,7 @@
 /**
  * A fleet with real engines: two hosts on one LAN, each a network namespace with its own
- * Docker 20.10 and its own daemon, one Kea for both. Containers started on both at once get
+ * Docker engine (20.10 on the first; 28.5 on the second when scripts/docker28.sh installed it,
+ * else 20.10 again, said in the output) and its own daemon, one Kea for both. Containers started on both at once get
  * distinct addresses; then one host dies for good (daemon, dockerd, containerd and containers
  * killed): its leases run out on the server and the other host's new containers get them, each
  * address on one container only.
@@ -9,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startNetnsEngine, type NetnsEngine } from '../support/docker-netns.js';
+import { netnsEngineMissing, startNetnsEngine, type NetnsEngine, type NetnsEngineKind } from '../support/docker-netns.js';
 import { expectEventually } from '../support/eventually.js';
 import { startFleetDaemon, type FleetDaemon } from '../support/fleet-daemon.js';
 import { createFleetLab, type FleetLab } from '../support/lab/fleet-lab.js';
@@ -20,9 +21,11 @@ import { BUILT_MAIN } from '../support/plugin-process.js';
 const PLUGIN_DIR = '/run/docker/plugins';
 const LEASE_SECONDS = 10;
 const NET = 'fdk';
+/** The second host's engine: the current Docker when it is installed. */
+const SECOND: NetnsEngineKind = netnsEngineMissing('docker28') === undefined ? 'docker28' : 'docker20';
 
 describeLab(
-  'a fleet of two Docker 20.10 hosts on one LAN with one Kea',
+  `a fleet of two Docker hosts (20.10 and ${SECOND === 'docker28' ? '28' : '20.10 again: Docker 28 is not installed'}) on one LAN with one Kea`,
   () => {
     let lab: FleetLab;
     let server: DhcpServerFixture;
@@ -40,8 +43,9 @@ describeLab(
       server = createServer('kea', lab.servers[0] as FleetLab['servers'][0], { leaseTimeSeconds: LEASE_SECONDS, rangeFirst: 20, rangeLast: 49 });
       await server.start();
       for (const host of lab.hosts) {
-        const engine = await startNetnsEngine(`fdk${host.index}`, host.ns);
+        const engine = await startNetnsEngine(`fdk${host.index}`, host.ns, host.index === 1 ? 'docker20' : SECOND);
         engines.push(engine);
+        console.info(`[fleet] host ${host.index}: ${engine.label}`);
         const dir = await mkdtemp(join(lab.workDir, `h${host.index}-`));
         const daemon = await startFleetDaemon({ host, hostName: `fdk${host.index}`, dir, pluginDir: PLUGIN_DIR, args: ['--dhcp-server', lab.network(1), '--listen-addr', host.ip, '--docker-socket', engine.socket] });
         daemons.push(daemon);

@@ -1,6 +1,6 @@
 /**
- * Docker 20.10 (Debian's docker.io: /usr/sbin/dockerd, /usr/bin/docker at API 1.41) run inside a
- * lab namespace, as the engine of one lab host: its own socket, data root, exec root, pid file
+ * Docker 20.10 (Debian's docker.io: /usr/sbin/dockerd, /usr/bin/docker at API 1.41), or the
+ * Docker 28 that scripts/docker28.sh unpacks (docker-engines.ts), run inside a lab namespace, as the engine of one lab host: its own socket, data root, exec root, pid file
  * and cgroup parent, all named after `name`, so several can run beside each other and beside
  * the engines of docker-engines.ts. `--bridge none --iptables=false`: macvlan needs neither.
  *
@@ -16,13 +16,30 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expectEventually } from './eventually.js';
 import { pidAlive, signalPid } from './lab/processes.js';
 import { run, type RunResult } from './lab/shell.js';
+import { DOCKER28_DIR } from './docker-engines.js';
 
 export const NETNS_TEST_IMAGE = 'local/busybox:latest';
-const DOCKERD = '/usr/sbin/dockerd';
-const DOCKER = '/usr/bin/docker';
+export type NetnsEngineKind = 'docker20' | 'docker28';
+
+/** Binaries and environment of each engine (as docker-engines.ts runs them in the root namespace). */
+function binaries(kind: NetnsEngineKind): { dockerd: string; docker: string; clientEnv: Record<string, string>; path: string; extraFlags: string[] } {
+  const path = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin';
+  if (kind === 'docker20') return { dockerd: '/usr/sbin/dockerd', docker: '/usr/bin/docker', clientEnv: { DOCKER_API_VERSION: '1.41' }, path, extraFlags: [] };
+  return {
+    dockerd: join(DOCKER28_DIR, 'usr/sbin/dockerd'),
+    docker: join(DOCKER28_DIR, 'usr/bin/docker'),
+    clientEnv: {},
+    // Its containerd 2, shim and docker-init first; bookworm's runc.
+    path: `${join(DOCKER28_DIR, 'usr/bin')}:${path}`,
+    extraFlags: ['--ip6tables=false'],
+  };
+}
 
 export interface NetnsEngine {
   readonly name: string;
+  readonly kind: NetnsEngineKind;
+  /** `Docker 28.5.2`. */
+  readonly label: string;
   readonly socket: string;
   docker(args: readonly string[], timeoutMs?: number): Promise<RunResult>;
   /** The address and MAC a container has on `network`. */
@@ -33,16 +50,18 @@ export interface NetnsEngine {
   log(): string;
 }
 
-/** Why a netns engine cannot run here, or undefined. */
-export function netnsEngineMissing(): string | undefined {
-  return existsSync(DOCKERD) && existsSync(DOCKER) ? undefined : 'docker.io is not installed (apt-get install docker.io)';
+/** Why a netns engine of `kind` cannot run here, or undefined. */
+export function netnsEngineMissing(kind: NetnsEngineKind = 'docker20'): string | undefined {
+  const b = binaries(kind);
+  if (existsSync(b.dockerd) && existsSync(b.docker)) return undefined;
+  return kind === 'docker20' ? 'docker.io is not installed (apt-get install docker.io)' : `Docker 28 is not installed in ${DOCKER28_DIR} (scripts/docker28.sh)`;
 }
 
 function paths(name: string): { socket: string; dataRoot: string; execRoot: string; pidFile: string; cgroupParent: string } {
   return { socket: `/run/d4d-${name}.sock`, dataRoot: `/var/lib/d4d-${name}`, execRoot: `/run/d4d-${name}`, pidFile: `/run/d4d-${name}.pid`, cgroupParent: `d4d-${name}` };
 }
 
-/** Kill what an engine `name` left: dockerd, containerd, shims (by exec root or socket), containers (by cgroup); unmount and remove its exec root. */
+/** Kill what an engine `name` left: dockerd, containerd, shims (by exec root or socket), containers (by cgroup); unmount and remove its exec root (the data root is removed at the next start). */
 export async function removeNetnsEngineLeftovers(name: string): Promise<void> {
   const p = paths(name);
   const victims: number[] = [];
@@ -57,7 +76,7 @@ export async function removeNetnsEngineLeftovers(name: string): Promise<void> {
   const mounts = (await readFile('/proc/self/mounts', 'utf8'))
     .split('\n')
     .map((l) => l.split(' ')[1] ?? '')
-    .filter((m) => m.startsWith(`${p.dataRoot}/`) || m.startsWith(`${p.execRoot}/`) || m === p.execRoot)
+    .filter((m) => m === p.dataRoot || m.startsWith(`${p.dataRoot}/`) || m.startsWith(`${p.execRoot}/`) || m === p.execRoot)
     .reverse();
   for (const m of mounts) await run('umount', ['-l', m]).catch(() => undefined);
   await rm(p.execRoot, { recursive: true, force: true });
@@ -81,18 +100,22 @@ async function cgroupPids(parent: string): Promise<number[]> {
 }
 
 /** Starts dockerd `name` in network namespace `netns` and imports the test image into it. */
-export async function startNetnsEngine(name: string, netns: string): Promise<NetnsEngine> {
-  const missing = netnsEngineMissing();
+export async function startNetnsEngine(name: string, netns: string, kind: NetnsEngineKind = 'docker20'): Promise<NetnsEngine> {
+  const missing = netnsEngineMissing(kind);
   if (missing !== undefined) throw new Error(missing);
+  const b = binaries(kind);
   const p = paths(name);
   await removeNetnsEngineLeftovers(name);
+  // A fresh engine each time: a kept data root would bring back an earlier run's networks and
+  // containers, whose plugin is gone (only the test image is lost, and imported again below).
+  await rm(p.dataRoot, { recursive: true, force: true });
   await mkdir(p.execRoot, { recursive: true });
-  const env = { DOCKER_HOST: `unix://${p.socket}`, DOCKER_API_VERSION: '1.41' };
-  const docker = (args: readonly string[], timeoutMs = 60_000): Promise<RunResult> => run(DOCKER, args, { timeoutMs, env });
-  const args = ['-H', `unix://${p.socket}`, '--data-root', p.dataRoot, '--exec-root', p.execRoot, '--pidfile', p.pidFile, '--cgroup-parent', p.cgroupParent, '--bridge', 'none', '--iptables=false', '--log-level', 'warn'];
+  const env = { DOCKER_HOST: `unix://${p.socket}`, ...b.clientEnv };
+  const docker = (args: readonly string[], timeoutMs = 60_000): Promise<RunResult> => run(b.docker, args, { timeoutMs, env });
+  const args = ['-H', `unix://${p.socket}`, '--data-root', p.dataRoot, '--exec-root', p.execRoot, '--pidfile', p.pidFile, '--cgroup-parent', p.cgroupParent, '--bridge', 'none', '--iptables=false', ...b.extraFlags, '--log-level', 'warn'];
   // nsenter, not `ip netns exec`: that remounts /sys in a mount namespace of its own, hiding
   // the cgroup hierarchies under /sys/fs/cgroup (dockerd: "Devices cgroup isn't mounted").
-  const child: ChildProcess = spawn('nsenter', [`--net=/run/netns/${netns}`, DOCKERD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn('nsenter', [`--net=/run/netns/${netns}`, b.dockerd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: b.path } });
   let log = '';
   child.stdout?.on('data', (c: Buffer) => (log += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (log += c.toString()));
@@ -106,6 +129,7 @@ export async function startNetnsEngine(name: string, netns: string): Promise<Net
     await sleep(200);
   }
   await importTestImage(docker);
+  const version = (await docker(['version', '--format', '{{.Server.Version}}'])).stdout.trim();
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -115,6 +139,8 @@ export async function startNetnsEngine(name: string, netns: string): Promise<Net
   };
   return {
     name,
+    kind,
+    label: `Docker ${version}`,
     socket: p.socket,
     docker,
     async containerOn(container, network) {
