@@ -46,7 +46,7 @@ describeLab('two Kea servers in hot-standby, the primary stopped mid-run', () =>
     if (!existsSync(BUILT_MAIN)) throw new Error(`${BUILT_MAIN} is missing: run npm run build first`);
     lab = await createFleetLab({ name: 'flsv', octet: 134, servers: 2, hosts: 1 });
     dir = await mkdtemp(join(lab.workDir, 'd4d-'));
-    pair = createKeaHaPair([lab.servers[0] as FleetLab['servers'][0], lab.servers[1] as FleetLab['servers'][0]], { leaseTimeSeconds: LEASE_SECONDS, rangeFirst: 20, rangeLast: 239 });
+    pair = createKeaHaPair([lab.servers[0] as FleetLab['servers'][0], lab.servers[1] as FleetLab['servers'][0]], { leaseTimeSeconds: LEASE_SECONDS, rangeFirst: 20, rangeLast: 199 });
     await pair.start();
     const host = lab.hosts[0] as FleetLab['hosts'][0];
     daemon = await startFleetDaemon({ host, hostName: 'flsv1', dir, args: ['--dhcp-server', `${lab.network(1)},${lab.network(2)}`, '--listen-addr', host.ip] });

@@ -4,7 +4,7 @@
  *
  *   netns `${name}-lan`: bridge `lan`, one port per member
  *   netns `${name}-s<i>`: `eth0` 10.231.X.<i>       (DHCP servers, i = 1, 2, …)
- *   netns `${name}-h<j>`: `eth0` 10.231.X.<100 + j> (Docker hosts, j = 1, 2, …)
+ *   netns `${name}-h<j>`: `eth0` 10.231.X.<200 + j> (Docker hosts, j = 1, 2, …; keep pools below .200)
  *
  * A host's containers are macvlan children of its `eth0`, as with Docker's macvlan driver, so
  * every container of every host is on the one LAN with the servers, and every host hears every
@@ -61,7 +61,7 @@ export async function removeFleetLabLeftovers(name: string): Promise<void> {
 
 export async function createFleetLab(o: FleetLabOptions): Promise<FleetLab> {
   if (!NAME.test(o.name)) throw new Error(`fleet lab name must match ${String(NAME)}, got "${o.name}"`);
-  if (o.servers < 1 || o.servers > 9 || o.hosts < 1 || o.hosts > 99) throw new Error('1–9 servers and 1–99 hosts');
+  if (o.servers < 1 || o.servers > 9 || o.hosts < 1 || o.hosts > 50) throw new Error('1–9 servers and 1–50 hosts');
   await removeFleetLabLeftovers(o.name);
   const network = (i: number): string => `10.231.${o.octet}.${i}`;
   const lanNs = `${o.name}-lan`;
@@ -97,7 +97,7 @@ export async function createFleetLab(o: FleetLabOptions): Promise<FleetLab> {
         hostIf: 'eth0',
         serverIf: 'eth0',
         serverIp: network(i),
-        hostIp: network(100),
+        hostIp: network(201),
         prefixLength: 24,
         netmask: '255.255.255.0',
         subnet: network(0),
@@ -109,7 +109,7 @@ export async function createFleetLab(o: FleetLabOptions): Promise<FleetLab> {
     }
     for (let j = 1; j <= o.hosts; j++) {
       const ns = `${o.name}-h${j}`;
-      const ip = network(100 + j);
+      const ip = network(200 + j);
       await plug(ns, `h${j}`, ip);
       hosts.push({
         index: j,
