@@ -120,4 +120,11 @@ describe('parseCli', () => {
     }
     expect(parseCli([...args, 'server'])).toEqual({ kind: 'server', flags: want });
   });
+
+  it("takes D4D's --debug=true and --debug=false for a switch, and nothing else in that form", () => {
+    expect(parseCli(['--debug=true', '--dhcp-server', '10.0.0.1', 'server'])).toEqual({ kind: 'server', flags: { debug: true, dhcpServer: '10.0.0.1' } });
+    expect(parseCli(['--debug=false', '--dhcp-server', '10.0.0.1', 'server'])).toEqual({ kind: 'server', flags: { dhcpServer: '10.0.0.1' } });
+    expect(() => parseCli(['--debug=yes', 'server'])).toThrow(UsageError);
+    expect(parseCli(['--dhcp-server=true', 'server'])).toEqual({ kind: 'server', flags: { dhcpServer: 'true' } });
+  });
 });

@@ -164,9 +164,16 @@ export function parseCli(argv: readonly string[]): Command {
     if (s.flag !== undefined) options[s.flag.name] = { type: s.flag.arg === undefined ? 'boolean' : 'string' };
   }
   for (const [name, o] of Object.entries(COMMAND_OPTIONS)) options[name] = { type: o.type };
+  // Switches also take D4D's Go-flag spelling, `--debug=true` / `--debug=false` (its unit file
+  // passed `--debug="${IPAM_DEBUG}"`), with the values Go's flag package reads as booleans.
+  const args = argv.flatMap((arg) => {
+    const m = /^--([a-z][a-z0-9-]*)=(1|t|T|TRUE|true|True|0|f|F|FALSE|false|False)$/.exec(arg);
+    if (m === null || options[m[1] as string]?.type !== 'boolean') return [arg];
+    return /^(1|t|true)$/i.test(m[2] as string) ? [`--${m[1] as string}`] : [];
+  });
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options });
+    parsed = parseArgs({ args, allowPositionals: true, strict: true, options });
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }

@@ -5,9 +5,11 @@ import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from './config.js';
 const files = (map: Record<string, string>) => (path: string) => map[path];
 
 describe('loadConfig', () => {
-  it('reads the shipped sample file', () => {
+  it('reads the shipped sample file, which leaves DHCP_SERVER for the operator to set', () => {
     const sample = readFileSync(new URL('../etc/oam-docker-ipam/oam-docker-ipam.conf', import.meta.url), 'utf8');
-    expect(loadConfig({ flags: {}, env: {}, readFile: files({ [DEFAULT_CONFIG_FILE]: sample }) })).toEqual({
+    expect(() => loadConfig({ flags: {}, env: {}, readFile: files({ [DEFAULT_CONFIG_FILE]: sample }) })).toThrow(/DHCP_SERVER/);
+    const set = `${sample}\nDHCP_SERVER=192.168.1.1\n`;
+    expect(loadConfig({ flags: {}, env: {}, readFile: files({ [DEFAULT_CONFIG_FILE]: set }) })).toEqual({
       debug: false,
       dhcpServer: '192.168.1.1',
       listenAddr: undefined,

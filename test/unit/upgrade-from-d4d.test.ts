@@ -30,11 +30,13 @@ describe('upgrading from D4D', () => {
     expect(() => fromFile('IPAM_CLUSTER_STORE=http://127.0.0.1:2379\nDHCP_SERVER=192.168.59.203')).toThrow(/unknown setting IPAM_CLUSTER_STORE/);
   });
 
-  it("parses D4D's global flags and server command, but not its unit's --debug=VALUE", () => {
+  it("parses D4D's global flags and server command, its unit's --debug=VALUE included", () => {
     expect(parseCli(['--debug', '--dhcp-server=192.168.59.203', '--listen-addr=192.168.59.202', 'server'])).toMatchObject({
       kind: 'server',
       flags: { debug: true, dhcpServer: '192.168.59.203', listenAddr: '192.168.59.202' },
     });
-    expect(() => parseCli(['--debug=true', '--dhcp-server=192.168.59.203', 'server'])).toThrow(/--debug/);
+    expect(parseCli(['--debug=true', '--dhcp-server=192.168.59.203', 'server'])).toMatchObject({ kind: 'server', flags: { debug: true } });
+    expect(parseCli(['--debug=false', '--dhcp-server=192.168.59.203', 'server'])).toEqual({ kind: 'server', flags: { dhcpServer: '192.168.59.203' } });
+    expect(() => parseCli(['--debug=', '--dhcp-server=192.168.59.203', 'server'])).toThrow(/--debug/);
   });
 });
