@@ -287,6 +287,9 @@ export async function removeEngineLeftovers(id: EngineId): Promise<void> {
   await rm(p.dataRoot, { recursive: true, force: true });
   await rm(p.socket, { force: true });
   await rm(p.pidFile, { force: true });
+  for (const entry of await readdir(tmpdir())) {
+    if (entry.startsWith(`d4d-${id}-cli-`)) await rm(join(tmpdir(), entry), { recursive: true, force: true });
+  }
 }
 
 /**
