@@ -1,9 +1,10 @@
 /**
  * Burst: N concurrent RequestAddress calls through the plugin socket (the whole path: HTTP,
  * driver, lease table, DHCP exchange), N = 100, 1,000 and 10,000, each for a fresh random MAC
- * in a /16 pool, each N into an empty lease table (a fresh daemon). The yardstick is perfdhcp's
- * completed DORA/s against the same server in the same run (best of its asked rates, measured
- * before the bursts and, in a full run, again after them). Target: ratio >= 0.9.
+ * in a /16 pool: each N twice on a fresh daemon, first into its empty lease table (code not yet
+ * compiled by the JIT: a daemon just started), then again (a daemon in service). The yardstick
+ * is perfdhcp's completed DORA/s against the same server in the same run (best of its asked
+ * rates, measured before the bursts and, in a full run, again after them). Target: ratio >= 0.9.
  *
  *   sudo npm run bench:burst -- [--server kea|isc] [--quick] [--sizes 100,1000,10000]
  *        [--window N] [--perf-rates 1000,2000,4000,8000] [--perf-seconds 5] [--svg docs/burst.svg]
@@ -57,7 +58,7 @@ const started = Date.now();
 console.log(`burst benchmark, ${kind}, sizes ${sizes.join(', ')}${quick ? ' (quick)' : ''}; ${new Date().toISOString()}; ${buildInfo()}`);
 const lab = await createWideLab('bburst', 232);
 const server = await startWideServer(kind, lab, 3600);
-interface Row { n: number; ok: number; failed: number; seconds: number; rate: number; p50: number; p99: number; firstError?: string }
+interface Row { n: number; warm: boolean; ok: number; failed: number; seconds: number; rate: number; p50: number; p99: number; firstError?: string }
 const rows: Row[] = [];
 let perfRuns: PerfResult[] = [];
 try {
@@ -73,12 +74,17 @@ try {
     try {
       const poolId = await requestPool(daemon.socketPath, `${lab.subnet}/16`);
       const window = values.window === undefined ? n : Number(values.window);
-      const { seconds, results } = await burst(daemon.socketPath, poolId, n, window);
-      const ok = results.filter((r) => r.ok);
-      const lat = ok.map((r) => r.ms);
-      const failed = results.filter((r) => !r.ok);
-      rows.push({ n, ok: ok.length, failed: failed.length, seconds, rate: ok.length / seconds, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), ...(failed[0]?.error !== undefined ? { firstError: failed[0].error } : {}) });
-      console.log(`burst ${n} (${Math.min(window, n)} in flight): ${ok.length} addresses, ${failed.length} failed, ${seconds.toFixed(2)} s`);
+      // Twice on the same daemon: the first burst is what a daemon just started sees (Docker
+      // restoring its networks at boot), with its code not yet compiled by the JIT; the second,
+      // into a table that now holds the first burst's leases, what a daemon in service sees.
+      for (const warm of [false, true]) {
+        const { seconds, results } = await burst(daemon.socketPath, poolId, n, window);
+        const ok = results.filter((r) => r.ok);
+        const lat = ok.map((r) => r.ms);
+        const failed = results.filter((r) => !r.ok);
+        rows.push({ n, warm, ok: ok.length, failed: failed.length, seconds, rate: ok.length / seconds, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), ...(failed[0]?.error !== undefined ? { firstError: failed[0].error } : {}) });
+        console.log(`burst ${n} (${Math.min(window, n)} in flight, ${warm ? 'second burst' : 'fresh daemon'}): ${ok.length} addresses, ${failed.length} failed, ${seconds.toFixed(2)} s`);
+      }
     } finally {
       await daemon.stop();
       await rm(dir, { recursive: true, force: true });
@@ -97,13 +103,16 @@ try {
 const capacity = Math.max(...perfRuns.map((r) => r.doraPerSecond));
 console.log(`\nserver capacity (best perfdhcp DORA/s in this run): ${capacity.toFixed(0)}`);
 for (const r of rows) {
-  console.log(`\nN = ${r.n}: ${r.ok} ok, ${r.failed} failed${r.firstError === undefined ? '' : ` (first: ${r.firstError})`}`);
+  const which = r.warm ? 'second burst' : 'fresh daemon';
+  console.log(`\nN = ${r.n}, ${which}: ${r.ok} ok, ${r.failed} failed${r.firstError === undefined ? '' : ` (first: ${r.firstError})`}`);
   info('addresses/s through the plugin', r.rate.toFixed(0));
-  figure(`N=${r.n} ratio to perfdhcp DORA/s (${kind})`, (r.rate / capacity).toFixed(2), '>= 0.9', r.failed === 0 ? r.rate / capacity >= 0.9 : false);
+  figure(`N=${r.n} ${which}: ratio to perfdhcp DORA/s (${kind})`, (r.rate / capacity).toFixed(2), '>= 0.9', r.failed === 0 ? r.rate / capacity >= 0.9 : false);
   info('latency per call p50 / p99', `${ms(r.p50)} / ${ms(r.p99)}`);
 }
 
-const ticks = rows.map((r) => [r.n, r.n.toLocaleString('en')] as const);
+const cold = rows.filter((r) => !r.warm);
+const warm = rows.filter((r) => r.warm);
+const ticks = cold.map((r) => [r.n, r.n.toLocaleString('en')] as const);
 await writeFile(
   svgPath,
   chart(
@@ -114,9 +123,10 @@ await writeFile(
         yLabel: 'addresses/s',
         xTicks: ticks,
         series: [
-          { name: 'plugin (whole path)', color: '#c0392b', points: rows.map((r) => [r.n, r.rate] as const) },
-          { name: 'perfdhcp DORA/s (best)', color: '#2c3e50', points: rows.map((r) => [r.n, capacity] as const) },
-          { name: 'target: 0.9 x perfdhcp', color: '#27ae60', dashed: true, points: rows.map((r) => [r.n, 0.9 * capacity] as const) },
+          { name: 'plugin, second burst', color: '#c0392b', points: warm.map((r) => [r.n, r.rate] as const) },
+          { name: 'plugin, fresh daemon', color: '#e67e22', dashed: true, points: cold.map((r) => [r.n, r.rate] as const) },
+          { name: 'perfdhcp DORA/s (best)', color: '#2c3e50', points: cold.map((r) => [r.n, capacity] as const) },
+          { name: 'target: 0.9 x perfdhcp', color: '#27ae60', dashed: true, points: cold.map((r) => [r.n, 0.9 * capacity] as const) },
         ],
       },
       {
@@ -126,12 +136,13 @@ await writeFile(
         logY: true,
         xTicks: ticks,
         series: [
-          { name: 'p50', color: '#2980b9', points: rows.map((r) => [r.n, r.p50] as const) },
-          { name: 'p99', color: '#8e44ad', points: rows.map((r) => [r.n, r.p99] as const) },
+          { name: 'p50, second burst', color: '#2980b9', points: warm.map((r) => [r.n, r.p50] as const) },
+          { name: 'p99, second burst', color: '#8e44ad', points: warm.map((r) => [r.n, r.p99] as const) },
+          { name: 'p50, fresh daemon', color: '#7fb3d5', dashed: true, points: cold.map((r) => [r.n, r.p50] as const) },
         ],
       },
     ],
-    `bench/burst.ts ${quick ? '--quick ' : ''}--server ${kind}, ${new Date().toISOString().slice(0, 16)}Z: fresh daemon per N, random MACs, /16 pool; perfdhcp -R ${perfClients} best of ${perfRates.join('/')}/s`,
+    `bench/burst.ts ${quick ? '--quick ' : ''}--server ${kind}, ${new Date().toISOString().slice(0, 16)}Z: fresh daemon per N, two bursts each, random MACs, /16 pool; perfdhcp -R ${perfClients} best of ${perfRates.join('/')}/s`,
   ),
 );
 console.log(`\nchart: ${svgPath}`);
