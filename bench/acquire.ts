@@ -110,13 +110,26 @@ try {
   const plugin: PluginTiming[] = [];
   if (!values['skip-plugin']) {
     const dir = await mkdtemp(join(tmpdir(), 'd4d-bench-'));
-    const config = loadConfig({ flags: { dhcpServer: lab.serverIp, stateDir: join(dir, 'state'), pluginDir: join(dir, 'plugins'), driverName: 'bench', configFile: '/dev/null' }, env: {} });
+    const config = loadConfig({
+      flags: { dhcpServer: lab.serverIp, stateDir: join(dir, 'state'), pluginDir: join(dir, 'plugins'), driverName: 'bench', configFile: '/dev/null' },
+      env: {},
+    });
     const daemon = await startDaemon(config, pino({ level: 'silent' }));
     try {
-      const pool = await callPlugin(daemon.socketPath, 'IpamDriver.RequestPool', { AddressSpace: 'local', Pool: `${lab.subnet}/${lab.prefixLength}`, SubPool: '', Options: {}, V6: false });
+      const pool = await callPlugin(daemon.socketPath, 'IpamDriver.RequestPool', {
+        AddressSpace: 'local',
+        Pool: `${lab.subnet}/${lab.prefixLength}`,
+        SubPool: '',
+        Options: {},
+        V6: false,
+      });
       const poolId = pool.body.PoolID as string;
       const request = async (i: number): Promise<string> => {
-        const res = await callPlugin(daemon.socketPath, 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': benchMac(i) } });
+        const res = await callPlugin(daemon.socketPath, 'IpamDriver.RequestAddress', {
+          PoolID: poolId,
+          Address: '',
+          Options: { 'com.docker.network.endpoint.macaddress': benchMac(i) },
+        });
         if (res.status !== 200) throw new Error(`RequestAddress failed: ${JSON.stringify(res.body)}`);
         return (res.body.Address as string).split('/')[0] as string;
       };
@@ -163,15 +176,21 @@ try {
   const ok = rounds * batch - failures;
   const engineRate = ok / (busyMs / 1000);
   latencies.sort((a, b) => a - b);
-  console.log(`\nengine: ${rounds} rounds x ${batch} concurrent acquisitions (same MACs each round${values['release-between'] ? ', released between rounds' : ''}), at most ${concurrency} in flight, one UDP/68 socket`);
+  console.log(
+    `\nengine: ${rounds} rounds x ${batch} concurrent acquisitions (same MACs each round${values['release-between'] ? ', released between rounds' : ''}), at most ${concurrency} in flight, one UDP/68 socket`,
+  );
   console.log(`  leases: ${ok} ok, ${failures} failed, in ${(busyMs / 1000).toFixed(2)} s`);
   console.log(`  leases/s: ${engineRate.toFixed(0)}`);
-  console.log(`  latency per acquisition, queueing for a slot included: p50 ${percentile(latencies, 0.5).toFixed(1)} ms, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, max ${(latencies.at(-1) ?? 0).toFixed(1)} ms`);
+  console.log(
+    `  latency per acquisition, queueing for a slot included: p50 ${percentile(latencies, 0.5).toFixed(1)} ms, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, max ${(latencies.at(-1) ?? 0).toFixed(1)} ms`,
+  );
   for (const t of plugin) {
     const rate = t.count / t.seconds;
     console.log(`\nplugin, ${t.count} RequestAddress calls over its unix socket, ${t.mode} (DHCP exchange + lease table fsync'd each):`);
     console.log(`  addresses/s: ${rate.toFixed(0)}   ratio to server capacity: ${(rate / Math.max(1, serverCapacityOf())).toFixed(2)}`);
-    console.log(`  latency per call: p50 ${percentile(t.latencies, 0.5).toFixed(1)} ms, p99 ${percentile(t.latencies, 0.99).toFixed(1)} ms, max ${(t.latencies.at(-1) ?? 0).toFixed(1)} ms`);
+    console.log(
+      `  latency per call: p50 ${percentile(t.latencies, 0.5).toFixed(1)} ms, p99 ${percentile(t.latencies, 0.99).toFixed(1)} ms, max ${(t.latencies.at(-1) ?? 0).toFixed(1)} ms`,
+    );
   }
   console.log(`\nserver capacity (best perfdhcp DORA/s): ${serverCapacity.toFixed(0)}`);
   console.log(`ratio engine / server capacity: ${(engineRate / serverCapacity).toFixed(2)}`);
@@ -209,7 +228,9 @@ async function widen(l: Lab): Promise<Lab> {
 function perfdhcp(rate: number): Promise<string> {
   // perfdhcp exits 3 when any packet was dropped; its report is what we want either way.
   return new Promise((resolve, reject) => {
-    const p = spawn('perfdhcp', ['-4', '-l', lab.hostIf, '-r', String(rate), '-R', String(Math.max(200, batch)), '-p', String(perfSeconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('perfdhcp', ['-4', '-l', lab.hostIf, '-r', String(rate), '-R', String(Math.max(200, batch)), '-p', String(perfSeconds)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     p.stdout.on('data', (c: Buffer) => (out += c.toString()));
     p.stderr.on('data', (c: Buffer) => (out += c.toString()));
@@ -224,7 +245,11 @@ function section(out: string, name: string): string {
 }
 
 function statText(out: string, name: string, key: string): string {
-  return section(out, name).match(new RegExp(`${key}: ([^\\n]+)`))?.[1]?.trim() ?? '?';
+  return (
+    section(out, name)
+      .match(new RegExp(`${key}: ([^\\n]+)`))?.[1]
+      ?.trim() ?? '?'
+  );
 }
 
 function statNumber(out: string, name: string, key: string): number {

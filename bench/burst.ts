@@ -43,10 +43,13 @@ const kind = values.server as WideServerKind;
 if (kind !== 'kea' && kind !== 'isc') throw new Error(`--server must be kea or isc, got ${String(values.server)}`);
 const quick = values.quick;
 const sizes = (values.sizes ?? (quick ? '20,100' : '100,1000,10000')).split(',').map(Number);
-const perfRates = (values['perf-rates'] ?? (kind === 'kea' ? (quick ? '1000,4000' : '1000,2000,4000,8000') : quick ? '100,250' : '100,250,500,1000')).split(',').map(Number);
+const perfRates = (values['perf-rates'] ?? (kind === 'kea' ? (quick ? '1000,4000' : '1000,2000,4000,8000') : quick ? '100,250' : '100,250,500,1000'))
+  .split(',')
+  .map(Number);
 const perfSeconds = Number(values['perf-seconds'] ?? (quick ? 2 : 5));
 const perfClients = Number(values['perf-clients'] ?? (quick ? 1000 : 10000));
-const svgPath = values.svg ?? (quick ? join(tmpdir(), `d4d-burst-${kind}-quick.svg`) : new URL(`../docs/burst${kind === 'kea' ? '' : '-isc'}.svg`, import.meta.url).pathname);
+const svgPath =
+  values.svg ?? (quick ? join(tmpdir(), `d4d-burst-${kind}-quick.svg`) : new URL(`../docs/burst${kind === 'kea' ? '' : '-isc'}.svg`, import.meta.url).pathname);
 
 const prereqs = labPrerequisites(['perfdhcp']);
 if (!prereqs.ok) {
@@ -58,7 +61,17 @@ const started = Date.now();
 console.log(`burst benchmark, ${kind}, sizes ${sizes.join(', ')}${quick ? ' (quick)' : ''}; ${new Date().toISOString()}; ${buildInfo()}`);
 const lab = await createWideLab('bburst', 232);
 const server = await startWideServer(kind, lab, 3600);
-interface Row { n: number; warm: boolean; ok: number; failed: number; seconds: number; rate: number; p50: number; p99: number; firstError?: string }
+interface Row {
+  n: number;
+  warm: boolean;
+  ok: number;
+  failed: number;
+  seconds: number;
+  rate: number;
+  p50: number;
+  p99: number;
+  firstError?: string;
+}
 const rows: Row[] = [];
 let perfRuns: PerfResult[] = [];
 try {
@@ -82,8 +95,20 @@ try {
         const ok = results.filter((r) => r.ok);
         const lat = ok.map((r) => r.ms);
         const failed = results.filter((r) => !r.ok);
-        rows.push({ n, warm, ok: ok.length, failed: failed.length, seconds, rate: ok.length / seconds, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), ...(failed[0]?.error !== undefined ? { firstError: failed[0].error } : {}) });
-        console.log(`burst ${n} (${Math.min(window, n)} in flight, ${warm ? 'second burst' : 'fresh daemon'}): ${ok.length} addresses, ${failed.length} failed, ${seconds.toFixed(2)} s`);
+        rows.push({
+          n,
+          warm,
+          ok: ok.length,
+          failed: failed.length,
+          seconds,
+          rate: ok.length / seconds,
+          p50: percentile(lat, 0.5),
+          p99: percentile(lat, 0.99),
+          ...(failed[0]?.error !== undefined ? { firstError: failed[0].error } : {}),
+        });
+        console.log(
+          `burst ${n} (${Math.min(window, n)} in flight, ${warm ? 'second burst' : 'fresh daemon'}): ${ok.length} addresses, ${failed.length} failed, ${seconds.toFixed(2)} s`,
+        );
       }
     } finally {
       await daemon.stop();

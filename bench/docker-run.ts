@@ -28,7 +28,10 @@ import { info, ms, percentile } from './lib/report.js';
 
 const LOCK = '/tmp/d4d-docker.lock';
 if (process.env.D4D_BENCH_DOCKER_LOCKED !== '1') {
-  const r = spawnSync('flock', [LOCK, process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, D4D_BENCH_DOCKER_LOCKED: '1' } });
+  const r = spawnSync('flock', [LOCK, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, D4D_BENCH_DOCKER_LOCKED: '1' },
+  });
   process.exit(r.status ?? 1);
 }
 
@@ -57,7 +60,10 @@ async function dropLink(name: string): Promise<void> {
   await run('ip', ['link', 'del', name]).catch(() => undefined);
 }
 
-interface Timing { wallS: number; perCallMs: number[] }
+interface Timing {
+  wallS: number;
+  perCallMs: number[];
+}
 
 /** `docker run -d` of `count` containers on `net`, one after another or all at once. */
 async function runAll(net: string, tag: string, together: boolean): Promise<Timing> {
@@ -80,7 +86,9 @@ async function removeAll(tag: string): Promise<number> {
 }
 
 const started = Date.now();
-console.log(`docker run benchmark${quick ? ' (quick)' : ''}: ${count} containers, d4d (${kind}) beside Docker's built-in IPAM; ${new Date().toISOString()}; ${buildInfo()}`);
+console.log(
+  `docker run benchmark${quick ? ' (quick)' : ''}: ${count} containers, d4d (${kind}) beside Docker's built-in IPAM; ${new Date().toISOString()}; ${buildInfo()}`,
+);
 const engine = await ensureEngine();
 const stateDir = await mkdtemp(join(tmpdir(), 'd4d-bench-docker-'));
 const lab = await createLab({ name: 'bdrun', octet: 213 });
@@ -94,12 +102,29 @@ try {
   await run('ip', ['link', 'set', BUILTIN_PARENT, 'up']);
   await run('ip', ['link', 'set', 'bdruny', 'up']);
   await server.start();
-  plugin = await startPlugin(['--dhcp-server', lab.serverIp, '--driver-name', DRIVER, '--state-dir', stateDir, '--plugin-dir', PLUGIN_DIR, '--config', '/dev/null'], join(PLUGIN_DIR, `${DRIVER}.sock`));
+  plugin = await startPlugin(
+    ['--dhcp-server', lab.serverIp, '--driver-name', DRIVER, '--state-dir', stateDir, '--plugin-dir', PLUGIN_DIR, '--config', '/dev/null'],
+    join(PLUGIN_DIR, `${DRIVER}.sock`),
+  );
   const nets = {
     d4d: `${PREFIX}dhcp`,
     builtin: `${PREFIX}builtin`,
   };
-  await docker(['network', 'create', '-d', 'macvlan', '--ipam-driver', DRIVER, '--subnet', `${lab.subnet}/24`, '--gateway', lab.serverIp, '-o', `parent=${lab.hostIf}`, nets.d4d]);
+  await docker([
+    'network',
+    'create',
+    '-d',
+    'macvlan',
+    '--ipam-driver',
+    DRIVER,
+    '--subnet',
+    `${lab.subnet}/24`,
+    '--gateway',
+    lab.serverIp,
+    '-o',
+    `parent=${lab.hostIf}`,
+    nets.d4d,
+  ]);
   await docker(['network', 'create', '-d', 'macvlan', '--subnet', '10.231.214.0/24', '-o', `parent=${BUILTIN_PARENT}`, nets.builtin]);
   // One container each first, so neither side's first-use cost (image, plugin activation) lands in the figures.
   for (const [name, net] of Object.entries(nets)) {

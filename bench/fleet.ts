@@ -44,7 +44,8 @@ const burst = Number(values.burst);
 const rounds = Number(values.rounds);
 const mode = values.mode;
 if (mode !== 'direct' && mode !== 'relay') throw new Error(`--mode must be direct or relay, got ${String(mode)}`);
-if (!(hosts >= 1 && hosts <= 20 && burst >= 1 && hosts * burst <= 180 && rounds >= 1)) throw new Error('want 1–20 hosts and hosts × burst <= 180 (one /24: pool .10–.199), rounds >= 1');
+if (!(hosts >= 1 && hosts <= 20 && burst >= 1 && hosts * burst <= 180 && rounds >= 1))
+  throw new Error('want 1–20 hosts and hosts × burst <= 180 (one /24: pool .10–.199), rounds >= 1');
 const perfRates = values['perf-rates'].split(',').map(Number);
 const perfSeconds = Number(values['perf-seconds']);
 
@@ -60,7 +61,15 @@ const lab: FleetLab = await createFleetLab({ name: 'bfl', octet: 135, servers: 1
 const server = createServer('kea', lab.servers[0] as FleetLab['servers'][0], { leaseTimeSeconds: 3600, rangeFirst: 10, rangeLast: 199 });
 const daemons: FleetDaemon[] = [];
 
-interface Round { seconds: number; ok: number; failed: number; perHost: number[]; duplicates: number; latencies: number[]; firstError?: string }
+interface Round {
+  seconds: number;
+  ok: number;
+  failed: number;
+  perHost: number[];
+  duplicates: number;
+  latencies: number[];
+  firstError?: string;
+}
 const results: Round[] = [];
 let capacity = 0;
 try {
@@ -77,7 +86,11 @@ try {
     const replies = await Promise.all(
       calls.map(async (c) => {
         const from = performance.now();
-        const res = await callPlugin(c.d.socketPath, 'IpamDriver.RequestAddress', { PoolID: c.pool, Address: '', Options: { 'com.docker.network.endpoint.macaddress': c.mac } }).catch((err: Error) => ({ status: 0, body: { Err: err.message } as Record<string, unknown> }));
+        const res = await callPlugin(c.d.socketPath, 'IpamDriver.RequestAddress', {
+          PoolID: c.pool,
+          Address: '',
+          Options: { 'com.docker.network.endpoint.macaddress': c.mac },
+        }).catch((err: Error) => ({ status: 0, body: { Err: err.message } as Record<string, unknown> }));
         const address = res.status === 200 && typeof res.body.Address === 'string' ? res.body.Address.split('/')[0] : undefined;
         return { ...c, address, ms: performance.now() - from, error: address === undefined ? String(res.body.Err ?? res.status) : undefined };
       }),
@@ -99,13 +112,18 @@ try {
       ...(replies.find((x) => x.error !== undefined)?.error === undefined ? {} : { firstError: replies.find((x) => x.error !== undefined)?.error as string }),
     };
     results.push(round);
-    console.log(`round ${r}: ${round.ok} addresses, ${round.failed} failed, ${seconds.toFixed(2)} s, ${(round.ok / seconds).toFixed(0)}/s, duplicates ${round.duplicates}`);
+    console.log(
+      `round ${r}: ${round.ok} addresses, ${round.failed} failed, ${seconds.toFixed(2)} s, ${(round.ok / seconds).toFixed(0)}/s, duplicates ${round.duplicates}`,
+    );
     await Promise.all(ok.map((x) => callPlugin(x.d.socketPath, 'IpamDriver.ReleaseAddress', { PoolID: x.pool, Address: x.address })));
   }
   // The yardstick, last: perfdhcp's clients keep their leases in the /24, and it needs port 67
   // of the host's address, which a relay-mode daemon holds.
   for (const d of daemons.splice(0)) await d.stop('SIGTERM');
-  const perf = await serverCapacity({ netns: (lab.hosts[0] as FleetLab['hosts'][0]).ns, iface: 'eth0', clients: hosts * burst, seconds: perfSeconds, baseMac: '0a:bf:00:00:00:00' }, perfRates);
+  const perf = await serverCapacity(
+    { netns: (lab.hosts[0] as FleetLab['hosts'][0]).ns, iface: 'eth0', clients: hosts * burst, seconds: perfSeconds, baseMac: '0a:bf:00:00:00:00' },
+    perfRates,
+  );
   capacity = perf.best;
   console.log(`\nperfdhcp -4 -l eth0 -R ${hosts * burst} -p ${perfSeconds} -r RATE, from host 1\n${formatPerfRuns(perf.runs)}`);
 } finally {
@@ -123,10 +141,13 @@ info('addresses/s, whole fleet (median round)', percentile(rates, 0.5).toFixed(0
 info('ratio to perfdhcp DORA/s (best round)', capacity > 0 ? (best / capacity).toFixed(2) : '—');
 info('perfdhcp DORA/s (best of its rates)', capacity.toFixed(0));
 const perHost = results.map((r) => r.perHost);
-info('addresses/s per host, slowest / fastest (best round)', (() => {
-  const row = perHost[rates.indexOf(best)] ?? [];
-  return `${Math.min(...row).toFixed(0)} / ${Math.max(...row).toFixed(0)}`;
-})());
+info(
+  'addresses/s per host, slowest / fastest (best round)',
+  (() => {
+    const row = perHost[rates.indexOf(best)] ?? [];
+    return `${Math.min(...row).toFixed(0)} / ${Math.max(...row).toFixed(0)}`;
+  })(),
+);
 info('latency per call p50 / p99', `${ms(percentile(all, 0.5))} / ${ms(percentile(all, 0.99))}`);
 info('failed calls, addresses handed out twice', `${results.reduce((a, r) => a + r.failed, 0)}, ${results.reduce((a, r) => a + r.duplicates, 0)}`);
 const firstError = results.find((r) => r.firstError !== undefined)?.firstError;

@@ -54,17 +54,29 @@ if (!prereqs.ok) {
 }
 
 /** Per-second samples of the daemon: CPU, RSS, writes, datagrams sent, lease renewals. */
-interface Second { proc: ProcSample; tx: number; renewals: number }
+interface Second {
+  proc: ProcSample;
+  tx: number;
+  renewals: number;
+}
 
 /** Sample every second for `seconds`, and probe the event loop every 100 ms meanwhile. */
-async function observe(lab: WideLab, daemon: BenchDaemon, seconds: number, renewalTimes: number[]): Promise<{ secs: Second[]; probesMs: number[]; probeFailures: number }> {
+async function observe(
+  lab: WideLab,
+  daemon: BenchDaemon,
+  seconds: number,
+  renewalTimes: number[],
+): Promise<{ secs: Second[]; probesMs: number[]; probeFailures: number }> {
   const probesMs: number[] = [];
   let probeFailures = 0;
   let probing = true;
   const prober = (async () => {
     while (probing) {
       const t = performance.now();
-      const ok = await callPlugin(daemon.socketPath, 'IpamDriver.GetCapabilities').then((r) => r.status === 200, () => false);
+      const ok = await callPlugin(daemon.socketPath, 'IpamDriver.GetCapabilities').then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (ok) probesMs.push(performance.now() - t);
       else probeFailures += 1;
       await new Promise((r) => setTimeout(r, Math.max(0, 100 - (performance.now() - t))));
@@ -89,12 +101,20 @@ async function observe(lab: WideLab, daemon: BenchDaemon, seconds: number, renew
 function deltas(secs: readonly Second[]): Array<{ cpu: number; tx: number; renewals: number; written: number; wallS: number }> {
   return secs.slice(1).map((s, i) => {
     const prev = secs[i] as Second;
-    return { cpu: s.proc.cpuSeconds - prev.proc.cpuSeconds, tx: s.tx - prev.tx, renewals: s.renewals, written: s.proc.writeBytes - prev.proc.writeBytes, wallS: (s.proc.atMs - prev.proc.atMs) / 1000 };
+    return {
+      cpu: s.proc.cpuSeconds - prev.proc.cpuSeconds,
+      tx: s.tx - prev.tx,
+      renewals: s.renewals,
+      written: s.proc.writeBytes - prev.proc.writeBytes,
+      wallS: (s.proc.atMs - prev.proc.atMs) / 1000,
+    };
   });
 }
 
 const started = Date.now();
-console.log(`held-leases benchmark${quick ? ' (quick)' : ''}: sizes ${sizes.join(', ')}, leases of ${leaseSeconds} s (renewal due at about ${leaseSeconds / 2} s), observe ${observeSeconds} s, restart, then ${afterRestartSeconds} s; ${new Date().toISOString()}; ${buildInfo()}`);
+console.log(
+  `held-leases benchmark${quick ? ' (quick)' : ''}: sizes ${sizes.join(', ')}, leases of ${leaseSeconds} s (renewal due at about ${leaseSeconds / 2} s), observe ${observeSeconds} s, restart, then ${afterRestartSeconds} s; ${new Date().toISOString()}; ${buildInfo()}`,
+);
 const lab = await createWideLab('bheld', 234);
 const server = await startWideServer('kea', lab, leaseSeconds);
 try {
@@ -123,8 +143,18 @@ try {
       if (n >= 50_000) figure(`RSS at ${n.toLocaleString('en')} leases (max over observation)`, mb(rssMax), '<= 150 MB at 50,000', rssMax <= 150 * 1024 * 1024);
       else info(`RSS at ${n.toLocaleString('en')} leases (max; target 150 MB is at 50,000)`, mb(rssMax));
       const idle = d.filter((s) => s.tx === 0 && s.renewals === 0);
-      const idleCpu = idle.reduce((a, s) => a + s.cpu, 0) / Math.max(1e-9, idle.reduce((a, s) => a + s.wallS, 0));
-      figure(`CPU while nothing is due (${idle.length} idle seconds)`, idle.length < 5 ? '—' : `${(idleCpu * 100).toFixed(2)} % core`, '< 1 % of a core', idle.length < 5 ? null : idleCpu < 0.01);
+      const idleCpu =
+        idle.reduce((a, s) => a + s.cpu, 0) /
+        Math.max(
+          1e-9,
+          idle.reduce((a, s) => a + s.wallS, 0),
+        );
+      figure(
+        `CPU while nothing is due (${idle.length} idle seconds)`,
+        idle.length < 5 ? '—' : `${(idleCpu * 100).toFixed(2)} % core`,
+        '< 1 % of a core',
+        idle.length < 5 ? null : idleCpu < 0.01,
+      );
       if (idle.length < 5) info('  (too few idle seconds: renewals were due all the time;', 'try longer leases)');
       const renewals = d.reduce((a, s) => a + s.renewals, 0);
       const cpu = last.proc.cpuSeconds - first.proc.cpuSeconds;
@@ -156,7 +186,12 @@ try {
       const txPeakAfter = Math.max(0, ...txAfter);
       console.log(`        datagrams/s, first ${afterRestartSeconds} s after the restart (max ${txPeakAfter}):\n        |${sparkline(txAfter)}|`);
       console.log(`        renewals/s, same seconds (max ${Math.max(0, ...da.map((s) => s.renewals))}):\n        |${sparkline(da.map((s) => s.renewals))}|`);
-      figure('peak datagrams/s after restart vs before', `${txPeakAfter} vs ${steadyTxPeak}`, 'no spike (<= 2 x before)', txPeakAfter <= 2 * Math.max(1, steadyTxPeak));
+      figure(
+        'peak datagrams/s after restart vs before',
+        `${txPeakAfter} vs ${steadyTxPeak}`,
+        'no spike (<= 2 x before)',
+        txPeakAfter <= 2 * Math.max(1, steadyTxPeak),
+      );
       const p99After = percentile(after.probesMs, 0.99);
       figure('event-loop probe p99, first period after restart', ms(p99After), '< 10 ms', after.probeFailures > 0 ? false : p99After < 10);
       info('RSS after restart (max)', mb(Math.max(...after.secs.map((s) => s.proc.rssBytes))));

@@ -47,7 +47,9 @@ const phases = [
   { label: '100/s', rate: 100, count: Math.round(100 * seconds100) },
   { label: '1,000/s', rate: 1000, count: Math.round(1000 * seconds1000) },
 ];
-const svgPath = values.svg ?? (quick ? join(tmpdir(), `d4d-latency-${kind}-quick.svg`) : new URL(`../docs/latency${kind === 'kea' ? '' : '-isc'}.svg`, import.meta.url).pathname);
+const svgPath =
+  values.svg ??
+  (quick ? join(tmpdir(), `d4d-latency-${kind}-quick.svg`) : new URL(`../docs/latency${kind === 'kea' ? '' : '-isc'}.svg`, import.meta.url).pathname);
 
 const prereqs = labPrerequisites(['perfdhcp']);
 if (!prereqs.ok) {
@@ -73,7 +75,9 @@ async function openLoop(socketPath: string, poolId: string, count: number, rate:
 }
 
 const started = Date.now();
-console.log(`latency benchmark, ${kind}${quick ? ' (quick)' : ''}; ${phases.map((p) => `${p.label}: ${p.count}`).join(', ')}; ${new Date().toISOString()}; ${buildInfo()}`);
+console.log(
+  `latency benchmark, ${kind}${quick ? ' (quick)' : ''}; ${phases.map((p) => `${p.label}: ${p.count}`).join(', ')}; ${new Date().toISOString()}; ${buildInfo()}`,
+);
 const lab = await createWideLab('blat', 233);
 const server = await startWideServer(kind, lab, 3600);
 const raw: RawResult[] = [];
@@ -82,7 +86,11 @@ const plugin: Timed[][] = [];
 try {
   for (const p of phases) {
     raw.push(await rawDora(lab.clientNs, lab.serverIp, p.count, p.rate));
-    perf.push(p.rate === 0 ? null : await runPerfdhcp({ netns: lab.clientNs, iface: lab.clientIf, rate: p.rate, clients: 100_000, seconds: Math.max(1, Math.round(p.count / p.rate)) }));
+    perf.push(
+      p.rate === 0
+        ? null
+        : await runPerfdhcp({ netns: lab.clientNs, iface: lab.clientIf, rate: p.rate, clients: 100_000, seconds: Math.max(1, Math.round(p.count / p.rate)) }),
+    );
   }
   const dir = await mkdtemp(join(tmpdir(), 'd4d-bench-latency-'));
   const daemon = await startBenchDaemon({ netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'blat' });
@@ -98,20 +106,35 @@ try {
   await lab.destroy();
 }
 
-interface Row { label: string; rate: number; p50: number; p99: number; rawP50: number; rawP99: number }
+interface Row {
+  label: string;
+  rate: number;
+  p50: number;
+  p99: number;
+  rawP50: number;
+  rawP99: number;
+}
 const rows: Row[] = [];
 phases.forEach((p, i) => {
   const r = raw[i] as RawResult;
   const calls = plugin[i] as Timed[];
   const okMs = calls.filter((c) => c.ok).map((c) => c.ms);
   const failed = calls.length - okMs.length;
-  const row: Row = { label: p.label, rate: p.rate, p50: percentile(okMs, 0.5), p99: percentile(okMs, 0.99), rawP50: percentile(r.latenciesMs, 0.5), rawP99: percentile(r.latenciesMs, 0.99) };
+  const row: Row = {
+    label: p.label,
+    rate: p.rate,
+    p50: percentile(okMs, 0.5),
+    p99: percentile(okMs, 0.99),
+    rawP50: percentile(r.latenciesMs, 0.5),
+    rawP99: percentile(r.latenciesMs, 0.99),
+  };
   rows.push(row);
   console.log(`\n${p.label}: ${p.count} RequestAddress (${failed} failed), ${p.count} raw DORA (${r.lost} lost)`);
   info('plugin p50 / p99', `${ms(row.p50)} / ${ms(row.p99)}`);
   info('raw DORA p50 / p99', `${ms(row.rawP50)} / ${ms(row.rawP99)}`);
   const pf = perf[i];
-  if (pf !== null && pf !== undefined) info('perfdhcp avg OFFER + ACK delay (DORA)', `${ms(pf.offerDelayMs.avg + pf.ackDelayMs.avg)} (${pf.doraPerSecond.toFixed(0)}/s)`);
+  if (pf !== null && pf !== undefined)
+    info('perfdhcp avg OFFER + ACK delay (DORA)', `${ms(pf.offerDelayMs.avg + pf.ackDelayMs.avg)} (${pf.doraPerSecond.toFixed(0)}/s)`);
   // A failed plugin call is a miss; a lost raw exchange means the server itself is saturated at
   // this rate (ISC at 1,000/s), so there is no baseline to add to: not judged.
   const lossy = failed > 0 ? false : r.lost > 0 ? null : undefined;

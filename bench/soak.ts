@@ -27,7 +27,12 @@ const cycles = Number(values.cycles);
 const burst = Number(values.burst);
 const leaseSeconds = Number(values.lease);
 const maxKillDelayMs = Number(values['max-kill-delay-ms']);
-for (const [name, v] of [['cycles', cycles], ['burst', burst], ['lease', leaseSeconds], ['max-kill-delay-ms', maxKillDelayMs]] as const) {
+for (const [name, v] of [
+  ['cycles', cycles],
+  ['burst', burst],
+  ['lease', leaseSeconds],
+  ['max-kill-delay-ms', maxKillDelayMs],
+] as const) {
   if (!Number.isInteger(v) || v < 1) {
     console.error(`--${name} must be a whole number ≥ 1, got ${String(v)}`);
     process.exit(2);
@@ -49,7 +54,14 @@ if (!existsSync(BUILT_MAIN)) {
 }
 
 const started = Date.now();
-const soak = await KillSoak.open({ name: 'fsoak', octet: 202, leaseSeconds, burst, maxKillDelayMs, ...(values.quiet ? {} : { log: (line: string) => console.log(line) }) });
+const soak = await KillSoak.open({
+  name: 'fsoak',
+  octet: 202,
+  leaseSeconds,
+  burst,
+  maxKillDelayMs,
+  ...(values.quiet ? {} : { log: (line: string) => console.log(line) }),
+});
 let failed = false;
 try {
   console.log(`soak: ${cycles} cycles of ${burst} calls, Kea ${leaseSeconds} s leases, SIGKILL within ${maxKillDelayMs} ms; ${new Date().toISOString()}`);

@@ -49,17 +49,26 @@ if (!prereqs.ok) {
 
 async function dirBytes(dir: string): Promise<number> {
   let total = 0;
-  for (const e of await readdir(dir, { withFileTypes: true })) total += e.isDirectory() ? await dirBytes(join(dir, e.name)) : (await stat(join(dir, e.name))).size;
+  for (const e of await readdir(dir, { withFileTypes: true }))
+    total += e.isDirectory() ? await dirBytes(join(dir, e.name)) : (await stat(join(dir, e.name))).size;
   return total;
 }
 
 const started = Date.now();
-console.log(`start-up benchmark${quick ? ' (quick)' : ''}: ${n.toLocaleString('en')} leases of ${leaseSeconds} s on disk, ${launches} launches, then ${watchSeconds} s watched; ${new Date().toISOString()}; ${buildInfo()}`);
+console.log(
+  `start-up benchmark${quick ? ' (quick)' : ''}: ${n.toLocaleString('en')} leases of ${leaseSeconds} s on disk, ${launches} launches, then ${watchSeconds} s watched; ${new Date().toISOString()}; ${buildInfo()}`,
+);
 const lab = await createWideLab('bstart', 235);
 const server = await startWideServer('kea', lab, leaseSeconds);
 const dir = await mkdtemp(join(tmpdir(), 'd4d-bench-startup-'));
 const events: Array<{ event: string; at: number }> = [];
-const options = { netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'bstart', onLeaseEvent: (event: string, at: number) => void events.push({ event, at }) };
+const options = {
+  netns: lab.clientNs,
+  dhcpServer: lab.serverIp,
+  dir,
+  driverName: 'bstart',
+  onLeaseEvent: (event: string, at: number) => void events.push({ event, at }),
+};
 try {
   // The table: real leases, acquired through the plugin and saved by the daemon's own stop.
   const filler = await startBenchDaemon(options);
@@ -108,11 +117,21 @@ try {
     info(`datagrams sent in the first ${watchSeconds} s`, String(tx.reduce((a, b) => a + b, 0)));
     info('lease events logged then', [...kinds].map(([k, v]) => `${k} ${v}`).join(', ') || 'none');
     const due = leaseSeconds / 2 <= watchSeconds + (Date.now() - wallStart) / 1000;
-    figure(`peak datagrams/s in the first ${watchSeconds} s`, String(Math.max(...tx)), due ? 'no storm (spread, not the whole table at once)' : 'none due: ~0 (no storm)', due ? Math.max(...tx) < n / 10 : Math.max(...tx) <= 5);
+    figure(
+      `peak datagrams/s in the first ${watchSeconds} s`,
+      String(Math.max(...tx)),
+      due ? 'no storm (spread, not the whole table at once)' : 'none due: ~0 (no storm)',
+      due ? Math.max(...tx) < n / 10 : Math.max(...tx) <= 5,
+    );
     info('RSS at the end of the watch', mb(rss.at(-1) ?? Number.NaN));
   }
   const median = percentile(times, 0.5);
-  figure(`launch to serving with ${n.toLocaleString('en')} leases (median of ${launches})`, ms(median), n >= 50_000 ? '< 2 s (at 50,000)' : '< 2 s (target is at 50,000)', n >= 50_000 ? median < 2000 : null);
+  figure(
+    `launch to serving with ${n.toLocaleString('en')} leases (median of ${launches})`,
+    ms(median),
+    n >= 50_000 ? '< 2 s (at 50,000)' : '< 2 s (target is at 50,000)',
+    n >= 50_000 ? median < 2000 : null,
+  );
 } finally {
   await server.stop();
   await lab.destroy();

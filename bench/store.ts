@@ -22,7 +22,16 @@ function makeLease(i: number, expiresShift = 0): Lease {
   const l = leaseFromBinding(
     `d4d/local/10.0.0.0/16/id=0a0b0c0d#${mac}`,
     { mac, clientId: clientIdForMac(mac) },
-    { ip: `10.${(i >> 16) & 0xff}.${(i >> 8) & 0xff}.${i & 0xff}`, serverId: '10.0.0.1', requestedAt: 1_700_000_000_000 + expiresShift, leaseTimeSeconds: 3600, xid: 1, routers: ['10.0.0.1'], subnetMask: '255.255.0.0', dnsServers: ['10.0.0.1'] },
+    {
+      ip: `10.${(i >> 16) & 0xff}.${(i >> 8) & 0xff}.${i & 0xff}`,
+      serverId: '10.0.0.1',
+      requestedAt: 1_700_000_000_000 + expiresShift,
+      leaseTimeSeconds: 3600,
+      xid: 1,
+      routers: ['10.0.0.1'],
+      subnetMask: '255.255.0.0',
+      dnsServers: ['10.0.0.1'],
+    },
     () => 0.5,
   );
   return l;
@@ -91,14 +100,22 @@ async function measure(n: number, root: string): Promise<void> {
   console.log(`\n${n.toLocaleString('en')} leases`);
   console.log(`  v1 whole-table save: p50 ${f(pct(v1Wall, 50))}  p99 ${f(pct(v1Wall, 99))}  CPU p50 ${f(pct(v1Cpu, 50))} per change  (${v1Runs} saves)`);
   console.log(`  journal put:         p50 ${f(pct(wall, 50))}  p99 ${f(pct(wall, 99))}  CPU p50 ${f(pct(cpu, 50))} per change  (${runs} puts)`);
-  console.log(`  journal, 200 puts at once: ${f(groupMs)} in all;  import of the v1 table at start: ${f(loadMs)};  journal ${sizes.journal} B, live ${sizes.live} B`);
+  console.log(
+    `  journal, 200 puts at once: ${f(groupMs)} in all;  import of the v1 table at start: ${f(loadMs)};  journal ${sizes.journal} B, live ${sizes.live} B`,
+  );
 }
 
 async function compactionBlock(n: number, root: string): Promise<void> {
   const dir = join(root, `compact${n}`);
   await mkdir(dir, { recursive: true });
   const v1Path = join(dir, 'leases-bench.json');
-  await writeFile(v1Path, encodeLeaseTable(Array.from({ length: n }, (_, i) => makeLease(i + 1)), Date.now()));
+  await writeFile(
+    v1Path,
+    encodeLeaseTable(
+      Array.from({ length: n }, (_, i) => makeLease(i + 1)),
+      Date.now(),
+    ),
+  );
   const store = new JournalLeaseStore({ path: join(dir, 'leases-bench.journal'), legacyPath: v1Path, log, compactRatio: 1, compactMinBytes: 0 });
   await store.load();
   const before = store.sizes.journal;
@@ -123,7 +140,9 @@ async function compactionBlock(n: number, root: string): Promise<void> {
   await store.close(); // waits for the compaction
   const totalMs = performance.now() - t0;
   clearInterval(ticker);
-  console.log(`\ncompaction at ${n.toLocaleString('en')} leases (${(before / 1e6).toFixed(1)} MB): ${f(totalMs)} in all; longest event-loop block ${f(maxGap)} (target < 10 ms); put p50 during it ${f(pct(during, 50))}, first put ${f(putMs)}`);
+  console.log(
+    `\ncompaction at ${n.toLocaleString('en')} leases (${(before / 1e6).toFixed(1)} MB): ${f(totalMs)} in all; longest event-loop block ${f(maxGap)} (target < 10 ms); put p50 during it ${f(pct(during, 50))}, first put ${f(putMs)}`,
+  );
 }
 
 const root = values.dir ?? (await mkdtemp(join(tmpdir(), 'd4d-bench-store-')));

@@ -77,7 +77,9 @@ async function nodeRelease(): Promise<{ node: string; license: string }> {
     // `npm pack` fetches the tarball through npm's own cache and registry settings.
     const name = (await run('npm', ['pack', `${NODE_PACKAGE}@${NODE_VERSION}`, '--pack-destination', work, '--silent'])).trim().split('\n').pop() ?? '';
     const tarball = join(work, name);
-    const integrity = `sha512-${createHash('sha512').update(await readFile(tarball)).digest('base64')}`;
+    const integrity = `sha512-${createHash('sha512')
+      .update(await readFile(tarball))
+      .digest('base64')}`;
     if (integrity !== NODE_INTEGRITY) throw new Error(`${NODE_PACKAGE}@${NODE_VERSION}: integrity ${integrity}, want ${NODE_INTEGRITY}`);
     await run('tar', ['-xzf', tarball, '-C', work, 'package/bin/node', 'package/LICENSE']);
     // Symbols and DWARF only: the dynamic symbol table (what the loader and addons use) stays.
@@ -135,7 +137,8 @@ async function thirdPartyNotices(inputs: readonly string[], nodeLicense: string)
   for (const dir of [...packageDirs].sort()) {
     const pkg = JSON.parse(await readFile(join(ROOT, dir, 'package.json'), 'utf8')) as { name: string; version: string; license?: string };
     const licenseFile = (await readdir(join(ROOT, dir))).find((f) => /^(licen[cs]e|copying)/i.test(f));
-    const text = licenseFile === undefined ? `(no license file; package.json says ${pkg.license ?? 'nothing'})` : await readFile(join(ROOT, dir, licenseFile), 'utf8');
+    const text =
+      licenseFile === undefined ? `(no license file; package.json says ${pkg.license ?? 'nothing'})` : await readFile(join(ROOT, dir, licenseFile), 'utf8');
     parts.push(`${pkg.name} ${pkg.version} (${pkg.license ?? 'no license field'})\n\n${text}`);
   }
   return `${parts.map((p) => p.trimEnd()).join(`\n\n${'-'.repeat(78)}\n\n`)}\n`;

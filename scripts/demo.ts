@@ -73,7 +73,9 @@ try {
     await inner();
   };
   const table = async (title: string): Promise<void> => {
-    const rows: TableRow[] = manager.list().map((l) => ({ name: l.id, ip: l.ip, mac: l.identity.mac, ...(l.identity.mac === reservedMac ? { note: 'reserved for its MAC' } : {}) }));
+    const rows: TableRow[] = manager
+      .list()
+      .map((l) => ({ name: l.id, ip: l.ip, mac: l.identity.mac, ...(l.identity.mac === reservedMac ? { note: 'reserved for its MAC' } : {}) }));
     const theirs: ServerLease[] = await server.leases();
     console.log(title);
     for (const line of leaseTable(rows, theirs, { kind, now: Date.now(), fixedMacs: new Set([reservedMac]) })) console.log(`  ${line}`);
@@ -97,7 +99,11 @@ try {
   await Promise.all(manager.list().map((l) => manager.release(l.id)));
   await new Promise((r) => setTimeout(r, 500));
   const left = (await server.leases()).filter((l) => l.active && l.mac !== null && macs.includes(l.mac));
-  console.log(left.length === 0 ? `${kind} holds no active lease for these MACs any more` : `${kind} still shows ${left.length} active lease(s): ${left.map((l) => l.ip).join(', ')}`);
+  console.log(
+    left.length === 0
+      ? `${kind} holds no active lease for these MACs any more`
+      : `${kind} still shows ${left.length} active lease(s): ${left.map((l) => l.ip).join(', ')}`,
+  );
 } catch (error) {
   status = 1;
   console.log(`the demo failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -57,7 +57,8 @@ const mode = args[0] ?? 'kea';
 if (mode === 'down') {
   console.log('Removing what the Docker demo left behind:');
   const { actions, failures, dockerChecked } = await removeLeftovers(NAMES, (line) => console.log(line), { stopRunningDemo: true, noteUnchecked: true });
-  if (actions === 0) console.log(`  nothing to remove: no demo daemon, dockerd, namespace or link${dockerChecked ? `, no ${PREFIX}* container or network` : ''}`);
+  if (actions === 0)
+    console.log(`  nothing to remove: no demo daemon, dockerd, namespace or link${dockerChecked ? `, no ${PREFIX}* container or network` : ''}`);
   process.exit(failures > 0 ? 1 : 0);
 }
 if (mode !== 'kea' && mode !== 'isc') {
@@ -103,13 +104,21 @@ async function worker(kind: ServerKind): Promise<number> {
 
     const lab = await createLab({ name: LAB_NAME, octet: 140 });
     undos.push({ what: 'the lab namespace', undo: () => destroyLab(lab) });
-    const server = createServer(kind, lab, { leaseTimeSeconds: LEASE_SECONDS, rangeFirst: 100, rangeLast: 199, reservations: [{ mac: RESERVED_MAC, ip: lab.network(50) }] });
+    const server = createServer(kind, lab, {
+      leaseTimeSeconds: LEASE_SECONDS,
+      rangeFirst: 100,
+      rangeLast: 199,
+      reservations: [{ mac: RESERVED_MAC, ip: lab.network(50) }],
+    });
     await server.start();
     undos.push({ what: `the ${kind} server`, undo: () => stopServer(server) });
     console.log(`1. ${kind} serves ${lab.subnet}/24 from ${lab.serverIp} in network namespace ${lab.serverNs}; the "LAN" is the veth ${lab.hostIf}`);
     checkStop();
 
-    const engineUp = await docker(['info', '--format', '{{.ServerVersion}}'], 10_000).then(() => true, () => false);
+    const engineUp = await docker(['info', '--format', '{{.ServerVersion}}'], 10_000).then(
+      () => true,
+      () => false,
+    );
     if (engineUp) {
       console.log('2. Docker engine: already running (it stays running afterwards)');
     } else {
@@ -129,7 +138,21 @@ async function worker(kind: ServerKind): Promise<number> {
     console.log(`3. oam-docker-ipam server answers on ${SOCKET} (pid ${daemon.pid ?? '?'}); its log: ${DAEMON_LOG}`);
     checkStop();
 
-    const create = ['network', 'create', '-d', 'macvlan', '--ipam-driver', DRIVER, '--subnet', `${lab.subnet}/24`, '--gateway', lab.serverIp, '-o', `parent=${lab.hostIf}`, NETWORK];
+    const create = [
+      'network',
+      'create',
+      '-d',
+      'macvlan',
+      '--ipam-driver',
+      DRIVER,
+      '--subnet',
+      `${lab.subnet}/24`,
+      '--gateway',
+      lab.serverIp,
+      '-o',
+      `parent=${lab.hostIf}`,
+      NETWORK,
+    ];
     await docker(create);
     undos.push({ what: `network ${NETWORK}`, undo: () => removeNetwork(NETWORK) });
     console.log(`4. docker ${create.join(' ')}`);
@@ -205,7 +228,12 @@ async function startDockerd(): Promise<ChildProcess> {
   const proc = spawn('dockerd', ['--log-level', 'warn'], { stdio: ['ignore', log, log] });
   closeSync(log);
   const deadline = Date.now() + 60_000;
-  while (!(await docker(['info', '--format', '{{.ServerVersion}}'], 10_000).then(() => true, () => false))) {
+  while (
+    !(await docker(['info', '--format', '{{.ServerVersion}}'], 10_000).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     if (proc.exitCode !== null || Date.now() > deadline) {
       proc.kill('SIGKILL');
       throw new Error(`dockerd did not start; the end of ${DOCKERD_LOG}:\n${readFileSync(DOCKERD_LOG, 'utf8').slice(-2000)}`);
@@ -217,11 +245,29 @@ async function startDockerd(): Promise<ChildProcess> {
 
 async function startDaemon(serverIp: string): Promise<ChildProcess> {
   const log = openSync(DAEMON_LOG, 'w');
-  const argv = [BUILT_MAIN, '--config', '/dev/null', '--dhcp-server', serverIp, '--driver-name', DRIVER, '--state-dir', STATE_DIR, '--plugin-dir', PLUGIN_DIR, 'server'];
+  const argv = [
+    BUILT_MAIN,
+    '--config',
+    '/dev/null',
+    '--dhcp-server',
+    serverIp,
+    '--driver-name',
+    DRIVER,
+    '--state-dir',
+    STATE_DIR,
+    '--plugin-dir',
+    PLUGIN_DIR,
+    'server',
+  ];
   const proc = spawn(process.execPath, argv, { stdio: ['ignore', log, log] });
   closeSync(log);
   const deadline = Date.now() + 15_000;
-  while (!(await callPlugin(SOCKET, 'Plugin.Activate').then(() => true, () => false))) {
+  while (
+    !(await callPlugin(SOCKET, 'Plugin.Activate').then(
+      () => true,
+      () => false,
+    ))
+  ) {
     if (proc.exitCode !== null || Date.now() > deadline) {
       proc.kill('SIGKILL');
       throw new Error(`oam-docker-ipam server did not come up; its log ${DAEMON_LOG}:\n${readFileSync(DAEMON_LOG, 'utf8').slice(-2000)}`);
@@ -276,9 +322,10 @@ async function stopDaemon(proc: ChildProcess): Promise<string> {
 /** SIGTERM a child the demo started, SIGKILL after `graceMs`; says how it ended. */
 async function stopChild(proc: ChildProcess, what: string, graceMs: number): Promise<string> {
   if (proc.pid === undefined) return `${what} had not started`;
-  const exited = proc.exitCode !== null || proc.signalCode !== null
-    ? Promise.resolve<[number | null, NodeJS.Signals | null]>([proc.exitCode, proc.signalCode])
-    : new Promise<[number | null, NodeJS.Signals | null]>((resolve) => proc.once('exit', (code, signal) => resolve([code, signal])));
+  const exited =
+    proc.exitCode !== null || proc.signalCode !== null
+      ? Promise.resolve<[number | null, NodeJS.Signals | null]>([proc.exitCode, proc.signalCode])
+      : new Promise<[number | null, NodeJS.Signals | null]>((resolve) => proc.once('exit', (code, signal) => resolve([code, signal])));
   const how = await stopProcess({ pid: proc.pid, startTime: refOf(proc.pid).startTime }, graceMs).catch(async (error: unknown) => {
     // refOf throws when the process is already gone: then only its exit status is left to say.
     if (proc.exitCode !== null || proc.signalCode !== null) return 'was gone' as const;

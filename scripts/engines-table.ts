@@ -22,13 +22,13 @@ const END = '<!-- engines-table:end -->';
 /** Rows, in the order people meet them; every scenario the suite records must have one. */
 const SCENARIOS: Record<ScenarioId, string> = {
   'network-create-rm': '`network create -d macvlan --ipam-driver` with `--aux-address`, `network rm`: no gateway or aux lease',
-  'run-lease': '`docker run`: the address the server leased to the container\'s MAC, on its interface; the server answers ping',
+  'run-lease': "`docker run`: the address the server leased to the container's MAC, on its interface; the server answers ping",
   'fixed-ip': '`--ip`: exactly that address, leased; released on removal',
   'mac-reservation': '`--mac-address` with a reservation: the reserved address, after restart and rm + run',
   'rm-releases': '`docker rm -f`: the lease is released',
   'plugin-restart': 'plugin restarted while containers run: leases renewed, removal releases',
-  'dockerd-restart': 'dockerd restart with `--restart always`: server leases = Docker\'s endpoints',
-  'dockerd-kill9': 'dockerd `kill -9` and start: server leases = Docker\'s endpoints; removal frees all',
+  'dockerd-restart': "dockerd restart with `--restart always`: server leases = Docker's endpoints",
+  'dockerd-kill9': "dockerd `kill -9` and start: server leases = Docker's endpoints; removal frees all",
   'network-rm': 'everything removed: no lease left',
   'random-mac': 'MACs Docker makes up (the DHCP identity)',
   'internal-no-gateway': 'macvlan `--internal` without `--gateway`',
@@ -37,11 +37,11 @@ const SCENARIOS: Record<ScenarioId, string> = {
   'compose-scale': 'Compose (docs/compose.yaml): `up --scale web=50`, scale to 10, `down`: distinct active leases, released when gone',
   'zero-config-advice': 'no `--subnet`, parent with no host address: exact `--subnet`/`--gateway`, relay mode named; the advice works',
   'zero-config-no-route': 'no `--subnet`, no host address on the LAN: the error says so and names relay mode',
-  'reconcile-keeps': 'reconciliation keeps running containers\' leases',
+  'reconcile-keeps': "reconciliation keeps running containers' leases",
   'reconcile-plugin-dead': 'containers removed while the plugin is dead: leases kept until it is back',
   'reconcile-docker-unreachable': 'Docker unreachable: nothing released',
   'reconcile-dry-run': '`reconcile --dry-run`: lists, releases nothing',
-  'reconcile-releases': 'reconciliation frees exactly the removed containers\' leases',
+  'reconcile-releases': "reconciliation frees exactly the removed containers' leases",
   'reconcile-dockerd-restart-in-flight': 'dockerd restarted during a RequestAddress: no lease Docker does not have',
 };
 const SERVERS: readonly ServerName[] = ['isc', 'kea', 'dnsmasq'];
@@ -93,7 +93,10 @@ function render(results: readonly ScenarioResult[]): string {
 function main(): void {
   const results = load();
   const failed = results.filter((r) => r.status !== 'pass');
-  if (failed.length > 0) throw new Error(`the last run failed ${failed.length} scenario(s): ${failed.map((r) => `${r.engine} ${r.scenario} ${r.server}`).join(', ')}; no table from a red run`);
+  if (failed.length > 0)
+    throw new Error(
+      `the last run failed ${failed.length} scenario(s): ${failed.map((r) => `${r.engine} ${r.scenario} ${r.server}`).join(', ')}; no table from a red run`,
+    );
   const engines = new Set(results.map((r) => r.engine));
   const missing = ENGINE_IDS.filter((e) => !engines.has(e));
   if (missing.length > 0) throw new Error(`no results for ${missing.join(', ')}: run the whole e2e project`);

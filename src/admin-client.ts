@@ -29,30 +29,39 @@ export class AdminCallError extends DaemonError {
 export function callAdmin(socketPath: string, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, method: 'POST', path, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          reject(new AdminCallError(`${path}: the daemon's reply is not JSON (HTTP ${res.statusCode})`, res.statusCode ?? 0));
-          return;
-        }
-        if (res.statusCode !== 200) {
-          const err = typeof parsed === 'object' && parsed !== null && typeof (parsed as { Err?: unknown }).Err === 'string' ? (parsed as { Err: string }).Err : text;
-          reject(new AdminCallError(err, res.statusCode ?? 0));
-          return;
-        }
-        resolve(parsed);
-      });
-    });
+    const req = request(
+      { socketPath, method: 'POST', path, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            reject(new AdminCallError(`${path}: the daemon's reply is not JSON (HTTP ${res.statusCode})`, res.statusCode ?? 0));
+            return;
+          }
+          if (res.statusCode !== 200) {
+            const err =
+              typeof parsed === 'object' && parsed !== null && typeof (parsed as { Err?: unknown }).Err === 'string' ? (parsed as { Err: string }).Err : text;
+            reject(new AdminCallError(err, res.statusCode ?? 0));
+            return;
+          }
+          resolve(parsed);
+        });
+      },
+    );
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
-        reject(new DaemonNotRunningError(`no oam-docker-ipam server answers on ${socketPath}: is it running (systemctl status oam-docker-ipam), with this --driver-name and --plugin-dir?`, { cause: err }));
+        reject(
+          new DaemonNotRunningError(
+            `no oam-docker-ipam server answers on ${socketPath}: is it running (systemctl status oam-docker-ipam), with this --driver-name and --plugin-dir?`,
+            { cause: err },
+          ),
+        );
         return;
       }
       reject(new AdminCallError(`${path} on ${socketPath}: ${err.message}`, 0));
@@ -82,7 +91,10 @@ export async function daemonStatus(socketPath: string, timeoutMs: number): Promi
 export function formatReconcileReply(r: AdminReconcileReply): string {
   const lines: string[] = [];
   const verb = r.DryRun ? 'would release' : 'released';
-  const rows = [...r.Released.map((c) => row(c, c.Error === undefined ? verb : `FAILED: ${c.Error}`)), ...r.Pending.map((c) => row(c, `kept until ${c.ReleaseAt}`))];
+  const rows = [
+    ...r.Released.map((c) => row(c, c.Error === undefined ? verb : `FAILED: ${c.Error}`)),
+    ...r.Pending.map((c) => row(c, `kept until ${c.ReleaseAt}`)),
+  ];
   if (rows.length > 0) {
     const header = ['NETWORK', 'SUBNET', 'MAC', 'IP', 'WHY', 'MISSING SINCE', 'ACTION'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((cells) => (cells[i] ?? '').length)));

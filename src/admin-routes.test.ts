@@ -73,11 +73,19 @@ describe('admin paths', () => {
     const { a, clock, released } = await app();
     const first = await a.inject({ method: 'POST', url: '/d4d.Reconcile', payload: '{"DryRun":true}' });
     expect(first.statusCode).toBe(200);
-    expect(first.json()).toMatchObject({ DryRun: true, Released: [], Pending: [{ Mac: '02:00:00:00:00:02', Ip: '10.9.0.2', Networks: ['lan'], Reason: 'no-endpoint' }], Kept: 1, GraceSeconds: 60 });
+    expect(first.json()).toMatchObject({
+      DryRun: true,
+      Released: [],
+      Pending: [{ Mac: '02:00:00:00:00:02', Ip: '10.9.0.2', Networks: ['lan'], Reason: 'no-endpoint' }],
+      Kept: 1,
+      GraceSeconds: 60,
+    });
     await clock.advance(60_000);
     const dry = await a.inject({ method: 'POST', url: '/d4d.Reconcile', payload: '{"DryRun":true}' });
     const reply = dry.json<AdminReconcileReply>();
-    expect(reply.Released).toMatchObject([{ Ip: '10.9.0.2', Subnet: '10.9.0.0/24', MissingSince: '2026-01-01T00:00:00.000Z', ReleaseAt: '2026-01-01T00:01:00.000Z' }]);
+    expect(reply.Released).toMatchObject([
+      { Ip: '10.9.0.2', Subnet: '10.9.0.0/24', MissingSince: '2026-01-01T00:00:00.000Z', ReleaseAt: '2026-01-01T00:01:00.000Z' },
+    ]);
     expect(released).toEqual([]);
     expect(formatReconcileReply(reply)).toBe(
       [
@@ -99,8 +107,28 @@ describe('admin paths', () => {
     const granted = '2025-12-31T23:59:00.000Z';
     expect(res.json()).toEqual({
       Leases: [
-        { Pool: POOL, Subnet: '10.9.0.0/24', Networks: ['lan'], Mac: '02:00:00:00:00:01', Ip: '10.9.0.1', State: 'BOUND', ClientId: '01:02:00:00:00:00:01', ExpiresAt: '2026-01-01T00:09:00.000Z', GrantedAt: granted },
-        { Pool: POOL, Subnet: '10.9.0.0/24', Networks: ['lan'], Mac: '02:00:00:00:00:02', Ip: '10.9.0.2', State: 'BOUND', ClientId: '01:02:00:00:00:00:02', ExpiresAt: null, GrantedAt: granted },
+        {
+          Pool: POOL,
+          Subnet: '10.9.0.0/24',
+          Networks: ['lan'],
+          Mac: '02:00:00:00:00:01',
+          Ip: '10.9.0.1',
+          State: 'BOUND',
+          ClientId: '01:02:00:00:00:00:01',
+          ExpiresAt: '2026-01-01T00:09:00.000Z',
+          GrantedAt: granted,
+        },
+        {
+          Pool: POOL,
+          Subnet: '10.9.0.0/24',
+          Networks: ['lan'],
+          Mac: '02:00:00:00:00:02',
+          Ip: '10.9.0.2',
+          State: 'BOUND',
+          ClientId: '01:02:00:00:00:00:02',
+          ExpiresAt: null,
+          GrantedAt: granted,
+        },
       ],
     });
   });
@@ -113,14 +141,20 @@ describe('admin paths', () => {
     activity.stepFailed(lease(1), 'renew', new DockerUnavailableError('no renew ACK reply'));
     activity.stepFailed({ ...lease(3), id: 'gone' }, 'renew', new DockerUnavailableError('x'));
     const res = await a.inject({ method: 'POST', url: '/d4d.Leases' });
-    expect(res.json<{ Leases: Array<{ LastError?: unknown }> }>().Leases.map((l) => l.LastError)).toEqual([{ At: '2026-01-01T00:00:05.000Z', Message: 'renew: no renew ACK reply' }, undefined]);
+    expect(res.json<{ Leases: Array<{ LastError?: unknown }> }>().Leases.map((l) => l.LastError)).toEqual([
+      { At: '2026-01-01T00:00:05.000Z', Message: 'renew: no renew ACK reply' },
+      undefined,
+    ]);
     expect(activity.lastErrorOf('gone')).toBeUndefined();
   });
 
   it('serves the status, and only when given one', async () => {
     const clock = new FakeClock(T0);
     const monitoring = new Monitoring({ config: { dhcpServer: '10.9.0.254', metrics: undefined } as Config, clock, version: '9.9.9', log: testLog() });
-    monitoring.bind({ countByState: () => ({ SELECTING: 0, REQUESTING: 0, BOUND: 3, RENEWING: 1, REBINDING: 0, EXPIRED: 0, REBOOTING: 0, RELEASED: 0 }), stats: {} as never });
+    monitoring.bind({
+      countByState: () => ({ SELECTING: 0, REQUESTING: 0, BOUND: 3, RENEWING: 1, REBINDING: 0, EXPIRED: 0, REBOOTING: 0, RELEASED: 0 }),
+      stats: {} as never,
+    });
     const { a } = await app({ monitoring });
     await clock.advance(90_000);
     monitoring.dhcpObserver.onReply(5);
@@ -158,9 +192,7 @@ describe('admin paths', () => {
     await clock.advance(60_000);
     const res = await a.inject({ method: 'POST', url: '/d4d.Reconcile', payload: '{}' });
     const reply = res.json<AdminReconcileReply>();
-    expect(reply.Released.map((c) => [c.Ip, c.Reason])).toEqual([
-      ['10.9.0.2', 'network-gone'],
-    ]);
+    expect(reply.Released.map((c) => [c.Ip, c.Reason])).toEqual([['10.9.0.2', 'network-gone']]);
     expect(released).toEqual(['10.9.0.2']);
     expect(reply.Notes).toEqual([expect.stringContaining('released (reason network-gone): automatic runs release those only for networks they saw removed')]);
     expect(formatReconcileReply(reply)).toContain('note: leases whose subnet no network in Docker has were released');

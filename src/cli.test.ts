@@ -6,7 +6,22 @@ import { NETWORK_OPTIONS, parseCli, USAGE, UsageError } from './cli.js';
 describe('parseCli', () => {
   it('parses server with every global option', () => {
     expect(
-      parseCli(['--debug', '--dhcp-server', '10.0.0.1', '--listen-addr', '10.0.0.5', '--driver-name', 'lan', '--state-dir', '/s', '--plugin-dir', '/p', '--config', '/c.conf', 'server']),
+      parseCli([
+        '--debug',
+        '--dhcp-server',
+        '10.0.0.1',
+        '--listen-addr',
+        '10.0.0.5',
+        '--driver-name',
+        'lan',
+        '--state-dir',
+        '/s',
+        '--plugin-dir',
+        '/p',
+        '--config',
+        '/c.conf',
+        'server',
+      ]),
     ).toEqual({
       kind: 'server',
       flags: { debug: true, dhcpServer: '10.0.0.1', listenAddr: '10.0.0.5', driverName: 'lan', stateDir: '/s', pluginDir: '/p', configFile: '/c.conf' },
@@ -61,7 +76,15 @@ describe('parseCli', () => {
   });
 
   it('documents reconcile and the new settings in --help', () => {
-    for (const text of ['reconcile [--dry-run]', '--dhcp-server-ids', 'DHCP_SERVER_IDS', '--docker-socket', 'DOCKER_SOCKET', 'RECONCILE_INTERVAL', 'RECONCILE_GRACE']) {
+    for (const text of [
+      'reconcile [--dry-run]',
+      '--dhcp-server-ids',
+      'DHCP_SERVER_IDS',
+      '--docker-socket',
+      'DOCKER_SOCKET',
+      'RECONCILE_INTERVAL',
+      'RECONCILE_GRACE',
+    ]) {
       expect(USAGE).toContain(text);
     }
   });
@@ -78,7 +101,12 @@ describe('parseCli', () => {
     expect(parseCli(['status', '--json'])).toEqual({ kind: 'status', flags: {}, json: true });
     expect(parseCli(['--metrics-addr', '127.0.0.1:9468', 'server'])).toEqual({ kind: 'server', flags: { metricsAddr: '127.0.0.1:9468' } });
     expect(parseCli(['check-config'])).toEqual({ kind: 'check-config', flags: {}, probe: true, timeoutMs: 10_000 });
-    expect(parseCli(['--dhcp-server', '10.0.0.1', 'check-config', '--no-probe', '--timeout', '3'])).toEqual({ kind: 'check-config', flags: { dhcpServer: '10.0.0.1' }, probe: false, timeoutMs: 3_000 });
+    expect(parseCli(['--dhcp-server', '10.0.0.1', 'check-config', '--no-probe', '--timeout', '3'])).toEqual({
+      kind: 'check-config',
+      flags: { dhcpServer: '10.0.0.1' },
+      probe: false,
+      timeoutMs: 3_000,
+    });
   });
 
   it.each([

@@ -33,8 +33,14 @@ describe('loadConfig: relay mode and server lists', () => {
 
   it('refuses relay mode without a relay address, and unknown modes and subnet options, all at once', () => {
     const env = { DHCP_SERVER: '10.0.0.1', DHCP_MODE: 'relay', RELAY_SUBNET_OPTION: 'option82' };
-    expect(() => loadConfig({ flags: {}, env, readFile: none })).toThrow(/DHCP_MODE=relay needs the relay address[\s\S]*RELAY_SUBNET_OPTION must be one of link-selection, subnet-selection, both, none, got "option82"/);
-    expect(() => loadConfig({ flags: {}, env: { DHCP_SERVER: '10.0.0.1', DHCP_MODE: 'relais' }, readFile: none })).toThrow('DHCP_MODE must be "direct" or "relay", got "relais"');
-    expect(() => loadConfig({ flags: { relay: true, relayAddr: '10.0.0' }, env: { DHCP_SERVER: '10.0.0.1' }, readFile: none })).toThrow('RELAY_ADDR must be an IPv4 address, got "10.0.0"');
+    expect(() => loadConfig({ flags: {}, env, readFile: none })).toThrow(
+      /DHCP_MODE=relay needs the relay address[\s\S]*RELAY_SUBNET_OPTION must be one of link-selection, subnet-selection, both, none, got "option82"/,
+    );
+    expect(() => loadConfig({ flags: {}, env: { DHCP_SERVER: '10.0.0.1', DHCP_MODE: 'relais' }, readFile: none })).toThrow(
+      'DHCP_MODE must be "direct" or "relay", got "relais"',
+    );
+    expect(() => loadConfig({ flags: { relay: true, relayAddr: '10.0.0' }, env: { DHCP_SERVER: '10.0.0.1' }, readFile: none })).toThrow(
+      'RELAY_ADDR must be an IPv4 address, got "10.0.0"',
+    );
   });
 });

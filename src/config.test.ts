@@ -55,11 +55,23 @@ describe('loadConfig', () => {
   });
 
   it.each([
-    { desc: 'a bad server identifier', env: { DHCP_SERVER_IDS: '10.0.0.2,server2' }, want: 'DHCP_SERVER_IDS must be IPv4 addresses separated by commas, got "server2"' },
+    {
+      desc: 'a bad server identifier',
+      env: { DHCP_SERVER_IDS: '10.0.0.2,server2' },
+      want: 'DHCP_SERVER_IDS must be IPv4 addresses separated by commas, got "server2"',
+    },
     { desc: 'an empty item', env: { DHCP_SERVER_IDS: '10.0.0.2,,10.0.0.3' }, want: 'DHCP_SERVER_IDS must be IPv4 addresses separated by commas, got ""' },
     { desc: 'a relative Docker socket', env: { DOCKER_SOCKET: 'docker.sock' }, want: 'DOCKER_SOCKET must be an absolute path, got "docker.sock"' },
-    { desc: 'a negative interval', env: { RECONCILE_INTERVAL: '-1' }, want: 'RECONCILE_INTERVAL must be seconds ≥ 0 (0 turns automatic reconciliation off), got "-1"' },
-    { desc: 'a grace too short for a request in flight', env: { RECONCILE_GRACE: '0' }, want: 'RECONCILE_GRACE must be seconds ≥ 1 (it must cover a request in flight), got "0"' },
+    {
+      desc: 'a negative interval',
+      env: { RECONCILE_INTERVAL: '-1' },
+      want: 'RECONCILE_INTERVAL must be seconds ≥ 0 (0 turns automatic reconciliation off), got "-1"',
+    },
+    {
+      desc: 'a grace too short for a request in flight',
+      env: { RECONCILE_GRACE: '0' },
+      want: 'RECONCILE_GRACE must be seconds ≥ 1 (it must cover a request in flight), got "0"',
+    },
     { desc: 'a grace in minutes', env: { RECONCILE_GRACE: '5m' }, want: 'RECONCILE_GRACE must be seconds ≥ 1 (it must cover a request in flight), got "5m"' },
   ])('refuses $desc', ({ env, want }) => {
     expect(() => loadConfig({ flags: { dhcpServer: '10.0.0.1' }, env, readFile: () => undefined })).toThrow(want);
@@ -105,7 +117,8 @@ describe('loadConfig', () => {
   });
 
   it('reports every problem at once', () => {
-    const file = 'DHCP_SERVER=10.0.0\nLISTEN_ADDR=host\nDRIVER_NAME=a/b\nSTATE_DIR=relative\nPLUGIN_DIR=also/relative\nDHCP_CLIENT_ID=uuid\nDHCP_MAX_CONCURRENT=0\nIPAM_DEBUG=maybe\nDHCP_SERVR=typo\n';
+    const file =
+      'DHCP_SERVER=10.0.0\nLISTEN_ADDR=host\nDRIVER_NAME=a/b\nSTATE_DIR=relative\nPLUGIN_DIR=also/relative\nDHCP_CLIENT_ID=uuid\nDHCP_MAX_CONCURRENT=0\nIPAM_DEBUG=maybe\nDHCP_SERVR=typo\n';
     let err: unknown;
     try {
       loadConfig({ flags: { configFile: '/etc/x.conf' }, env: {}, readFile: files({ '/etc/x.conf': file }) });

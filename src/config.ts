@@ -300,7 +300,10 @@ export function loadConfig(sources: ConfigSources): Readonly<Config> {
   if (dhcpServer === undefined) {
     if (sources.requireDhcpServer !== false) {
       // The usual first run: nothing was configured at all. Say where the file was looked for.
-      const where = missingDefaultFile === undefined ? 'set it in the configuration file' : `the default configuration file ${missingDefaultFile} is missing: create it with DHCP_SERVER=<address>`;
+      const where =
+        missingDefaultFile === undefined
+          ? 'set it in the configuration file'
+          : `the default configuration file ${missingDefaultFile} is missing: create it with DHCP_SERVER=<address>`;
       issues.push(`DHCP_SERVER is required: the address of the DHCP server (${where}, or pass --dhcp-server)`);
     }
   }

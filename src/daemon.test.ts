@@ -100,7 +100,10 @@ function call(method: string, body: unknown): Promise<Reply> {
 function ackHeld(): void {
   for (const p of held.splice(0)) {
     const asked = p.options.get(OptionCode.RequestedIpAddress);
-    transport.inject(encodePacket(buildReply(p, MessageType.Ack, { yiaddr: Array.from(asked ?? []).join('.'), leaseTimeSeconds: 600 })), { address: SERVER, port: 67 });
+    transport.inject(encodePacket(buildReply(p, MessageType.Ack, { yiaddr: Array.from(asked ?? []).join('.'), leaseTimeSeconds: 600 })), {
+      address: SERVER,
+      port: 67,
+    });
   }
 }
 
@@ -113,7 +116,8 @@ const endpoint = (poolId: string, mac: string) => ({ PoolID: poolId, Address: ''
 describe('stop', () => {
   it('sends the RELEASE of every ReleaseAddress under way before DHCP closes', async () => {
     const poolId = await newPool();
-    for (const mac of ['02:00:00:00:00:01', '02:00:00:00:00:02', '02:00:00:00:00:03']) expect((await call('IpamDriver.RequestAddress', endpoint(poolId, mac))).status).toBe(200);
+    for (const mac of ['02:00:00:00:00:01', '02:00:00:00:00:02', '02:00:00:00:00:03'])
+      expect((await call('IpamDriver.RequestAddress', endpoint(poolId, mac))).status).toBe(200);
     const releases = ['192.0.2.100', '192.0.2.101', '192.0.2.102'].map((ip) => call('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: ip }));
     // All three calls are under way (out of the lease table), and at most the first RELEASE
     // is out: the others wait their turn (paced) when the stop begins.
@@ -121,7 +125,12 @@ describe('stop', () => {
     expect(server.requestsOfType(MessageType.Release).length).toBeLessThanOrEqual(1);
     await stop();
     expect(await Promise.all(releases)).toEqual([1, 2, 3].map(() => ({ status: 200, body: {} })));
-    expect(server.requestsOfType(MessageType.Release).map((p) => p.ciaddr).sort()).toEqual(['192.0.2.100', '192.0.2.101', '192.0.2.102']);
+    expect(
+      server
+        .requestsOfType(MessageType.Release)
+        .map((p) => p.ciaddr)
+        .sort(),
+    ).toEqual(['192.0.2.100', '192.0.2.101', '192.0.2.102']);
     expect(store.lastSaved()).toEqual([]);
     expect(transport.closed).toBe(true);
   });
@@ -185,7 +194,12 @@ describe('stop', () => {
       async stop() {
         // A slow stop (a Docker read being aborted): the socket must already refuse, not answer 503.
         await new Promise((r) => setTimeout(r, 100));
-        seen.push(await call('Plugin.Activate', {}).then((r) => `answered ${r.status}`, (err: Error) => (/ECONNREFUSED|ENOENT/.test(err.message) ? 'refused' : err.message)));
+        seen.push(
+          await call('Plugin.Activate', {}).then(
+            (r) => `answered ${r.status}`,
+            (err: Error) => (/ECONNREFUSED|ENOENT/.test(err.message) ? 'refused' : err.message),
+          ),
+        );
         // DHCP is still open: a release under way at the stop still goes out.
         await manager.release(`${poolId}#02:00:00:00:00:01`);
         seen.push(`RELEASEs ${server.requestsOfType(MessageType.Release).length}`);

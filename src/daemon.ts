@@ -145,7 +145,15 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
     throw new SocketError(`cannot serve the plugin socket ${socketPath}: ${(err as Error).message}`, { cause: err });
   }
   log.info(
-    { socket: socketPath, dhcpServer: config.dhcpServer, dhcp: dhcpMode, stateDir: config.stateDir, restored, damagedTable: problems.length > 0, configFile: config.configFile },
+    {
+      socket: socketPath,
+      dhcpServer: config.dhcpServer,
+      dhcp: dhcpMode,
+      stateDir: config.stateDir,
+      restored,
+      damagedTable: problems.length > 0,
+      configFile: config.configFile,
+    },
     `serving IPAM driver "${config.driverName}"`,
   );
   // Only now, and in the background: Docker may be waiting for this socket to answer.
@@ -156,7 +164,9 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
   return {
     socketPath,
     stop() {
-      stopping ??= stopPlugin({ app, reconciler: started, client, manager, store, transport, log, clock: systemClock, graceMs: STOP_GRACE_MS }).finally(() => monitoring.stop());
+      stopping ??= stopPlugin({ app, reconciler: started, client, manager, store, transport, log, clock: systemClock, graceMs: STOP_GRACE_MS }).finally(() =>
+        monitoring.stop(),
+      );
       return stopping;
     },
   };

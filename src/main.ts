@@ -135,7 +135,10 @@ async function server(config: Config): Promise<number> {
   let daemon: Daemon;
   try {
     if (config.missingDefaultFile !== undefined) {
-      log.warn({ configFile: config.missingDefaultFile }, 'no configuration file: the default file is missing; settings come from flags and the environment only');
+      log.warn(
+        { configFile: config.missingDefaultFile },
+        'no configuration file: the default file is missing; settings come from flags and the environment only',
+      );
     }
     daemon = await startDaemon(config, log, { version: version() });
   } catch (err) {

@@ -62,9 +62,24 @@ function docker(initial: DockerNetwork[]): DockerReader & { networks: DockerNetw
 
 const lease = (n: number): HeldLease => ({ leaseId: `${POOL}#02:00:00:00:00:0${n}`, poolId: POOL, mac: `02:00:00:00:00:0${n}`, ip: `10.9.0.${n}` });
 const OTHER_POOL = 'd4d/local/10.8.0.0/24/id=0000000b';
-const otherLease = (n: number): HeldLease => ({ leaseId: `${OTHER_POOL}#02:00:00:00:01:0${n}`, poolId: OTHER_POOL, mac: `02:00:00:00:01:0${n}`, ip: `10.8.0.${n}` });
-const other = (ips: number[]): DockerNetwork => ({ id: 'n2', name: 'other', subnets: ['10.8.0.0/24'], endpoints: ips.map((i) => ({ name: `o${i}`, mac: undefined, ip: `10.8.0.${i}` })) });
-const lan = (ips: number[]): DockerNetwork => ({ id: 'n1', name: 'lan', subnets: ['10.9.0.0/24'], endpoints: ips.map((i) => ({ name: `c${i}`, mac: undefined, ip: `10.9.0.${i}` })) });
+const otherLease = (n: number): HeldLease => ({
+  leaseId: `${OTHER_POOL}#02:00:00:00:01:0${n}`,
+  poolId: OTHER_POOL,
+  mac: `02:00:00:00:01:0${n}`,
+  ip: `10.8.0.${n}`,
+});
+const other = (ips: number[]): DockerNetwork => ({
+  id: 'n2',
+  name: 'other',
+  subnets: ['10.8.0.0/24'],
+  endpoints: ips.map((i) => ({ name: `o${i}`, mac: undefined, ip: `10.8.0.${i}` })),
+});
+const lan = (ips: number[]): DockerNetwork => ({
+  id: 'n1',
+  name: 'lan',
+  subnets: ['10.9.0.0/24'],
+  endpoints: ips.map((i) => ({ name: `c${i}`, mac: undefined, ip: `10.9.0.${i}` })),
+});
 
 function setup(leases: HeldLease[], networks: DockerNetwork[], log = testLog()) {
   const clock = new FakeClock();

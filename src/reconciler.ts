@@ -183,7 +183,10 @@ export class Reconciler {
           this.#o.log.info(ctx, 'lease not released: it was requested again (or released) since the plan');
           continue;
         }
-        this.#o.log.info(ctx, c.reason === 'network-gone' ? 'lease released: its network is gone from Docker' : 'lease released: no Docker endpoint has its address');
+        this.#o.log.info(
+          ctx,
+          c.reason === 'network-gone' ? 'lease released: its network is gone from Docker' : 'lease released: no Docker endpoint has its address',
+        );
         released.push(c);
       } catch (err) {
         this.#o.log.error({ ...ctx, err }, 'could not release a lease Docker no longer has');
@@ -226,10 +229,11 @@ export class Reconciler {
       missingSince: this.#missingSince,
       ...(explicit ? {} : { networkGoneSubnets: new Set(this.#seenSubnets) }),
     });
-    for (const n of networks) for (const sn of n.subnets) {
-      const key = subnetKey(sn);
-      if (key !== undefined) this.#seenSubnets.add(key);
-    }
+    for (const n of networks)
+      for (const sn of n.subnets) {
+        const key = subnetKey(sn);
+        if (key !== undefined) this.#seenSubnets.add(key);
+      }
     this.#missingSince = plan.missingSince;
     return plan;
   }
@@ -255,7 +259,8 @@ export class Reconciler {
   #afterFailure(err: unknown): void {
     // Once per outage at warn, then at debug: an engine that is down stays down for a while.
     const message = err instanceof DaemonError ? err.message : String(err);
-    if (!this.#dockerDown) this.#o.log.warn({ code: err instanceof DaemonError ? err.code : undefined }, `reconciliation skipped, nothing released: ${message}`);
+    if (!this.#dockerDown)
+      this.#o.log.warn({ code: err instanceof DaemonError ? err.code : undefined }, `reconciliation skipped, nothing released: ${message}`);
     else this.#o.log.debug({ err }, 'reconciliation skipped');
     this.#dockerDown = true;
     this.#arm(this.#o.intervalMs);

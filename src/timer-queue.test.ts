@@ -7,7 +7,14 @@ describe('TimerQueue', () => {
     const clock = new FakeClock();
     const q = new TimerQueue(clock);
     const fired: string[] = [];
-    for (const [name, ms] of [['c', 300], ['a', 100], ['b', 200], ['a2', 100], ['d', 5_000]] as const) q.setTimeout(() => fired.push(name), ms);
+    for (const [name, ms] of [
+      ['c', 300],
+      ['a', 100],
+      ['b', 200],
+      ['a2', 100],
+      ['d', 5_000],
+    ] as const)
+      q.setTimeout(() => fired.push(name), ms);
     expect(q.size).toBe(5);
     expect(clock.pending).toBe(1);
     await clock.advance(250);
@@ -63,7 +70,10 @@ describe('TimerQueue', () => {
     for (let i = 0; i < 5_000; i++) {
       const ms = rnd(100_000);
       const dueAt = clock.now() + ms;
-      live.set(i, q.setTimeout(() => fired.push({ dueAt, firedAt: clock.now() }), ms));
+      live.set(
+        i,
+        q.setTimeout(() => fired.push({ dueAt, firedAt: clock.now() }), ms),
+      );
       if (rnd(3) === 0) {
         const victim = rnd(i + 1);
         const h = live.get(victim);

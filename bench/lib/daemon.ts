@@ -51,6 +51,7 @@ export function daemonPaths(dir: string, driverName: string): { stateDir: string
 export async function startBenchDaemon(o: BenchDaemonOptions, timeoutMs = 60_000): Promise<BenchDaemon> {
   const { stateDir, pluginDir, socketPath } = daemonPaths(o.dir, o.driverName);
   await mkdir(stateDir, { recursive: true });
+  // biome-ignore format: one flag and its value per line
   const args = [
     ...(o.nodeArgs ?? []),
     BUILT_MAIN,
@@ -88,7 +89,12 @@ export async function startBenchDaemon(o: BenchDaemonOptions, timeoutMs = 60_000
   let gone = false;
   void exited.then(() => (gone = true));
   const deadline = Date.now() + timeoutMs;
-  while (!(await callPlugin(socketPath, 'Plugin.Activate').then((r) => r.status === 200, () => false))) {
+  while (
+    !(await callPlugin(socketPath, 'Plugin.Activate').then(
+      (r) => r.status === 200,
+      () => false,
+    ))
+  ) {
     if (gone || Date.now() > deadline) {
       proc.kill('SIGKILL');
       throw new Error(`daemon did not come up on ${socketPath}:\n${tail}`);

@@ -24,7 +24,11 @@ export interface Timed {
 /** One RequestAddress for a fresh random MAC; `from` (performance.now()) lets an open-loop caller count from the intended start. */
 export async function requestAddress(socketPath: string, poolId: string, from = performance.now()): Promise<Timed> {
   try {
-    const res = await callPlugin(socketPath, 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': randomMac() } });
+    const res = await callPlugin(socketPath, 'IpamDriver.RequestAddress', {
+      PoolID: poolId,
+      Address: '',
+      Options: { 'com.docker.network.endpoint.macaddress': randomMac() },
+    });
     const ms = performance.now() - from;
     if (res.status !== 200 || typeof res.body.Address !== 'string') return { ok: false, ms, error: String(res.body.Err ?? res.status) };
     return { ok: true, ms };

@@ -23,7 +23,9 @@ export interface RawResult {
 /** Run `count` raw exchanges against `server` from netns `ns` (one at a time when rate is 0). */
 export async function rawDora(ns: string, server: string, count: number, rate: number): Promise<RawResult> {
   const self = new URL(import.meta.url).pathname;
-  const { stdout } = await runIn(ns, process.execPath, ['--import', 'tsx', self, server, String(count), String(rate)], { timeoutMs: 120_000 + (rate > 0 ? (count / rate) * 1000 : count * 2_000) });
+  const { stdout } = await runIn(ns, process.execPath, ['--import', 'tsx', self, server, String(count), String(rate)], {
+    timeoutMs: 120_000 + (rate > 0 ? (count / rate) * 1000 : count * 2_000),
+  });
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as RawResult;
 }
 

@@ -49,9 +49,12 @@ function panel(p: Panel, dx: number): string {
   for (const v of yTicks) {
     const y = yPos(v);
     parts.push(`<line x1="${M.left}" x2="${M.left + plotW}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#eee"/>`);
-    parts.push(`<text x="${M.left - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end" font-size="11">${v >= 100 ? v.toFixed(0) : Number(v.toPrecision(2))}</text>`);
+    parts.push(
+      `<text x="${M.left - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end" font-size="11">${v >= 100 ? v.toFixed(0) : Number(v.toPrecision(2))}</text>`,
+    );
   }
-  for (const [x, label] of p.xTicks) parts.push(`<text x="${xPos(x).toFixed(1)}" y="${M.top + plotH + 16}" text-anchor="middle" font-size="11">${esc(label)}</text>`);
+  for (const [x, label] of p.xTicks)
+    parts.push(`<text x="${xPos(x).toFixed(1)}" y="${M.top + plotH + 16}" text-anchor="middle" font-size="11">${esc(label)}</text>`);
   parts.push(`<text x="${M.left + plotW / 2}" y="${H - 12}" text-anchor="middle" font-size="12">${esc(p.xLabel)}</text>`);
   parts.push(`<text transform="translate(16,${M.top + plotH / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(p.yLabel)}</text>`);
   p.series.forEach((s, i) => {

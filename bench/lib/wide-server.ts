@@ -101,7 +101,11 @@ export async function startWideServer(kind: WideServerKind, lab: WideLab, leaseS
       const iValid = header.indexOf('valid_lifetime');
       const iExpire = header.indexOf('expire');
       // cltt = expire - valid_lifetime; a RELEASE row has valid_lifetime 0 and is skipped.
-      return lines.slice(1).map((l) => l.split(',')).filter((c) => Number(c[iValid]) > 0).map((c) => Number(c[iExpire]) - Number(c[iValid]));
+      return lines
+        .slice(1)
+        .map((l) => l.split(','))
+        .filter((c) => Number(c[iValid]) > 0)
+        .map((c) => Number(c[iExpire]) - Number(c[iValid]));
     },
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;

@@ -68,7 +68,10 @@ export async function removeLeftovers(names: DemoNames, say: (line: string) => v
     else failed(`the running demo (pid ${record.worker.pid}) did not stop within 2 minutes; kill it (kill ${record.worker.pid}) and run down again`);
   }
 
-  const engineUp = await docker(['info', '--format', '{{.ServerVersion}}'], 10_000).then(() => true, () => false);
+  const engineUp = await docker(['info', '--format', '{{.ServerVersion}}'], 10_000).then(
+    () => true,
+    () => false,
+  );
   if (engineUp) {
     const containers = (await docker(['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n').filter((n) => n.startsWith(names.prefix));
     for (const name of containers) {
@@ -125,7 +128,10 @@ export async function removeLeftovers(names: DemoNames, say: (line: string) => v
 
   for (const lab of names.labs) {
     const namespaces = (await listNetns()).filter((ns) => ns === `${lab}-srv` || ns.startsWith(`${lab}-ctr`));
-    const processes = (await Promise.all(namespaces.map(netnsPids))).flat().map((pid) => readProcess(pid)).filter((p) => p !== undefined);
+    const processes = (await Promise.all(namespaces.map(netnsPids)))
+      .flat()
+      .map((pid) => readProcess(pid))
+      .filter((p) => p !== undefined);
     const links = await labLinks(lab);
     if (namespaces.length === 0 && links.length === 0) continue;
     try {

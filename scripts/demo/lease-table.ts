@@ -47,5 +47,10 @@ export function leaseTable(rows: readonly TableRow[], leases: readonly ServerLea
     ...rows.map((r) => [r.name, r.ip, r.mac, describeLease(r, serverRowFor(r.mac, leases), o), r.note === undefined ? '' : `(${r.note})`]),
   ];
   const widths = cells[0]?.map((_, i) => Math.max(...cells.map((c) => (c[i] ?? '').length))) ?? [];
-  return cells.map((c) => c.map((cell, i) => (i === c.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
+  return cells.map((c) =>
+    c
+      .map((cell, i) => (i === c.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
 }

@@ -30,7 +30,9 @@ export function readProcess(pid: number): ProcessInfo | undefined {
     const close = stat.lastIndexOf(')');
     const comm = stat.slice(stat.indexOf('(') + 1, close);
     const fields = stat.slice(close + 2).split(' ');
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter((a) => a !== '');
     // fields[0] is field 3 (state): ppid is field 4, starttime field 22.
     return { pid, ppid: Number(fields[1]), comm, argv, startTime: Number(fields[19]) };
   } catch {

@@ -60,7 +60,8 @@ export async function runFront(script: string, args: readonly string[]): Promise
   }
   const status = await new Promise<number>((resolve) => {
     worker.once('exit', (code, signal) => {
-      if (signal !== null) process.stdout.write(`the demo was killed (${signal}) before it could clean up: npx tsx scripts/docker-demo.ts down removes what it left\n`);
+      if (signal !== null)
+        process.stdout.write(`the demo was killed (${signal}) before it could clean up: npx tsx scripts/docker-demo.ts down removes what it left\n`);
       resolve(code ?? 1);
     });
     worker.once('error', (error) => {

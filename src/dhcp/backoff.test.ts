@@ -7,18 +7,36 @@ function take(it: Iterator<number>, n: number): number[] {
 
 describe('rfcBackoff', () => {
   it('is 4, 8, 16, 32, 64, 64 s without fuzz', () => {
-    expect(take(rfcBackoff(() => 0.5), 7)).toEqual([4000, 8000, 16000, 32000, 64000, 64000, 64000]);
+    expect(
+      take(
+        rfcBackoff(() => 0.5),
+        7,
+      ),
+    ).toEqual([4000, 8000, 16000, 32000, 64000, 64000, 64000]);
   });
 
   it('fuzzes each delay by ±1 s', () => {
-    expect(take(rfcBackoff(() => 0), 3)).toEqual([3000, 7000, 15000]);
-    const high = take(rfcBackoff(() => 0.999), 2);
+    expect(
+      take(
+        rfcBackoff(() => 0),
+        3,
+      ),
+    ).toEqual([3000, 7000, 15000]);
+    const high = take(
+      rfcBackoff(() => 0.999),
+      2,
+    );
     expect(high[0]).toBeCloseTo(4998, 0);
     expect(high[1]).toBeCloseTo(8998, 0);
   });
 
   it('starts from a lower first delay when asked', () => {
-    expect(take(rfcBackoff(() => 0.5, 500), 3).map((v) => Math.max(0, v))).toEqual([500, 1000, 2000]);
+    expect(
+      take(
+        rfcBackoff(() => 0.5, 500),
+        3,
+      ).map((v) => Math.max(0, v)),
+    ).toEqual([500, 1000, 2000]);
   });
 });
 

@@ -166,7 +166,13 @@ describe('DhcpClient.acquire', () => {
   });
 
   it('draws a new xid when the source repeats one in flight', async () => {
-    client = makeClient({ nextXid: (() => { const seq = [5, 5, 5, 6]; let i = 0; return () => seq[Math.min(i++, 3)] as number; })() });
+    client = makeClient({
+      nextXid: (() => {
+        const seq = [5, 5, 5, 6];
+        let i = 0;
+        return () => seq[Math.min(i++, 3)] as number;
+      })(),
+    });
     const both = Promise.allSettled([
       client.acquire({ identity, timeoutMs: 1000 }),
       client.acquire({ identity: { mac: '02:00:00:00:00:09', clientId: clientIdForMac('02:00:00:00:00:09') }, timeoutMs: 1000 }),
@@ -180,7 +186,11 @@ describe('DhcpClient.acquire', () => {
   it('limits concurrent acquisitions', async () => {
     client = makeClient({ maxConcurrentAcquisitions: 2 });
     const id = (i: number) => ({ mac: `02:00:00:00:00:0${i}`, clientId: clientIdForMac(`02:00:00:00:00:0${i}`) });
-    const all = Promise.allSettled([client.acquire({ identity: id(1), timeoutMs: 1000 }), client.acquire({ identity: id(2), timeoutMs: 1000 }), client.acquire({ identity: id(3), timeoutMs: 5000 })]);
+    const all = Promise.allSettled([
+      client.acquire({ identity: id(1), timeoutMs: 1000 }),
+      client.acquire({ identity: id(2), timeoutMs: 1000 }),
+      client.acquire({ identity: id(3), timeoutMs: 5000 }),
+    ]);
     await clock.advance(0);
     expect(server.decodedRequests).toHaveLength(2);
     await clock.advance(1000);
@@ -193,7 +203,9 @@ describe('DhcpClient.acquire', () => {
   it('counts time queued for a slot against the acquisition timeout', async () => {
     client = makeClient({ maxConcurrentAcquisitions: 1 });
     const first = client.acquire({ identity, timeoutMs: 10_000 }).catch((e: unknown) => e);
-    const queued = client.acquire({ identity: { mac: '02:00:00:00:00:09', clientId: clientIdForMac('02:00:00:00:00:09') }, timeoutMs: 3_000 }).catch((e: unknown) => e);
+    const queued = client
+      .acquire({ identity: { mac: '02:00:00:00:00:09', clientId: clientIdForMac('02:00:00:00:00:09') }, timeoutMs: 3_000 })
+      .catch((e: unknown) => e);
     await clock.advance(10_000);
     expect(await queued).toBeInstanceOf(NoResponseError);
     expect(await first).toBeInstanceOf(NoResponseError);
@@ -284,7 +296,10 @@ describe('DhcpClient hardening', () => {
   it('drops replies that do not come from port 67', async () => {
     const real = dora(() => '192.0.2.100');
     server.handler = (p) => {
-      transport.inject(encodePacket(buildReply(p, getUint8(p.options, 53) === MessageType.Discover ? MessageType.Offer : MessageType.Ack, { yiaddr: '192.0.2.66' })), { address: SERVER, port: 31337 });
+      transport.inject(
+        encodePacket(buildReply(p, getUint8(p.options, 53) === MessageType.Discover ? MessageType.Offer : MessageType.Ack, { yiaddr: '192.0.2.66' })),
+        { address: SERVER, port: 31337 },
+      );
       return real(p);
     };
     await expect(client.acquire({ identity })).resolves.toMatchObject({ ip: '192.0.2.100' });
@@ -402,7 +417,9 @@ describe('DhcpClient sender: one bounded, paced, prioritized path for every send
     };
     const t0 = clock.now();
     const deadline = clock.now() + 20_000;
-    const renewals = Promise.allSettled(Array.from({ length: 60 }, (_, i) => client.renew({ identity: idn(i), ip: `192.0.2.${i + 10}`, serverId: SERVER }, deadline)));
+    const renewals = Promise.allSettled(
+      Array.from({ length: 60 }, (_, i) => client.renew({ identity: idn(i), ip: `192.0.2.${i + 10}`, serverId: SERVER }, deadline)),
+    );
     const releases = Promise.all(Array.from({ length: 60 }, (_, i) => client.release({ identity: idn(i + 100), ip: `192.0.2.${i + 100}`, serverId: SERVER })));
     await clock.advance(30_000);
     await renewals;
@@ -476,7 +493,9 @@ describe('DhcpClient sender: one bounded, paced, prioritized path for every send
     await clock.advance(20_000);
     const err = await done;
     expect(err).toBeInstanceOf(NoResponseError);
-    expect(String((err as Error).message)).toMatch(/no OFFER reply from DHCP server 192\.0\.2\.1 .*: 3 replies came from server identifier 10\.0\.0\.2, which is not trusted: add it to DHCP_SERVER_IDS/);
+    expect(String((err as Error).message)).toMatch(
+      /no OFFER reply from DHCP server 192\.0\.2\.1 .*: 3 replies came from server identifier 10\.0\.0\.2, which is not trusted: add it to DHCP_SERVER_IDS/,
+    );
     expect((err as NoResponseError).untrusted).toEqual(new Map([['10.0.0.2', 3]]));
   });
 });

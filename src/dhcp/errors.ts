@@ -84,7 +84,7 @@ export class AddressUnavailableError extends DaemonError {
     super(
       `DHCP server ${server} will not lease ${requestedIp} to ${mac}` +
         (offeredIp ? ` (it offered ${offeredIp} instead)` : '') +
-        ': the address is in use, reserved for another client, or outside the server\'s pools; ' +
+        ": the address is in use, reserved for another client, or outside the server's pools; " +
         'pick a free address or add a reservation for this MAC',
     );
   }

@@ -43,4 +43,3 @@ describe('Pacer', () => {
     expect(granted).toEqual(['r0', 'd0', 'd1', 'u0', 'r1']);
   });
 });
-

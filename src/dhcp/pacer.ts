@@ -76,19 +76,22 @@ export class Pacer {
 
   #arm(): void {
     if (this.#timer !== undefined || this.#waiting === 0) return;
-    this.#timer = this.clock.setTimeout(() => {
-      this.#timer = undefined;
-      const w = this.#shift();
-      if (w !== undefined) {
-        w.done = true;
-        this.#waiting--;
-        // From the due time, not the (possibly late) turn: the average rate holds on a busy
-        // host; still at most one grant per turn, so lateness never makes a burst.
-        this.#nextAt = Math.max(this.clock.now(), this.#nextAt + this.intervalMs);
-        w.resolve();
-      }
-      this.#arm();
-    }, Math.max(0, this.#nextAt - this.clock.now()));
+    this.#timer = this.clock.setTimeout(
+      () => {
+        this.#timer = undefined;
+        const w = this.#shift();
+        if (w !== undefined) {
+          w.done = true;
+          this.#waiting--;
+          // From the due time, not the (possibly late) turn: the average rate holds on a busy
+          // host; still at most one grant per turn, so lateness never makes a burst.
+          this.#nextAt = Math.max(this.clock.now(), this.#nextAt + this.intervalMs);
+          w.resolve();
+        }
+        this.#arm();
+      },
+      Math.max(0, this.#nextAt - this.clock.now()),
+    );
   }
 
   #disarm(): void {

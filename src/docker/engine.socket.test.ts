@@ -50,7 +50,18 @@ async function engine(apiVersion: string, routes: Record<string, Route>): Promis
 
 /** `GET /networks` as Docker 28.x lists them (no Containers in the list). */
 const list28 = [
-  { Name: 'bridge', Id: 'br0', Scope: 'local', Driver: 'bridge', EnableIPv4: true, EnableIPv6: false, IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '172.17.0.0/16', Gateway: '172.17.0.1' }] }, Containers: {}, Options: {}, Labels: {} },
+  {
+    Name: 'bridge',
+    Id: 'br0',
+    Scope: 'local',
+    Driver: 'bridge',
+    EnableIPv4: true,
+    EnableIPv6: false,
+    IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '172.17.0.0/16', Gateway: '172.17.0.1' }] },
+    Containers: {},
+    Options: {},
+    Labels: {},
+  },
   {
     Name: 'lan',
     Id: '5d9c0f1e2a3b',
@@ -75,15 +86,42 @@ const list28 = [
 const inspect28 = {
   ...list28[1],
   Containers: {
-    '8a4e1c2d3b4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b': { Name: 'web', EndpointID: 'e1f2', MacAddress: '02:42:c0:a8:01:82', IPv4Address: '192.168.1.130/24', IPv6Address: '' },
-    '1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c': { Name: 'db', EndpointID: 'e3f4', MacAddress: '02:42:C0:A8:01:83', IPv4Address: '192.168.1.131/24', IPv6Address: '' },
+    '8a4e1c2d3b4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b': {
+      Name: 'web',
+      EndpointID: 'e1f2',
+      MacAddress: '02:42:c0:a8:01:82',
+      IPv4Address: '192.168.1.130/24',
+      IPv6Address: '',
+    },
+    '1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c': {
+      Name: 'db',
+      EndpointID: 'e3f4',
+      MacAddress: '02:42:C0:A8:01:83',
+      IPv4Address: '192.168.1.131/24',
+      IPv6Address: '',
+    },
   },
   Status: { IPAM: { Subnets: { '192.168.1.0/24': { IPsInUse: 5, DynamicIPsAvailable: 126 } } } },
 };
 
 /** Docker 20.10 (API 1.41): the same network as it showed it. */
-const list20 = [{ Name: 'lan', Id: 'aa11', Scope: 'local', Driver: 'macvlan', EnableIPv6: false, IPAM: { Driver: 'd4d', Options: {}, Config: [{ Subnet: '10.9.0.0/24', Gateway: '10.9.0.1' }] }, Containers: {}, Options: { parent: 'eth0' }, Labels: {} }];
-const inspect20 = { ...list20[0], Containers: { '3f1c': { Name: 'web', EndpointID: 'e1', MacAddress: '02:42:0a:09:00:0b', IPv4Address: '10.9.0.11/24', IPv6Address: '' } } };
+const list20 = [
+  {
+    Name: 'lan',
+    Id: 'aa11',
+    Scope: 'local',
+    Driver: 'macvlan',
+    EnableIPv6: false,
+    IPAM: { Driver: 'd4d', Options: {}, Config: [{ Subnet: '10.9.0.0/24', Gateway: '10.9.0.1' }] },
+    Containers: {},
+    Options: { parent: 'eth0' },
+    Labels: {},
+  },
+];
+const inspect20 = {
+  ...list20[0],
+  Containers: { '3f1c': { Name: 'web', EndpointID: 'e1', MacAddress: '02:42:0a:09:00:0b', IPv4Address: '10.9.0.11/24', IPv6Address: '' } },
+};
 
 describe('DockerEngine over a unix socket', () => {
   it('reads our networks from Docker 28.x (API 1.51) at the version it negotiated', async () => {
@@ -107,7 +145,9 @@ describe('DockerEngine over a unix socket', () => {
   it('reads Docker 20.10 (API 1.41), and asks a newer engine at the newest version it knows', async () => {
     await engine('1.41', { '/networks': (_q, r) => json(r, 200, list20), '/networks/aa11': (_q, r) => json(r, 200, inspect20) });
     const old = new DockerEngine({ socketPath: sock });
-    expect(await old.ipamNetworks('d4d')).toEqual([{ id: 'aa11', name: 'lan', subnets: ['10.9.0.0/24'], endpoints: [{ name: 'web', mac: '02:42:0a:09:00:0b', ip: '10.9.0.11' }] }]);
+    expect(await old.ipamNetworks('d4d')).toEqual([
+      { id: 'aa11', name: 'lan', subnets: ['10.9.0.0/24'], endpoints: [{ name: 'web', mac: '02:42:0a:09:00:0b', ip: '10.9.0.11' }] },
+    ]);
     expect(paths.at(-1)).toBe('/v1.41/networks/aa11');
     server?.closeAllConnections();
     await new Promise((r) => server?.close(r));

@@ -84,7 +84,8 @@ export function networkIdsOfDriver(list: unknown, driverName: string): string[] 
 
 /** A network from `GET /networks/{id}`: IPv4 subnets and every endpoint's MAC and IPv4 address. */
 export function parseNetwork(body: unknown): DockerNetwork {
-  if (!isObject(body) || typeof body.Id !== 'string' || typeof body.Name !== 'string') throw new DockerApiError('GET /networks/{id}: want a network with Id and Name', 200);
+  if (!isObject(body) || typeof body.Id !== 'string' || typeof body.Name !== 'string')
+    throw new DockerApiError('GET /networks/{id}: want a network with Id and Name', 200);
   const config = isObject(body.IPAM) && Array.isArray(body.IPAM.Config) ? (body.IPAM.Config as unknown[]) : [];
   const subnets = config.flatMap((c) => (isObject(c) && typeof c.Subnet === 'string' && c.Subnet.includes('.') ? [c.Subnet] : []));
   const endpoints: DockerEndpoint[] = [];
@@ -165,7 +166,8 @@ export class DockerEngine {
       };
       const onAbort = (): void => cut(aborted(this.#socketPath, path));
       const unreachable = (err: Error): DockerUnavailableError =>
-        cutOff ?? new DockerUnavailableError(`cannot reach the Docker engine at ${this.#socketPath} (DOCKER_SOCKET): GET ${path}: ${err.message}`, { cause: err });
+        cutOff ??
+        new DockerUnavailableError(`cannot reach the Docker engine at ${this.#socketPath} (DOCKER_SOCKET): GET ${path}: ${err.message}`, { cause: err });
       const settle = (): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
@@ -178,35 +180,48 @@ export class DockerEngine {
         settle();
         reject(err);
       };
-      const req = request({ socketPath: this.#socketPath, agent: false, method: 'GET', path, headers: { Accept: 'application/json', Host: 'docker' } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('error', (err) => reject1(unreachable(err)));
-        // Closed before its end (no-op once resolved).
-        res.on('close', () => reject1(unreachable(new Error('connection closed before the reply ended'))));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          if (status === 404 && options.allowNotFound) {
-            resolve1(undefined);
-            return;
-          }
-          let body: unknown;
-          try {
-            body = JSON.parse(text);
-          } catch (err) {
-            reject1(new DockerApiError(`Docker engine at ${this.#socketPath}: GET ${path}: HTTP ${status}, reply is not JSON: ${JSON.stringify(text.slice(0, 200))}`, status, { cause: err }));
-            return;
-          }
-          if (status !== 200) {
-            const message = isObject(body) && typeof body.message === 'string' ? body.message : text.slice(0, 200);
-            reject1(new DockerApiError(`Docker engine at ${this.#socketPath}: GET ${path}: HTTP ${status}: ${message}`, status));
-            return;
-          }
-          resolve1(body);
-        });
-      });
-      timer = setTimeout(() => cut(new DockerUnavailableError(`Docker engine at ${this.#socketPath} (DOCKER_SOCKET): GET ${path}: no complete answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+      const req = request(
+        { socketPath: this.#socketPath, agent: false, method: 'GET', path, headers: { Accept: 'application/json', Host: 'docker' } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('error', (err) => reject1(unreachable(err)));
+          // Closed before its end (no-op once resolved).
+          res.on('close', () => reject1(unreachable(new Error('connection closed before the reply ended'))));
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            if (status === 404 && options.allowNotFound) {
+              resolve1(undefined);
+              return;
+            }
+            let body: unknown;
+            try {
+              body = JSON.parse(text);
+            } catch (err) {
+              reject1(
+                new DockerApiError(
+                  `Docker engine at ${this.#socketPath}: GET ${path}: HTTP ${status}, reply is not JSON: ${JSON.stringify(text.slice(0, 200))}`,
+                  status,
+                  { cause: err },
+                ),
+              );
+              return;
+            }
+            if (status !== 200) {
+              const message = isObject(body) && typeof body.message === 'string' ? body.message : text.slice(0, 200);
+              reject1(new DockerApiError(`Docker engine at ${this.#socketPath}: GET ${path}: HTTP ${status}: ${message}`, status));
+              return;
+            }
+            resolve1(body);
+          });
+        },
+      );
+      timer = setTimeout(
+        () =>
+          cut(new DockerUnavailableError(`Docker engine at ${this.#socketPath} (DOCKER_SOCKET): GET ${path}: no complete answer within ${this.#timeoutMs} ms`)),
+        this.#timeoutMs,
+      );
       signal?.addEventListener('abort', onAbort, { once: true });
       req.on('error', (err) => reject1(unreachable(err)));
       req.end();

@@ -34,10 +34,23 @@ async function setup(clientIdMode: 'mac' | 'endpoint-name', o: { dockerView?: Do
   manager = new LeaseManager({ client, clock: systemClock, log });
   const store = new MemoryStore();
   const clock = o.now === undefined ? systemClock : { ...systemClock, now: o.now };
-  const driver = new IpamDriver({ manager, client, store, log, clientIdMode, driverName: 'd4d', hostName: 'h1', clock, ...(o.dockerView ? { dockerView: o.dockerView } : {}) });
+  const driver = new IpamDriver({
+    manager,
+    client,
+    store,
+    log,
+    clientIdMode,
+    driverName: 'd4d',
+    hostName: 'h1',
+    clock,
+    ...(o.dockerView ? { dockerView: o.dockerView } : {}),
+  });
   const { PoolID } = await driver.requestPool({ AddressSpace: 'local', Pool: '192.0.2.0/24', SubPool: '', Options: {}, V6: false });
   const ask = (mac: string, name?: string, signal?: AbortSignal) =>
-    driver.requestAddress({ PoolID, Address: '', Options: { [OPTION_MAC_ADDRESS]: mac, ...(name === undefined ? {} : { [OPTION_ENDPOINT_NAME]: name }) } }, signal);
+    driver.requestAddress(
+      { PoolID, Address: '', Options: { [OPTION_MAC_ADDRESS]: mac, ...(name === undefined ? {} : { [OPTION_ENDPOINT_NAME]: name }) } },
+      signal,
+    );
   return { server, manager, store, driver, PoolID, ask };
 }
 
@@ -84,7 +97,9 @@ describe('name takeover and Docker’s last view', () => {
     // docker rename web web-old; Docker's view now shows web-old with that address.
     docker.endpointsSeen = () => ({ at: Date.now(), ips: new Set([ip]) });
     const sent = server.decodedRequests.length;
-    await expect(ask('02:00:00:00:00:02', 'web')).rejects.toThrow(`endpoint name web: its previous lease ${ip} is still used by a running endpoint (renamed container?); remove it or pick another name`);
+    await expect(ask('02:00:00:00:00:02', 'web')).rejects.toThrow(
+      `endpoint name web: its previous lease ${ip} is still used by a running endpoint (renamed container?); remove it or pick another name`,
+    );
     expect(docker.nudges).toBe(1);
     expect(server.decodedRequests.length).toBe(sent);
     expect(manager.list().map((l) => [l.identity.mac, l.ip])).toEqual([['02:00:00:00:00:01', ip]]);

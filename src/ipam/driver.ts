@@ -146,7 +146,14 @@ export class IpamDriver {
       }
       subPool = `${sub.network}/${sub.prefixLength}`;
     }
-    const pool: Pool = { addressSpace: req.AddressSpace, network: net.network, prefixLength: net.prefixLength, subPool, ...parsePoolOptions(req.Options), tag: newTag() };
+    const pool: Pool = {
+      addressSpace: req.AddressSpace,
+      network: net.network,
+      prefixLength: net.prefixLength,
+      subPool,
+      ...parsePoolOptions(req.Options),
+      tag: newTag(),
+    };
     const id = poolId(pool);
     this.#pools.set(id, { pool, reserved: new Set(), learned: false });
     await this.#savePools();
@@ -255,7 +262,17 @@ export class IpamDriver {
         if (seen?.ips.has(existing.ip) === true) {
           // The view may be stale (read before the old container stopped): ask for a fresh one.
           this.#o.dockerView?.nudge();
-          this.#o.log.warn({ pool: req.PoolID, name: identity.hostname, ip: existing.ip, oldMac: existing.identity.mac, mac: normalized, seenAt: new Date(seen.at).toISOString() }, 'endpoint name asked again while Docker still shows its address in use: not taken over');
+          this.#o.log.warn(
+            {
+              pool: req.PoolID,
+              name: identity.hostname,
+              ip: existing.ip,
+              oldMac: existing.identity.mac,
+              mac: normalized,
+              seenAt: new Date(seen.at).toISOString(),
+            },
+            'endpoint name asked again while Docker still shows its address in use: not taken over',
+          );
           throw new IpamError(
             `endpoint name ${identity.hostname ?? '?'}: its previous lease ${existing.ip} is still used by a running endpoint (renamed container?); remove it or pick another name ` +
               `(Docker showed it at ${new Date(seen.at).toISOString()}; if that container has just stopped, try again in a few seconds)`,
@@ -263,7 +280,10 @@ export class IpamDriver {
         }
         this.#o.manager.forget(existing.id);
         requestedIp ??= existing.ip;
-        this.#o.log.info({ pool: req.PoolID, name: identity.hostname, ip: existing.ip, oldMac: existing.identity.mac, mac: normalized }, 'endpoint name started again: taking its lease over');
+        this.#o.log.info(
+          { pool: req.PoolID, name: identity.hostname, ip: existing.ip, oldMac: existing.identity.mac, mac: normalized },
+          'endpoint name started again: taking its lease over',
+        );
       } else {
         // A leftover lease for this MAC (or name) that does not fit this request: start afresh.
         await this.#releaseAndSave(existing.id);
@@ -288,7 +308,9 @@ export class IpamDriver {
     if (!inPool(lease.ip) || state.reserved.has(lease.ip)) {
       await this.#releaseAndSave(id);
       const why = inPool(lease.ip) ? `which this network reserves as its gateway or an aux address` : `outside the network's subnet ${poolCidr(pool)}`;
-      throw new IpamError(`the DHCP server leased ${lease.ip} to ${normalized}, ${why}: give the network the DHCP server's subnet and exclude reserved addresses from its pool`);
+      throw new IpamError(
+        `the DHCP server leased ${lease.ip} to ${normalized}, ${why}: give the network the DHCP server's subnet and exclude reserved addresses from its pool`,
+      );
     }
     if (!inRange(lease.ip)) {
       await this.#releaseAndSave(id);
@@ -303,7 +325,8 @@ export class IpamDriver {
       // lost in an outage): handing it out twice is never right.
       await this.#releaseAndSave(id).catch(() => undefined);
       this.#o.log.error({ ip: lease.ip, mac: normalized, holder: holder.identity.mac }, 'DHCP server offered an address another container still uses');
-      const who = holder.identity.hostname === undefined ? `container MAC ${holder.identity.mac}` : `container ${holder.identity.hostname} (MAC ${holder.identity.mac})`;
+      const who =
+        holder.identity.hostname === undefined ? `container MAC ${holder.identity.mac}` : `container ${holder.identity.hostname} (MAC ${holder.identity.mac})`;
       throw new IpamError(`the DHCP server leased ${lease.ip} to ${normalized}, but ${who} still uses it (its lease was lost): not handing it out twice`);
     }
     await this.#giveBackIfGone(id, signal, ctx);
@@ -415,7 +438,9 @@ export class IpamDriver {
    * were keyed by name) the pool's lease with the same name-based client id.
    */
   #leaseOfName(poolIdText: string, id: string, clientId: Uint8Array): Lease | undefined {
-    return this.#o.manager.get(id) ?? this.#o.manager.leasesOfClientId(clientId).find((l) => poolOf(l.id) === poolIdText && sameBytes(l.identity.clientId, clientId));
+    return (
+      this.#o.manager.get(id) ?? this.#o.manager.leasesOfClientId(clientId).find((l) => poolOf(l.id) === poolIdText && sameBytes(l.identity.clientId, clientId))
+    );
   }
 
   /**
@@ -426,7 +451,12 @@ export class IpamDriver {
    * skipping the subnet's network and broadcast addresses, reservations and addresses our
    * leases hold. None when there is no range or it is the whole subnet.
    */
-  #hintInRange(pool: Pool, range: { network: string; prefixLength: number } | undefined, reserved: ReadonlySet<string>, clientId: Uint8Array): string | undefined {
+  #hintInRange(
+    pool: Pool,
+    range: { network: string; prefixLength: number } | undefined,
+    reserved: ReadonlySet<string>,
+    clientId: Uint8Array,
+  ): string | undefined {
     if (range === undefined || range.prefixLength <= pool.prefixLength) return undefined;
     const first = ipv4ToNumber(range.network);
     const size = 2 ** (32 - range.prefixLength);

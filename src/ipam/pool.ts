@@ -80,7 +80,8 @@ export function parsePoolId(id: string): Pool {
     if (mode !== 'mac' && mode !== 'endpoint-name') throw new BadRequestError(`unknown pool ${JSON.stringify(id)}: bad client-id mode`);
     clientIdMode = mode;
   }
-  if (parts[0] !== PREFIX || (parts.length !== 4 && parts.length !== 6)) throw new BadRequestError(`unknown pool ${JSON.stringify(id)}: not a PoolID of this driver`);
+  if (parts[0] !== PREFIX || (parts.length !== 4 && parts.length !== 6))
+    throw new BadRequestError(`unknown pool ${JSON.stringify(id)}: not a PoolID of this driver`);
   const network = parseCidr(`${parts[2]}/${parts[3]}`, 'PoolID');
   const sub = parts.length === 6 ? parseCidr(`${parts[4]}/${parts[5]}`, 'PoolID') : undefined;
   return {
@@ -109,7 +110,7 @@ export function parseCidr(text: string, what: string): { network: string; prefix
 /** Whether `ip` lies in `network/prefixLength`. */
 export function inSubnet(ip: string, network: string, prefixLength: number): boolean {
   const mask = prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
-  return ((ipv4ToNumber(ip) & mask) >>> 0) === ((ipv4ToNumber(network) & mask) >>> 0);
+  return (ipv4ToNumber(ip) & mask) >>> 0 === (ipv4ToNumber(network) & mask) >>> 0;
 }
 
 /** Dotted quad of a 32-bit address number (the inverse of `ipv4ToNumber`). */

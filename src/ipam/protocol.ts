@@ -106,7 +106,13 @@ export function parseRequestPool(body: Json): RequestPoolRequest {
   const m = 'RequestPool';
   const v6 = body.V6 ?? false;
   if (typeof v6 !== 'boolean') throw new BadRequestError(`${m}: field V6 must be a boolean`);
-  return { AddressSpace: str(m, body, 'AddressSpace', false), Pool: str(m, body, 'Pool', false), SubPool: str(m, body, 'SubPool', false), Options: options(m, body), V6: v6 };
+  return {
+    AddressSpace: str(m, body, 'AddressSpace', false),
+    Pool: str(m, body, 'Pool', false),
+    SubPool: str(m, body, 'SubPool', false),
+    Options: options(m, body),
+    V6: v6,
+  };
 }
 
 export function parseReleasePool(body: Json): ReleasePoolRequest {

@@ -37,7 +37,10 @@ describe('planReconcile', () => {
 
   it('starts the grace again when the endpoint shows up in between (a request that was in flight)', () => {
     const first = planReconcile({ leases: [a, b], networks: [lan], now: 0, graceMs: GRACE, missingSince: new Map() });
-    const withB = net('lan', '10.9.0.0/24', [['02:00:00:00:00:0a', '10.9.0.10'], ['02:00:00:00:00:0b', '10.9.0.11']]);
+    const withB = net('lan', '10.9.0.0/24', [
+      ['02:00:00:00:00:0a', '10.9.0.10'],
+      ['02:00:00:00:00:0b', '10.9.0.11'],
+    ]);
     const seen = planReconcile({ leases: [a, b], networks: [withB], now: 10_000, graceMs: GRACE, missingSince: first.missingSince });
     expect(seen.kept).toBe(2);
     expect(seen.missingSince.size).toBe(0);
@@ -87,12 +90,26 @@ describe('planReconcile', () => {
   it('releases network-gone leases only of subnets it is told Docker showed before; the others wait for an explicit run', () => {
     const orphan = lease('02:00:00:00:00:0c', '10.8.0.12', OTHER_POOL);
     const missingSince = new Map<string, Sighting>([[orphan.leaseId, { at: 0, ip: orphan.ip }]]);
-    const never = planReconcile({ leases: [a, orphan], networks: [lan], now: GRACE * 5, graceMs: GRACE, missingSince, networkGoneSubnets: new Set(['10.9.0.0/24']) });
+    const never = planReconcile({
+      leases: [a, orphan],
+      networks: [lan],
+      now: GRACE * 5,
+      graceMs: GRACE,
+      missingSince,
+      networkGoneSubnets: new Set(['10.9.0.0/24']),
+    });
     expect(never.release).toEqual([]);
     expect(never.pending).toEqual([]);
     expect(never.unconfirmed).toMatchObject([{ leaseId: orphan.leaseId, reason: 'network-gone', missingSinceAt: 0 }]);
     expect(never.missingSince.get(orphan.leaseId)).toEqual({ at: 0, ip: orphan.ip });
-    const seen = planReconcile({ leases: [a, orphan], networks: [lan], now: GRACE * 5, graceMs: GRACE, missingSince, networkGoneSubnets: new Set(['10.8.0.0/24']) });
+    const seen = planReconcile({
+      leases: [a, orphan],
+      networks: [lan],
+      now: GRACE * 5,
+      graceMs: GRACE,
+      missingSince,
+      networkGoneSubnets: new Set(['10.8.0.0/24']),
+    });
     expect(seen.release.map((c) => c.leaseId)).toEqual([orphan.leaseId]);
   });
 

@@ -148,7 +148,8 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
       releaseAt: sighting.at + graceMs,
     };
     if (now - sighting.at < graceMs) pending.push(candidate);
-    else if (candidate.reason === 'network-gone' && input.networkGoneSubnets !== undefined && !input.networkGoneSubnets.has(subnet ?? '')) unconfirmed.push(candidate);
+    else if (candidate.reason === 'network-gone' && input.networkGoneSubnets !== undefined && !input.networkGoneSubnets.has(subnet ?? ''))
+      unconfirmed.push(candidate);
     else release.push(candidate);
   }
   return { release, pending, unconfirmed, kept, missingSince };

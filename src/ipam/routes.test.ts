@@ -106,7 +106,10 @@ describe('RequestPool / ReleasePool', () => {
     const running = await pool();
     await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: running, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
     const rolledBack = await pool();
-    await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: rolledBack, Address: '192.0.2.1', Options: { RequestAddressType: 'com.docker.network.gateway' } }));
+    await post(
+      '/IpamDriver.RequestAddress',
+      JSON.stringify({ PoolID: rolledBack, Address: '192.0.2.1', Options: { RequestAddressType: 'com.docker.network.gateway' } }),
+    );
     await post('/IpamDriver.ReleaseAddress', JSON.stringify({ PoolID: rolledBack, Address: '192.0.2.1' }));
     await post('/IpamDriver.ReleasePool', JSON.stringify({ PoolID: rolledBack }));
     expect(server.requestsOfType(MessageType.Release)).toHaveLength(0);
@@ -115,8 +118,16 @@ describe('RequestPool / ReleasePool', () => {
 
   it.each([
     { desc: 'IPv6', body: '{"AddressSpace":"local","Pool":"","SubPool":"","Options":{},"V6":true}', want: /IPv6 is not supported/ },
-    { desc: 'an ip-range outside the subnet', body: '{"AddressSpace":"local","Pool":"10.99.0.0/24","SubPool":"10.98.0.0/25","Options":{},"V6":false}', want: /not inside subnet/ },
-    { desc: 'a malformed subnet', body: '{"AddressSpace":"local","Pool":"10.99.0/24","SubPool":"","Options":{},"V6":false}', want: /not an IPv4 subnet in CIDR form/ },
+    {
+      desc: 'an ip-range outside the subnet',
+      body: '{"AddressSpace":"local","Pool":"10.99.0.0/24","SubPool":"10.98.0.0/25","Options":{},"V6":false}',
+      want: /not inside subnet/,
+    },
+    {
+      desc: 'a malformed subnet',
+      body: '{"AddressSpace":"local","Pool":"10.99.0/24","SubPool":"","Options":{},"V6":false}',
+      want: /not an IPv4 subnet in CIDR form/,
+    },
     { desc: 'bad JSON', body: '{"AddressSpace":', want: /RequestPool: request body is not JSON/ },
     { desc: 'an empty body', body: '', want: /RequestPool: empty request body/ },
     { desc: 'a wrongly typed field', body: '{"Pool":5}', want: /field Pool must be a string/ },
@@ -150,7 +161,10 @@ describe('RequestPool / ReleasePool', () => {
 describe('RequestAddress / ReleaseAddress', () => {
   it('answers gateway and aux requests locally, never through DHCP', async () => {
     const id = await pool();
-    const gw = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.1', Options: { RequestAddressType: 'com.docker.network.gateway' } }));
+    const gw = await post(
+      '/IpamDriver.RequestAddress',
+      JSON.stringify({ PoolID: id, Address: '192.0.2.1', Options: { RequestAddressType: 'com.docker.network.gateway' } }),
+    );
     const aux = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.1', Options: null }));
     expect(gw).toEqual({ status: 200, body: { Address: '192.0.2.1/24', Data: {} } });
     expect(aux).toEqual({ status: 200, body: { Address: '192.0.2.1/24', Data: {} } });
@@ -161,7 +175,10 @@ describe('RequestAddress / ReleaseAddress', () => {
 
   it('leases an endpoint address through DHCP keyed by the MAC, saved before the reply', async () => {
     const id = await pool();
-    const res = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
+    const res = await post(
+      '/IpamDriver.RequestAddress',
+      JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }),
+    );
     expect(res).toEqual({ status: 200, body: { Address: '192.0.2.100/24', Data: {} } });
     const [discover] = server.requestsOfType(MessageType.Discover);
     expect(discover?.options.get(OptionCode.ClientIdentifier)).toEqual(Uint8Array.of(1, 0x02, 0x42, 0x2a, 0x40, 0xac, 0xc9));
@@ -170,7 +187,10 @@ describe('RequestAddress / ReleaseAddress', () => {
 
   it('asks for the --ip address with option 50 and returns exactly it', async () => {
     const id = await pool();
-    const res = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.77', Options: { 'com.docker.network.endpoint.macaddress': '02:00:00:00:00:77' } }));
+    const res = await post(
+      '/IpamDriver.RequestAddress',
+      JSON.stringify({ PoolID: id, Address: '192.0.2.77', Options: { 'com.docker.network.endpoint.macaddress': '02:00:00:00:00:77' } }),
+    );
     expect(res.body?.Address).toBe('192.0.2.77/24');
     expect(getIPv4(server.requestsOfType(MessageType.Discover)[0]!.options, OptionCode.RequestedIpAddress)).toBe('192.0.2.77');
   });
@@ -179,7 +199,10 @@ describe('RequestAddress / ReleaseAddress', () => {
     await app.close();
     await setup('endpoint-name');
     const id = await pool();
-    await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC, 'com.docker.network.endpoint.name': 'db-1' } }));
+    await post(
+      '/IpamDriver.RequestAddress',
+      JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC, 'com.docker.network.endpoint.name': 'db-1' } }),
+    );
     const [discover] = server.requestsOfType(MessageType.Discover);
     expect(getString(discover!.options, OptionCode.HostName)).toBe('db-1');
     expect(discover?.options.get(OptionCode.ClientIdentifier)).toEqual(Uint8Array.from([0, ...Buffer.from('h1/db-1')]));
@@ -187,7 +210,10 @@ describe('RequestAddress / ReleaseAddress', () => {
 
   it('refuses an endpoint request that has a name but no MAC instead of treating it as an aux address', async () => {
     const id = await pool();
-    const res = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.9', Options: { 'com.docker.network.endpoint.name': 'web' } }));
+    const res = await post(
+      '/IpamDriver.RequestAddress',
+      JSON.stringify({ PoolID: id, Address: '192.0.2.9', Options: { 'com.docker.network.endpoint.name': 'web' } }),
+    );
     expect(res.status).toBe(500);
     expect(res.body?.Err).toMatch(/without a MAC address/);
   });
@@ -205,7 +231,10 @@ describe('RequestAddress / ReleaseAddress', () => {
     const id = await pool();
     server.handler = dora(() => '192.0.2.100', { leaseTimeSeconds: 600 });
     await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
-    const res = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': '02:00:00:00:00:99' } }));
+    const res = await post(
+      '/IpamDriver.RequestAddress',
+      JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': '02:00:00:00:00:99' } }),
+    );
     expect(res.status).toBe(500);
     expect(res.body?.Err).toMatch(/192\.0\.2\.100 .* still uses it/);
     expect(manager.list().map((l) => l.identity.mac)).toEqual([MAC]);
@@ -219,10 +248,16 @@ describe('RequestAddress / ReleaseAddress', () => {
   });
 
   it('rejects an unknown PoolID and an address outside the pool', async () => {
-    const bad = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: 'bogus', Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
+    const bad = await post(
+      '/IpamDriver.RequestAddress',
+      JSON.stringify({ PoolID: 'bogus', Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }),
+    );
     expect(bad).toMatchObject({ status: 500, body: { Err: expect.stringMatching(/unknown pool "bogus"/) } });
     const id = await pool();
-    const out = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '198.51.100.7', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
+    const out = await post(
+      '/IpamDriver.RequestAddress',
+      JSON.stringify({ PoolID: id, Address: '198.51.100.7', Options: { 'com.docker.network.endpoint.macaddress': MAC } }),
+    );
     expect(out.body?.Err).toMatch(/outside the network's subnet 192.0.2.0\/24/);
     expect(server.decodedRequests).toEqual([]);
   });
@@ -230,7 +265,10 @@ describe('RequestAddress / ReleaseAddress', () => {
   it('gives the lease back and fails when it cannot be saved', async () => {
     const id = await pool();
     store.fail = true;
-    const res = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
+    const res = await post(
+      '/IpamDriver.RequestAddress',
+      JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }),
+    );
     expect(res).toMatchObject({ status: 500, body: { Err: expect.stringMatching(/EROFS/) } });
     expect(server.requestsOfType(MessageType.Release)).toHaveLength(1);
     expect(manager.list()).toEqual([]);
@@ -242,17 +280,39 @@ describe('RequestAddress / ReleaseAddress', () => {
     const body = JSON.stringify({ PoolID: id, Address: '192.0.2.100' });
     expect(await post('/IpamDriver.ReleaseAddress', body)).toEqual({ status: 200, body: {} });
     expect(await post('/IpamDriver.ReleaseAddress', body)).toEqual({ status: 200, body: {} });
-    expect(await post('/IpamDriver.ReleaseAddress', JSON.stringify({ PoolID: 'd4d/local/10.0.0.0/8', Address: '10.0.0.1' }))).toEqual({ status: 200, body: {} });
+    expect(await post('/IpamDriver.ReleaseAddress', JSON.stringify({ PoolID: 'd4d/local/10.0.0.0/8', Address: '10.0.0.1' }))).toEqual({
+      status: 200,
+      body: {},
+    });
     expect(server.requestsOfType(MessageType.Release)).toHaveLength(1);
     expect(store.saved.at(-1)).toEqual([]);
   });
 
   it('honours --ipam-opt client-id per network, and refuses unknown options', async () => {
-    const res = await post('/IpamDriver.RequestPool', JSON.stringify({ AddressSpace: 'local', Pool: '192.0.2.0/24', SubPool: '', Options: { 'client-id': 'endpoint-name', 'com.docker.network.ipam.serial': 'true' }, V6: false }));
+    const res = await post(
+      '/IpamDriver.RequestPool',
+      JSON.stringify({
+        AddressSpace: 'local',
+        Pool: '192.0.2.0/24',
+        SubPool: '',
+        Options: { 'client-id': 'endpoint-name', 'com.docker.network.ipam.serial': 'true' },
+        V6: false,
+      }),
+    );
     expect(res.body?.PoolID).toMatch(/^d4d\/local\/192\.0\.2\.0\/24\/cid=endpoint-name\/id=[0-9a-f]{8}$/);
-    await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: res.body?.PoolID, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC, 'com.docker.network.endpoint.name': 'db-1' } }));
+    await post(
+      '/IpamDriver.RequestAddress',
+      JSON.stringify({
+        PoolID: res.body?.PoolID,
+        Address: '',
+        Options: { 'com.docker.network.endpoint.macaddress': MAC, 'com.docker.network.endpoint.name': 'db-1' },
+      }),
+    );
     expect(server.requestsOfType(MessageType.Discover)[0]?.options.get(OptionCode.ClientIdentifier)).toEqual(Uint8Array.from([0, ...Buffer.from('h1/db-1')]));
-    const bad = await post('/IpamDriver.RequestPool', JSON.stringify({ AddressSpace: 'local', Pool: '192.0.2.0/24', SubPool: '', Options: { 'dhcp-servr': '10.0.0.1', 'client-id': 'uuid' }, V6: false }));
+    const bad = await post(
+      '/IpamDriver.RequestPool',
+      JSON.stringify({ AddressSpace: 'local', Pool: '192.0.2.0/24', SubPool: '', Options: { 'dhcp-servr': '10.0.0.1', 'client-id': 'uuid' }, V6: false }),
+    );
     expect(bad.status).toBe(500);
     expect(bad.body?.Err).toBe('unknown --ipam-opt "dhcp-servr" (known: client-id); --ipam-opt client-id must be "mac" or "endpoint-name", got "uuid"');
   });
@@ -266,14 +326,19 @@ describe('RequestAddress / ReleaseAddress', () => {
     await manager.stop();
     await setup('mac', saved); // a restarted daemon, given what the table held
     server.handler = dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? '192.0.2.50', { leaseTimeSeconds: 600 });
-    const res = await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }));
+    const res = await post(
+      '/IpamDriver.RequestAddress',
+      JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC } }),
+    );
     expect(res.status).toBe(500);
     expect(res.body?.Err).toMatch(/192\.0\.2\.50 .*reserves as its gateway or an aux address/);
     expect(server.requestsOfType(MessageType.Release)).toHaveLength(1);
   });
 
   it('accepts a JSON Content-Type too', async () => {
-    const res = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"10.1.0.0/16","SubPool":"","Options":{},"V6":false}', { 'content-type': 'application/json' });
+    const res = await post('/IpamDriver.RequestPool', '{"AddressSpace":"local","Pool":"10.1.0.0/16","SubPool":"","Options":{},"V6":false}', {
+      'content-type': 'application/json',
+    });
     expect(res.status).toBe(200);
   });
 });
@@ -281,7 +346,11 @@ describe('RequestAddress / ReleaseAddress', () => {
 describe('client-id=endpoint-name: leases keyed by name', () => {
   const MAC2 = '02:00:00:00:0d:b2';
   const named = (poolId: string, mac: string, address = '') =>
-    JSON.stringify({ PoolID: poolId, Address: address, Options: { 'com.docker.network.endpoint.macaddress': mac, 'com.docker.network.endpoint.name': 'db-1' } });
+    JSON.stringify({
+      PoolID: poolId,
+      Address: address,
+      Options: { 'com.docker.network.endpoint.macaddress': mac, 'com.docker.network.endpoint.name': 'db-1' },
+    });
   const clientIdOf = (p: { options: Map<number, Uint8Array> }) => Buffer.from(p.options.get(OptionCode.ClientIdentifier) ?? []).toString('hex');
 
   beforeEach(async () => {
@@ -341,7 +410,11 @@ describe('client-id=endpoint-name: leases keyed by name', () => {
     const id = await pool();
     server.handler = dora(() => '192.0.2.100', { leaseTimeSeconds: 600 });
     await post('/IpamDriver.RequestAddress', named(id, MAC));
-    const other = JSON.stringify({ PoolID: id, Address: '', Options: { 'com.docker.network.endpoint.macaddress': MAC2, 'com.docker.network.endpoint.name': 'web-1' } });
+    const other = JSON.stringify({
+      PoolID: id,
+      Address: '',
+      Options: { 'com.docker.network.endpoint.macaddress': MAC2, 'com.docker.network.endpoint.name': 'web-1' },
+    });
     const res = await post('/IpamDriver.RequestAddress', other);
     expect(res.status).toBe(500);
     expect(res.body?.Err).toMatch(/192\.0\.2\.100 .* still uses it/);
@@ -351,7 +424,8 @@ describe('client-id=endpoint-name: leases keyed by name', () => {
 
 describe('--ip-range (RequestPool SubPool)', () => {
   const RANGE = '192.0.2.128/25';
-  const endpoint = (poolId: string, mac: string, address = '') => JSON.stringify({ PoolID: poolId, Address: address, Options: { 'com.docker.network.endpoint.macaddress': mac } });
+  const endpoint = (poolId: string, mac: string, address = '') =>
+    JSON.stringify({ PoolID: poolId, Address: address, Options: { 'com.docker.network.endpoint.macaddress': mac } });
 
   it('asks for an address inside the range (option 50) and gets one from a server that honours it', async () => {
     const id = await pool('192.0.2.0/24', RANGE);
@@ -392,7 +466,14 @@ describe('--ip-range (RequestPool SubPool)', () => {
 
   it('still accepts a gateway and aux addresses outside the range (they are not leased)', async () => {
     const id = await pool('192.0.2.0/24', RANGE);
-    expect((await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.1', Options: { RequestAddressType: 'com.docker.network.gateway' } }))).status).toBe(200);
+    expect(
+      (
+        await post(
+          '/IpamDriver.RequestAddress',
+          JSON.stringify({ PoolID: id, Address: '192.0.2.1', Options: { RequestAddressType: 'com.docker.network.gateway' } }),
+        )
+      ).status,
+    ).toBe(200);
     expect((await post('/IpamDriver.RequestAddress', JSON.stringify({ PoolID: id, Address: '192.0.2.5', Options: null }))).status).toBe(200);
   });
 });

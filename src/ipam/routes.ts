@@ -79,7 +79,11 @@ export function ipamRoutes(driver: IpamDriver, calls: PluginCalls = new PluginCa
       async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
         if (calls.stopping) {
           // Docker retries a refused connection but not an answered call: say why it failed.
-          return reply.code(503).header('connection', 'close').type(PLUGIN_CONTENT_TYPE).send({ Err: 'oam-docker-ipam is stopping; try again once it is back' });
+          return reply
+            .code(503)
+            .header('connection', 'close')
+            .type(PLUGIN_CONTENT_TYPE)
+            .send({ Err: 'oam-docker-ipam is stopping; try again once it is back' });
         }
         const end = calls.begin();
         // Every call gets one, and an AbortController costs every call about 18 µs (see abort.ts).
@@ -99,9 +103,18 @@ export function ipamRoutes(driver: IpamDriver, calls: PluginCalls = new PluginCa
         }
       };
 
-    app.post('/Plugin.Activate', call(async (_req, reply) => send(reply, { Implements: ['IpamDriver'] })));
-    app.post('/IpamDriver.GetCapabilities', call(async (_req, reply) => send(reply, driver.capabilities())));
-    app.post('/IpamDriver.GetDefaultAddressSpaces', call(async (_req, reply) => send(reply, driver.addressSpaces())));
+    app.post(
+      '/Plugin.Activate',
+      call(async (_req, reply) => send(reply, { Implements: ['IpamDriver'] })),
+    );
+    app.post(
+      '/IpamDriver.GetCapabilities',
+      call(async (_req, reply) => send(reply, driver.capabilities())),
+    );
+    app.post(
+      '/IpamDriver.GetDefaultAddressSpaces',
+      call(async (_req, reply) => send(reply, driver.addressSpaces())),
+    );
     app.post(
       '/IpamDriver.RequestPool',
       call(async (req, reply) => send(reply, await driver.requestPool(parseRequestPool(parseBody('RequestPool', body(req.body)))))),
@@ -126,7 +139,10 @@ export function ipamRoutes(driver: IpamDriver, calls: PluginCalls = new PluginCa
     );
 
     app.setNotFoundHandler((req, reply) => {
-      void reply.code(404).type(PLUGIN_CONTENT_TYPE).send({ Err: `unknown endpoint ${req.method} ${req.url}` });
+      void reply
+        .code(404)
+        .type(PLUGIN_CONTENT_TYPE)
+        .send({ Err: `unknown endpoint ${req.method} ${req.url}` });
     });
     app.setErrorHandler((err: unknown, req, reply) => {
       if (err instanceof DaemonError) {

@@ -71,7 +71,10 @@ afterEach(async () => {
 function ackHeld(): void {
   for (const p of held.splice(0)) {
     const asked = p.options.get(OptionCode.RequestedIpAddress);
-    transport.inject(encodePacket(buildReply(p, MessageType.Ack, { yiaddr: Array.from(asked ?? []).join('.'), leaseTimeSeconds: 600 })), { address: SERVER, port: 67 });
+    transport.inject(encodePacket(buildReply(p, MessageType.Ack, { yiaddr: Array.from(asked ?? []).join('.'), leaseTimeSeconds: 600 })), {
+      address: SERVER,
+      port: 67,
+    });
   }
 }
 

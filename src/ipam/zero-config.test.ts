@@ -36,10 +36,12 @@ function setup() {
   /** Runs `p` while the fake clock moves on (the DHCP client paces what it sends on it). */
   const settle = async <T>(p: Promise<T>): Promise<T | unknown> => {
     let done = false;
-    const result = p.then(
-      (v) => v,
-      (e: unknown) => e,
-    ).finally(() => (done = true));
+    const result = p
+      .then(
+        (v) => v,
+        (e: unknown) => e,
+      )
+      .finally(() => (done = true));
     while (!done) await clock.advance(100);
     return result;
   };

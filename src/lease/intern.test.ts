@@ -13,7 +13,17 @@ describe('interning', () => {
   });
 
   it('leaves a binding equal, with shared lists and strings', () => {
-    const make = () => ({ ip: '10.0.0.9', serverId: '10.0.0.1', requestedAt: 1, leaseTimeSeconds: 60, xid: 3, routers: ['10.0.0.1'], dnsServers: ['10.0.0.53'], subnetMask: '255.255.255.0', domainName: 'lan' });
+    const make = () => ({
+      ip: '10.0.0.9',
+      serverId: '10.0.0.1',
+      requestedAt: 1,
+      leaseTimeSeconds: 60,
+      xid: 3,
+      routers: ['10.0.0.1'],
+      dnsServers: ['10.0.0.53'],
+      subnetMask: '255.255.255.0',
+      domainName: 'lan',
+    });
     const x = internBinding(make());
     const y = internBinding(make());
     expect(x).toEqual(make());

@@ -59,7 +59,8 @@ export function encodeRecord(value: unknown): RecordLine {
   return { data, bytes: data.length };
 }
 
-export const encodeHeader = (createdAt: number): RecordLine => encodeRecord({ format: STORE_FORMAT, version: JOURNAL_VERSION, createdAt: new Date(createdAt).toISOString() });
+export const encodeHeader = (createdAt: number): RecordLine =>
+  encodeRecord({ format: STORE_FORMAT, version: JOURNAL_VERSION, createdAt: new Date(createdAt).toISOString() });
 export const encodePut = (lease: Lease): RecordLine => encodeRecord({ put: encodeStoredLease(lease) });
 export const encodeDelete = (id: string): RecordLine => encodeRecord({ del: id });
 export const encodePools = (pools: readonly PoolRecord[]): RecordLine => encodeRecord({ pools });

@@ -54,19 +54,19 @@ export function encodeLeaseTable(leases: readonly Lease[], savedAt: number, pool
 export function encodeStoredLease(l: Lease): StoredLease {
   const b = l.binding;
   return {
-      id: l.id,
-      mac: l.identity.mac,
-      clientId: formatHex(l.identity.clientId),
-      ...(l.identity.hostname === undefined ? {} : { hostname: l.identity.hostname }),
-      ip: l.ip,
-      serverId: l.serverId,
-      state: l.state,
-      requestedAt: l.requestedAt,
-      renewAt: l.renewAt,
-      rebindAt: l.rebindAt,
-      expiresAt: l.expiresAt,
-      leaseTimeSeconds: b.leaseTimeSeconds,
-      ...Object.fromEntries(STORED_BINDING_KEYS.filter((k) => b[k] !== undefined).map((k) => [k, b[k]])),
+    id: l.id,
+    mac: l.identity.mac,
+    clientId: formatHex(l.identity.clientId),
+    ...(l.identity.hostname === undefined ? {} : { hostname: l.identity.hostname }),
+    ip: l.ip,
+    serverId: l.serverId,
+    state: l.state,
+    requestedAt: l.requestedAt,
+    renewAt: l.renewAt,
+    rebindAt: l.rebindAt,
+    expiresAt: l.expiresAt,
+    leaseTimeSeconds: b.leaseTimeSeconds,
+    ...Object.fromEntries(STORED_BINDING_KEYS.filter((k) => b[k] !== undefined).map((k) => [k, b[k]])),
   };
 }
 
@@ -194,11 +194,11 @@ function pooledBytes(hex: string): Uint8Array {
 
 /** A pool record, or undefined when malformed. */
 export function decodePoolRecord(entry: unknown): PoolRecord | undefined {
-  if (!isObject(entry) || typeof entry.id !== 'string' || !Array.isArray(entry.reserved) || !entry.reserved.every((ip) => typeof ip === 'string' && isIPv4(ip))) return undefined;
+  if (!isObject(entry) || typeof entry.id !== 'string' || !Array.isArray(entry.reserved) || !entry.reserved.every((ip) => typeof ip === 'string' && isIPv4(ip)))
+    return undefined;
   return { id: entry.id, reserved: entry.reserved as string[] };
 }
 
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
-

@@ -40,7 +40,16 @@ beforeEach(() => {
   const log = testLog();
   const client = new DhcpClient({ transport, clock, server: SERVER, log, random: () => 0.5 });
   closeClient = () => client.close();
-  manager = new LeaseManager({ client, clock, log, random: () => 0.5, minRetryMs: 5_000, recoveryInitialMs: 4_000, recoveryMaxMs: 16_000, rebootTimeoutMs: 20_000 });
+  manager = new LeaseManager({
+    client,
+    clock,
+    log,
+    random: () => 0.5,
+    minRetryMs: 5_000,
+    recoveryInitialMs: 4_000,
+    recoveryMaxMs: 16_000,
+    rebootTimeoutMs: 20_000,
+  });
   events = [];
   manager.on((e) => events.push(e));
 });
@@ -104,7 +113,10 @@ describe('LeaseManager', () => {
   it('a NAK on renewal raises an event and wins the same address back', async () => {
     let nak = true;
     const normal = server.handler as Handler;
-    server.handler = (p) => (getUint8(p.options, 53) === MessageType.Request && p.options.has(54) && server.decodedRequests.length > 2 && nak ? ((nak = false), buildReply(p, MessageType.Nak, { message: 'lease lost' })) : normal(p));
+    server.handler = (p) =>
+      getUint8(p.options, 53) === MessageType.Request && p.options.has(54) && server.decodedRequests.length > 2 && nak
+        ? ((nak = false), buildReply(p, MessageType.Nak, { message: 'lease lost' }))
+        : normal(p);
     await manager.acquire('c1', { identity });
     await clock.advance(30_000);
     expect(eventTypes()).toEqual(['bound', 'nak', 'reacquired']);
@@ -274,8 +286,8 @@ function encodeNak(request: DhcpPacket): Uint8Array {
   return encodePacket(buildReply(request, MessageType.Nak, { message: 'no' }));
 }
 
-
-const macFor = (i: number): string => `02:10:00:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+const macFor = (i: number): string =>
+  `02:10:00:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
 
 /** A lease saved before a restart, `ageMs` old when restored, lasting `leaseS`. */
 function savedLease(i: number, now: number, ageMs: number, leaseS: number): Lease {
@@ -300,7 +312,10 @@ function savedLease(i: number, now: number, ageMs: number, leaseS: number): Leas
 
 describe('LeaseManager at scale and under outage (issue 6)', () => {
   /** A client and manager with default bounds on a fresh clock and server. */
-  function setup(handler: Handler, random = seeded(1)): { manager: LeaseManager; client: DhcpClient; clock: FakeClock; server: ScriptedServer; transport: MemoryTransport } {
+  function setup(
+    handler: Handler,
+    random = seeded(1),
+  ): { manager: LeaseManager; client: DhcpClient; clock: FakeClock; server: ScriptedServer; transport: MemoryTransport } {
     const clock = new FakeClock();
     const transport = new MemoryTransport();
     const server = new ScriptedServer(transport, SERVER);
@@ -555,7 +570,12 @@ describe('LeaseManager indexes (issue 7)', () => {
     expect(manager.holdersOf('192.0.2.11').map((l) => l.id)).toEqual([b.id]);
     expect(manager.holds('192.0.2.12')).toBe(true);
     expect(manager.holds('192.0.2.13')).toBe(false);
-    expect(manager.leasesInPool('p1').map((l) => l.id).sort()).toEqual([a.id, b.id].sort());
+    expect(
+      manager
+        .leasesInPool('p1')
+        .map((l) => l.id)
+        .sort(),
+    ).toEqual([a.id, b.id].sort());
     expect(manager.leasesInPool('p22').map((l) => l.id)).toEqual([c.id]);
     expect(manager.leasesOfClientId(c.identity.clientId).map((l) => l.id)).toEqual([c.id]);
     // Copies: changing one changes nothing in the table.

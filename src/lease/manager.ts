@@ -150,7 +150,12 @@ export class LeaseManager {
       return false;
     }
     const restored = { ...lease };
-    if (restored.renewAt === null && restored.binding.leaseTimeSeconds === INFINITE_LEASE_SECONDS && restored.state !== 'EXPIRED' && restored.state !== 'REBOOTING') {
+    if (
+      restored.renewAt === null &&
+      restored.binding.leaseTimeSeconds === INFINITE_LEASE_SECONDS &&
+      restored.state !== 'EXPIRED' &&
+      restored.state !== 'REBOOTING'
+    ) {
       // Saved before infinite leases were renewed daily: give it the timers it now gets.
       Object.assign(restored, leaseTimes(restored.binding, this.#o.random));
     }

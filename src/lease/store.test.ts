@@ -25,7 +25,15 @@ function lease(i: number, extra: Partial<Lease> = {}): Lease {
   const l = leaseFromBinding(
     `ep${i}`,
     { mac, clientId: clientIdForMac(mac), hostname: `c${i}` },
-    { ip: `10.0.${i >> 8}.${i & 0xff}`, serverId: '10.0.0.1', requestedAt: 1_700_000_000_000, leaseTimeSeconds: 600, xid: 7, routers: ['10.0.0.1'], subnetMask: '255.255.255.0' },
+    {
+      ip: `10.0.${i >> 8}.${i & 0xff}`,
+      serverId: '10.0.0.1',
+      requestedAt: 1_700_000_000_000,
+      leaseTimeSeconds: 600,
+      xid: 7,
+      routers: ['10.0.0.1'],
+      subnetMask: '255.255.255.0',
+    },
     () => 0.5,
   );
   return { ...l, ...extra };
@@ -192,7 +200,9 @@ describe('JournalLeaseStore', () => {
     // A future version is framed properly: only the version is wrong.
     const fixed = text === null ? fixCrc(body) : body;
     await writeFile(path, fixed);
-    const err = await store().load().catch((e: unknown) => e);
+    const err = await store()
+      .load()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
     expect(String(err)).toMatch(want);
     expect(String(err)).toMatch(/nothing was changed/);
@@ -279,55 +289,63 @@ describe('JournalLeaseStore', () => {
     expect((await readdir(join(dir, 'state'))).filter((f) => f.includes('tmp'))).toEqual([]);
   });
 
-  it.each(['create', 'write', 'sync', 'close', 'rename', 'syncDir'])('a crash during compaction (at %s) leaves a journal with every acknowledged record', async (at) => {
-    let crashed = false;
-    let compacting = false;
-    const crash = (): never => {
-      crashed = true;
-      throw new Error(`crash at ${at}`);
-    };
-    const guard = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-      if (crashed) throw new Error('crashed');
-      if (compacting && name === at) crash();
-      return fn();
-    };
-    const fs: StoreFs = {
-      ...nodeStoreFs,
-      create: async (p) => {
-        compacting = true;
-        const f = await guard('create', () => nodeStoreFs.create(p));
-        return { ...f, write: (d) => guard('write', () => f.write(d)), sync: () => guard('sync', () => f.sync()), close: () => guard('close', () => f.close()) };
-      },
-      rename: (a, b) => guard('rename', () => nodeStoreFs.rename(a, b)),
-      syncDir: (d) => guard('syncDir', () => nodeStoreFs.syncDir(d)),
-      openAppend: async (p) => {
-        const f = await nodeStoreFs.openAppend(p);
-        return { ...f, write: (d) => guard('append', () => f.write(d)) };
-      },
-    };
-    const s = store({ compactMinBytes: 5_000, compactRatio: 2 });
-    await s.load();
-    await s.close();
-    const t = store({ fs, compactMinBytes: 5_000, compactRatio: 2 });
-    await t.load();
-    compacting = false;
-    const acked = new Map<string, number | null>();
-    for (let round = 0; round < 30 && !crashed; round++) {
-      for (let i = 1; i <= 5; i++) {
-        const l = lease(i, { expiresAt: round });
-        const ok = await t.put(l).then(
-          () => true,
-          () => false,
-        );
-        if (ok) acked.set(l.id, l.expiresAt);
+  it.each(['create', 'write', 'sync', 'close', 'rename', 'syncDir'])(
+    'a crash during compaction (at %s) leaves a journal with every acknowledged record',
+    async (at) => {
+      let crashed = false;
+      let compacting = false;
+      const crash = (): never => {
+        crashed = true;
+        throw new Error(`crash at ${at}`);
+      };
+      const guard = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+        if (crashed) throw new Error('crashed');
+        if (compacting && name === at) crash();
+        return fn();
+      };
+      const fs: StoreFs = {
+        ...nodeStoreFs,
+        create: async (p) => {
+          compacting = true;
+          const f = await guard('create', () => nodeStoreFs.create(p));
+          return {
+            ...f,
+            write: (d) => guard('write', () => f.write(d)),
+            sync: () => guard('sync', () => f.sync()),
+            close: () => guard('close', () => f.close()),
+          };
+        },
+        rename: (a, b) => guard('rename', () => nodeStoreFs.rename(a, b)),
+        syncDir: (d) => guard('syncDir', () => nodeStoreFs.syncDir(d)),
+        openAppend: async (p) => {
+          const f = await nodeStoreFs.openAppend(p);
+          return { ...f, write: (d) => guard('append', () => f.write(d)) };
+        },
+      };
+      const s = store({ compactMinBytes: 5_000, compactRatio: 2 });
+      await s.load();
+      await s.close();
+      const t = store({ fs, compactMinBytes: 5_000, compactRatio: 2 });
+      await t.load();
+      compacting = false;
+      const acked = new Map<string, number | null>();
+      for (let round = 0; round < 30 && !crashed; round++) {
+        for (let i = 1; i <= 5; i++) {
+          const l = lease(i, { expiresAt: round });
+          const ok = await t.put(l).then(
+            () => true,
+            () => false,
+          );
+          if (ok) acked.set(l.id, l.expiresAt);
+        }
+        await new Promise((r) => setImmediate(r));
       }
-      await new Promise((r) => setImmediate(r));
-    }
-    expect(crashed).toBe(true);
-    const got = await store().load();
-    expect(got.problems).toEqual([]);
-    expect(new Map(got.leases.map((l) => [l.id, l.expiresAt]))).toEqual(acked);
-  });
+      expect(crashed).toBe(true);
+      const got = await store().load();
+      expect(got.problems).toEqual([]);
+      expect(new Map(got.leases.map((l) => [l.id, l.expiresAt]))).toEqual(acked);
+    },
+  );
 });
 
 describe('migration from a version 1 table', () => {
@@ -340,7 +358,11 @@ describe('migration from a version 1 table', () => {
     await writeFile(legacy, v1);
     const s = store();
     const got = await s.load();
-    expect(got).toEqual({ leases: [loaded(lease(5)), loaded(lease(6))], pools: [{ id: 'd4d/local/10.0.0.0/24/id=0a0b0c0d', reserved: ['10.0.0.1'] }], problems: [] });
+    expect(got).toEqual({
+      leases: [loaded(lease(5)), loaded(lease(6))],
+      pools: [{ id: 'd4d/local/10.0.0.0/24/id=0a0b0c0d', reserved: ['10.0.0.1'] }],
+      problems: [],
+    });
     await s.delete('ep5');
     await s.close();
     expect((await readdir(join(dir, 'state'))).sort()).toEqual(['leases-d4d.journal', 'leases-d4d.json.v1-backup']);
@@ -374,7 +396,9 @@ describe('migration from a version 1 table', () => {
     await s0.close();
     await rm(path);
     await writeFile(legacy, '{"format":"d4d-leases","version":1,"leases":[{"id":');
-    const err = await store().load().catch((e: unknown) => e);
+    const err = await store()
+      .load()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
     expect(String(err)).toContain(`lease table ${legacy} is unreadable (not JSON`);
     expect(await readdir(join(dir, 'state'))).toEqual(['leases-d4d.json']);

@@ -216,7 +216,8 @@ export class JournalLeaseStore implements LeaseStore {
     try {
       buf = await this.#fs.readFile(this.#path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreError(`cannot read lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new StoreError(`cannot read lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
     }
     if (buf === undefined) return this.#startFresh();
     const j = decodeJournal(buf);
@@ -512,7 +513,8 @@ export class JournalLeaseStore implements LeaseStore {
       try {
         text = (await this.#fs.readFile(this.#legacyPath)).toString('utf8');
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreError(`cannot read lease table ${this.#legacyPath}: ${(err as Error).message}`, { cause: err });
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+          throw new StoreError(`cannot read lease table ${this.#legacyPath}: ${(err as Error).message}`, { cause: err });
       }
       if (text !== undefined) result = await this.#importLegacy(this.#legacyPath, text);
     }

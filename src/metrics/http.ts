@@ -45,7 +45,9 @@ export async function serveMetrics(o: {
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       const why = err.code === 'EADDRINUSE' ? 'the port is in use' : err.code === 'EADDRNOTAVAIL' ? 'no interface of this host has that address' : err.message;
-      reject(new MetricsListenError(`cannot serve metrics on ${o.host}:${o.port}: ${why}; change METRICS_ADDR (--metrics-addr) or leave it unset`, { cause: err }));
+      reject(
+        new MetricsListenError(`cannot serve metrics on ${o.host}:${o.port}: ${why}; change METRICS_ADDR (--metrics-addr) or leave it unset`, { cause: err }),
+      );
     });
     server.listen({ host: o.host, port: o.port }, () => resolve());
   });

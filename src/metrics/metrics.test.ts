@@ -14,13 +14,20 @@ const ev = (type: LeaseEvent['type']): LeaseEvent => ({ type, lease }) as LeaseE
 const states: Record<LeaseState, number> = { SELECTING: 0, REQUESTING: 0, BOUND: 7, RENEWING: 2, REBINDING: 1, EXPIRED: 0, REBOOTING: 0, RELEASED: 0 };
 
 function metrics(healthy = true): DaemonMetrics {
-  return new DaemonMetrics({ version: '1.2.3', leaseStates: () => states, dropped: () => ({ received: 9, accepted: 4, 'unknown-xid': 3, malformed: 2 }), healthy: () => healthy, processMetrics: false });
+  return new DaemonMetrics({
+    version: '1.2.3',
+    leaseStates: () => states,
+    dropped: () => ({ received: 9, accepted: 4, 'unknown-xid': 3, malformed: 2 }),
+    healthy: () => healthy,
+    processMetrics: false,
+  });
 }
 
 describe('DaemonMetrics', () => {
   it('counts lease events, NAKs, timeouts and drops, and reads leases by state at scrape time', async () => {
     const m = metrics();
-    for (const type of ['bound', 'bound', 'renewed', 'rebinding', 'reacquired', 'released', 'expired', 'address-lost', 'nak'] as const) m.onLeaseEvent(ev(type));
+    for (const type of ['bound', 'bound', 'renewed', 'rebinding', 'reacquired', 'released', 'expired', 'address-lost', 'nak'] as const)
+      m.onLeaseEvent(ev(type));
     m.onReply(MessageType.Ack);
     m.onReply(MessageType.Nak);
     m.onExchange({ step: 'renew', outcome: 'timeout', durationMs: 8_000 });

@@ -53,7 +53,12 @@ export class DaemonMetrics implements DhcpObserver {
     this.#rebinds = counter('d4d_rebinds_total', 'Leases that reached T2 unrenewed and started rebinding.');
     this.#reacquisitions = counter('d4d_reacquisitions_total', 'Expired or refused leases won back with the same address.');
     this.#naks = counter('d4d_naks_total', 'DHCPNAK replies received.');
-    this.#timeouts = new Counter({ name: 'd4d_dhcp_timeouts_total', help: 'DHCP exchanges that sent and got no reply before their deadline, by step.', labelNames: ['step'], registers });
+    this.#timeouts = new Counter({
+      name: 'd4d_dhcp_timeouts_total',
+      help: 'DHCP exchanges that sent and got no reply before their deadline, by step.',
+      labelNames: ['step'],
+      registers,
+    });
     this.#releases = counter('d4d_releases_total', 'Leases given back with DHCPRELEASE.');
     this.#expired = counter('d4d_leases_expired_total', 'Leases that ran out while their container still used the address.');
     this.#lost = counter('d4d_leases_lost_total', 'Addresses the server would not give back to their container (another client has them).');

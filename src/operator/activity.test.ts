@@ -6,7 +6,8 @@ import type { LeaseEvent } from '../lease/events.js';
 import type { Lease } from '../lease/lease.js';
 import { Activity } from './activity.js';
 
-const lease = (n: number): Lease => ({ id: `p#${n}`, ip: `10.0.0.${n}`, identity: { mac: `02:00:00:00:00:0${n}`, clientId: clientIdForMac(`02:00:00:00:00:0${n}`) } }) as Lease;
+const lease = (n: number): Lease =>
+  ({ id: `p#${n}`, ip: `10.0.0.${n}`, identity: { mac: `02:00:00:00:00:0${n}`, clientId: clientIdForMac(`02:00:00:00:00:0${n}`) } }) as Lease;
 const event = (type: 'bound' | 'renewed' | 'released' | 'expired', n = 1): LeaseEvent => ({ type, lease: lease(n) }) as LeaseEvent;
 
 describe('Activity', () => {

@@ -119,7 +119,13 @@ export class Activity implements DhcpObserver, LeaseStepObserver {
         this.#window.add('releases', now);
         return;
       case 'expired':
-        this.#record({ at: now, source: 'expiry', message: 'lease expired: the container still uses this address and the server may give it to another client', ip: e.lease.ip, mac: e.lease.identity.mac });
+        this.#record({
+          at: now,
+          source: 'expiry',
+          message: 'lease expired: the container still uses this address and the server may give it to another client',
+          ip: e.lease.ip,
+          mac: e.lease.identity.mac,
+        });
         return;
       default:
         return;

@@ -31,7 +31,9 @@ async function run(o: Partial<CheckConfigOptions>): Promise<{ code: number; line
     },
     print: (l) => lines.push(l),
     readFile: () => undefined,
-    interfaces: () => ({ eth0: [{ family: 'IPv4', address: '10.231.110.254', netmask: '255.255.255.0', mac: '02:00:00:00:00:01', internal: false, cidr: '10.231.110.254/24' }] }),
+    interfaces: () => ({
+      eth0: [{ family: 'IPv4', address: '10.231.110.254', netmask: '255.255.255.0', mac: '02:00:00:00:00:01', internal: false, cidr: '10.231.110.254/24' }],
+    }),
     ...o,
   });
   return { code, lines };
@@ -47,9 +49,13 @@ describe('checkConfig', () => {
   });
 
   it('with no file at all, warns that the default file is missing, and checks what the settings point to', async () => {
-    const { code, lines } = await run({ flags: { dhcpServer: '10.231.110.1', listenAddr: '10.231.110.254', stateDir: join(dir, 'state'), pluginDir: dir, dockerSocket: join(dir, 'docker.sock') } });
+    const { code, lines } = await run({
+      flags: { dhcpServer: '10.231.110.1', listenAddr: '10.231.110.254', stateDir: join(dir, 'state'), pluginDir: dir, dockerSocket: join(dir, 'docker.sock') },
+    });
     expect(code).toBe(0);
-    expect(lines).toContain(`warning no configuration file: the default ${DEFAULT_CONFIG_FILE} is missing, so settings come from flags and the environment only (the sample is etc/oam-docker-ipam/oam-docker-ipam.conf)`);
+    expect(lines).toContain(
+      `warning no configuration file: the default ${DEFAULT_CONFIG_FILE} is missing, so settings come from flags and the environment only (the sample is etc/oam-docker-ipam/oam-docker-ipam.conf)`,
+    );
     expect(lines).toContain('ok      LISTEN_ADDR 10.231.110.254 is on interface eth0');
     expect(lines).toContain(`ok      STATE_DIR ${join(dir, 'state')} does not exist yet: the server creates it`);
     expect(lines).toContain(`ok      PLUGIN_DIR ${dir} is writable`);
@@ -59,10 +65,13 @@ describe('checkConfig', () => {
 
   it('fails on a LISTEN_ADDR this host lacks and a state directory that is a file', async () => {
     await writeFile(join(dir, 'file'), '');
-    const { code, lines } = await run({ flags: { dhcpServer: '10.231.110.1', listenAddr: '10.9.9.9', stateDir: join(dir, 'file'), pluginDir: dir }, probe: true });
+    const { code, lines } = await run({
+      flags: { dhcpServer: '10.231.110.1', listenAddr: '10.9.9.9', stateDir: join(dir, 'file'), pluginDir: dir },
+      probe: true,
+    });
     expect(code).toBe(1);
     expect(lines.filter((l) => l.startsWith('ERROR'))).toEqual([
-      'ERROR   LISTEN_ADDR 10.9.9.9 is not an address of this host (see ip -4 addr): the server would refuse to start; set this host\'s address on the DHCP server\'s network',
+      "ERROR   LISTEN_ADDR 10.9.9.9 is not an address of this host (see ip -4 addr): the server would refuse to start; set this host's address on the DHCP server's network",
       `ERROR   STATE_DIR ${join(dir, 'file')} is not a directory: point STATE_DIR at a directory for the lease table`,
     ]);
     expect(lines).toContain('(the DHCP server is not probed until the errors above are fixed)');
@@ -79,7 +88,17 @@ describe('describeBinding', () => {
   it('reports subnet, router and lease time in the terms of docker network create', () => {
     const config = loadConfig({ flags: { dhcpServer: '10.231.110.1' }, env: {}, readFile: () => undefined });
     const findings = describeBinding(
-      { ip: '10.231.110.57', serverId: '10.231.110.1', requestedAt: 0, leaseTimeSeconds: 120, renewalTimeSeconds: 60, subnetMask: '255.255.255.0', routers: ['10.231.110.1'], dnsServers: ['10.231.110.53'], xid: 1 },
+      {
+        ip: '10.231.110.57',
+        serverId: '10.231.110.1',
+        requestedAt: 0,
+        leaseTimeSeconds: 120,
+        renewalTimeSeconds: 60,
+        subnetMask: '255.255.255.0',
+        routers: ['10.231.110.1'],
+        dnsServers: ['10.231.110.53'],
+        xid: 1,
+      },
       '02:11:22:33:44:55',
       config,
     );

@@ -75,7 +75,11 @@ function summary(findings: readonly Finding[], print: (line: string) => void): n
   const errors = findings.filter((f) => f.level === 'error').length;
   const warnings = findings.filter((f) => f.level === 'warning').length;
   const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
-  print(errors === 0 ? `check-config: OK${warnings > 0 ? ` (${plural(warnings, 'warning')})` : ''}` : `check-config: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}`);
+  print(
+    errors === 0
+      ? `check-config: OK${warnings > 0 ? ` (${plural(warnings, 'warning')})` : ''}`
+      : `check-config: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}`,
+  );
   return errors === 0 ? 0 : 1;
 }
 
@@ -84,14 +88,23 @@ export async function checkSettings(config: Config, interfaces: () => ReturnType
   const out: Finding[] = [];
   if (config.configFile !== undefined) out.push({ level: 'ok', text: `configuration file ${config.configFile} read` });
   if (config.missingDefaultFile !== undefined) {
-    out.push({ level: 'warning', text: `no configuration file: the default ${config.missingDefaultFile} is missing, so settings come from flags and the environment only (the sample is etc/oam-docker-ipam/oam-docker-ipam.conf)` });
+    out.push({
+      level: 'warning',
+      text: `no configuration file: the default ${config.missingDefaultFile} is missing, so settings come from flags and the environment only (the sample is etc/oam-docker-ipam/oam-docker-ipam.conf)`,
+    });
   }
-  out.push({ level: 'ok', text: `DHCP server ${config.dhcpServer}${config.dhcpServerIds.length > 0 ? `, also trusting server identifiers ${config.dhcpServerIds.join(', ')}` : ''}` });
+  out.push({
+    level: 'ok',
+    text: `DHCP server ${config.dhcpServer}${config.dhcpServerIds.length > 0 ? `, also trusting server identifiers ${config.dhcpServerIds.join(', ')}` : ''}`,
+  });
   if (config.listenAddr !== undefined) {
     const owner = Object.entries(interfaces()).find(([, list]) => list?.some((a) => a.family === 'IPv4' && a.address === config.listenAddr));
     out.push(
       owner === undefined
-        ? { level: 'error', text: `LISTEN_ADDR ${config.listenAddr} is not an address of this host (see ip -4 addr): the server would refuse to start; set this host's address on the DHCP server's network` }
+        ? {
+            level: 'error',
+            text: `LISTEN_ADDR ${config.listenAddr} is not an address of this host (see ip -4 addr): the server would refuse to start; set this host's address on the DHCP server's network`,
+          }
         : { level: 'ok', text: `LISTEN_ADDR ${config.listenAddr} is on interface ${owner[0]}` },
     );
   }
@@ -99,12 +112,18 @@ export async function checkSettings(config: Config, interfaces: () => ReturnType
   out.push(await checkDir('PLUGIN_DIR', config.pluginDir, 'the plugin socket'));
   const socket = join(config.pluginDir, `${config.driverName}.sock`);
   const served = await stat(socket).catch(() => undefined);
-  out.push({ level: 'ok', text: `plugin socket ${socket} (docker network create --ipam-driver ${config.driverName})${served?.isSocket() === true ? ': exists (a server may be running)' : ''}` });
+  out.push({
+    level: 'ok',
+    text: `plugin socket ${socket} (docker network create --ipam-driver ${config.driverName})${served?.isSocket() === true ? ': exists (a server may be running)' : ''}`,
+  });
   const docker = await stat(config.dockerSocket).catch(() => undefined);
   out.push(
     docker?.isSocket() === true
       ? { level: 'ok', text: `DOCKER_SOCKET ${config.dockerSocket} exists` }
-      : { level: 'warning', text: `DOCKER_SOCKET ${config.dockerSocket} is not a socket: reconciliation with Docker is skipped (nothing released) until the engine is there; set DOCKER_SOCKET if it listens elsewhere` },
+      : {
+          level: 'warning',
+          text: `DOCKER_SOCKET ${config.dockerSocket} is not a socket: reconciliation with Docker is skipped (nothing released) until the engine is there; set DOCKER_SOCKET if it listens elsewhere`,
+        },
   );
   if (config.metrics !== undefined) out.push({ level: 'ok', text: `metrics will be served at http://${config.metrics.host}:${config.metrics.port}/metrics` });
   return out;
@@ -160,17 +179,27 @@ async function probeServer(config: Config, o: CheckConfigOptions): Promise<Findi
 /** What the probe learned, as findings; warnings where Docker networks would trip on it. */
 export function describeBinding(b: Binding, mac: string, config: Config): Finding[] {
   const prefix = b.subnetMask === undefined ? undefined : maskToPrefix(b.subnetMask);
-  const subnet = prefix === undefined ? undefined : `${numberToIPv4((ipv4ToNumber(b.ip) & (prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0)) >>> 0)}/${prefix}`;
-  const out: Finding[] = [{ level: 'ok', text: `the DHCP server ${b.serverId} leased ${b.ip} to ${mac} (client id ${formatHex(clientIdForMac(mac))}) and took it back` }];
+  const subnet =
+    prefix === undefined ? undefined : `${numberToIPv4((ipv4ToNumber(b.ip) & (prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0)) >>> 0)}/${prefix}`;
+  const out: Finding[] = [
+    { level: 'ok', text: `the DHCP server ${b.serverId} leased ${b.ip} to ${mac} (client id ${formatHex(clientIdForMac(mac))}) and took it back` },
+  ];
   out.push(
     subnet === undefined
       ? { level: 'warning', text: 'no usable subnet mask (option 1) came with it: create networks with --subnet and --gateway' }
       : { level: 'ok', text: `subnet ${subnet} (docker network create --subnet ${subnet})` },
   );
   const router = b.routers?.[0];
-  out.push(router === undefined ? { level: 'warning', text: 'no router (option 3) came with it: give networks --gateway yourself' } : { level: 'ok', text: `router ${b.routers?.join(', ')} (--gateway ${router})` });
+  out.push(
+    router === undefined
+      ? { level: 'warning', text: 'no router (option 3) came with it: give networks --gateway yourself' }
+      : { level: 'ok', text: `router ${b.routers?.join(', ')} (--gateway ${router})` },
+  );
   const infinite = b.leaseTimeSeconds === 0xffffffff;
-  const timers = [b.renewalTimeSeconds === undefined ? '' : `renew at ${b.renewalTimeSeconds} s`, b.rebindingTimeSeconds === undefined ? '' : `rebind at ${b.rebindingTimeSeconds} s`].filter((t) => t !== '');
+  const timers = [
+    b.renewalTimeSeconds === undefined ? '' : `renew at ${b.renewalTimeSeconds} s`,
+    b.rebindingTimeSeconds === undefined ? '' : `rebind at ${b.rebindingTimeSeconds} s`,
+  ].filter((t) => t !== '');
   out.push({ level: 'ok', text: `lease time ${infinite ? 'infinite' : `${b.leaseTimeSeconds} s`}${timers.length > 0 ? ` (${timers.join(', ')})` : ''}` });
   if (b.dnsServers !== undefined || b.domainName !== undefined) {
     out.push({ level: 'ok', text: `DNS ${b.dnsServers?.join(', ') ?? '-'}${b.domainName === undefined ? '' : `, domain ${b.domainName}`}` });
@@ -185,7 +214,8 @@ function probeAdvice(err: DaemonError, config: Config): string {
   if (err instanceof NoResponseError && err.untrusted.size === 0) {
     return `. To fix: check that DHCP_SERVER ${config.dhcpServer} is the server's address and it runs; that it has a pool for the subnet of this host's interface${config.listenAddr === undefined ? '' : ` (LISTEN_ADDR ${config.listenAddr})`}; that UDP 67 to it and 68 back are not filtered (host firewall, DHCP snooping on the switch)`;
   }
-  if (err instanceof NakError || err instanceof AddressUnavailableError) return '. To fix: the server refused a new client; check that its pool for this subnet is not exhausted and that it serves unknown clients';
+  if (err instanceof NakError || err instanceof AddressUnavailableError)
+    return '. To fix: the server refused a new client; check that its pool for this subnet is not exhausted and that it serves unknown clients';
   // The others (port 68 taken, permissions, untrusted server identifiers) say what to do themselves.
   return '';
 }

@@ -48,12 +48,18 @@ describe('listLeases', () => {
     await store.close();
     const listing = await listLeases({ socketPath: join(dir, 'lan.sock'), stateDir: dir, driverName: 'lan' });
     expect(listing).toMatchObject({ source: 'state-file', path: join(dir, 'leases-lan.journal') });
-    expect(listing.note).toContain(`no oam-docker-ipam server answers on ${join(dir, 'lan.sock')}: these are the leases as last saved in ${join(dir, 'leases-lan.journal')}`);
+    expect(listing.note).toContain(
+      `no oam-docker-ipam server answers on ${join(dir, 'lan.sock')}: these are the leases as last saved in ${join(dir, 'leases-lan.journal')}`,
+    );
     expect(listing.leases.map((l) => [l.Ip, l.State, l.ClientId, l.Subnet])).toEqual([
       ['10.231.110.22', 'BOUND', '01:02:d4:11:00:00:02', '10.231.110.0/24'],
       ['10.231.110.21', 'EXPIRED', '01:02:d4:11:00:00:01', '10.231.110.0/24'],
     ]);
-    expect(JSON.parse(leasesJson(listing))).toMatchObject({ Source: 'state-file', Path: join(dir, 'leases-lan.journal'), Leases: [{ Ip: '10.231.110.22' }, { Ip: '10.231.110.21' }] });
+    expect(JSON.parse(leasesJson(listing))).toMatchObject({
+      Source: 'state-file',
+      Path: join(dir, 'leases-lan.journal'),
+      Leases: [{ Ip: '10.231.110.22' }, { Ip: '10.231.110.21' }],
+    });
   });
 
   it('fails, saying what to check, with neither a daemon nor a table', async () => {
@@ -63,13 +69,33 @@ describe('listLeases', () => {
 
 describe('formatLeases', () => {
   it('prints one row per lease, by network then address, with times relative to now', () => {
-    const base: AdminLease = { Pool: POOL, Subnet: '10.231.110.0/24', Networks: ['lan'], Mac: '02:d4:11:00:00:01', Ip: '10.231.110.100', State: 'BOUND', ClientId: '01:02:d4:11:00:00:01', ExpiresAt: '2026-01-01T12:01:30.000Z', GrantedAt: '2026-01-01T11:59:30.000Z' };
+    const base: AdminLease = {
+      Pool: POOL,
+      Subnet: '10.231.110.0/24',
+      Networks: ['lan'],
+      Mac: '02:d4:11:00:00:01',
+      Ip: '10.231.110.100',
+      State: 'BOUND',
+      ClientId: '01:02:d4:11:00:00:01',
+      ExpiresAt: '2026-01-01T12:01:30.000Z',
+      GrantedAt: '2026-01-01T11:59:30.000Z',
+    };
     const text = formatLeases(
       {
         source: 'daemon',
         leases: [
           base,
-          { ...base, Ip: '10.231.110.9', Mac: '02:d4:11:00:00:02', State: 'EXPIRED', ExpiresAt: '2026-01-01T11:58:00.000Z', LastError: { At: '2026-01-01T11:59:55.000Z', Message: 'reboot: no reboot ACK reply from DHCP server 10.231.110.1 for 02:d4:11:00:00:02 after 2 attempt(s)' } },
+          {
+            ...base,
+            Ip: '10.231.110.9',
+            Mac: '02:d4:11:00:00:02',
+            State: 'EXPIRED',
+            ExpiresAt: '2026-01-01T11:58:00.000Z',
+            LastError: {
+              At: '2026-01-01T11:59:55.000Z',
+              Message: 'reboot: no reboot ACK reply from DHCP server 10.231.110.1 for 02:d4:11:00:00:02 after 2 attempt(s)',
+            },
+          },
           { ...base, Networks: [], Subnet: '10.0.0.0/24', Ip: '10.0.0.5', ExpiresAt: null },
         ],
       },

@@ -69,7 +69,8 @@ export function formatLeases(listing: LeaseListing, now: number): string {
     l.GrantedAt === undefined ? '-' : `${formatDuration(now - Date.parse(l.GrantedAt))} ago`,
     l.LastError === undefined ? '-' : truncate(`${formatDuration(now - Date.parse(l.LastError.At))} ago: ${l.LastError.Message}`, 80),
   ]);
-  const lines = rows.length === 0 ? ['no leases'] : formatTable(['NETWORK/POOL', 'ADDRESS', 'MAC', 'CLIENT ID', 'STATE', 'EXPIRES IN', 'RENEWED', 'LAST ERROR'], rows);
+  const lines =
+    rows.length === 0 ? ['no leases'] : formatTable(['NETWORK/POOL', 'ADDRESS', 'MAC', 'CLIENT ID', 'STATE', 'EXPIRES IN', 'RENEWED', 'LAST ERROR'], rows);
   if (listing.note !== undefined) lines.push(`note: ${listing.note}`);
   return `${lines.join('\n')}\n`;
 }

@@ -36,7 +36,16 @@ export interface MonitoredParts {
   readonly stats: ClientStats;
 }
 
-const NO_LEASES: Readonly<Record<LeaseState, number>> = { SELECTING: 0, REQUESTING: 0, BOUND: 0, RENEWING: 0, REBINDING: 0, EXPIRED: 0, REBOOTING: 0, RELEASED: 0 };
+const NO_LEASES: Readonly<Record<LeaseState, number>> = {
+  SELECTING: 0,
+  REQUESTING: 0,
+  BOUND: 0,
+  RENEWING: 0,
+  REBINDING: 0,
+  EXPIRED: 0,
+  REBOOTING: 0,
+  RELEASED: 0,
+};
 
 export class Monitoring {
   readonly activity: Activity;

@@ -40,7 +40,9 @@ describe('formatStatus', () => {
     const text = formatStatus(sick, now);
     expect(text).toContain('oam-docker-ipam 0.1.0: UNHEALTHY, up 2h00m');
     expect(text).toContain('  problem: the DHCP server is not answering: …');
-    expect(text).toContain('DHCP server 10.231.110.1: unreachable, last reply 3s ago (2026-01-01T11:59:57.000Z); NOT ANSWERING: 2 exchange(s) unanswered since, the last 1s ago');
+    expect(text).toContain(
+      'DHCP server 10.231.110.1: unreachable, last reply 3s ago (2026-01-01T11:59:57.000Z); NOT ANSWERING: 2 exchange(s) unanswered since, the last 1s ago',
+    );
     expect(text).toContain('last errors (newest last):\n  2026-01-01T11:59:59.000Z renew 10.231.110.20 (02:d4:11:00:00:01): no renew ACK reply');
   });
 });

@@ -7,7 +7,8 @@ export function formatStatus(s: AdminStatusReply, now: number): string {
   for (const p of s.Problems) lines.push(`  problem: ${p}`);
   const d = s.DhcpServer;
   const reply = d.LastReplyAt === null ? 'no reply since the start' : `last reply ${ago(d.LastReplyAt, now)} (${d.LastReplyAt})`;
-  const silent = d.UnansweredSinceReply > 0 ? `; NOT ANSWERING: ${d.UnansweredSinceReply} exchange(s) unanswered since, the last ${ago(d.LastUnansweredAt ?? '', now)}` : '';
+  const silent =
+    d.UnansweredSinceReply > 0 ? `; NOT ANSWERING: ${d.UnansweredSinceReply} exchange(s) unanswered since, the last ${ago(d.LastUnansweredAt ?? '', now)}` : '';
   const reachable = d.UnansweredSinceReply > 0 ? 'unreachable' : d.LastReplyAt === null ? 'not asked yet' : 'reachable';
   lines.push(`DHCP server ${d.Address}: ${reachable}, ${reply}${silent}`);
   const byState = Object.entries(s.Leases).filter(([, n]) => n > 0);

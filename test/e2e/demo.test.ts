@@ -64,7 +64,10 @@ function ctrlC(demo: Demo): void {
  */
 async function dockerdPids(): Promise<Set<number>> {
   const { stdout } = await run('ps', ['-eo', 'pid=,args=']);
-  const lines = stdout.split('\n').map((l) => l.trim()).filter((l) => /^\d+ \S*dockerd(\s|$)/.test(l) && !/\s(-H|--host)[\s=]/.test(l));
+  const lines = stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^\d+ \S*dockerd(\s|$)/.test(l) && !/\s(-H|--host)[\s=]/.test(l));
   return new Set(lines.map((l) => Number.parseInt(l, 10)));
 }
 
@@ -82,7 +85,10 @@ describeLab(
 
     beforeAll(async () => {
       if (!existsSync(BUILT_MAIN)) throw new Error(`${BUILT_MAIN} is missing: run npm run build first`);
-      engineBefore = await docker(['info'], 10_000).then(() => true, () => false);
+      engineBefore = await docker(['info'], 10_000).then(
+        () => true,
+        () => false,
+      );
       dockerdsBefore = await dockerdPids();
     });
 
@@ -100,7 +106,13 @@ describeLab(
       expect(existsSync(SOCKET)).toBe(false);
       // A dockerd that ran before the demo is still running; one the demo started is gone.
       expect([...(await dockerdPids())].filter((p) => !dockerdsBefore.has(p))).toEqual([]);
-      if (engineBefore) expect(await docker(['info'], 10_000).then(() => true, () => false)).toBe(true);
+      if (engineBefore)
+        expect(
+          await docker(['info'], 10_000).then(
+            () => true,
+            () => false,
+          ),
+        ).toBe(true);
       // Containers and networks: ask an engine (started for the question when none runs).
       const engine = await ensureEngine();
       try {
@@ -128,9 +140,22 @@ describeLab(
       expect(await demo.exited, demo.output()).toBe(0);
       const teardown = demo.output().slice(shown.length);
       expect(teardown).not.toContain('FAILED');
-      const order = [...CONTAINERS.slice().reverse().map((c) => `removed container ${c}`), 'kea holds no active lease', `removed network ${PREFIX}lan`, 'stopped oam-docker-ipam server', ...(engineBefore ? [] : ['stopped dockerd']), 'stopped kea-dhcp4', 'removed network namespace ddemo-srv'];
+      const order = [
+        ...CONTAINERS.slice()
+          .reverse()
+          .map((c) => `removed container ${c}`),
+        'kea holds no active lease',
+        `removed network ${PREFIX}lan`,
+        'stopped oam-docker-ipam server',
+        ...(engineBefore ? [] : ['stopped dockerd']),
+        'stopped kea-dhcp4',
+        'removed network namespace ddemo-srv',
+      ];
       const positions = order.map((line) => teardown.indexOf(line));
-      expect(positions.every((p) => p >= 0), teardown).toBe(true);
+      expect(
+        positions.every((p) => p >= 0),
+        teardown,
+      ).toBe(true);
       expect(positions).toEqual([...positions].sort((a, b) => a - b));
       expect(teardown).not.toContain('still removing');
       await expectNothingLeft();
@@ -157,7 +182,11 @@ describeLab(
 
       const down = startDemo(['down']);
       expect(await down.exited, down.output()).toBe(0);
-      const said = down.output().split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('Removing what'));
+      const said = down
+        .output()
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '' && !l.startsWith('Removing what'));
       const required = [
         ...CONTAINERS.map((c) => `removed container ${c}`),
         `removed network ${PREFIX}lan`,

@@ -54,7 +54,9 @@ export function basicSuite(engine: () => DockerEngine, rec: Recorder): void {
       }, 60_000);
 
       afterAll(async () => {
-        await engine().removeByPrefix(prefix).catch(() => undefined);
+        await engine()
+          .removeByPrefix(prefix)
+          .catch(() => undefined);
         await dl?.destroy();
       }, 120_000);
 
@@ -87,22 +89,28 @@ export function basicSuite(engine: () => DockerEngine, rec: Recorder): void {
         await expectEventually(async () => (await dl.server.leases()).find(activeFor(c.mac, c.ip)) === undefined);
       });
 
-      rec.scenario('--mac-address with a server reservation gives the reserved address, after restart and after rm + run too', 'mac-reservation', kind, async () => {
-        const first = await runContainer('res', ['--mac-address', reservedMac]);
-        expect(first).toEqual({ ip: dl.lab.network(50), mac: reservedMac });
-        await docker(['restart', '-t', '0', name('res')]);
-        expect(await engine().containerOn(name('res'), net())).toEqual({ ip: dl.lab.network(50), mac: reservedMac });
-        await docker(['rm', '-f', name('res')]);
-        // API ≥ 1.44 carries the MAC per network (`--network name=…,mac-address=…`); 1.41 only
-        // has the container-wide --mac-address, for the primary network.
-        const perNetwork = Number(engine().versions.api) >= 1.44;
-        const again = perNetwork
-          ? (await docker(['run', '-d', '--name', name('res'), '--network', `name=${net()},mac-address=${reservedMac}`, TEST_IMAGE, 'sleep', '3600']), await engine().containerOn(name('res'), net()))
-          : await runContainer('res', ['--mac-address', reservedMac]);
-        expect(again).toEqual({ ip: dl.lab.network(50), mac: reservedMac });
-        await docker(['rm', '-f', name('res')]);
-        return perNetwork ? 'per network (API ≥ 1.44)' : 'container-wide, primary network (API 1.41)';
-      });
+      rec.scenario(
+        '--mac-address with a server reservation gives the reserved address, after restart and after rm + run too',
+        'mac-reservation',
+        kind,
+        async () => {
+          const first = await runContainer('res', ['--mac-address', reservedMac]);
+          expect(first).toEqual({ ip: dl.lab.network(50), mac: reservedMac });
+          await docker(['restart', '-t', '0', name('res')]);
+          expect(await engine().containerOn(name('res'), net())).toEqual({ ip: dl.lab.network(50), mac: reservedMac });
+          await docker(['rm', '-f', name('res')]);
+          // API ≥ 1.44 carries the MAC per network (`--network name=…,mac-address=…`); 1.41 only
+          // has the container-wide --mac-address, for the primary network.
+          const perNetwork = Number(engine().versions.api) >= 1.44;
+          const again = perNetwork
+            ? (await docker(['run', '-d', '--name', name('res'), '--network', `name=${net()},mac-address=${reservedMac}`, TEST_IMAGE, 'sleep', '3600']),
+              await engine().containerOn(name('res'), net()))
+            : await runContainer('res', ['--mac-address', reservedMac]);
+          expect(again).toEqual({ ip: dl.lab.network(50), mac: reservedMac });
+          await docker(['rm', '-f', name('res')]);
+          return perNetwork ? 'per network (API ≥ 1.44)' : 'container-wide, primary network (API 1.41)';
+        },
+      );
 
       rec.scenario('removing a container frees its lease', 'rm-releases', kind, async () => {
         const c = await engine().containerOn(name('c1'), net());
@@ -127,14 +135,25 @@ export function basicSuite(engine: () => DockerEngine, rec: Recorder): void {
       async function leasesMatchDocker(timeoutMs: number): Promise<string[]> {
         const running = async (): Promise<string[]> => {
           const out = await docker(['network', 'inspect', net(), '--format', '{{range .Containers}}{{.IPv4Address}} {{end}}']);
-          return out.stdout.trim().split(/\s+/).filter(Boolean).map((a) => a.split('/')[0] ?? '').sort();
+          return out.stdout
+            .trim()
+            .split(/\s+/)
+            .filter(Boolean)
+            .map((a) => a.split('/')[0] ?? '')
+            .sort();
         };
         let last = { docker: [] as string[], leased: [] as string[] };
-        await expectEventually(async () => {
-          last = { docker: await running(), leased: (await dl.activeLeases()).map((l) => l.ip).sort() };
-          return JSON.stringify(last.docker) === JSON.stringify(last.leased);
-        }, timeoutMs, 250).catch((err: unknown) => {
-          throw new Error(`${String(err)}: Docker has ${JSON.stringify(last.docker)}, the server leases ${JSON.stringify(last.leased)}\n${dl.plugin()?.log().slice(-3000) ?? ''}`);
+        await expectEventually(
+          async () => {
+            last = { docker: await running(), leased: (await dl.activeLeases()).map((l) => l.ip).sort() };
+            return JSON.stringify(last.docker) === JSON.stringify(last.leased);
+          },
+          timeoutMs,
+          250,
+        ).catch((err: unknown) => {
+          throw new Error(
+            `${String(err)}: Docker has ${JSON.stringify(last.docker)}, the server leases ${JSON.stringify(last.leased)}\n${dl.plugin()?.log().slice(-3000) ?? ''}`,
+          );
         });
         return last.docker;
       }
@@ -155,18 +174,27 @@ export function basicSuite(engine: () => DockerEngine, rec: Recorder): void {
       }
 
       if (kind === 'kea') {
-        rec.scenario('dockerd kill -9 with containers running: after the restart Docker and the server agree, and removal frees every lease', 'dockerd-kill9', kind, async () => {
-          await runContainer('k-always', ['--restart', 'always', '--stop-timeout', '1']);
-          const plain = await runContainer('k-plain', ['--stop-timeout', '1']);
-          await waitForLease(dl.server, activeFor(plain.mac, plain.ip), 5_000);
-          await engine().kill9();
-          await engine().start();
-          await expectEventually(async () => (await docker(['inspect', '--format', '{{.State.Running}}', name('k-always')])).stdout.trim() === 'true', 60_000, 250);
-          const now = await engine().containerOn(name('k-always'), net());
-          expect(await leasesMatchDocker(30_000)).toEqual([now.ip]);
-          await docker(['rm', '-f', name('k-always'), name('k-plain')]);
-          await expectEventually(async () => (await dl.activeLeases()).length === 0, 10_000);
-        });
+        rec.scenario(
+          'dockerd kill -9 with containers running: after the restart Docker and the server agree, and removal frees every lease',
+          'dockerd-kill9',
+          kind,
+          async () => {
+            await runContainer('k-always', ['--restart', 'always', '--stop-timeout', '1']);
+            const plain = await runContainer('k-plain', ['--stop-timeout', '1']);
+            await waitForLease(dl.server, activeFor(plain.mac, plain.ip), 5_000);
+            await engine().kill9();
+            await engine().start();
+            await expectEventually(
+              async () => (await docker(['inspect', '--format', '{{.State.Running}}', name('k-always')])).stdout.trim() === 'true',
+              60_000,
+              250,
+            );
+            const now = await engine().containerOn(name('k-always'), net());
+            expect(await leasesMatchDocker(30_000)).toEqual([now.ip]);
+            await docker(['rm', '-f', name('k-always'), name('k-plain')]);
+            await expectEventually(async () => (await dl.activeLeases()).length === 0, 10_000);
+          },
+        );
       }
 
       rec.scenario('network rm after the containers are gone releases everything', 'network-rm', kind, async () => {

@@ -35,7 +35,12 @@ export function composeSuite(engine: () => DockerEngine, rec: Recorder): void {
       const ids = (await engine().docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`])).stdout.split('\n').filter(Boolean);
       if (ids.length === 0) return [];
       const net = `${project}_lan`;
-      const out = await engine().docker(['inspect', '--format', `{{.Name}} {{(index .NetworkSettings.Networks "${net}").IPAddress}} {{(index .NetworkSettings.Networks "${net}").MacAddress}}`, ...ids]);
+      const out = await engine().docker([
+        'inspect',
+        '--format',
+        `{{.Name}} {{(index .NetworkSettings.Networks "${net}").IPAddress}} {{(index .NetworkSettings.Networks "${net}").MacAddress}}`,
+        ...ids,
+      ]);
       return out.stdout
         .trim()
         .split('\n')
@@ -51,13 +56,17 @@ export function composeSuite(engine: () => DockerEngine, rec: Recorder): void {
       expect(running).toHaveLength(count);
       expect(new Set(running.map((r) => r.ip)).size).toBe(count);
       let last = '';
-      await expectEventually(async () => {
-        const active = await dl.activeLeases();
-        const leased = new Map(active.map((l) => [l.ip, l.mac]));
-        const missing = running.filter((r) => leased.get(r.ip) !== r.mac);
-        last = `${missing.length} replicas without their lease (${JSON.stringify(missing.slice(0, 3))}), ${active.length} active leases for ${count} replicas`;
-        return missing.length === 0 && active.length === count;
-      }, 15_000, 250).catch((err: unknown) => {
+      await expectEventually(
+        async () => {
+          const active = await dl.activeLeases();
+          const leased = new Map(active.map((l) => [l.ip, l.mac]));
+          const missing = running.filter((r) => leased.get(r.ip) !== r.mac);
+          last = `${missing.length} replicas without their lease (${JSON.stringify(missing.slice(0, 3))}), ${active.length} active leases for ${count} replicas`;
+          return missing.length === 0 && active.length === count;
+        },
+        15_000,
+        250,
+      ).catch((err: unknown) => {
         throw new Error(`${String(err)}: ${last}`);
       });
     }
@@ -67,7 +76,14 @@ export function composeSuite(engine: () => DockerEngine, rec: Recorder): void {
       const tag = e.id.slice(-2);
       project = `d4d${tag}compose`;
       await e.removeByPrefix(project);
-      dl = await startDriverLab({ engine: e, name: `c${tag}`, octet: LAN.octet, kind: 'kea', driver: `d4dc${tag}`, server: { leaseTimeSeconds: 600, rangeFirst: 20, rangeLast: 239 } });
+      dl = await startDriverLab({
+        engine: e,
+        name: `c${tag}`,
+        octet: LAN.octet,
+        kind: 'kea',
+        driver: `d4dc${tag}`,
+        server: { leaseTimeSeconds: 600, rangeFirst: 20, rangeLast: 239 },
+      });
       dir = await mkdtemp(join(tmpdir(), 'd4d-compose-'));
       // No image can be pulled here: the recipe's service runs the local busybox image instead.
       await writeFile(join(dir, 'test-image.yaml'), `services:\n  web:\n    image: ${TEST_IMAGE}\n    command: ["sleep", "3600"]\n`);
@@ -75,32 +91,48 @@ export function composeSuite(engine: () => DockerEngine, rec: Recorder): void {
 
     afterAll(async () => {
       if (dir !== '') await compose(['down', '-t', '0']).catch(() => undefined);
-      await engine().removeByPrefix(project).catch(() => undefined);
+      await engine()
+        .removeByPrefix(project)
+        .catch(() => undefined);
       await dl?.destroy();
       if (dir !== '') await rm(dir, { recursive: true, force: true });
     }, 180_000);
 
-    rec.scenario('docs/compose.yaml: up --scale web=50, scale to 10, down; every replica has its own active lease, gone replicas none', 'compose-scale', 'kea', async () => {
-      const up = Date.now();
-      await compose(['up', '-d', '--scale', 'web=50']);
-      const upMs = Date.now() - up;
-      await expectLeasesAreReplicas(50);
-      const gw = (await engine().docker(['network', 'inspect', `${project}_lan`, '--format', '{{.IPAM.Driver}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{.Options.parent}}'])).stdout.trim();
-      expect(gw).toBe(`${dl.driver} ${dl.lab.subnet}/24 ${dl.lab.serverIp} ${dl.lab.hostIf}`);
-      const before = await replicas();
+    rec.scenario(
+      'docs/compose.yaml: up --scale web=50, scale to 10, down; every replica has its own active lease, gone replicas none',
+      'compose-scale',
+      'kea',
+      async () => {
+        const up = Date.now();
+        await compose(['up', '-d', '--scale', 'web=50']);
+        const upMs = Date.now() - up;
+        await expectLeasesAreReplicas(50);
+        const gw = (
+          await engine().docker([
+            'network',
+            'inspect',
+            `${project}_lan`,
+            '--format',
+            '{{.IPAM.Driver}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{.Options.parent}}',
+          ])
+        ).stdout.trim();
+        expect(gw).toBe(`${dl.driver} ${dl.lab.subnet}/24 ${dl.lab.serverIp} ${dl.lab.hostIf}`);
+        const before = await replicas();
 
-      await compose(['up', '-d', '--scale', 'web=10', '-t', '0']);
-      await expectLeasesAreReplicas(10);
-      const kept = new Set((await replicas()).map((r) => r.ip));
-      const active = new Set((await dl.activeLeases()).map((l) => l.ip));
-      for (const gone of before.filter((r) => !kept.has(r.ip))) expect(active.has(gone.ip), `${gone.name} ${gone.ip}`).toBe(false);
+        await compose(['up', '-d', '--scale', 'web=10', '-t', '0']);
+        await expectLeasesAreReplicas(10);
+        const kept = new Set((await replicas()).map((r) => r.ip));
+        const active = new Set((await dl.activeLeases()).map((l) => l.ip));
+        for (const gone of before.filter((r) => !kept.has(r.ip))) expect(active.has(gone.ip), `${gone.name} ${gone.ip}`).toBe(false);
 
-      await compose(['down', '-t', '0']);
-      expect(await replicas()).toEqual([]);
-      await expectEventually(async () => (await dl.activeLeases()).length === 0, 15_000);
-      expect((await engine().docker(['network', 'ls', '-q', '--filter', `name=^${project}_lan$`])).stdout.trim()).toBe('');
-      console.info(`[${engine().id}] compose up --scale web=50: ${(upMs / 1000).toFixed(1)} s`);
-      return `Compose ${engine().versions.compose}`;
-    }, 400_000);
+        await compose(['down', '-t', '0']);
+        expect(await replicas()).toEqual([]);
+        await expectEventually(async () => (await dl.activeLeases()).length === 0, 15_000);
+        expect((await engine().docker(['network', 'ls', '-q', '--filter', `name=^${project}_lan$`])).stdout.trim()).toBe('');
+        console.info(`[${engine().id}] compose up --scale web=50: ${(upMs / 1000).toFixed(1)} s`);
+        return `Compose ${engine().versions.compose}`;
+      },
+      400_000,
+    );
   });
 }

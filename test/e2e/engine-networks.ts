@@ -41,14 +41,30 @@ export function networksSuite(engine: () => DockerEngine, rec: Recorder): void {
       const tag = e.id.slice(-2);
       prefix = `d4d${tag}nw-`;
       await e.removeByPrefix(prefix);
-      a = await startDriverLab({ engine: e, name: `n${tag}a`, octet: LAN_A.octet, kind: 'kea', driver: `d4dn${tag}a`, server: { leaseTimeSeconds: 600, rangeFirst: 20, rangeLast: 239, reservations: [{ mac: macA, ip: `10.231.${LAN_A.octet}.60` }] } });
-      b = await startDriverLab({ engine: e, name: `n${tag}b`, octet: LAN_B.octet, kind: 'dnsmasq', driver: `d4dn${tag}b`, server: { leaseTimeSeconds: 600, rangeFirst: 20, rangeLast: 239, reservations: [{ mac: macB, ip: `10.231.${LAN_B.octet}.60` }] } });
+      a = await startDriverLab({
+        engine: e,
+        name: `n${tag}a`,
+        octet: LAN_A.octet,
+        kind: 'kea',
+        driver: `d4dn${tag}a`,
+        server: { leaseTimeSeconds: 600, rangeFirst: 20, rangeLast: 239, reservations: [{ mac: macA, ip: `10.231.${LAN_A.octet}.60` }] },
+      });
+      b = await startDriverLab({
+        engine: e,
+        name: `n${tag}b`,
+        octet: LAN_B.octet,
+        kind: 'dnsmasq',
+        driver: `d4dn${tag}b`,
+        server: { leaseTimeSeconds: 600, rangeFirst: 20, rangeLast: 239, reservations: [{ mac: macB, ip: `10.231.${LAN_B.octet}.60` }] },
+      });
       await docker([...a.macvlanArgs(), netA()]);
       await docker([...b.macvlanArgs(), netB()]);
     }, 90_000);
 
     afterAll(async () => {
-      await engine().removeByPrefix(prefix).catch(() => undefined);
+      await engine()
+        .removeByPrefix(prefix)
+        .catch(() => undefined);
       await a?.destroy();
       await b?.destroy();
     }, 120_000);
@@ -77,7 +93,20 @@ export function networksSuite(engine: () => DockerEngine, rec: Recorder): void {
       // Docker allows one macvlan network per parent: LAN B's network makes way for a moment.
       await docker(['network', 'rm', netB()]);
       try {
-        const create = await docker(['network', 'create', '-d', 'macvlan', '--internal', '--ipam-driver', b.driver, '--subnet', `${b.lab.subnet}/24`, '-o', `parent=${b.lab.hostIf}`, net]).then(
+        const create = await docker([
+          'network',
+          'create',
+          '-d',
+          'macvlan',
+          '--internal',
+          '--ipam-driver',
+          b.driver,
+          '--subnet',
+          `${b.lab.subnet}/24`,
+          '-o',
+          `parent=${b.lab.hostIf}`,
+          net,
+        ]).then(
           () => undefined,
           (err: unknown) => String(err),
         );
@@ -103,31 +132,48 @@ export function networksSuite(engine: () => DockerEngine, rec: Recorder): void {
       }
     });
 
-    rec.scenario('network connect / disconnect of a running container: one lease per network, released on disconnect', 'connect-disconnect', ['kea', 'dnsmasq'], async () => {
-      await docker(['run', '-d', '--name', name('cd'), '--net', netA(), TEST_IMAGE, 'sleep', '3600']);
-      const onA = await engine().containerOn(name('cd'), netA());
-      await waitForLease(a.server, activeFor(onA.mac, onA.ip), 5_000);
-      await docker(['network', 'connect', netB(), name('cd')]);
-      const onB = await engine().containerOn(name('cd'), netB());
-      expect(onB.mac).not.toBe(onA.mac);
-      await waitForLease(b.server, activeFor(onB.mac, onB.ip), 5_000);
-      expect((await a.activeLeases()).map((l) => l.ip)).toEqual([onA.ip]);
-      expect((await b.activeLeases()).map((l) => l.ip)).toEqual([onB.ip]);
-      const ifaces = (await docker(['exec', name('cd'), 'ip', '-4', '-o', 'addr'])).stdout;
-      expect(ifaces).toContain(`${onA.ip}/24`);
-      expect(ifaces).toContain(`${onB.ip}/24`);
-      await docker(['exec', name('cd'), 'ping', '-c', '1', '-W', '2', b.lab.serverIp]);
-      await docker(['network', 'disconnect', netB(), name('cd')]);
-      await expectEventually(async () => (await b.activeLeases()).length === 0);
-      expect((await a.activeLeases()).map((l) => l.ip)).toEqual([onA.ip]);
-      await docker(['rm', '-f', name('cd')]);
-      await expectEventually(async () => (await a.activeLeases()).length === 0);
-    });
+    rec.scenario(
+      'network connect / disconnect of a running container: one lease per network, released on disconnect',
+      'connect-disconnect',
+      ['kea', 'dnsmasq'],
+      async () => {
+        await docker(['run', '-d', '--name', name('cd'), '--net', netA(), TEST_IMAGE, 'sleep', '3600']);
+        const onA = await engine().containerOn(name('cd'), netA());
+        await waitForLease(a.server, activeFor(onA.mac, onA.ip), 5_000);
+        await docker(['network', 'connect', netB(), name('cd')]);
+        const onB = await engine().containerOn(name('cd'), netB());
+        expect(onB.mac).not.toBe(onA.mac);
+        await waitForLease(b.server, activeFor(onB.mac, onB.ip), 5_000);
+        expect((await a.activeLeases()).map((l) => l.ip)).toEqual([onA.ip]);
+        expect((await b.activeLeases()).map((l) => l.ip)).toEqual([onB.ip]);
+        const ifaces = (await docker(['exec', name('cd'), 'ip', '-4', '-o', 'addr'])).stdout;
+        expect(ifaces).toContain(`${onA.ip}/24`);
+        expect(ifaces).toContain(`${onB.ip}/24`);
+        await docker(['exec', name('cd'), 'ping', '-c', '1', '-W', '2', b.lab.serverIp]);
+        await docker(['network', 'disconnect', netB(), name('cd')]);
+        await expectEventually(async () => (await b.activeLeases()).length === 0);
+        expect((await a.activeLeases()).map((l) => l.ip)).toEqual([onA.ip]);
+        await docker(['rm', '-f', name('cd')]);
+        await expectEventually(async () => (await a.activeLeases()).length === 0);
+      },
+    );
 
     rec.scenario('a container on two d4d networks, with a MAC reserved on each', 'two-networks', ['kea', 'dnsmasq'], async () => {
       const c = name('two');
       if (perNetworkMac()) {
-        await docker(['run', '-d', '--name', c, '--network', `name=${netA()},mac-address=${macA}`, '--network', `name=${netB()},mac-address=${macB}`, TEST_IMAGE, 'sleep', '3600']);
+        await docker([
+          'run',
+          '-d',
+          '--name',
+          c,
+          '--network',
+          `name=${netA()},mac-address=${macA}`,
+          '--network',
+          `name=${netB()},mac-address=${macB}`,
+          TEST_IMAGE,
+          'sleep',
+          '3600',
+        ]);
       } else {
         // API 1.41: one network at create, and connect has no MAC: the reservation on B is not reachable.
         await docker(['run', '-d', '--name', c, '--net', netA(), '--mac-address', macA, TEST_IMAGE, 'sleep', '3600']);

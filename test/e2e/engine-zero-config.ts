@@ -55,42 +55,69 @@ export function zeroConfigSuite(engine: () => DockerEngine, rec: Recorder): void
     }, 90_000);
 
     afterAll(async () => {
-      await engine().removeByPrefix(prefix).catch(() => undefined);
+      await engine()
+        .removeByPrefix(prefix)
+        .catch(() => undefined);
       await dl?.destroy();
     }, 120_000);
 
-    rec.scenario('the learned subnet is on-link: the error gives the exact --subnet/--gateway and points to relay mode; the advice works', 'zero-config-advice', 'dnsmasq', async () => {
-      const err = await createError(['network', 'create', '-d', 'macvlan', '--ipam-driver', dl.driver, '-o', `parent=${lab.bareIf}`, `${prefix}auto`]);
-      expect(err).toContain(`create the network with --subnet ${lab.subnet}/24 --gateway ${lab.serverIp}`);
-      expect(err).toContain('this host has no address to reach the DHCP server from on that segment');
-      expect(err).toContain('use relay mode');
-      // The probe's lease was given back.
-      await expectEventually(async () => (await dl.activeLeases()).length === 0);
-      // The advice, followed: the second port is on the same LAN, so direct mode serves it.
-      await docker(['network', 'create', '-d', 'macvlan', '--ipam-driver', dl.driver, '--subnet', `${lab.subnet}/24`, '--gateway', lab.serverIp, '-o', `parent=${lab.bareIf}`, `${prefix}lan`]);
-      await docker(['run', '-d', '--name', `${prefix}c1`, '--net', `${prefix}lan`, TEST_IMAGE, 'sleep', '3600']);
-      const c = await engine().containerOn(`${prefix}c1`, `${prefix}lan`);
-      await waitForLease(dl.server, activeFor(c.mac, c.ip), 5_000);
-      await docker(['exec', `${prefix}c1`, 'ping', '-c', '1', '-W', '2', lab.serverIp]);
-      await engine().removeByPrefix(prefix);
-      await expectEventually(async () => (await dl.activeLeases()).length === 0);
-    });
-
-    rec.scenario('no host address on the LAN at all: the error says the host cannot reach the server in direct mode and points to relay mode', 'zero-config-no-route', 'dnsmasq', async () => {
-      // The host's only address on the LAN goes; an unreachable route keeps the probe's
-      // datagrams from leaving by the default route (they fail locally, as with no route).
-      await run('ip', ['addr', 'del', `${lab.hostIp}/24`, 'dev', lab.hostIf]);
-      await run('ip', ['route', 'add', 'unreachable', `${lab.subnet}/24`]);
-      try {
+    rec.scenario(
+      'the learned subnet is on-link: the error gives the exact --subnet/--gateway and points to relay mode; the advice works',
+      'zero-config-advice',
+      'dnsmasq',
+      async () => {
         const err = await createError(['network', 'create', '-d', 'macvlan', '--ipam-driver', dl.driver, '-o', `parent=${lab.bareIf}`, `${prefix}auto`]);
-        expect(err).toContain(`no OFFER reply from DHCP server ${lab.serverIp}`);
+        expect(err).toContain(`create the network with --subnet ${lab.subnet}/24 --gateway ${lab.serverIp}`);
         expect(err).toContain('this host has no address to reach the DHCP server from on that segment');
         expect(err).toContain('use relay mode');
-        expect((await docker(['network', 'ls', '-q', '--filter', `name=^${prefix}auto$`])).stdout.trim()).toBe('');
-      } finally {
-        await run('ip', ['route', 'del', 'unreachable', `${lab.subnet}/24`]).catch(() => undefined);
-        await run('ip', ['addr', 'add', `${lab.hostIp}/24`, 'dev', lab.hostIf]).catch(() => undefined);
-      }
-    }, 120_000);
+        // The probe's lease was given back.
+        await expectEventually(async () => (await dl.activeLeases()).length === 0);
+        // The advice, followed: the second port is on the same LAN, so direct mode serves it.
+        await docker([
+          'network',
+          'create',
+          '-d',
+          'macvlan',
+          '--ipam-driver',
+          dl.driver,
+          '--subnet',
+          `${lab.subnet}/24`,
+          '--gateway',
+          lab.serverIp,
+          '-o',
+          `parent=${lab.bareIf}`,
+          `${prefix}lan`,
+        ]);
+        await docker(['run', '-d', '--name', `${prefix}c1`, '--net', `${prefix}lan`, TEST_IMAGE, 'sleep', '3600']);
+        const c = await engine().containerOn(`${prefix}c1`, `${prefix}lan`);
+        await waitForLease(dl.server, activeFor(c.mac, c.ip), 5_000);
+        await docker(['exec', `${prefix}c1`, 'ping', '-c', '1', '-W', '2', lab.serverIp]);
+        await engine().removeByPrefix(prefix);
+        await expectEventually(async () => (await dl.activeLeases()).length === 0);
+      },
+    );
+
+    rec.scenario(
+      'no host address on the LAN at all: the error says the host cannot reach the server in direct mode and points to relay mode',
+      'zero-config-no-route',
+      'dnsmasq',
+      async () => {
+        // The host's only address on the LAN goes; an unreachable route keeps the probe's
+        // datagrams from leaving by the default route (they fail locally, as with no route).
+        await run('ip', ['addr', 'del', `${lab.hostIp}/24`, 'dev', lab.hostIf]);
+        await run('ip', ['route', 'add', 'unreachable', `${lab.subnet}/24`]);
+        try {
+          const err = await createError(['network', 'create', '-d', 'macvlan', '--ipam-driver', dl.driver, '-o', `parent=${lab.bareIf}`, `${prefix}auto`]);
+          expect(err).toContain(`no OFFER reply from DHCP server ${lab.serverIp}`);
+          expect(err).toContain('this host has no address to reach the DHCP server from on that segment');
+          expect(err).toContain('use relay mode');
+          expect((await docker(['network', 'ls', '-q', '--filter', `name=^${prefix}auto$`])).stdout.trim()).toBe('');
+        } finally {
+          await run('ip', ['route', 'del', 'unreachable', `${lab.subnet}/24`]).catch(() => undefined);
+          await run('ip', ['addr', 'add', `${lab.hostIp}/24`, 'dev', lab.hostIf]).catch(() => undefined);
+        }
+      },
+      120_000,
+    );
   });
 }

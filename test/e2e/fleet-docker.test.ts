@@ -31,7 +31,8 @@ describeLab(
     let server: DhcpServerFixture;
     const engines: NetnsEngine[] = [];
     const daemons: Array<FleetDaemon | undefined> = [];
-    const run = (j: number, name: string): Promise<unknown> => (engines[j - 1] as NetnsEngine).docker(['run', '-d', '--name', name, '--net', NET, 'local/busybox:latest', 'sleep', '3600'], 120_000);
+    const run = (j: number, name: string): Promise<unknown> =>
+      (engines[j - 1] as NetnsEngine).docker(['run', '-d', '--name', name, '--net', NET, 'local/busybox:latest', 'sleep', '3600'], 120_000);
     const on = (j: number, name: string) => (engines[j - 1] as NetnsEngine).containerOn(name, NET);
     const active = async (): Promise<ServerLease[]> => (await server.leases()).filter((l) => l.active);
     const first = new Map<string, { host: number; ip: string; mac: string }>();
@@ -47,9 +48,29 @@ describeLab(
         engines.push(engine);
         console.info(`[fleet] host ${host.index}: ${engine.label}`);
         const dir = await mkdtemp(join(lab.workDir, `h${host.index}-`));
-        const daemon = await startFleetDaemon({ host, hostName: `fdk${host.index}`, dir, pluginDir: PLUGIN_DIR, args: ['--dhcp-server', lab.network(1), '--listen-addr', host.ip, '--docker-socket', engine.socket] });
+        const daemon = await startFleetDaemon({
+          host,
+          hostName: `fdk${host.index}`,
+          dir,
+          pluginDir: PLUGIN_DIR,
+          args: ['--dhcp-server', lab.network(1), '--listen-addr', host.ip, '--docker-socket', engine.socket],
+        });
         daemons.push(daemon);
-        await engine.docker(['network', 'create', '-d', 'macvlan', '--ipam-driver', daemon.driver, '--subnet', `${lab.subnet}/24`, '--gateway', lab.network(254), '-o', 'parent=eth0', NET]);
+        await engine.docker([
+          'network',
+          'create',
+          '-d',
+          'macvlan',
+          '--ipam-driver',
+          daemon.driver,
+          '--subnet',
+          `${lab.subnet}/24`,
+          '--gateway',
+          lab.network(254),
+          '-o',
+          'parent=eth0',
+          NET,
+        ]);
       }
     }, 180_000);
 

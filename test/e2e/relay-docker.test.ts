@@ -38,7 +38,23 @@ describeLab(
       engine = await startNetnsEngine('rdk', lab.hostNs as string);
       daemon = await startNetnsDaemon({
         netns: lab.hostNs as string,
-        args: ['--dhcp-server', lab.serverIp, '--relay', '--relay-addr', lab.relayIp, '--driver-name', DRIVER, '--state-dir', join(dir, 'state'), '--plugin-dir', PLUGIN_DIR, '--config', '/dev/null', '--docker-socket', engine.socket],
+        args: [
+          '--dhcp-server',
+          lab.serverIp,
+          '--relay',
+          '--relay-addr',
+          lab.relayIp,
+          '--driver-name',
+          DRIVER,
+          '--state-dir',
+          join(dir, 'state'),
+          '--plugin-dir',
+          PLUGIN_DIR,
+          '--config',
+          '/dev/null',
+          '--docker-socket',
+          engine.socket,
+        ],
         socketPath: join(PLUGIN_DIR, `${DRIVER}.sock`),
       });
     }, 120_000);

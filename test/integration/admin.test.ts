@@ -30,7 +30,18 @@ describeLab('operator commands against a running daemon', () => {
   let daemon: PluginProcess | undefined;
   const driver = 'd4dadm';
   const mac = '02:d4:ad:00:00:01';
-  const common = (): string[] => ['--dhcp-server', lab.serverIp, '--driver-name', driver, '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf')];
+  const common = (): string[] => [
+    '--dhcp-server',
+    lab.serverIp,
+    '--driver-name',
+    driver,
+    '--state-dir',
+    join(dir, 'state'),
+    '--plugin-dir',
+    join(dir, 'plugins'),
+    '--config',
+    join(dir, 'none.conf'),
+  ];
   const sock = (): string => join(dir, 'plugins', `${driver}.sock`);
   let ip = '';
   let poolId = '';
@@ -46,7 +57,11 @@ describeLab('operator commands against a running daemon', () => {
     daemon = await startPlugin([...common(), '--docker-socket', join(dir, 'no-docker.sock'), '--reconcile-interval', '1', '--reconcile-grace', '1'], sock());
     const pool = await callPlugin(sock(), 'IpamDriver.RequestPool', { AddressSpace: 'local', Pool: `${lab.subnet}/24`, SubPool: '', Options: {}, V6: false });
     poolId = pool.body.PoolID as string;
-    const res = await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': mac } });
+    const res = await callPlugin(sock(), 'IpamDriver.RequestAddress', {
+      PoolID: poolId,
+      Address: '',
+      Options: { 'com.docker.network.endpoint.macaddress': mac },
+    });
     ip = (res.body.Address as string).split('/')[0] as string;
     await waitForLease(server, (l) => l.active && l.mac === mac && l.ip === ip);
   });

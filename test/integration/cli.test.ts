@@ -24,7 +24,12 @@ describeLab('oam-docker-ipam probe', () => {
   beforeAll(async () => {
     if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run npm run build first`);
     lab = await createLab({ name: 'clit', octet: 41 });
-    server = createServer('kea', lab, { leaseTimeSeconds: 60, rangeFirst: 20, rangeLast: 239, reservations: [{ mac: '02:d4:29:00:00:09', ip: lab.network(9) }] });
+    server = createServer('kea', lab, {
+      leaseTimeSeconds: 60,
+      rangeFirst: 20,
+      rangeLast: 239,
+      reservations: [{ mac: '02:d4:29:00:00:09', ip: lab.network(9) }],
+    });
     await server.start();
   });
 

@@ -27,7 +27,20 @@ describeLab('oam-docker-ipam server', () => {
 
   async function startDaemon(): Promise<void> {
     daemon = await startPlugin(
-      ['--dhcp-server', lab.serverIp, '--listen-addr', lab.hostIp, '--driver-name', 'd4dtest', '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf')],
+      [
+        '--dhcp-server',
+        lab.serverIp,
+        '--listen-addr',
+        lab.hostIp,
+        '--driver-name',
+        'd4dtest',
+        '--state-dir',
+        join(dir, 'state'),
+        '--plugin-dir',
+        join(dir, 'plugins'),
+        '--config',
+        join(dir, 'none.conf'),
+      ],
       sock(),
     );
   }
@@ -65,8 +78,18 @@ describeLab('oam-docker-ipam server', () => {
     const pool = await callPlugin(sock(), 'IpamDriver.RequestPool', { AddressSpace: 'local', Pool: `${lab.subnet}/24`, SubPool: '', Options: {}, V6: false });
     expect(pool.status).toBe(200);
     poolId = pool.body.PoolID as string;
-    expect(await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: lab.serverIp, Options: { RequestAddressType: 'com.docker.network.gateway' } })).toMatchObject({ status: 200 });
-    const res = await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': mac } });
+    expect(
+      await callPlugin(sock(), 'IpamDriver.RequestAddress', {
+        PoolID: poolId,
+        Address: lab.serverIp,
+        Options: { RequestAddressType: 'com.docker.network.gateway' },
+      }),
+    ).toMatchObject({ status: 200 });
+    const res = await callPlugin(sock(), 'IpamDriver.RequestAddress', {
+      PoolID: poolId,
+      Address: '',
+      Options: { 'com.docker.network.endpoint.macaddress': mac },
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     const ip = (res.body.Address as string).split('/')[0] as string;
     expect(res.body.Address).toBe(`${ip}/24`);
@@ -89,7 +112,11 @@ describeLab('oam-docker-ipam server', () => {
 
   it('loses no lease when killed with SIGKILL', async () => {
     const other = '02:d4:33:00:00:02';
-    const res = await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': other } });
+    const res = await callPlugin(sock(), 'IpamDriver.RequestAddress', {
+      PoolID: poolId,
+      Address: '',
+      Options: { 'com.docker.network.endpoint.macaddress': other },
+    });
     const ip = (res.body.Address as string).split('/')[0] as string;
     await stopDaemon('SIGKILL');
     await startDaemon(); // the stale socket is replaced
@@ -102,7 +129,24 @@ describeLab('oam-docker-ipam server', () => {
     const table = join(dir, 'state', 'leases-d4dtest.journal');
     const good = await readFile(table, 'utf8');
     await writeFile(table, '{"format":"d4d-leases","version":1,"leases":[{"id":');
-    const failed = spawn(process.execPath, [BIN, '--dhcp-server', lab.serverIp, '--driver-name', 'd4dtest', '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf'), 'server'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const failed = spawn(
+      process.execPath,
+      [
+        BIN,
+        '--dhcp-server',
+        lab.serverIp,
+        '--driver-name',
+        'd4dtest',
+        '--state-dir',
+        join(dir, 'state'),
+        '--plugin-dir',
+        join(dir, 'plugins'),
+        '--config',
+        join(dir, 'none.conf'),
+        'server',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let err = '';
     failed.stderr?.on('data', (c: Buffer) => (err += c.toString()));
     expect(await new Promise<number | null>((resolve) => failed.once('exit', resolve))).toBe(1);
@@ -117,7 +161,24 @@ describeLab('oam-docker-ipam server', () => {
   });
 
   it('refuses to start a second daemon on the same socket', async () => {
-    const second = spawn(process.execPath, [BIN, '--dhcp-server', lab.serverIp, '--driver-name', 'd4dtest', '--state-dir', join(dir, 'state2'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf'), 'server'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const second = spawn(
+      process.execPath,
+      [
+        BIN,
+        '--dhcp-server',
+        lab.serverIp,
+        '--driver-name',
+        'd4dtest',
+        '--state-dir',
+        join(dir, 'state2'),
+        '--plugin-dir',
+        join(dir, 'plugins'),
+        '--config',
+        join(dir, 'none.conf'),
+        'server',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let err = '';
     second.stderr?.on('data', (c: Buffer) => (err += c.toString()));
     const code = await new Promise<number | null>((resolve) => second.once('exit', resolve));
@@ -126,4 +187,3 @@ describeLab('oam-docker-ipam server', () => {
     expect(await callPlugin(sock(), 'Plugin.Activate')).toMatchObject({ status: 200 });
   });
 });
-

@@ -52,7 +52,14 @@ export interface EngineLabOptions {
 
 /** A MAC in the locally administered range, unique per lab and index. */
 export function testMac(octet: number, i: number): string {
-  return ['02', 'd4', octet.toString(16).padStart(2, '0'), ((i >> 8) & 0xff).toString(16).padStart(2, '0'), (i & 0xff).toString(16).padStart(2, '0'), '01'].join(':');
+  return [
+    '02',
+    'd4',
+    octet.toString(16).padStart(2, '0'),
+    ((i >> 8) & 0xff).toString(16).padStart(2, '0'),
+    (i & 0xff).toString(16).padStart(2, '0'),
+    '01',
+  ].join(':');
 }
 
 export function identityFor(mac: string): ClientIdentity {
@@ -92,7 +99,15 @@ export async function startEngineLab(o: EngineLabOptions): Promise<EngineLab> {
       ...(o.nextXid ? { nextXid: o.nextXid } : {}),
       ...(relay === undefined ? {} : { relay }),
     });
-    const manager = new LeaseManager({ client, clock: systemClock, log, minRetryMs: 1_000, recoveryInitialMs: 1_000, recoveryMaxMs: 4_000, rebootTimeoutMs: 8_000 });
+    const manager = new LeaseManager({
+      client,
+      clock: systemClock,
+      log,
+      minRetryMs: 1_000,
+      recoveryInitialMs: 1_000,
+      recoveryMaxMs: 4_000,
+      rebootTimeoutMs: 8_000,
+    });
     const events: LeaseEvent[] = [];
     const waiters = new Set<() => void>();
     manager.on((e) => {

@@ -62,7 +62,20 @@ describeLab('fault: state directory full or read-only', () => {
     await server.start();
     daemon = await startNetnsDaemon({
       netns: lab.clientNs,
-      args: ['--dhcp-server', lab.serverIp, '--listen-addr', lab.hostIp, '--driver-name', 'fdisk', '--state-dir', mount.path, '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf')],
+      args: [
+        '--dhcp-server',
+        lab.serverIp,
+        '--listen-addr',
+        lab.hostIp,
+        '--driver-name',
+        'fdisk',
+        '--state-dir',
+        mount.path,
+        '--plugin-dir',
+        join(dir, 'plugins'),
+        '--config',
+        join(dir, 'none.conf'),
+      ],
       socketPath: sock(),
     });
     const pool = await callPlugin(sock(), 'IpamDriver.RequestPool', { AddressSpace: 'local', Pool: `${lab.subnet}/24`, SubPool: '', Options: {}, V6: false });

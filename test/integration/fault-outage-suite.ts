@@ -90,7 +90,20 @@ export function describeOutage(kind: ServerKind, name: string, octet: number): v
       await server.start();
       daemon = await startNetnsDaemon({
         netns: lab.clientNs,
-        args: ['--dhcp-server', lab.serverIp, '--listen-addr', lab.hostIp, '--driver-name', name, '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf')],
+        args: [
+          '--dhcp-server',
+          lab.serverIp,
+          '--listen-addr',
+          lab.hostIp,
+          '--driver-name',
+          name,
+          '--state-dir',
+          join(dir, 'state'),
+          '--plugin-dir',
+          join(dir, 'plugins'),
+          '--config',
+          join(dir, 'none.conf'),
+        ],
         socketPath: sock(),
       });
       const pool = await callPlugin(sock(), 'IpamDriver.RequestPool', { AddressSpace: 'local', Pool: `${lab.subnet}/24`, SubPool: '', Options: {}, V6: false });
@@ -176,7 +189,11 @@ export function describeOutage(kind: ServerKind, name: string, octet: number): v
       // Another pool, a fresh database: the server no longer has our addresses to give.
       server = createServer(kind, lab, { leaseTimeSeconds: LEASE_SECONDS, rangeFirst: 150, rangeLast: 200 });
       await server.start();
-      const lostLine = (): string | undefined => daemon.log().split('\n').find((l) => /ADDRESS LOST|address-lost/.test(l) && l.includes(`"${d.ip}"`) && l.includes(d.mac));
+      const lostLine = (): string | undefined =>
+        daemon
+          .log()
+          .split('\n')
+          .find((l) => /ADDRESS LOST|address-lost/.test(l) && l.includes(`"${d.ip}"`) && l.includes(d.mac));
       await expectEventually(async () => lostLine() !== undefined, LEASE_SECONDS * 1000 + 40_000, 250).catch((err: unknown) => {
         throw new Error(`${String(err)}; daemon log:\n${daemon.log().slice(-4000)}`);
       });
@@ -195,4 +212,3 @@ export function describeOutage(kind: ServerKind, name: string, octet: number): v
     });
   });
 }
-

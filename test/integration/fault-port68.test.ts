@@ -18,7 +18,20 @@ describeLab('fault: port 68 held without SO_REUSEADDR', () => {
   let lab: IsolatedLab;
   let dir: string;
   let holder: ChildProcess | undefined;
-  const args = (): string[] => ['--dhcp-server', lab.serverIp, '--listen-addr', lab.hostIp, '--driver-name', 'fport', '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf')];
+  const args = (): string[] => [
+    '--dhcp-server',
+    lab.serverIp,
+    '--listen-addr',
+    lab.hostIp,
+    '--driver-name',
+    'fport',
+    '--state-dir',
+    join(dir, 'state'),
+    '--plugin-dir',
+    join(dir, 'plugins'),
+    '--config',
+    join(dir, 'none.conf'),
+  ];
 
   beforeAll(async () => {
     if (!existsSync(BUILT_MAIN)) throw new Error(`${BUILT_MAIN} is missing: run npm run build first`);

@@ -115,7 +115,9 @@ describeLab(
 
     it(`answers ${BODIES} malformed calls with an HTTP error and {"Err": …}, and holds nothing new`, async () => {
       const result = await sendBadRequests(api.socketPath, { count: BODIES, random: prng(0xa91), concurrency: 32 });
-      console.info(`[hostile-api] ${result.sent} malformed calls in ${(result.elapsedMs / 1000).toFixed(1)} s: ${result.refused} refused, ${result.wrong} wrong; status ${JSON.stringify(result.byStatus)}`);
+      console.info(
+        `[hostile-api] ${result.sent} malformed calls in ${(result.elapsedMs / 1000).toFixed(1)} s: ${result.refused} refused, ${result.wrong} wrong; status ${JSON.stringify(result.byStatus)}`,
+      );
       expect(result.examples).toEqual([]);
       expect(result.refused).toBe(BODIES);
       for (const [kind, counts] of Object.entries(result.byKind)) expect(counts.sent, kind).toBeGreaterThan(0);
@@ -145,7 +147,11 @@ describeLab(
         expect(await callPlugin(sock, 'Plugin.Activate')).toEqual({ status: 200, body: { Implements: ['IpamDriver'] } });
         // A real lease and its release, beside the flood; then the table is as it was.
         const mac = '02:d4:ad:00:00:99';
-        const res = await callPlugin(sock, 'IpamDriver.RequestAddress', { PoolID: api.poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': mac } });
+        const res = await callPlugin(sock, 'IpamDriver.RequestAddress', {
+          PoolID: api.poolId,
+          Address: '',
+          Options: { 'com.docker.network.endpoint.macaddress': mac },
+        });
         expect(res.status, JSON.stringify(res.body)).toBe(200);
         const ip = (res.body.Address as string).split('/')[0] as string;
         expect(await callPlugin(sock, 'IpamDriver.ReleaseAddress', { PoolID: api.poolId, Address: ip })).toEqual({ status: 200, body: {} });

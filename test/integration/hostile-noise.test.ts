@@ -17,7 +17,16 @@ describeLab(
   'forged replies on the live DHCP socket',
   () => {
     it(`keeps acquiring through ${PACKETS} forged and mutated replies, and counts every one`, async () => {
-      const r = await runLiveNoise({ name: 'hnoi', octet: 175, kind: 'kea', packets: PACKETS, ratePerSecond: 5_000, quietMs: 4_000, concurrency: 8, seed: 0xd4d });
+      const r = await runLiveNoise({
+        name: 'hnoi',
+        octet: 175,
+        kind: 'kea',
+        packets: PACKETS,
+        ratePerSecond: 5_000,
+        quietMs: 4_000,
+        concurrency: 8,
+        seed: 0xd4d,
+      });
       for (const line of describeLiveNoise(r)) console.info(`[hostile-noise] ${line}`);
       expect(r.clientAlive).toBe(true);
       expect(r.noise.sendErrors).toBe(0);

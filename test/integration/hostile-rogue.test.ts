@@ -27,7 +27,12 @@ describeLab(
       seg = await createHostileSegment({ name: 'hrog', octet: OCTET });
       server = createServer('isc', seg.lab, { leaseTimeSeconds: 600, rangeFirst: 20, rangeLast: 239, pingCheck: true });
       await server.start();
-      rogue = startNetnsChild(seg.rogueNs, 'test/support/hostile/rogue-server.ts', { rogueIp: seg.rogueIp, offerPrefix: seg.lab.network(0).replace(/0$/, ''), offerFirst: 241, offerCount: 9 });
+      rogue = startNetnsChild(seg.rogueNs, 'test/support/hostile/rogue-server.ts', {
+        rogueIp: seg.rogueIp,
+        offerPrefix: seg.lab.network(0).replace(/0$/, ''),
+        offerFirst: 241,
+        offerCount: 9,
+      });
       await rogue.next((m) => m.event === 'ready', 20_000);
       const r = rogue;
       sniffer = await startSniffer(seg.lab.hostIf, 'udp dst port 67', (payload) => r.send({ cmd: 'packet', hex: payload.toString('hex') }));

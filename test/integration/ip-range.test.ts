@@ -40,7 +40,20 @@ for (const { kind, name, octet } of SERVERS) {
       server = createServer(kind, lab, { leaseTimeSeconds: 120, rangeFirst: 20, rangeLast: 239 });
       await server.start();
       daemon = await startPlugin(
-        ['--dhcp-server', lab.serverIp, '--listen-addr', lab.hostIp, '--driver-name', name, '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf')],
+        [
+          '--dhcp-server',
+          lab.serverIp,
+          '--listen-addr',
+          lab.hostIp,
+          '--driver-name',
+          name,
+          '--state-dir',
+          join(dir, 'state'),
+          '--plugin-dir',
+          join(dir, 'plugins'),
+          '--config',
+          join(dir, 'none.conf'),
+        ],
         sock(),
       );
     });
@@ -53,7 +66,13 @@ for (const { kind, name, octet } of SERVERS) {
     });
 
     async function pool(range: string): Promise<string> {
-      const res = await callPlugin(sock(), 'IpamDriver.RequestPool', { AddressSpace: 'local', Pool: `${lab.subnet}/24`, SubPool: range, Options: {}, V6: false });
+      const res = await callPlugin(sock(), 'IpamDriver.RequestPool', {
+        AddressSpace: 'local',
+        Pool: `${lab.subnet}/24`,
+        SubPool: range,
+        Options: {},
+        V6: false,
+      });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       return res.body.PoolID as string;
     }
@@ -61,7 +80,11 @@ for (const { kind, name, octet } of SERVERS) {
     it('leases addresses inside the range from a server whose pool is wider', async () => {
       const poolId = await pool(`${lab.network(128)}/26`);
       for (let i = 1; i <= 4; i++) {
-        const res = await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': mac(i) } });
+        const res = await callPlugin(sock(), 'IpamDriver.RequestAddress', {
+          PoolID: poolId,
+          Address: '',
+          Options: { 'com.docker.network.endpoint.macaddress': mac(i) },
+        });
         expect(res.status, JSON.stringify(res.body)).toBe(200);
         const last = Number((res.body.Address as string).split('/')[0]?.split('.')[3]);
         expect(last).toBeGreaterThanOrEqual(128);
@@ -71,7 +94,11 @@ for (const { kind, name, octet } of SERVERS) {
 
     it('refuses, and gives back, an address outside a range the server pool does not reach', async () => {
       const poolId = await pool(`${lab.network(240)}/28`);
-      const res = await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': mac(9) } });
+      const res = await callPlugin(sock(), 'IpamDriver.RequestAddress', {
+        PoolID: poolId,
+        Address: '',
+        Options: { 'com.docker.network.endpoint.macaddress': mac(9) },
+      });
       expect(res.status).toBe(500);
       expect(res.body.Err).toMatch(/outside the network's --ip-range .*DHCP server's pool/);
       const ip = /leased (\S+) to/.exec(res.body.Err as string)?.[1];

@@ -78,9 +78,7 @@ describeLab(
           // gets an OFFER that reaches 0.0.0.0:68 (a unicast reply to yiaddr would not).
           const discover = buildClientPacket({ type: DhcpType.DISCOVER, xid: 0xd15c0, mac, broadcast: true });
           const replies = await udpExchangeIn(client.ns, { payload: discover, to: l.serverIp, listenMs: 300 });
-          expect(replies.map((r) => summarizeMessage(r.payload))).toEqual([
-            { xid: 0xd15c0, type: DhcpType.OFFER, yiaddr: lease.ip, serverId: l.serverIp },
-          ]);
+          expect(replies.map((r) => summarizeMessage(r.payload))).toEqual([{ xid: 0xd15c0, type: DhcpType.OFFER, yiaddr: lease.ip, serverId: l.serverIp }]);
 
           await server.stop();
           await server.start();

@@ -117,57 +117,71 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
         if (left.length > 0) lastLeft = left.map((l) => l.ip);
         return left.length === 0;
       }, 5_000).catch((err: unknown) => {
-        throw new Error(`${String(err)}; still active: ${lastLeft.join(' ')}; RELEASEs sent for them: ${t.transport.sentOfType(MessageType.Release).filter((p) => lastLeft.includes(p.ciaddr)).length}`);
+        throw new Error(
+          `${String(err)}; still active: ${lastLeft.join(' ')}; RELEASEs sent for them: ${t.transport.sentOfType(MessageType.Release).filter((p) => lastLeft.includes(p.ciaddr)).length}`,
+        );
       });
     });
 
-    it.runIf(o.relay !== undefined)('names the subnet by option 82 link selection or option 118 subnet selection (82 wins); without either the server does not serve it', async () => {
-      // A second relay agent on a second address of the host, beside the engine's.
-      const relayLab = t.lab as RelayLab;
-      const address = await relayLab.addUplinkAddress(131);
-      const relayWith = async <T>(subnetOption: SubnetOption, use: (client: DhcpClient, socket: UdpTransport) => Promise<T>): Promise<T> => {
-        const socket = await UdpTransport.open({ address, port: 67, reuseAddr: false });
-        const client = new DhcpClient({ transport: socket, clock: systemClock, server: t.lab.serverIp, log: pino({ level: 'silent' }), initialRetransmitMs: 500, relay: { address, subnetOption } });
-        try {
-          return await use(client, socket);
-        } finally {
-          client.close();
-          await socket.close();
-        }
-      };
-      for (const [k, subnetOption] of (['link-selection', 'subnet-selection', 'both'] as const).entries()) {
-        const m = mac(600 + k);
-        await relayWith(subnetOption, async (client) => {
-          const b = await client.acquire({ identity: identityFor(m), link: t.lab.subnet, timeoutMs: 10_000 });
-          expect(b.ip.startsWith(t.lab.network(0).replace(/0$/, '')), `${subnetOption}: ${b.ip}`).toBe(true);
-          await waitForLease(t.server, activeFor(m, b.ip));
-          await client.release({ identity: identityFor(m), ip: b.ip, serverId: b.serverId });
-          await expectEventually(async () => (await t.server.leases()).find(activeFor(m, b.ip)) === undefined, 5_000);
-        });
-      }
-      // No option naming it: the server picks the relay address's subnet, which has no pool.
-      const err = await relayWith('none', (client) => client.acquire({ identity: identityFor(mac(610)), link: t.lab.subnet, timeoutMs: 3_000 })).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(NoResponseError);
-      // Both options, naming different subnets: 82/5 is the one obeyed (the other names the
-      // uplink, which has no pool). Sent by hand, as d4d never names two subnets.
-      const offerFor = (link82: string, link118: string) =>
-        relayWith('none', async (_client, socket) => {
-          const xid = 0x5e1ec7 + link82.length;
-          const offered = new Promise<DhcpPacket | undefined>((resolve) => {
-            socket.onMessage((data) => {
-              const p = decodePacket(data);
-              if (p.xid === xid) resolve(p);
-            });
-            setTimeout(() => resolve(undefined), 2_000);
+    it.runIf(o.relay !== undefined)(
+      'names the subnet by option 82 link selection or option 118 subnet selection (82 wins); without either the server does not serve it',
+      async () => {
+        // A second relay agent on a second address of the host, beside the engine's.
+        const relayLab = t.lab as RelayLab;
+        const address = await relayLab.addUplinkAddress(131);
+        const relayWith = async <T>(subnetOption: SubnetOption, use: (client: DhcpClient, socket: UdpTransport) => Promise<T>): Promise<T> => {
+          const socket = await UdpTransport.open({ address, port: 67, reuseAddr: false });
+          const client = new DhcpClient({
+            transport: socket,
+            clock: systemClock,
+            server: t.lab.serverIp,
+            log: pino({ level: 'silent' }),
+            initialRetransmitMs: 500,
+            relay: { address, subnetOption },
           });
-          const discover = relayed(buildDiscover({ client: identityFor(mac(611)), xid, secs: 0 }), { address, subnetOption: 'link-selection' }, link82);
-          discover.options.set(118, ipv4Value(link118));
-          await socket.send(encodePacket(discover), t.lab.serverIp, 67);
-          return offered;
-        });
-      expect((await offerFor(t.lab.network(0), relayLab.uplinkSubnet))?.yiaddr.startsWith(t.lab.network(0).replace(/0$/, ''))).toBe(true);
-      expect(await offerFor(relayLab.uplinkSubnet, t.lab.network(0))).toBeUndefined();
-    });
+          try {
+            return await use(client, socket);
+          } finally {
+            client.close();
+            await socket.close();
+          }
+        };
+        for (const [k, subnetOption] of (['link-selection', 'subnet-selection', 'both'] as const).entries()) {
+          const m = mac(600 + k);
+          await relayWith(subnetOption, async (client) => {
+            const b = await client.acquire({ identity: identityFor(m), link: t.lab.subnet, timeoutMs: 10_000 });
+            expect(b.ip.startsWith(t.lab.network(0).replace(/0$/, '')), `${subnetOption}: ${b.ip}`).toBe(true);
+            await waitForLease(t.server, activeFor(m, b.ip));
+            await client.release({ identity: identityFor(m), ip: b.ip, serverId: b.serverId });
+            await expectEventually(async () => (await t.server.leases()).find(activeFor(m, b.ip)) === undefined, 5_000);
+          });
+        }
+        // No option naming it: the server picks the relay address's subnet, which has no pool.
+        const err = await relayWith('none', (client) => client.acquire({ identity: identityFor(mac(610)), link: t.lab.subnet, timeoutMs: 3_000 })).catch(
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(NoResponseError);
+        // Both options, naming different subnets: 82/5 is the one obeyed (the other names the
+        // uplink, which has no pool). Sent by hand, as d4d never names two subnets.
+        const offerFor = (link82: string, link118: string) =>
+          relayWith('none', async (_client, socket) => {
+            const xid = 0x5e1ec7 + link82.length;
+            const offered = new Promise<DhcpPacket | undefined>((resolve) => {
+              socket.onMessage((data) => {
+                const p = decodePacket(data);
+                if (p.xid === xid) resolve(p);
+              });
+              setTimeout(() => resolve(undefined), 2_000);
+            });
+            const discover = relayed(buildDiscover({ client: identityFor(mac(611)), xid, secs: 0 }), { address, subnetOption: 'link-selection' }, link82);
+            discover.options.set(118, ipv4Value(link118));
+            await socket.send(encodePacket(discover), t.lab.serverIp, 67);
+            return offered;
+          });
+        expect((await offerFor(t.lab.network(0), relayLab.uplinkSubnet))?.yiaddr.startsWith(t.lab.network(0).replace(/0$/, ''))).toBe(true);
+        expect(await offerFor(relayLab.uplinkSubnet, t.lab.network(0))).toBeUndefined();
+      },
+    );
 
     it('release frees the lease in the server database', async () => {
       const lease = await t.manager.acquire('rel', { identity: identityFor(mac(4)), link: t.lab.subnet });
@@ -189,7 +203,14 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
       const rogue = await openRogue(t.lab, rogueIp);
       const socket = await UdpTransport.open();
       const client = new DhcpClient({
-        transport: { send: async (data, address, port) => { await rogue.answer(decodePacket(data)); await socket.send(data, address, port); }, onMessage: (h) => socket.onMessage(h), close: () => socket.close() },
+        transport: {
+          send: async (data, address, port) => {
+            await rogue.answer(decodePacket(data));
+            await socket.send(data, address, port);
+          },
+          onMessage: (h) => socket.onMessage(h),
+          close: () => socket.close(),
+        },
         clock: systemClock,
         server: t.lab.serverIp,
         log: pino({ level: 'silent' }),
@@ -264,7 +285,8 @@ async function openRogue(lab: EngineLab['lab'], rogueIp: string): Promise<{ answ
   socket.setBroadcast(true);
   offPort.setBroadcast(true);
   const target = lab.network(255);
-  const sendFrom = (s: typeof socket, bytes: Uint8Array): Promise<void> => new Promise((resolve, reject) => s.send(bytes, 68, target, (err) => (err ? reject(err) : resolve())));
+  const sendFrom = (s: typeof socket, bytes: Uint8Array): Promise<void> =>
+    new Promise((resolve, reject) => s.send(bytes, 68, target, (err) => (err ? reject(err) : resolve())));
   const send = (bytes: Uint8Array): Promise<void> => sendFrom(socket, bytes);
   const reply = (request: DhcpPacket, serverId: string): DhcpPacket => {
     const type = request.options.get(OptionCode.MessageType)?.[0] === MessageType.Discover ? MessageType.Offer : MessageType.Ack;

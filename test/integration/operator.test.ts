@@ -66,7 +66,16 @@ describeLab('operator commands: leases, status, metrics, check-config', () => {
   const driver = 'd4dops';
   const macs = ['02:d4:0b:00:00:01', '02:d4:0b:00:00:02'];
   const ips: string[] = [];
-  const common = (): string[] => ['--driver-name', driver, '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf')];
+  const common = (): string[] => [
+    '--driver-name',
+    driver,
+    '--state-dir',
+    join(dir, 'state'),
+    '--plugin-dir',
+    join(dir, 'plugins'),
+    '--config',
+    join(dir, 'none.conf'),
+  ];
   const sock = (): string => join(dir, 'plugins', `${driver}.sock`);
   const scrape = async (): Promise<Map<string, number>> => samples(await (await fetch(metricsUrl)).text());
 
@@ -80,12 +89,26 @@ describeLab('operator commands: leases, status, metrics, check-config', () => {
     const port = await freePort();
     metricsUrl = `http://127.0.0.1:${port}/metrics`;
     daemon = await startPlugin(
-      [...common(), '--dhcp-server', lab.serverIp, '--docker-socket', join(dir, 'no-docker.sock'), '--reconcile-interval', '0', '--metrics-addr', `127.0.0.1:${port}`],
+      [
+        ...common(),
+        '--dhcp-server',
+        lab.serverIp,
+        '--docker-socket',
+        join(dir, 'no-docker.sock'),
+        '--reconcile-interval',
+        '0',
+        '--metrics-addr',
+        `127.0.0.1:${port}`,
+      ],
       sock(),
     );
     const pool = await callPlugin(sock(), 'IpamDriver.RequestPool', { AddressSpace: 'local', Pool: `${lab.subnet}/24`, SubPool: '', Options: {}, V6: false });
     for (const mac of macs) {
-      const res = await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: pool.body.PoolID, Address: '', Options: { 'com.docker.network.endpoint.macaddress': mac } });
+      const res = await callPlugin(sock(), 'IpamDriver.RequestAddress', {
+        PoolID: pool.body.PoolID,
+        Address: '',
+        Options: { 'com.docker.network.endpoint.macaddress': mac },
+      });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       ips.push((res.body.Address as string).split('/')[0] as string);
     }
@@ -104,7 +127,9 @@ describeLab('operator commands: leases, status, metrics, check-config', () => {
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^NETWORK\/POOL\s+ADDRESS\s+MAC\s+CLIENT ID\s+STATE\s+EXPIRES IN\s+RENEWED\s+LAST ERROR$/);
     for (const [i, mac] of macs.entries()) {
-      expect(lines.find((l) => l.includes(mac))).toMatch(new RegExp(`^${lab.subnet}/24\\s+${ips[i]}\\s+${mac}\\s+01:${mac}\\s+(BOUND|RENEWING)\\s+\\d+s\\s+\\d+s ago\\s+-$`));
+      expect(lines.find((l) => l.includes(mac))).toMatch(
+        new RegExp(`^${lab.subnet}/24\\s+${ips[i]}\\s+${mac}\\s+01:${mac}\\s+(BOUND|RENEWING)\\s+\\d+s\\s+\\d+s ago\\s+-$`),
+      );
     }
     expect(table.stdout).not.toContain('note:');
     const json = JSON.parse((await cli([...common(), 'leases', '--json'])).stdout) as { Source: string; Leases: Array<{ Mac: string; ClientId: string }> };
@@ -158,7 +183,9 @@ describeLab('operator commands: leases, status, metrics, check-config', () => {
     const table = await cli([...common(), 'leases']);
     expect(table.code, table.stderr).toBe(0);
     for (const mac of macs) expect(table.stdout).toContain(mac);
-    expect(table.stdout).toContain(`note: no oam-docker-ipam server answers on ${sock()}: these are the leases as last saved in ${join(dir, 'state', `leases-${driver}.journal`)}`);
+    expect(table.stdout).toContain(
+      `note: no oam-docker-ipam server answers on ${sock()}: these are the leases as last saved in ${join(dir, 'state', `leases-${driver}.journal`)}`,
+    );
     const status = await cli([...common(), 'status']);
     expect(status.code).toBe(1);
     expect(status.stderr).toContain(`no oam-docker-ipam server answers on ${sock()}`);

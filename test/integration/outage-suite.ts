@@ -85,4 +85,3 @@ export function describeOutageSuite(o: OutageSuiteOptions): void {
     });
   });
 }
-

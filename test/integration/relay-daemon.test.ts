@@ -34,7 +34,22 @@ describeLab(
     const sock = (): string => join(dir, 'plugins', `${driver}.sock`);
     const hostNs = (): string => lab.hostNs as string;
     const reservedMac = '02:d4:84:00:00:50';
-    const common = (): string[] => ['--dhcp-server', lab.serverIp, '--listen-addr', lab.relayIp, '--driver-name', driver, '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--config', join(dir, 'none.conf'), '--reconcile-interval', '0'];
+    const common = (): string[] => [
+      '--dhcp-server',
+      lab.serverIp,
+      '--listen-addr',
+      lab.relayIp,
+      '--driver-name',
+      driver,
+      '--state-dir',
+      join(dir, 'state'),
+      '--plugin-dir',
+      join(dir, 'plugins'),
+      '--config',
+      join(dir, 'none.conf'),
+      '--reconcile-interval',
+      '0',
+    ];
     const active = (mac: string, ip?: string) => (l: ServerLease) => l.active && l.mac === mac && (ip === undefined || l.ip === ip);
     let poolId = '';
 
@@ -44,7 +59,13 @@ describeLab(
       dir = await mkdtemp(join(lab.workDir, 'd4d-'));
       await writeFile(join(dir, 'none.conf'), '# empty: everything comes from flags\n');
       // Kea maps the relay address to the containers' subnet, so a network without --subnet can learn it.
-      server = createRelayServer('kea', lab, { leaseTimeSeconds: 10, rangeFirst: 20, rangeLast: 239, mapRelay: true, reservations: [{ mac: reservedMac, ip: lab.network(50) }] });
+      server = createRelayServer('kea', lab, {
+        leaseTimeSeconds: 10,
+        rangeFirst: 20,
+        rangeLast: 239,
+        mapRelay: true,
+        reservations: [{ mac: reservedMac, ip: lab.network(50) }],
+      });
       await server.start();
       holder = await holdUdpPort(hostNs(), 68);
     });
@@ -87,9 +108,19 @@ describeLab(
       const pool = await callPlugin(sock(), 'IpamDriver.RequestPool', { AddressSpace: 'local', Pool: `${lab.subnet}/24`, SubPool: '', Options: {}, V6: false });
       expect(pool.status, JSON.stringify(pool.body)).toBe(200);
       poolId = pool.body.PoolID as string;
-      expect(await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: lab.gateway, Options: { RequestAddressType: 'com.docker.network.gateway' } })).toMatchObject({ status: 200 });
+      expect(
+        await callPlugin(sock(), 'IpamDriver.RequestAddress', {
+          PoolID: poolId,
+          Address: lab.gateway,
+          Options: { RequestAddressType: 'com.docker.network.gateway' },
+        }),
+      ).toMatchObject({ status: 200 });
       const mac = '02:d4:84:00:00:01';
-      const reply = await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': mac } });
+      const reply = await callPlugin(sock(), 'IpamDriver.RequestAddress', {
+        PoolID: poolId,
+        Address: '',
+        Options: { 'com.docker.network.endpoint.macaddress': mac },
+      });
       const ip = replyAddress(reply);
       expect(ip, JSON.stringify(reply.body)).toBeDefined();
       expect(reply.body.Address).toBe(`${ip}/24`);
@@ -105,12 +136,21 @@ describeLab(
     });
 
     it('--ip gives exactly that address, and a reserved MAC its reservation', async () => {
-      const fixed = await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: lab.network(77), Options: { 'com.docker.network.endpoint.macaddress': '02:d4:84:00:00:02' } });
+      const fixed = await callPlugin(sock(), 'IpamDriver.RequestAddress', {
+        PoolID: poolId,
+        Address: lab.network(77),
+        Options: { 'com.docker.network.endpoint.macaddress': '02:d4:84:00:00:02' },
+      });
       expect(replyAddress(fixed), JSON.stringify(fixed.body)).toBe(lab.network(77));
       await waitForLease(server, active('02:d4:84:00:00:02', lab.network(77)));
-      const reserved = await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': reservedMac } });
+      const reserved = await callPlugin(sock(), 'IpamDriver.RequestAddress', {
+        PoolID: poolId,
+        Address: '',
+        Options: { 'com.docker.network.endpoint.macaddress': reservedMac },
+      });
       expect(replyAddress(reserved), JSON.stringify(reserved.body)).toBe(lab.network(50));
-      for (const ip of [lab.network(77), lab.network(50)]) expect(await callPlugin(sock(), 'IpamDriver.ReleaseAddress', { PoolID: poolId, Address: ip })).toMatchObject({ status: 200 });
+      for (const ip of [lab.network(77), lab.network(50)])
+        expect(await callPlugin(sock(), 'IpamDriver.ReleaseAddress', { PoolID: poolId, Address: ip })).toMatchObject({ status: 200 });
       await expectEventually(async () => (await server.leases()).find(active('02:d4:84:00:00:02')) === undefined);
     });
 
@@ -120,7 +160,11 @@ describeLab(
       const udhcpc = await startHostDhcpClient(lab);
       try {
         const mac = '02:d4:84:00:00:03';
-        const reply = await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': mac } });
+        const reply = await callPlugin(sock(), 'IpamDriver.RequestAddress', {
+          PoolID: poolId,
+          Address: '',
+          Options: { 'com.docker.network.endpoint.macaddress': mac },
+        });
         const ip = replyAddress(reply);
         await waitForLease(server, active(mac, ip));
         // The host's client renews (a REQUEST from the host's address, port 68, answered there).

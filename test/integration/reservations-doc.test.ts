@@ -79,7 +79,11 @@ function withRecipe(kind: ServerKind, lab: Lab): ServerDriver {
 
 const randomMac = (): string => `02:${[...randomBytes(5)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
 
-for (const { kind, octet } of [{ kind: 'isc', octet: 142 }, { kind: 'kea', octet: 143 }, { kind: 'dnsmasq', octet: 144 }] as Array<{ kind: ServerKind; octet: number }>) {
+for (const { kind, octet } of [
+  { kind: 'isc', octet: 142 },
+  { kind: 'kea', octet: 143 },
+  { kind: 'dnsmasq', octet: 144 },
+] as Array<{ kind: ServerKind; octet: number }>) {
   describeLab(`docs/reservations.md with ${kind}`, () => {
     let lab: Lab;
     let server: DhcpServerFixture;
@@ -98,8 +102,25 @@ for (const { kind, octet } of [{ kind: 'isc', octet: 142 }, { kind: 'kea', octet
       await server.start();
       // The host name d4d puts in name identifiers is the kernel's: give the daemon the
       // document's in a UTS namespace of its own.
-      const args = [BUILT_MAIN, '--config', '/dev/null', '--dhcp-server', lab.serverIp, '--driver-name', driver, '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--reconcile-interval', '0', 'server'];
-      const proc = spawn('unshare', ['--uts', 'sh', '-c', 'hostname docker1 && exec "$0" "$@"', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const args = [
+        BUILT_MAIN,
+        '--config',
+        '/dev/null',
+        '--dhcp-server',
+        lab.serverIp,
+        '--driver-name',
+        driver,
+        '--state-dir',
+        join(dir, 'state'),
+        '--plugin-dir',
+        join(dir, 'plugins'),
+        '--reconcile-interval',
+        '0',
+        'server',
+      ];
+      const proc = spawn('unshare', ['--uts', 'sh', '-c', 'hostname docker1 && exec "$0" "$@"', process.execPath, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       proc.stdout.on('data', (c: Buffer) => (daemonLog += c.toString()));
       proc.stderr.on('data', (c: Buffer) => (daemonLog += c.toString()));
       const exited = new Promise<void>((resolve) => proc.once('close', () => resolve()));
@@ -108,7 +129,12 @@ for (const { kind, octet } of [{ kind: 'isc', octet: 142 }, { kind: 'kea', octet
         await exited;
       };
       const deadline = Date.now() + 15_000;
-      while (!(await callPlugin(sock(), 'Plugin.Activate').then(() => true, () => false))) {
+      while (
+        !(await callPlugin(sock(), 'Plugin.Activate').then(
+          () => true,
+          () => false,
+        ))
+      ) {
         if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`the daemon did not come up:\n${daemonLog}`);
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -122,7 +148,13 @@ for (const { kind, octet } of [{ kind: 'isc', octet: 142 }, { kind: 'kea', octet
     });
 
     async function pool(options: Record<string, string>): Promise<string> {
-      const res = await callPlugin(sock(), 'IpamDriver.RequestPool', { AddressSpace: 'local', Pool: `${lab.subnet}/24`, SubPool: '', Options: options, V6: false });
+      const res = await callPlugin(sock(), 'IpamDriver.RequestPool', {
+        AddressSpace: 'local',
+        Pool: `${lab.subnet}/24`,
+        SubPool: '',
+        Options: options,
+        V6: false,
+      });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       return res.body.PoolID as string;
     }

@@ -64,16 +64,38 @@ describeLab('trusted server identifiers', () => {
     const dir = await mkdtemp(join(tmpdir(), 'd4d-sids-'));
     const sock = join(dir, 'plugins', 'd4dsids.sock');
     const daemon = await startPlugin(
-      ['--config', '/dev/null', '--dhcp-server', secondary, '--dhcp-server-ids', lab.serverIp, '--driver-name', 'd4dsids', '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--reconcile-interval', '0'],
+      [
+        '--config',
+        '/dev/null',
+        '--dhcp-server',
+        secondary,
+        '--dhcp-server-ids',
+        lab.serverIp,
+        '--driver-name',
+        'd4dsids',
+        '--state-dir',
+        join(dir, 'state'),
+        '--plugin-dir',
+        join(dir, 'plugins'),
+        '--reconcile-interval',
+        '0',
+      ],
       sock,
     );
     try {
       const pool = await callPlugin(sock, 'IpamDriver.RequestPool', { AddressSpace: 'local', Pool: `${lab.subnet}/24`, SubPool: '', Options: {}, V6: false });
       const other = '02:d4:ad:00:01:02';
-      const res = await callPlugin(sock, 'IpamDriver.RequestAddress', { PoolID: pool.body.PoolID, Address: '', Options: { 'com.docker.network.endpoint.macaddress': other } });
+      const res = await callPlugin(sock, 'IpamDriver.RequestAddress', {
+        PoolID: pool.body.PoolID,
+        Address: '',
+        Options: { 'com.docker.network.endpoint.macaddress': other },
+      });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       await waitForLease(server, (l) => l.active && l.mac === other, 5_000);
-      expect(await callPlugin(sock, 'IpamDriver.ReleaseAddress', { PoolID: pool.body.PoolID, Address: (res.body.Address as string).split('/')[0] })).toEqual({ status: 200, body: {} });
+      expect(await callPlugin(sock, 'IpamDriver.ReleaseAddress', { PoolID: pool.body.PoolID, Address: (res.body.Address as string).split('/')[0] })).toEqual({
+        status: 200,
+        body: {},
+      });
     } finally {
       await daemon.stop();
       await rm(dir, { recursive: true, force: true });

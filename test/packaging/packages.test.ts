@@ -46,7 +46,9 @@ const sha256 = (data: Buffer | string): string => createHash('sha256').update(da
 
 /** Every file the packages must hold, from the repository; directories apart. */
 function expectedFiles(): string[] {
-  const docs = readdirSync(join(ROOT, 'docs'), { withFileTypes: true }).filter((e) => e.isFile()).map((e) => `${DOC}/docs/${e.name}`);
+  const docs = readdirSync(join(ROOT, 'docs'), { withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => `${DOC}/docs/${e.name}`);
   return [
     '/usr/bin/oam-docker-ipam',
     UNIT,
@@ -60,7 +62,15 @@ function expectedFiles(): string[] {
 }
 
 /** What the install test may create; each must be as it was before once the package is purged. */
-const FOOTPRINT = ['/usr/bin/oam-docker-ipam', '/etc/oam-docker-ipam', DOC, UNIT, '/usr/share/man/man1/oam-docker-ipam.1.gz', '/var/lib/oam-docker-ipam', '/etc/systemd/system/multi-user.target.wants/oam-docker-ipam.service'];
+const FOOTPRINT = [
+  '/usr/bin/oam-docker-ipam',
+  '/etc/oam-docker-ipam',
+  DOC,
+  UNIT,
+  '/usr/share/man/man1/oam-docker-ipam.1.gz',
+  '/var/lib/oam-docker-ipam',
+  '/etc/systemd/system/multi-user.target.wants/oam-docker-ipam.service',
+];
 
 async function dpkgStatus(): Promise<string> {
   const r = await sh('dpkg-query', ['-W', '-f=${Status}', PACKAGE]);
@@ -90,12 +100,26 @@ describeLab(
         const dirs = ['/etc/oam-docker-ipam', DOC, `${DOC}/docs`];
         expect(listed.sort()).toEqual([...expectedFiles(), ...dirs].sort());
         // Epoch 1: an upgrade of D4D's own RPM (2.0.0), whatever our version number.
-        expect((await ok('rpm', ['-qp', '--qf', '%{NAME} %{EPOCH}:%{VERSION} %{RELEASE} %{ARCH}', rpmFile]))).toBe(`${PACKAGE} 1:${version} 1 x86_64`);
+        expect(await ok('rpm', ['-qp', '--qf', '%{NAME} %{EPOCH}:%{VERSION} %{RELEASE} %{ARCH}', rpmFile])).toBe(`${PACKAGE} 1:${version} 1 x86_64`);
       });
 
       it('marks the configuration %config(noreplace), the executable 0755, everything root-owned', async () => {
-        const rows = (await ok('rpm', ['-qp', '--qf', '[%{FILENAMES}\t%{FILEFLAGS:fflags}\t%{FILEMODES:perms}\t%{FILEUSERNAME}:%{FILEGROUPNAME}\t%{FILEDIGESTS}\n]', rpmFile])).trim().split('\n');
-        const byPath = new Map(rows.map((r) => { const [path = '', ...rest] = r.split('\t'); return [path, rest] as const; }));
+        const rows = (
+          await ok('rpm', [
+            '-qp',
+            '--qf',
+            '[%{FILENAMES}\t%{FILEFLAGS:fflags}\t%{FILEMODES:perms}\t%{FILEUSERNAME}:%{FILEGROUPNAME}\t%{FILEDIGESTS}\n]',
+            rpmFile,
+          ])
+        )
+          .trim()
+          .split('\n');
+        const byPath = new Map(
+          rows.map((r) => {
+            const [path = '', ...rest] = r.split('\t');
+            return [path, rest] as const;
+          }),
+        );
         expect(byPath.get(CONF)?.[0]).toBe('cn');
         expect(byPath.get('/usr/bin/oam-docker-ipam')?.slice(1, 3)).toEqual(['-rwxr-xr-x', 'root:root']);
         expect(rows.filter((r) => !r.includes('\troot:root\t'))).toEqual([]);
@@ -109,7 +133,11 @@ describeLab(
         expect(files.sort()).toEqual(expectedFiles());
         expect(listing.filter((l) => !l.includes(' root/root '))).toEqual([]);
         expect(listing.find((l) => l.endsWith(' ./usr/bin/oam-docker-ipam'))?.startsWith('-rwxr-xr-x')).toBe(true);
-        expect((await ok('dpkg-deb', ['-f', debFile, 'Package', 'Version', 'Architecture'])).trim().split('\n')).toEqual([`Package: ${PACKAGE}`, `Version: ${version}-1`, 'Architecture: amd64']);
+        expect((await ok('dpkg-deb', ['-f', debFile, 'Package', 'Version', 'Architecture'])).trim().split('\n')).toEqual([
+          `Package: ${PACKAGE}`,
+          `Version: ${version}-1`,
+          'Architecture: amd64',
+        ]);
         expect((await ok('dpkg-deb', ['-I', debFile, 'conffiles'])).trim()).toBe(CONF);
       });
 
@@ -138,7 +166,7 @@ describeLab(
       beforeAll(async () => {
         // A previous run of this file that died half-way: its package goes first.
         if ((await dpkgStatus()) !== 'not known') await ok('dpkg', ['--purge', PACKAGE]);
-        if (existsSync('/usr/bin/oam-docker-ipam')) throw new Error('/usr/bin/oam-docker-ipam exists and no package owns it: not this test\'s to overwrite');
+        if (existsSync('/usr/bin/oam-docker-ipam')) throw new Error("/usr/bin/oam-docker-ipam exists and no package owns it: not this test's to overwrite");
         found = new Map(FOOTPRINT.map((p) => [p, existsSync(p)]));
       });
 
@@ -167,7 +195,7 @@ describeLab(
         expect(man.stdout).toContain('OAM-DOCKER-IPAM(1)');
       });
 
-      it('the installed unit is the repository\'s, passes systemd-analyze verify, with a low exposure level', async () => {
+      it("the installed unit is the repository's, passes systemd-analyze verify, with a low exposure level", async () => {
         expect(await readFile(UNIT, 'utf8')).toBe(await readFile(join(ROOT, 'systemd/oam-docker-ipam.service'), 'utf8'));
         expect(await sh('systemd-analyze', ['verify', UNIT])).toEqual({ code: 0, stdout: '', stderr: '' });
         const security = await sh('systemd-analyze', ['security', '--offline=yes', '--threshold=25', UNIT]);

@@ -33,7 +33,16 @@ describeLab(
     let version: string;
 
     /** Flags that keep every file of the run in the scratch directory. */
-    const scratchFlags = (): string[] => ['--config', join(dir, 'empty.conf'), '--state-dir', join(dir, 'state'), '--plugin-dir', join(dir, 'plugins'), '--driver-name', 'pksea'];
+    const scratchFlags = (): string[] => [
+      '--config',
+      join(dir, 'empty.conf'),
+      '--state-dir',
+      join(dir, 'state'),
+      '--plugin-dir',
+      join(dir, 'plugins'),
+      '--driver-name',
+      'pksea',
+    ];
     const run = (args: readonly string[], timeoutMs?: number) => runIsolated(exe, args, env, { cwd: dir, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
 
     beforeAll(async () => {
@@ -93,7 +102,18 @@ describeLab(
       const socket = join(dir, 'plugins', 'pksea.sock');
       // As under the unit's CapabilityBoundingSet=CAP_NET_BIND_SERVICE and NoNewPrivileges=yes.
       const setpriv = findBinary('setpriv') ?? 'setpriv';
-      const args = ['--bounding-set', '-all,+net_bind_service', '--no-new-privs', exe, '--dhcp-server', lab.serverIp, ...scratchFlags(), '--reconcile-interval', '0', 'server'];
+      const args = [
+        '--bounding-set',
+        '-all,+net_bind_service',
+        '--no-new-privs',
+        exe,
+        '--dhcp-server',
+        lab.serverIp,
+        ...scratchFlags(),
+        '--reconcile-interval',
+        '0',
+        'server',
+      ];
       const proc = spawn(setpriv, args, { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       proc.stdout.on('data', (c: Buffer) => (output += c.toString()));
@@ -105,10 +125,20 @@ describeLab(
           return (await callPlugin(socket, 'Plugin.Activate').catch(() => undefined)) !== undefined;
         }, 15_000);
         expect(await callPlugin(socket, 'Plugin.Activate')).toEqual({ status: 200, body: { Implements: ['IpamDriver'] } });
-        const pool = await callPlugin(socket, 'IpamDriver.RequestPool', { AddressSpace: 'local', Pool: `${lab.subnet}/24`, SubPool: '', Options: {}, V6: false });
+        const pool = await callPlugin(socket, 'IpamDriver.RequestPool', {
+          AddressSpace: 'local',
+          Pool: `${lab.subnet}/24`,
+          SubPool: '',
+          Options: {},
+          V6: false,
+        });
         expect(pool.status, JSON.stringify(pool.body)).toBe(200);
         const mac = '02:d4:64:00:00:02';
-        const addr = await callPlugin(socket, 'IpamDriver.RequestAddress', { PoolID: pool.body.PoolID, Address: '', Options: { 'com.docker.network.endpoint.macaddress': mac } });
+        const addr = await callPlugin(socket, 'IpamDriver.RequestAddress', {
+          PoolID: pool.body.PoolID,
+          Address: '',
+          Options: { 'com.docker.network.endpoint.macaddress': mac },
+        });
         expect(addr.status, JSON.stringify(addr.body)).toBe(200);
         const ip = String(addr.body.Address).split('/')[0] ?? '';
         await waitForLease(server, (l) => l.active && l.mac === mac && l.ip === ip, 5_000);

@@ -41,7 +41,10 @@ export function shellCommands(markdown: string): DocCommand[] {
       const line = raw.replace(/(^|\s)#.*$/, '').trim();
       if (line === '') continue;
       for (const part of line.split('&&')) {
-        const words = part.trim().split(/\s+/).filter((w) => w !== '');
+        const words = part
+          .trim()
+          .split(/\s+/)
+          .filter((w) => w !== '');
         if (words[0] === 'sudo') words.shift();
         if (words.length > 0) commands.push({ words, text: part.trim() });
       }

@@ -64,7 +64,15 @@ interface EngineSpec {
 
 function spec(id: EngineId): EngineSpec {
   if (id === 'docker20') {
-    return { id, dockerd: '/usr/sbin/dockerd', client: '/usr/bin/docker', pathPrefix: [], clientEnv: { DOCKER_API_VERSION: '1.41' }, extraFlags: [], suite: 'bookworm' };
+    return {
+      id,
+      dockerd: '/usr/sbin/dockerd',
+      client: '/usr/bin/docker',
+      pathPrefix: [],
+      clientEnv: { DOCKER_API_VERSION: '1.41' },
+      extraFlags: [],
+      suite: 'bookworm',
+    };
   }
   const env = readEngineEnv();
   return {
@@ -94,7 +102,9 @@ function readEngineEnv(): Record<string, string> {
 export function engineMissing(id: EngineId): string | undefined {
   const s = spec(id);
   if (!existsSync(s.dockerd) || !existsSync(s.client)) {
-    return id === 'docker28' ? `Docker 28 is not installed in ${DOCKER28_DIR} (run scripts/setup.sh as root)` : 'docker.io is not installed (apt-get install docker.io)';
+    return id === 'docker28'
+      ? `Docker 28 is not installed in ${DOCKER28_DIR} (run scripts/setup.sh as root)`
+      : 'docker.io is not installed (apt-get install docker.io)';
   }
   if (!existsSync(composePlugin())) return `the Compose v2 plugin is missing from ${DOCKER28_DIR} (run scripts/setup.sh as root)`;
   return undefined;
@@ -106,7 +116,13 @@ function composePlugin(): string {
 
 /** Paths of one engine's own state: nothing is shared with the system's dockerd or the other engine. */
 function paths(id: EngineId): { socket: string; dataRoot: string; execRoot: string; pidFile: string; cgroupParent: string } {
-  return { socket: `/run/d4d-${id}.sock`, dataRoot: `/var/lib/d4d-${id}`, execRoot: `/run/d4d-${id}`, pidFile: `/run/d4d-${id}.pid`, cgroupParent: `d4d-${id}` };
+  return {
+    socket: `/run/d4d-${id}.sock`,
+    dataRoot: `/var/lib/d4d-${id}`,
+    execRoot: `/run/d4d-${id}`,
+    pidFile: `/run/d4d-${id}.pid`,
+    cgroupParent: `d4d-${id}`,
+  };
 }
 
 export interface ContainerInfo {
@@ -159,11 +175,35 @@ export async function startEngine(id: EngineId): Promise<DockerEngine> {
 
   let proc: ChildProcess | undefined;
   let log = '';
-  const up = (): Promise<boolean> => docker(['version', '--format', '{{.Server.Version}}'], 10_000).then(() => true, () => false);
+  const up = (): Promise<boolean> =>
+    docker(['version', '--format', '{{.Server.Version}}'], 10_000).then(
+      () => true,
+      () => false,
+    );
   const start = async (): Promise<void> => {
     await mkdir(p.execRoot, { recursive: true });
-    const args = ['-H', `unix://${p.socket}`, '--data-root', p.dataRoot, '--exec-root', p.execRoot, '--pidfile', p.pidFile, '--cgroup-parent', p.cgroupParent, '--bridge', 'none', '--iptables=false', ...s.extraFlags, '--log-level', 'warn'];
-    const child = spawn(s.dockerd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: [...s.pathPrefix, process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') } });
+    const args = [
+      '-H',
+      `unix://${p.socket}`,
+      '--data-root',
+      p.dataRoot,
+      '--exec-root',
+      p.execRoot,
+      '--pidfile',
+      p.pidFile,
+      '--cgroup-parent',
+      p.cgroupParent,
+      '--bridge',
+      'none',
+      '--iptables=false',
+      ...s.extraFlags,
+      '--log-level',
+      'warn',
+    ];
+    const child = spawn(s.dockerd, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PATH: [...s.pathPrefix, process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') },
+    });
     proc = child;
     log += `--- ${new Date().toISOString()} ${s.dockerd} ${args.join(' ')}\n`;
     child.stdout?.on('data', (c: Buffer) => (log += c.toString()));
@@ -194,7 +234,12 @@ export async function startEngine(id: EngineId): Promise<DockerEngine> {
     versions,
     label: `Docker ${versions.docker}`,
     docker,
-    compose: (args, options = {}) => run(s.id === 'docker28' ? s.client : spec('docker28').client, ['compose', ...args], { timeoutMs: options.timeoutMs ?? 180_000, env: { DOCKER_HOST: `unix://${p.socket}`, DOCKER_CONFIG: configDir, ...options.env }, ...(options.cwd === undefined ? {} : { cwd: options.cwd }) }),
+    compose: (args, options = {}) =>
+      run(s.id === 'docker28' ? s.client : spec('docker28').client, ['compose', ...args], {
+        timeoutMs: options.timeoutMs ?? 180_000,
+        env: { DOCKER_HOST: `unix://${p.socket}`, DOCKER_CONFIG: configDir, ...options.env },
+        ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      }),
     async restart() {
       await signal('SIGTERM');
       await start();
@@ -219,7 +264,12 @@ export async function startEngine(id: EngineId): Promise<DockerEngine> {
       for (const n of nets) await docker(['network', 'rm', n]).catch(() => undefined);
     },
     async containerOn(name, network) {
-      const out = await docker(['inspect', '--format', `{{(index .NetworkSettings.Networks "${network}").IPAddress}} {{(index .NetworkSettings.Networks "${network}").MacAddress}}`, name]);
+      const out = await docker([
+        'inspect',
+        '--format',
+        `{{(index .NetworkSettings.Networks "${network}").IPAddress}} {{(index .NetworkSettings.Networks "${network}").MacAddress}}`,
+        name,
+      ]);
       const [ip, mac] = out.stdout.trim().split(' ');
       return { ip: ip ?? '', mac: (mac ?? '').toLowerCase() };
     },
@@ -327,7 +377,13 @@ async function cgroupPids(parent: string): Promise<number[]> {
 
 /** Builds `local/busybox` from the static busybox binary unless the engine has it. */
 async function ensureTestImage(docker: (args: readonly string[], timeoutMs?: number) => Promise<RunResult>): Promise<void> {
-  if (await docker(['image', 'inspect', TEST_IMAGE]).then(() => true, () => false)) return;
+  if (
+    await docker(['image', 'inspect', TEST_IMAGE]).then(
+      () => true,
+      () => false,
+    )
+  )
+    return;
   const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((b) => existsSync(b));
   if (busybox === undefined) throw new Error('busybox is not installed (apt-get install busybox-static)');
   const root = await mkdtemp(join(tmpdir(), 'd4d-image-'));
@@ -361,9 +417,10 @@ export function describeEngine(id: EngineId, title: string, fn: (engine: () => D
       return;
     }
     console.warn(`[e2e] skipping "${title}": ${missing}`);
-    describe.skip(`${title} (skipped: ${missing})`, () => fn(() => {
-      throw new Error(missing);
-    }));
+    describe.skip(`${title} (skipped: ${missing})`, () =>
+      fn(() => {
+        throw new Error(missing);
+      }));
     return;
   }
   describeLab(

@@ -59,7 +59,20 @@ export async function startDriverLab(o: DriverLabOptions): Promise<DriverLab> {
     await lab.destroy();
     throw err;
   }
-  const commonArgs = (): string[] => ['--dhcp-server', lab.serverIp, '--driver-name', o.driver, '--state-dir', stateDir, '--plugin-dir', PLUGIN_DIR, '--docker-socket', o.engine.socket, '--config', '/dev/null'];
+  const commonArgs = (): string[] => [
+    '--dhcp-server',
+    lab.serverIp,
+    '--driver-name',
+    o.driver,
+    '--state-dir',
+    stateDir,
+    '--plugin-dir',
+    PLUGIN_DIR,
+    '--docker-socket',
+    o.engine.socket,
+    '--config',
+    '/dev/null',
+  ];
   const self: DriverLab = {
     lab,
     server,
@@ -71,7 +84,20 @@ export async function startDriverLab(o: DriverLabOptions): Promise<DriverLab> {
       plugin = await startPlugin([...commonArgs(), ...extra], join(PLUGIN_DIR, `${o.driver}.sock`));
     },
     activeLeases: async () => (await server.leases()).filter((l) => l.active),
-    macvlanArgs: (parent = lab.hostIf) => ['network', 'create', '-d', 'macvlan', '--ipam-driver', o.driver, '--subnet', `${lab.subnet}/24`, '--gateway', lab.serverIp, '-o', `parent=${parent}`],
+    macvlanArgs: (parent = lab.hostIf) => [
+      'network',
+      'create',
+      '-d',
+      'macvlan',
+      '--ipam-driver',
+      o.driver,
+      '--subnet',
+      `${lab.subnet}/24`,
+      '--gateway',
+      lab.serverIp,
+      '-o',
+      `parent=${parent}`,
+    ],
     async destroy() {
       await plugin?.stop();
       await server.stop();

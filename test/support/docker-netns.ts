@@ -58,7 +58,13 @@ export function netnsEngineMissing(kind: NetnsEngineKind = 'docker20'): string |
 }
 
 function paths(name: string): { socket: string; dataRoot: string; execRoot: string; pidFile: string; cgroupParent: string } {
-  return { socket: `/run/d4d-${name}.sock`, dataRoot: `/var/lib/d4d-${name}`, execRoot: `/run/d4d-${name}`, pidFile: `/run/d4d-${name}.pid`, cgroupParent: `d4d-${name}` };
+  return {
+    socket: `/run/d4d-${name}.sock`,
+    dataRoot: `/var/lib/d4d-${name}`,
+    execRoot: `/run/d4d-${name}`,
+    pidFile: `/run/d4d-${name}.pid`,
+    cgroupParent: `d4d-${name}`,
+  };
 }
 
 /** Kill what an engine `name` left: dockerd, containerd, shims (by exec root or socket), containers (by cgroup); unmount and remove its exec root (the data root is removed at the next start). */
@@ -112,16 +118,41 @@ export async function startNetnsEngine(name: string, netns: string, kind: NetnsE
   await mkdir(p.execRoot, { recursive: true });
   const env = { DOCKER_HOST: `unix://${p.socket}`, ...b.clientEnv };
   const docker = (args: readonly string[], timeoutMs = 60_000): Promise<RunResult> => run(b.docker, args, { timeoutMs, env });
-  const args = ['-H', `unix://${p.socket}`, '--data-root', p.dataRoot, '--exec-root', p.execRoot, '--pidfile', p.pidFile, '--cgroup-parent', p.cgroupParent, '--bridge', 'none', '--iptables=false', ...b.extraFlags, '--log-level', 'warn'];
+  const args = [
+    '-H',
+    `unix://${p.socket}`,
+    '--data-root',
+    p.dataRoot,
+    '--exec-root',
+    p.execRoot,
+    '--pidfile',
+    p.pidFile,
+    '--cgroup-parent',
+    p.cgroupParent,
+    '--bridge',
+    'none',
+    '--iptables=false',
+    ...b.extraFlags,
+    '--log-level',
+    'warn',
+  ];
   // nsenter, not `ip netns exec`: that remounts /sys in a mount namespace of its own, hiding
   // the cgroup hierarchies under /sys/fs/cgroup (dockerd: "Devices cgroup isn't mounted").
-  const child: ChildProcess = spawn('nsenter', [`--net=/run/netns/${netns}`, b.dockerd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: b.path } });
+  const child: ChildProcess = spawn('nsenter', [`--net=/run/netns/${netns}`, b.dockerd, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PATH: b.path },
+  });
   let log = '';
   child.stdout?.on('data', (c: Buffer) => (log += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (log += c.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 60_000;
-  while (!(await docker(['version', '--format', '{{.Server.Version}}'], 10_000).then(() => true, () => false))) {
+  while (
+    !(await docker(['version', '--format', '{{.Server.Version}}'], 10_000).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     if (child.exitCode !== null || Date.now() > deadline) {
       await removeNetnsEngineLeftovers(name);
       throw new Error(`dockerd ${name} did not start in ${netns}:\n${log.slice(-4000)}`);
@@ -144,7 +175,12 @@ export async function startNetnsEngine(name: string, netns: string, kind: NetnsE
     socket: p.socket,
     docker,
     async containerOn(container, network) {
-      const out = await docker(['inspect', '--format', `{{(index .NetworkSettings.Networks "${network}").IPAddress}} {{(index .NetworkSettings.Networks "${network}").MacAddress}}`, container]);
+      const out = await docker([
+        'inspect',
+        '--format',
+        `{{(index .NetworkSettings.Networks "${network}").IPAddress}} {{(index .NetworkSettings.Networks "${network}").MacAddress}}`,
+        container,
+      ]);
       const [ip, mac] = out.stdout.trim().split(' ');
       return { ip: ip ?? '', mac: (mac ?? '').toLowerCase() };
     },
@@ -158,7 +194,13 @@ export async function startNetnsEngine(name: string, netns: string, kind: NetnsE
 }
 
 async function importTestImage(docker: (args: readonly string[], timeoutMs?: number) => Promise<RunResult>): Promise<void> {
-  if (await docker(['image', 'inspect', NETNS_TEST_IMAGE]).then(() => true, () => false)) return;
+  if (
+    await docker(['image', 'inspect', NETNS_TEST_IMAGE]).then(
+      () => true,
+      () => false,
+    )
+  )
+    return;
   const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((b) => existsSync(b));
   if (busybox === undefined) throw new Error('busybox is not installed (apt-get install busybox-static)');
   const root = await mkdtemp(join(tmpdir(), 'd4d-image-'));

@@ -75,24 +75,39 @@ export function resultRecorder(testFile: string, engine: () => DockerEngine | un
    */
   function scenario(title: string, id: ScenarioId, server: ServerName | readonly ServerName[], fn: () => Promise<string | void>, timeoutMs?: number): void {
     const servers = typeof server === 'string' ? [server] : server;
-    it(title, async () => {
-      const started = Date.now();
-      const record = (status: 'pass' | 'fail', outcome?: string): void => {
-        const e = engine();
-        if (e === undefined) return;
-        for (const one of servers) {
-          results.push({ scenario: id, server: one, engine: e.id, versions: e.versions, file, test: title, status, ...(outcome ? { outcome } : {}), ms: Date.now() - started, at: new Date().toISOString() });
+    it(
+      title,
+      async () => {
+        const started = Date.now();
+        const record = (status: 'pass' | 'fail', outcome?: string): void => {
+          const e = engine();
+          if (e === undefined) return;
+          for (const one of servers) {
+            results.push({
+              scenario: id,
+              server: one,
+              engine: e.id,
+              versions: e.versions,
+              file,
+              test: title,
+              status,
+              ...(outcome ? { outcome } : {}),
+              ms: Date.now() - started,
+              at: new Date().toISOString(),
+            });
+          }
+          save();
+        };
+        try {
+          const outcome = await fn();
+          record('pass', outcome === undefined ? undefined : outcome);
+        } catch (err) {
+          record('fail');
+          throw err;
         }
-        save();
-      };
-      try {
-        const outcome = await fn();
-        record('pass', outcome === undefined ? undefined : outcome);
-      } catch (err) {
-        record('fail');
-        throw err;
-      }
-    }, timeoutMs);
+      },
+      timeoutMs,
+    );
   }
   return { scenario };
 }

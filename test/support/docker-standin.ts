@@ -43,7 +43,16 @@ export async function startDockerStandin(socketPath: string, networks: () => rea
     Containers: Object.fromEntries(
       n.endpoints.map((e, i) => {
         const cid = `${n.id.slice(0, 8)}${e.mac.replaceAll(':', '')}`.padEnd(64, '0');
-        return [cid, { Name: `c${i}-${e.mac.replaceAll(':', '')}`, EndpointID: `ep${cid}`.slice(0, 64), MacAddress: e.mac, IPv4Address: `${e.ip}/${n.prefixLength}`, IPv6Address: '' }];
+        return [
+          cid,
+          {
+            Name: `c${i}-${e.mac.replaceAll(':', '')}`,
+            EndpointID: `ep${cid}`.slice(0, 64),
+            MacAddress: e.mac,
+            IPv4Address: `${e.ip}/${n.prefixLength}`,
+            IPv6Address: '',
+          },
+        ];
       }),
     ),
   });
@@ -54,7 +63,11 @@ export async function startDockerStandin(socketPath: string, networks: () => rea
     Scope: 'local',
     Driver: 'macvlan',
     EnableIPv6: false,
-    IPAM: { Driver: n.ipamDriver, Options: {}, Config: [{ Subnet: `${n.subnet}/${n.prefixLength}`, ...(n.gateway === undefined ? {} : { Gateway: n.gateway }) }] },
+    IPAM: {
+      Driver: n.ipamDriver,
+      Options: {},
+      Config: [{ Subnet: `${n.subnet}/${n.prefixLength}`, ...(n.gateway === undefined ? {} : { Gateway: n.gateway }) }],
+    },
     Internal: false,
     Attachable: false,
     Ingress: false,
@@ -68,7 +81,12 @@ export async function startDockerStandin(socketPath: string, networks: () => rea
     const path = url.pathname.replace(/^\/v1\.\d+/, '');
     const send = (status: number, body: unknown): void => {
       const text = typeof body === 'string' ? body : JSON.stringify(body);
-      res.writeHead(status, { 'Content-Type': typeof body === 'string' ? 'text/plain' : 'application/json', 'Api-Version': API_VERSION, 'Docker-Experimental': 'false', Server: 'Docker/24.0 (linux)' });
+      res.writeHead(status, {
+        'Content-Type': typeof body === 'string' ? 'text/plain' : 'application/json',
+        'Api-Version': API_VERSION,
+        'Docker-Experimental': 'false',
+        Server: 'Docker/24.0 (linux)',
+      });
       res.end(text);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, { message: 'read-only stand-in' });
@@ -86,12 +104,24 @@ export async function startDockerStandin(socketPath: string, networks: () => rea
     }
     if (path === '/containers/json') {
       const list = all.flatMap((n) =>
-        Object.entries(inspect(n).Containers as Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string }>).map(([id, c]) => ({
-          Id: id,
-          Names: [`/${c.Name}`],
-          State: 'running',
-          NetworkSettings: { Networks: { [n.name]: { NetworkID: n.id, EndpointID: c.EndpointID, MacAddress: c.MacAddress, IPAddress: c.IPv4Address.split('/')[0], IPPrefixLen: n.prefixLength } } },
-        })),
+        Object.entries(inspect(n).Containers as Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string }>).map(
+          ([id, c]) => ({
+            Id: id,
+            Names: [`/${c.Name}`],
+            State: 'running',
+            NetworkSettings: {
+              Networks: {
+                [n.name]: {
+                  NetworkID: n.id,
+                  EndpointID: c.EndpointID,
+                  MacAddress: c.MacAddress,
+                  IPAddress: c.IPv4Address.split('/')[0],
+                  IPPrefixLen: n.prefixLength,
+                },
+              },
+            },
+          }),
+        ),
       );
       return send(200, list);
     }

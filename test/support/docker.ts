@@ -66,7 +66,13 @@ export async function ensureEngine(): Promise<Engine> {
 
 /** Builds `local/busybox` from the static busybox binary unless it exists. */
 export async function ensureTestImage(): Promise<void> {
-  if (await docker(['image', 'inspect', TEST_IMAGE]).then(() => true, () => false)) return;
+  if (
+    await docker(['image', 'inspect', TEST_IMAGE]).then(
+      () => true,
+      () => false,
+    )
+  )
+    return;
   const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
   if (busybox === undefined) throw new Error('busybox is not installed (apt-get install busybox-static)');
   const root = await mkdtemp(join(tmpdir(), 'd4d-image-'));
@@ -95,7 +101,12 @@ export interface ContainerInfo {
 
 /** The address and MAC a container has on `network`. */
 export async function containerOn(name: string, network: string): Promise<ContainerInfo> {
-  const out = await docker(['inspect', '--format', `{{(index .NetworkSettings.Networks "${network}").IPAddress}} {{(index .NetworkSettings.Networks "${network}").MacAddress}}`, name]);
+  const out = await docker([
+    'inspect',
+    '--format',
+    `{{(index .NetworkSettings.Networks "${network}").IPAddress}} {{(index .NetworkSettings.Networks "${network}").MacAddress}}`,
+    name,
+  ]);
   const [ip, mac] = out.stdout.trim().split(' ');
   return { ip: ip ?? '', mac: (mac ?? '').toLowerCase() };
 }

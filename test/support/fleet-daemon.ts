@@ -36,7 +36,22 @@ export async function startFleetDaemon(o: FleetDaemonOptions): Promise<FleetDaem
   const driver = o.hostName;
   const pluginDir = o.pluginDir ?? join(o.dir, 'plugins');
   const socketPath = join(pluginDir, `${driver}.sock`);
-  const argv = [process.execPath, BUILT_MAIN, '--driver-name', driver, '--state-dir', join(o.dir, 'state'), '--plugin-dir', pluginDir, '--config', '/dev/null', '--reconcile-interval', '0', ...o.args, 'server'];
+  const argv = [
+    process.execPath,
+    BUILT_MAIN,
+    '--driver-name',
+    driver,
+    '--state-dir',
+    join(o.dir, 'state'),
+    '--plugin-dir',
+    pluginDir,
+    '--config',
+    '/dev/null',
+    '--reconcile-interval',
+    '0',
+    ...o.args,
+    'server',
+  ];
   // unshare and sh exec in place: the pid is the daemon's, so signals reach it.
   const proc = spawn('ip', ['netns', 'exec', o.host.ns, 'unshare', '--uts', '--', 'sh', '-c', 'hostname "$0" && exec "$@"', o.hostName, ...argv], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -50,7 +65,12 @@ export async function startFleetDaemon(o: FleetDaemonOptions): Promise<FleetDaem
   let gone = false;
   void exited.then(() => (gone = true));
   const deadline = Date.now() + 15_000;
-  while (!(await callPlugin(socketPath, 'Plugin.Activate').then(() => true, () => false))) {
+  while (
+    !(await callPlugin(socketPath, 'Plugin.Activate').then(
+      () => true,
+      () => false,
+    ))
+  ) {
     if (gone || Date.now() > deadline) {
       proc.kill('SIGKILL');
       throw new Error(`oam-docker-ipam on ${o.hostName} did not come up:\n${output}`);

@@ -92,7 +92,23 @@ const POOL_FIRST = 2;
 const POOL_LAST = 253;
 
 export class KillSoak {
-  readonly figures: SoakFigures = { cycles: 0, requests: 0, granted: 0, refused: 0, cut: 0, releases: 0, releasesAcked: 0, reconciled: 0, leasesChecked: 0, renewalsChecked: 0, orphans: 0, leaks: 0, duplicates: 0, violations: [], refusals: [] };
+  readonly figures: SoakFigures = {
+    cycles: 0,
+    requests: 0,
+    granted: 0,
+    refused: 0,
+    cut: 0,
+    releases: 0,
+    releasesAcked: 0,
+    reconciled: 0,
+    leasesChecked: 0,
+    renewalsChecked: 0,
+    orphans: 0,
+    leaks: 0,
+    duplicates: 0,
+    violations: [],
+    refusals: [],
+  };
   readonly #o: KillSoakOptions;
   readonly #held = new Map<string, Held>(); // by MAC
   #lab: IsolatedLab | undefined;
@@ -131,7 +147,20 @@ export class KillSoak {
 
   get daemonArgs(): string[] {
     const lab = this.#need(this.#lab);
-    return ['--dhcp-server', lab.serverIp, '--listen-addr', lab.hostIp, '--driver-name', this.#o.name, '--state-dir', join(this.#dir, 'state'), '--plugin-dir', join(this.#dir, 'plugins'), '--config', join(this.#dir, 'none.conf')];
+    return [
+      '--dhcp-server',
+      lab.serverIp,
+      '--listen-addr',
+      lab.hostIp,
+      '--driver-name',
+      this.#o.name,
+      '--state-dir',
+      join(this.#dir, 'state'),
+      '--plugin-dir',
+      join(this.#dir, 'plugins'),
+      '--config',
+      join(this.#dir, 'none.conf'),
+    ];
   }
 
   /** The daemon's log since its last start. */
@@ -163,10 +192,20 @@ export class KillSoak {
       },
     ]);
     await this.#start();
-    const pool = await callPlugin(this.socketPath, 'IpamDriver.RequestPool', { AddressSpace: 'local', Pool: `${lab.subnet}/24`, SubPool: '', Options: {}, V6: false });
+    const pool = await callPlugin(this.socketPath, 'IpamDriver.RequestPool', {
+      AddressSpace: 'local',
+      Pool: `${lab.subnet}/24`,
+      SubPool: '',
+      Options: {},
+      V6: false,
+    });
     if (pool.status !== 200 || typeof pool.body.PoolID !== 'string') throw new Error(`RequestPool failed: ${JSON.stringify(pool)}`);
     this.#poolId = pool.body.PoolID;
-    const gw = await callPlugin(this.socketPath, 'IpamDriver.RequestAddress', { PoolID: this.#poolId, Address: lab.serverIp, Options: { RequestAddressType: 'com.docker.network.gateway' } });
+    const gw = await callPlugin(this.socketPath, 'IpamDriver.RequestAddress', {
+      PoolID: this.#poolId,
+      Address: lab.serverIp,
+      Options: { RequestAddressType: 'com.docker.network.gateway' },
+    });
     if (gw.status !== 200) throw new Error(`gateway RequestAddress failed: ${JSON.stringify(gw)}`);
   }
 
@@ -203,11 +242,13 @@ export class KillSoak {
       const err = typeof reply.body.Err === 'string' ? reply.body.Err : JSON.stringify(reply.body);
       if (f.refusals.length < 20 && !f.refusals.includes(err)) f.refusals.push(err);
     };
-    const cutOrFail = (what: string) => (err: unknown): void => {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ECONNRESET' || code === 'ECONNREFUSED' || code === 'EPIPE' || code === 'ENOENT' || /socket hang up/.test(String(err))) f.cut += 1;
-      else violation(`${what}: unexpected client error ${String(err)}`);
-    };
+    const cutOrFail =
+      (what: string) =>
+      (err: unknown): void => {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ECONNRESET' || code === 'ECONNREFUSED' || code === 'EPIPE' || code === 'ENOENT' || /socket hang up/.test(String(err))) f.cut += 1;
+        else violation(`${what}: unexpected client error ${String(err)}`);
+      };
     // Interleave releases and requests, as Docker's per-network serialization does not apply
     // across networks and many hosts' worth of calls arrive together.
     const order = shuffle([...toRelease.map((h) => ({ kind: 'release' as const, h })), ...newMacs.map((mac) => ({ kind: 'request' as const, mac }))]);
@@ -217,29 +258,39 @@ export class KillSoak {
         // Docker forgets the endpoint when it asks for the release, whatever the answer.
         this.#held.delete(op.h.mac);
         calls.push(
-          callPlugin(this.socketPath, 'IpamDriver.ReleaseAddress', { PoolID: this.#poolId, Address: op.h.ip }).then((reply) => {
-            if (reply.status === 200) {
-              f.releasesAcked += 1;
-              ackedReleases.push(op.h);
-            } else record(reply);
-          }, cutOrFail(`release ${op.h.ip}`)),
+          callPlugin(this.socketPath, 'IpamDriver.ReleaseAddress', { PoolID: this.#poolId, Address: op.h.ip }).then(
+            (reply) => {
+              if (reply.status === 200) {
+                f.releasesAcked += 1;
+                ackedReleases.push(op.h);
+              } else record(reply);
+            },
+            cutOrFail(`release ${op.h.ip}`),
+          ),
         );
       } else {
         f.requests += 1;
         calls.push(
-          callPlugin(this.socketPath, 'IpamDriver.RequestAddress', { PoolID: this.#poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': op.mac } }).then((reply) => {
-            const ip = replyAddress(reply);
-            if (ip === undefined) return record(reply);
-            f.granted += 1;
-            const h: Held = { mac: op.mac, ip, grantedAt: Date.now() };
-            told.push(h);
-            const twice = [...this.#held.values()].find((o) => o.ip === ip);
-            if (twice !== undefined) {
-              f.duplicates += 1;
-              violation(`${ip} was given to ${op.mac} while ${twice.mac} holds it`);
-            }
-            this.#held.set(op.mac, h);
-          }, cutOrFail(`request ${op.mac}`)),
+          callPlugin(this.socketPath, 'IpamDriver.RequestAddress', {
+            PoolID: this.#poolId,
+            Address: '',
+            Options: { 'com.docker.network.endpoint.macaddress': op.mac },
+          }).then(
+            (reply) => {
+              const ip = replyAddress(reply);
+              if (ip === undefined) return record(reply);
+              f.granted += 1;
+              const h: Held = { mac: op.mac, ip, grantedAt: Date.now() };
+              told.push(h);
+              const twice = [...this.#held.values()].find((o) => o.ip === ip);
+              if (twice !== undefined) {
+                f.duplicates += 1;
+                violation(`${ip} was given to ${op.mac} while ${twice.mac} holds it`);
+              }
+              this.#held.set(op.mac, h);
+            },
+            cutOrFail(`request ${op.mac}`),
+          ),
         );
       }
     }
@@ -341,7 +392,10 @@ export class KillSoak {
       const row = table.find((l) => l.ip === h.ip);
       if (row?.mac !== h.mac) problems.push(`${h.ip} was given to ${h.mac} but the lease table has ${row === undefined ? 'no entry' : `it under ${row.mac}`}`);
       const lease = leases.find((l) => l.ip === h.ip);
-      if (lease?.active !== true || lease.mac !== h.mac) problems.push(`${h.ip} was given to ${h.mac} but the server has ${lease === undefined ? 'no lease' : `${lease.active ? 'an active' : 'an inactive'} lease for ${String(lease.mac)}`}`);
+      if (lease?.active !== true || lease.mac !== h.mac)
+        problems.push(
+          `${h.ip} was given to ${h.mac} but the server has ${lease === undefined ? 'no lease' : `${lease.active ? 'an active' : 'an inactive'} lease for ${String(lease.mac)}`}`,
+        );
     }
     for (const r of ackedReleases) {
       const lease = leases.find((l) => l.ip === r.ip);

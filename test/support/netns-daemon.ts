@@ -32,8 +32,10 @@ export interface NetnsDaemonOptions {
 export function spawnDaemon(o: NetnsDaemonOptions): NetnsDaemon {
   const argv = [process.execPath, BUILT_MAIN, ...o.args, 'server'];
   // `ip netns exec` execs in place: the child's pid is the daemon's, so signals reach it.
-  const proc = o.netns === undefined ? spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } })
-    : spawn('ip', ['netns', 'exec', o.netns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
+  const proc =
+    o.netns === undefined
+      ? spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } })
+      : spawn('ip', ['netns', 'exec', o.netns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
   let output = '';
   const collect = (c: Buffer): void => {
     output += c.toString();
@@ -60,7 +62,12 @@ export async function startNetnsDaemon(o: NetnsDaemonOptions & { socketPath: str
   const deadline = Date.now() + (o.timeoutMs ?? 15_000);
   let gone = false;
   void d.exited.then(() => (gone = true));
-  while (!(await callPlugin(o.socketPath, 'Plugin.Activate').then(() => true, () => false))) {
+  while (
+    !(await callPlugin(o.socketPath, 'Plugin.Activate').then(
+      () => true,
+      () => false,
+    ))
+  ) {
     if (gone || Date.now() > deadline) {
       await d.stop('SIGKILL');
       throw new Error(`oam-docker-ipam server did not come up on ${o.socketPath}:\n${d.log()}`);

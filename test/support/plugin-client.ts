@@ -10,7 +10,12 @@ export function callPlugin(socketPath: string, method: string, body?: unknown): 
   const payload = body === undefined ? '' : `${JSON.stringify(body)}\n`;
   return new Promise((resolve, reject) => {
     const req = request(
-      { socketPath, method: 'POST', path: `/${method}`, headers: { Accept: 'application/vnd.docker.plugins.v1.2+json', 'Content-Length': Buffer.byteLength(payload) } },
+      {
+        socketPath,
+        method: 'POST',
+        path: `/${method}`,
+        headers: { Accept: 'application/vnd.docker.plugins.v1.2+json', 'Content-Length': Buffer.byteLength(payload) },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');

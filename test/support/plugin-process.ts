@@ -23,7 +23,12 @@ export async function startPlugin(args: readonly string[], socketPath: string, o
   proc.stdout?.on('data', collect);
   proc.stderr?.on('data', collect);
   const deadline = Date.now() + timeoutMs;
-  while (!(await callPlugin(socketPath, 'Plugin.Activate').then(() => true, () => false))) {
+  while (
+    !(await callPlugin(socketPath, 'Plugin.Activate').then(
+      () => true,
+      () => false,
+    ))
+  ) {
     if (proc.exitCode !== null || Date.now() > deadline) {
       proc.kill('SIGKILL');
       throw new Error(`oam-docker-ipam server did not come up on ${socketPath}:\n${output}`);

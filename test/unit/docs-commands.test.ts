@@ -18,7 +18,23 @@ const CHECKED = ['README.md', 'docs/operator-guide.md', 'docs/reservations.md', 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 
 /** System tools the documents may show; their own flags are not ours to check. */
-const SYSTEM_TOOLS = new Set(['ip', 'ss', 'tail', 'jq', 'journalctl', 'printf', 'echo', 'od', 'tr', 'dhcpd', 'kea-dhcp4', 'dnsmasq', 'tcpdump', 'hostname', 'iptables']);
+const SYSTEM_TOOLS = new Set([
+  'ip',
+  'ss',
+  'tail',
+  'jq',
+  'journalctl',
+  'printf',
+  'echo',
+  'od',
+  'tr',
+  'dhcpd',
+  'kea-dhcp4',
+  'dnsmasq',
+  'tcpdump',
+  'hostname',
+  'iptables',
+]);
 const DOCKER_VERBS = new Set(['network', 'run', 'exec', 'ps', 'rm', 'restart', 'inspect', 'logs', 'compose', 'info']);
 const UNITS = new Set(['oam-docker-ipam', 'oam-docker-ipam.service', 'docker', 'docker.service']);
 
@@ -99,19 +115,33 @@ describe('README.md, read from the top on a fresh clone', () => {
 
 describe('the command parser of this test', () => {
   it('finds commands, joins continuations and drops comments and sudo', () => {
-    const md = ['```sh', 'sudo npm run demo   # the demo', 'docker network create \\', '  --ipam-driver d4d lan', '```', '```text', 'npm run nope', '```'].join('\n');
+    const md = ['```sh', 'sudo npm run demo   # the demo', 'docker network create \\', '  --ipam-driver d4d lan', '```', '```text', 'npm run nope', '```'].join(
+      '\n',
+    );
     expect(shellCommands(md).map((c) => c.words.join(' '))).toEqual(['npm run demo', 'docker network create --ipam-driver d4d lan']);
   });
 
   it('flags what would not work', () => {
-    const bad = ['npm run no-such-script', 'oam-docker-ipam --no-such-flag server', 'oam-docker-ipam frobnicate', 'npx tsx scripts/none.ts', 'docker network create --ipam-opt colour=red x', 'rm -rf /'];
+    const bad = [
+      'npm run no-such-script',
+      'oam-docker-ipam --no-such-flag server',
+      'oam-docker-ipam frobnicate',
+      'npx tsx scripts/none.ts',
+      'docker network create --ipam-opt colour=red x',
+      'rm -rf /',
+    ];
     for (const line of bad) expect(problemWith({ words: line.split(' '), text: line }), line).toBeDefined();
   });
 });
 
 describe('every document', () => {
   it('links only inside the repository', () => {
-    const docs = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const docs = [
+      'README.md',
+      ...readdirSync(join(ROOT, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
     const outside = docs.flatMap((doc) => {
       const text = readFileSync(join(ROOT, doc), 'utf8');
       const base = dirname(join(ROOT, doc));

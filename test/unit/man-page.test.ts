@@ -33,10 +33,10 @@ describe('renderManPage', () => {
   });
 
   it('escapes what roff would interpret', () => {
-    const help = 'Usage: tool [x]\n\nNotes:\n.not a request\n  \\n stays text, \'quoted\' too\n';
+    const help = "Usage: tool [x]\n\nNotes:\n.not a request\n  \\n stays text, 'quoted' too\n";
     const out = renderManPage(help, META);
     expect(out).toContain('\n\\&.not a request\n');
-    expect(out).toContain('\n  \\en stays text, \'quoted\' too\n');
+    expect(out).toContain("\n  \\en stays text, 'quoted' too\n");
     expect(escapeRoff("'x")).toBe("\\&'x");
   });
 

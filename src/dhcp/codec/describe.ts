@@ -13,7 +13,10 @@ export function summarizePacket(p: DhcpPacket): string {
 
 /** Several lines: the summary, then every option as code and hex value. */
 export function describePacket(p: DhcpPacket): string {
-  const lines = [summarizePacket(p), `  op=${p.op} htype=${p.htype} hlen=${p.hlen} hops=${p.hops} secs=${p.secs} flags=0x${p.flags.toString(16)} siaddr=${p.siaddr} giaddr=${p.giaddr}`];
+  const lines = [
+    summarizePacket(p),
+    `  op=${p.op} htype=${p.htype} hlen=${p.hlen} hops=${p.hops} secs=${p.secs} flags=0x${p.flags.toString(16)} siaddr=${p.siaddr} giaddr=${p.giaddr}`,
+  ];
   for (const [code, value] of p.options) lines.push(`  option ${code} (${value.length}): ${formatHex(value)}`);
   return lines.join('\n');
 }

@@ -7,7 +7,6 @@ import { getIPv4List, getString, getUint32, getUint8, getIPv4 } from './options.
 import { buildDiscover, clientIdForMac } from '../messages.js';
 import { summarizePacket, describePacket } from './describe.js';
 
-
 function decodeAndReadEverything(bytes: Uint8Array): void {
   const p = decodePacket(bytes);
   summarizePacket(p);
@@ -32,7 +31,9 @@ function expectOnlyDecodeErrors(bytes: Uint8Array): void {
 }
 
 describe('decoder robustness', () => {
-  const valid = encodePacket(buildDiscover({ client: { mac: '02:00:00:00:00:01', clientId: clientIdForMac('02:00:00:00:00:01') }, xid: 1, secs: 0, requestedIp: '10.0.0.9' }));
+  const valid = encodePacket(
+    buildDiscover({ client: { mac: '02:00:00:00:00:01', clientId: clientIdForMac('02:00:00:00:00:01') }, xid: 1, secs: 0, requestedIp: '10.0.0.9' }),
+  );
 
   it('survives every truncation of a valid packet', () => {
     for (let n = 0; n <= valid.length; n++) expectOnlyDecodeErrors(valid.subarray(0, n));

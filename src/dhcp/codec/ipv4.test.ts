@@ -9,7 +9,22 @@ function reference(s: string): number[] | undefined {
 
 /** A small deterministic generator, so a failure names an input that can be replayed. */
 function* inputs(): Generator<string> {
-  yield* ['0.0.0.0', '255.255.255.255', '10.0.0.1', '01.2.3.4', '1.2.3.04', '1.2.3', '1.2.3.4.', '.1.2.3', '1..2.3', '256.0.0.1', '1000.1.1.1', '', ' 1.2.3.4', '0.0.0.00'];
+  yield* [
+    '0.0.0.0',
+    '255.255.255.255',
+    '10.0.0.1',
+    '01.2.3.4',
+    '1.2.3.04',
+    '1.2.3',
+    '1.2.3.4.',
+    '.1.2.3',
+    '1..2.3',
+    '256.0.0.1',
+    '1000.1.1.1',
+    '',
+    ' 1.2.3.4',
+    '0.0.0.00',
+  ];
   let seed = 7;
   const next = (n: number): number => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -38,7 +53,8 @@ describe('IPv4 and MAC text', () => {
       const want = reference(s);
       const bytes = attempt(() => [...parseIPv4(s)]);
       const num = attempt(() => ipv4ToNumber(s));
-      const wantNum = want === undefined ? 'threw' : (((want[0] as number) << 24) | ((want[1] as number) << 16) | ((want[2] as number) << 8) | (want[3] as number)) >>> 0;
+      const wantNum =
+        want === undefined ? 'threw' : (((want[0] as number) << 24) | ((want[1] as number) << 16) | ((want[2] as number) << 8) | (want[3] as number)) >>> 0;
       if (isIPv4(s) !== (want !== undefined) || JSON.stringify(bytes) !== JSON.stringify(want ?? 'threw') || num !== wantNum) wrong.push(s);
     }
     expect(wrong).toEqual([]);

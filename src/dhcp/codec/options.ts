@@ -42,10 +42,7 @@ export function parseOptionArea(area: Uint8Array, base: number, into: OptionMap)
     const start = i + 2;
     const end = start + length;
     if (end > area.length) {
-      throw new DecodeError(
-        `option ${code} length ${length} runs past the option area: got ${area.length - start} bytes, want ${length}`,
-        base + i,
-      );
+      throw new DecodeError(`option ${code} length ${length} runs past the option area: got ${area.length - start} bytes, want ${length}`, base + i);
     }
     const list = parts.get(code);
     if (list === undefined) {

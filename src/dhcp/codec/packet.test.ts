@@ -31,6 +31,7 @@ function expectRoundTrip(p: DhcpPacket): void {
 
 describe('decodePacket', () => {
   it('reads header fields and options', () => {
+    // biome-ignore format: one option (code, length, value) per line
     const bytes = Uint8Array.from([
       ...header(),
       53, 1, 2, // message type OFFER
@@ -110,7 +111,11 @@ describe('decodePacket', () => {
   it.each([
     { desc: 'shorter than the fixed header', bytes: Uint8Array.from(header().slice(0, 200)), want: /too short/ },
     { desc: 'no room for the cookie', bytes: Uint8Array.from(header().slice(0, 238)), want: /too short/ },
-    { desc: 'wrong magic cookie', bytes: Uint8Array.from([...header().slice(0, 236), 99, 130, 83, 98, 255]), want: /bad magic cookie: got 0x63825362, want 0x63825363/ },
+    {
+      desc: 'wrong magic cookie',
+      bytes: Uint8Array.from([...header().slice(0, 236), 99, 130, 83, 98, 255]),
+      want: /bad magic cookie: got 0x63825362, want 0x63825363/,
+    },
     { desc: 'option length past the end', bytes: Uint8Array.from([...header(), 53, 1, 5, 54, 4, 10, 99]), want: /option 54 length 4 runs past/ },
     { desc: 'option without a length byte', bytes: Uint8Array.from([...header(), 53]), want: /no length byte/ },
     { desc: 'hlen over 16', bytes: Uint8Array.from([...header().map((b, i) => (i === 2 ? 17 : b)), 255]), want: /hardware address length 17/ },
@@ -158,9 +163,7 @@ describe('encodePacket', () => {
 
   it('writes the client identifier as binary 01 + MAC', () => {
     const p = buildDiscover({ client: identity, xid: 7, secs: 0 });
-    expect(decodePacket(encodePacket(p)).options.get(OptionCode.ClientIdentifier)).toEqual(
-      Uint8Array.of(1, 0x02, 0x42, 0x0a, 0x63, 0x00, 0x07),
-    );
+    expect(decodePacket(encodePacket(p)).options.get(OptionCode.ClientIdentifier)).toEqual(Uint8Array.of(1, 0x02, 0x42, 0x0a, 0x63, 0x00, 0x07));
   });
 
   it('keeps high-bit client identifier bytes intact (node-dhcp clears bit 7)', () => {

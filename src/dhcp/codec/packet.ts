@@ -60,10 +60,7 @@ export function decodePacket(input: Uint8Array): DhcpPacket {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const cookie = view.getUint32(HEADER_LENGTH);
   if (cookie !== MAGIC_COOKIE) {
-    throw new DecodeError(
-      `bad magic cookie: got 0x${cookie.toString(16).padStart(8, '0')}, want 0x${MAGIC_COOKIE.toString(16)}`,
-      HEADER_LENGTH,
-    );
+    throw new DecodeError(`bad magic cookie: got 0x${cookie.toString(16).padStart(8, '0')}, want 0x${MAGIC_COOKIE.toString(16)}`, HEADER_LENGTH);
   }
   const hlen = view.getUint8(2);
   if (hlen > 16) throw new DecodeError(`hardware address length ${hlen} exceeds 16`, 2);

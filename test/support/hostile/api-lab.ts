@@ -62,6 +62,7 @@ export async function startApiLab(o: ApiLabOptions): Promise<ApiLab> {
   try {
     await server.start();
     daemon = await startPlugin(
+      // biome-ignore format: one flag and its value per line
       [
         '--dhcp-server', lab.serverIp,
         '--listen-addr', lab.hostIp,
@@ -74,12 +75,22 @@ export async function startApiLab(o: ApiLabOptions): Promise<ApiLab> {
       ],
       socketPath,
     );
-    const pool = await callPlugin(socketPath, 'IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: `${lab.subnet}/24`, SubPool: '', Options: {}, V6: false });
+    const pool = await callPlugin(socketPath, 'IpamDriver.RequestPool', {
+      AddressSpace: 'LocalDefault',
+      Pool: `${lab.subnet}/24`,
+      SubPool: '',
+      Options: {},
+      V6: false,
+    });
     if (pool.status !== 200) throw new Error(`RequestPool failed: ${JSON.stringify(pool.body)}`);
     const poolId = pool.body.PoolID as string;
     const held = new Map<string, string>();
     for (const mac of o.macs) {
-      const res = await callPlugin(socketPath, 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': mac } });
+      const res = await callPlugin(socketPath, 'IpamDriver.RequestAddress', {
+        PoolID: poolId,
+        Address: '',
+        Options: { 'com.docker.network.endpoint.macaddress': mac },
+      });
       if (res.status !== 200) throw new Error(`RequestAddress for ${mac} failed: ${JSON.stringify(res.body)}`);
       held.set(mac, (res.body.Address as string).split('/')[0] as string);
     }
@@ -100,7 +111,8 @@ export async function startApiLab(o: ApiLabOptions): Promise<ApiLab> {
       held,
       async tableProblems() {
         const problems: string[] = [];
-        if (d.process.exitCode !== null || d.process.signalCode !== null) problems.push(`daemon exited (${d.process.exitCode ?? d.process.signalCode}):\n${d.log().slice(-2000)}`);
+        if (d.process.exitCode !== null || d.process.signalCode !== null)
+          problems.push(`daemon exited (${d.process.exitCode ?? d.process.signalCode}):\n${d.log().slice(-2000)}`);
         const disk = await onDisk();
         if (JSON.stringify(disk) !== JSON.stringify(expected)) problems.push(`lease table on disk ${JSON.stringify(disk)}, want ${JSON.stringify(expected)}`);
         // A RELEASE is paced and the server applies it a moment later: give it 5 s to agree.
@@ -109,7 +121,8 @@ export async function startApiLab(o: ApiLabOptions): Promise<ApiLab> {
           await new Promise((r) => setTimeout(r, 100));
           found = await onServer();
         }
-        if (JSON.stringify(found) !== JSON.stringify(expected)) problems.push(`server's active leases ${JSON.stringify(found)}, want ${JSON.stringify(expected)}`);
+        if (JSON.stringify(found) !== JSON.stringify(expected))
+          problems.push(`server's active leases ${JSON.stringify(found)}, want ${JSON.stringify(expected)}`);
         return problems;
       },
       close,

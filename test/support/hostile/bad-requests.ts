@@ -116,7 +116,8 @@ export function badRequest(random: Random, i: number): BadRequest {
     case 'huge-string': {
       // 4 KB to 64 KB of text, and now and then 2 MiB (past the 1 MiB body limit), next to a defect.
       const huge = 'A'.repeat(random() < 0.01 ? OVERSIZED_BYTES : 4 * 1024 * (1 + below(random, 16)));
-      const body: Record<string, unknown> = random() < 0.5 ? { ...valid, Junk: huge, [REQUIRED_TYPED_FIELD[path]]: wrongValue(random) } : { ...valid, [REQUIRED_TYPED_FIELD[path]]: [huge] };
+      const body: Record<string, unknown> =
+        random() < 0.5 ? { ...valid, Junk: huge, [REQUIRED_TYPED_FIELD[path]]: wrongValue(random) } : { ...valid, [REQUIRED_TYPED_FIELD[path]]: [huge] };
       return post(json(body));
     }
     case 'deep-nesting': {
@@ -271,7 +272,9 @@ export async function sendBadRequests(socketPath: string, o: { count: number; ra
         result.wrong++;
         byKind[r.kind].wrong++;
         if (result.examples.length < 5) {
-          result.examples.push(`${r.kind} ${r.method} ${r.path.slice(0, 80)} body=${JSON.stringify(r.body.subarray(0, 120).toString('latin1'))} -> ${answer.status} ${answer.body.slice(0, 200)}`);
+          result.examples.push(
+            `${r.kind} ${r.method} ${r.path.slice(0, 80)} body=${JSON.stringify(r.body.subarray(0, 120).toString('latin1'))} -> ${answer.status} ${answer.body.slice(0, 200)}`,
+          );
         }
       }
     }

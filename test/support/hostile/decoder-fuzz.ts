@@ -180,7 +180,10 @@ function fuzzLoop(o: DecoderFuzzOptions, seeds: readonly Uint8Array[], random: (
     const m = mutate(kind, seeds[seedIndex] as Uint8Array, random);
     // Stacked mutations now and then, on top of those that may break the packet anyway; a stacked
     // mutation keeps its own `sameAs` (the decoding of its input), which is still right.
-    const mutant = m.sameAs === undefined && random() < 0.15 ? { ...mutate(MUTATION_KINDS[below(random, MUTATION_KINDS.length)] as MutationKind, m.bytes, random), kind } : m;
+    const mutant =
+      m.sameAs === undefined && random() < 0.15
+        ? { ...mutate(MUTATION_KINDS[below(random, MUTATION_KINDS.length)] as MutationKind, m.bytes, random), kind }
+        : m;
     result.packets++;
     try {
       const outcome = exercise(mutant);
@@ -194,7 +197,13 @@ function fuzzLoop(o: DecoderFuzzOptions, seeds: readonly Uint8Array[], random: (
     } catch (err) {
       result.failureCount++;
       if (result.failures.length < (o.maxFailures ?? 20)) {
-        result.failures.push({ kind, iteration: i, seedIndex, problem: err instanceof Error ? err.message : String(err), hex: Buffer.from(mutant.bytes).toString('hex') });
+        result.failures.push({
+          kind,
+          iteration: i,
+          seedIndex,
+          problem: err instanceof Error ? err.message : String(err),
+          hex: Buffer.from(mutant.bytes).toString('hex'),
+        });
       }
     }
   }

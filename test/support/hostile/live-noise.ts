@@ -89,7 +89,8 @@ export async function runLiveNoise(o: LiveNoiseOptions): Promise<LiveNoiseResult
     const before = await stats(client);
     client.send({ ...run, phase: 'noisy', macBase: 1000 });
     noise.send({ cmd: 'flood', count: o.packets, ratePerSecond: o.ratePerSecond, seed: o.seed });
-    const floodDone = (await noise.next((m) => m.event === 'flood-done', (o.packets / o.ratePerSecond) * 1000 * 4 + 60_000)) as Message & LiveNoiseResult['noise'];
+    const floodDone = (await noise.next((m) => m.event === 'flood-done', (o.packets / o.ratePerSecond) * 1000 * 4 + 60_000)) as Message &
+      LiveNoiseResult['noise'];
     client.send({ cmd: 'stop' });
     const noisy = (await client.next((m) => m.event === 'phase' && m.phase === 'noisy', 60_000)) as Message & Phase;
     // Let the last datagrams be read before the counters are compared.

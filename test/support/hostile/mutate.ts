@@ -209,7 +209,10 @@ export function mutate(kind: MutationKind, seed: Uint8Array, random: Random): Mu
       const tlvs = splitTlvs(bytes) ?? [];
       const value = random() < 0.8 ? Uint8Array.of(pick(random, [1, 2, 3])) : randomBytes(random, below(random, 3));
       const out = joinTlvs(bytes, [{ code: 52, value }, ...tlvs]);
-      for (const [start, size] of [[108, 128], [44, 64]] as const) {
+      for (const [start, size] of [
+        [108, 128],
+        [44, 64],
+      ] as const) {
         const area = random() < 0.5 ? randomBytes(random, size) : areaOfOptions(random, size);
         out.set(area, start);
       }
@@ -218,10 +221,14 @@ export function mutate(kind: MutationKind, seed: Uint8Array, random: Random): Mu
     case 'header-fields': {
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const field = below(random, 5);
-      if (field === 0 && bytes.length > 2) bytes[2] = pick(random, [0, 6, 16, 17, 255]); // hlen
-      else if (field === 1 && bytes.length > 1) bytes[0] = pick(random, [0, 1, 2, 3, 255]); // op
-      else if (field === 2 && bytes.length >= 240) view.setUint32(236, random() < 0.5 ? 0x63825364 : (random() * 2 ** 32) >>> 0); // cookie
-      else if (field === 3 && bytes.length > 1) bytes[1] = pick(random, [0, 1, 6, 255]); // htype
+      if (field === 0 && bytes.length > 2)
+        bytes[2] = pick(random, [0, 6, 16, 17, 255]); // hlen
+      else if (field === 1 && bytes.length > 1)
+        bytes[0] = pick(random, [0, 1, 2, 3, 255]); // op
+      else if (field === 2 && bytes.length >= 240)
+        view.setUint32(236, random() < 0.5 ? 0x63825364 : (random() * 2 ** 32) >>> 0); // cookie
+      else if (field === 3 && bytes.length > 1)
+        bytes[1] = pick(random, [0, 1, 6, 255]); // htype
       else if (bytes.length >= 8) view.setUint32(4, (random() * 2 ** 32) >>> 0); // xid
       return { kind, bytes };
     }

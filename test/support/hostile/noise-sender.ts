@@ -202,7 +202,7 @@ async function flood(count: number, ratePerSecond: number, seed: number): Promis
       byCategory[category]++;
     }
     // Pace: wait for the schedule (and for the socket to drain what is queued).
-    const due = startedAt + ((i / perTick) * tickMs);
+    const due = startedAt + (i / perTick) * tickMs;
     const wait = due - performance.now();
     if (wait > 0 || inFlight > 1000) await new Promise((r) => setTimeout(r, Math.max(1, wait)));
   }

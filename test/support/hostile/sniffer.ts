@@ -31,7 +31,10 @@ function udpPayload(frame: Buffer): Buffer | null {
  */
 export async function startSniffer(ifName: string, filter: string, onPayload: (payload: Buffer) => void, ns?: string): Promise<Sniffer> {
   const tcpdump = ['tcpdump', '-i', ifName, '-n', '--immediate-mode', '-U', '-w', '-', filter];
-  const proc = ns === undefined ? spawn(tcpdump[0]!, tcpdump.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('ip', ['netns', 'exec', ns, ...tcpdump], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc =
+    ns === undefined
+      ? spawn(tcpdump[0]!, tcpdump.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('ip', ['netns', 'exec', ns, ...tcpdump], { stdio: ['ignore', 'pipe', 'pipe'] });
   let buffered: Buffer = Buffer.alloc(0);
   let headerRead = false;
   let littleEndian = true;

@@ -45,15 +45,47 @@ export async function startHostDhcpClient(lab: RelayLab): Promise<HostDhcpClient
   const mac = /link\/ether ([0-9a-f:]{17})/.exec(link)?.[1];
   if (mac === undefined) throw new Error(`no MAC on ${lab.uplinkIf}: ${link}`);
   const server = spawnLogged([
-    'ip', 'netns', 'exec', lab.routerNs, 'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--port=0',
-    `--interface=${lab.name}ru`, '--bind-interfaces', `--dhcp-range=${base}.200,${base}.250,${lab.infraNetmask},120`, `--dhcp-host=${mac},${lab.relayIp}`,
-    `--dhcp-leasefile=${join(lab.workDir, 'uplink.leases')}`, `--pid-file=${join(lab.workDir, 'uplink.pid')}`, '--user=root', '--log-facility=-', '--no-ping',
+    'ip',
+    'netns',
+    'exec',
+    lab.routerNs,
+    'dnsmasq',
+    '--keep-in-foreground',
+    '--conf-file=/dev/null',
+    '--port=0',
+    `--interface=${lab.name}ru`,
+    '--bind-interfaces',
+    `--dhcp-range=${base}.200,${base}.250,${lab.infraNetmask},120`,
+    `--dhcp-host=${mac},${lab.relayIp}`,
+    `--dhcp-leasefile=${join(lab.workDir, 'uplink.leases')}`,
+    `--pid-file=${join(lab.workDir, 'uplink.pid')}`,
+    '--user=root',
+    '--log-facility=-',
+    '--no-ping',
   ]);
   await expectEventually(async () => /DHCP, sockets bound exclusively/.test(server.output()), 10_000).catch(() => {
     throw new Error(`the uplink's dnsmasq did not start:\n${server.output()}`);
   });
   // -s /bin/true: report the lease, configure nothing (the uplink keeps its lab address).
-  const client = spawnLogged(['ip', 'netns', 'exec', lab.hostNs, 'busybox', 'udhcpc', '-i', lab.uplinkIf, '-f', '-s', '/bin/true', '-t', '5', '-T', '1', '-A', '1']);
+  const client = spawnLogged([
+    'ip',
+    'netns',
+    'exec',
+    lab.hostNs,
+    'busybox',
+    'udhcpc',
+    '-i',
+    lab.uplinkIf,
+    '-f',
+    '-s',
+    '/bin/true',
+    '-t',
+    '5',
+    '-T',
+    '1',
+    '-A',
+    '1',
+  ]);
   const leases = (): number => client.output().match(/lease of \S+ obtained/g)?.length ?? 0;
   const stop = async (): Promise<void> => {
     await stopChild(client);

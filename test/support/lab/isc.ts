@@ -41,9 +41,7 @@ export function renderIscConfig(lab: Lab, opts: ServerOptions): string {
     `subnet ${lab.subnet} netmask ${lab.netmask} {`,
     `  range ${lab.network(opts.rangeFirst)} ${lab.network(opts.rangeLast)};`,
     '}',
-    ...(opts.reservations ?? []).map(
-      (r, i) => `host reserved${i} { hardware ethernet ${r.mac.toLowerCase()}; fixed-address ${r.ip}; }`,
-    ),
+    ...(opts.reservations ?? []).map((r, i) => `host reserved${i} { hardware ethernet ${r.mac.toLowerCase()}; fixed-address ${r.ip}; }`),
   ];
   return `${lines.join('\n')}\n`;
 }

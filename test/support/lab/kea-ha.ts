@@ -24,7 +24,8 @@ const HA_PORT = 8001;
 
 /** Why the HA pair cannot run here, or undefined. */
 export function keaHaMissing(): string | undefined {
-  for (const lib of ['libdhcp_ha.so', 'libdhcp_lease_cmds.so']) if (!existsSync(join(HOOKS, lib))) return `${join(HOOKS, lib)} is missing (kea-dhcp4-server ships it)`;
+  for (const lib of ['libdhcp_ha.so', 'libdhcp_lease_cmds.so'])
+    if (!existsSync(join(HOOKS, lib))) return `${join(HOOKS, lib)} is missing (kea-dhcp4-server ships it)`;
   return undefined;
 }
 
@@ -53,7 +54,12 @@ export function renderKeaHaConfig(peers: readonly [Lab, Lab], self: 0 | 1, opts:
                 'max-unacked-clients': 0,
                 'sync-timeout': 10000,
                 'multi-threading': { 'enable-multi-threading': true, 'http-dedicated-listener': true, 'http-listener-threads': 1, 'http-client-threads': 1 },
-                peers: peers.map((p, i) => ({ name: names[i], url: `http://${p.serverIp}:${HA_PORT}/`, role: i === 0 ? 'primary' : 'standby', 'auto-failover': true })),
+                peers: peers.map((p, i) => ({
+                  name: names[i],
+                  url: `http://${p.serverIp}:${HA_PORT}/`,
+                  role: i === 0 ? 'primary' : 'standby',
+                  'auto-failover': true,
+                })),
               },
             ],
           },

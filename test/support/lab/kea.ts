@@ -60,7 +60,12 @@ export function parseKeaLeases(csv: string, now: number): ServerLease[] {
     return index;
   };
   const [iAddress, iHw, iCid, iValid, iExpire, iState] = ['address', 'hwaddr', 'client_id', 'valid_lifetime', 'expire', 'state'].map(col) as [
-    number, number, number, number, number, number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
   ];
   const rows = lines.slice(1).map((line) => line.split(','));
   const latest = latestPerIp(rows.map((cells) => ({ ip: cells[iAddress] ?? '', cells })));

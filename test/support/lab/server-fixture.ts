@@ -112,8 +112,7 @@ export function createServerFixture(driver: ServerDriver, lab: Lab, opts: Server
         }
       };
       // 'close' rather than 'exit': by then the last words of the server are in the log.
-      const onExit = (code: number | null, signal: NodeJS.Signals | null): void =>
-        fail(`exited during start (${signal ?? `status ${String(code)}`})`);
+      const onExit = (code: number | null, signal: NodeJS.Signals | null): void => fail(`exited during start (${signal ?? `status ${String(code)}`})`);
       const onError = (error: Error): void => fail(`could not be spawned: ${error.message}`);
       const timer = setTimeout(() => fail(`printed no ${String(driver.readyLine)} within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
       const cleanup = (): void => {

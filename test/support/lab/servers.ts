@@ -30,20 +30,14 @@ export function createServer(kind: ServerKind, lab: Lab, opts: ServerOptions): D
  *
  * @throws Error with the leases seen last and the server log after `timeoutMs`.
  */
-export async function waitForLease(
-  server: DhcpServerFixture,
-  predicate: (lease: ServerLease) => boolean,
-  timeoutMs = 2_000,
-): Promise<ServerLease> {
+export async function waitForLease(server: DhcpServerFixture, predicate: (lease: ServerLease) => boolean, timeoutMs = 2_000): Promise<ServerLease> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const leases = await server.leases();
     const found = leases.find(predicate);
     if (found !== undefined) return found;
     if (Date.now() > deadline) {
-      throw new Error(
-        `no matching ${server.kind} lease within ${timeoutMs} ms; leases: ${JSON.stringify(leases)}\nserver log:\n${server.log()}`,
-      );
+      throw new Error(`no matching ${server.kind} lease within ${timeoutMs} ms; leases: ${JSON.stringify(leases)}\nserver log:\n${server.log()}`);
     }
     await sleep(25);
   }

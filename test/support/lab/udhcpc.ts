@@ -40,7 +40,18 @@ export interface UdhcpcLease {
 export async function acquireWithUdhcpc(container: Container, opts: UdhcpcOptions = {}): Promise<UdhcpcLease> {
   const discovers = opts.discovers ?? 3;
   const args = [
-    'udhcpc', '-i', container.ifName, '-f', '-q', '-n', '-s', '/bin/true', '-t', String(discovers), '-T', '1',
+    'udhcpc',
+    '-i',
+    container.ifName,
+    '-f',
+    '-q',
+    '-n',
+    '-s',
+    '/bin/true',
+    '-t',
+    String(discovers),
+    '-T',
+    '1',
     ...(opts.broadcast === false ? [] : ['-B']),
     ...(opts.requestIp === undefined ? [] : ['-r', opts.requestIp]),
     ...(opts.extraArgs ?? []),
