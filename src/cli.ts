@@ -171,7 +171,7 @@ export function parseCli(argv: readonly string[]): Command {
     if (m === null || options[m[1] as string]?.type !== 'boolean') return [arg];
     return /^(1|t|true)$/i.test(m[2] as string) ? [`--${m[1] as string}`] : [];
   });
-  let parsed;
+  let parsed: { values: Readonly<Record<string, string | boolean | undefined>>; positionals: string[] };
   try {
     parsed = parseArgs({ args, allowPositionals: true, strict: true, options });
   } catch (err) {

@@ -358,7 +358,8 @@ export class JournalLeaseStore implements LeaseStore {
     // read-only (an operator freeing a full disk, or recovering from errors).
     if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
-    const file = this.#handle ?? (this.#handle = await this.#fs.openAppend(this.#path));
+    this.#handle ??= await this.#fs.openAppend(this.#path);
+    const file = this.#handle;
     try {
       if (this.#dirty) {
         // The last write failed part-way: cut its remains off, or the next records would follow

@@ -153,7 +153,10 @@ export class DaemonMetrics implements DhcpObserver {
 
   #child(key: string, make: () => { observe(v: number): void }): { observe(v: number): void } {
     let child = this.#children.get(key);
-    if (child === undefined) this.#children.set(key, (child = make()));
+    if (child === undefined) {
+      child = make();
+      this.#children.set(key, child);
+    }
     return child;
   }
 

@@ -60,7 +60,9 @@ class MinuteWindow {
     for (let slot = 0; slot < 60; slot++) {
       const at = this.#seconds[slot] as number;
       if (at <= second - 60 || at > second) continue;
-      MINUTE_KINDS.forEach((kind, i) => (out[kind] += (this.#counts[i] as number[])[slot] as number));
+      MINUTE_KINDS.forEach((kind, i) => {
+        out[kind] += (this.#counts[i] as number[])[slot] as number;
+      });
     }
     return out;
   }
