@@ -131,7 +131,7 @@ describe('loadConfig', () => {
     expect(issues.join('\n')).toMatch(/unknown setting DHCP_SERVR/);
     expect(issues.join('\n')).toMatch(/DHCP_SERVER must be the server's unicast IPv4 address, got "10.0.0"/);
     expect(issues.join('\n')).toMatch(/DHCP_MAX_CONCURRENT must be a whole number from 1 to 1024, got "0"/);
-    expect((err as ConfigError).message).toMatch(/^invalid configuration:\n  - /);
+    expect((err as ConfigError).message).toMatch(/^invalid configuration:\n {2}- /);
   });
 
   it('requires DHCP_SERVER and an existing file when one is named', () => {

@@ -72,7 +72,7 @@ export async function startBenchDaemon(o: BenchDaemonOptions, timeoutMs = 60_000
   if (proc.pid === undefined) throw new Error('could not spawn the daemon');
   let tail = '';
   const keep = (line: string): void => {
-    tail = (tail + line + '\n').slice(-20_000);
+    tail = `${tail}${line}\n`.slice(-20_000);
   };
   const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
   for (const stream of [proc.stdout, proc.stderr]) {

@@ -54,7 +54,14 @@ async function main(server: string, count: number, rate: number): Promise<void> 
         pending.delete(xid);
         resolve(null);
       }, TIMEOUT_MS);
-      pending.set(xid, { mac, start, done: (ms) => (clearTimeout(timer), resolve(ms)) });
+      pending.set(xid, {
+        mac,
+        start,
+        done: (ms) => {
+          clearTimeout(timer);
+          resolve(ms);
+        },
+      });
       socket.send(buildClientPacket({ type: DhcpType.DISCOVER, xid, mac }), 67, server);
     });
   const results: Array<number | null> = [];

@@ -321,7 +321,11 @@ describe('DhcpClient hardening', () => {
   it('drops OFFERs and ACKs with a lease time of 0', async () => {
     let zero = true;
     const real = dora(() => '192.0.2.100');
-    server.handler = (p) => (zero ? ((zero = false), buildReply(p, MessageType.Offer, { leaseTimeSeconds: 0 })) : real(p));
+    server.handler = (p) => {
+      if (!zero) return real(p);
+      zero = false;
+      return buildReply(p, MessageType.Offer, { leaseTimeSeconds: 0 });
+    };
     const done = client.acquire({ identity });
     await clock.advance(5_000);
     await expect(done).resolves.toMatchObject({ leaseTimeSeconds: 600 });
@@ -444,7 +448,10 @@ describe('DhcpClient sender: one bounded, paced, prioritized path for every send
     // Past the INIT-REBOOT tries: the recoveries are in their DISCOVER phase.
     await clock.advance(15_000);
     let done = false;
-    const fresh = client.acquire({ identity }).then((b) => ((done = true), b));
+    const fresh = client.acquire({ identity }).then((b) => {
+      done = true;
+      return b;
+    });
     await clock.advance(10);
     expect(done).toBe(true);
     await expect(fresh).resolves.toMatchObject({ ip: '192.0.2.100' });

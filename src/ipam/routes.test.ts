@@ -54,7 +54,7 @@ async function post(path: string, payload?: string, headers: Record<string, stri
 }
 
 async function pool(subnet = '192.0.2.0/24', sub = ''): Promise<string> {
-  const res = await post('/IpamDriver.RequestPool', JSON.stringify({ AddressSpace: 'local', Pool: subnet, SubPool: sub, Options: {}, V6: false }) + '\n');
+  const res = await post('/IpamDriver.RequestPool', `${JSON.stringify({ AddressSpace: 'local', Pool: subnet, SubPool: sub, Options: {}, V6: false })}\n`);
   expect(res.status).toBe(200);
   return res.body?.PoolID as string;
 }
@@ -433,7 +433,7 @@ describe('--ip-range (RequestPool SubPool)', () => {
     for (const mac of ['02:00:00:00:00:01', '02:00:00:00:00:02', '02:00:00:00:00:03']) {
       const res = await post('/IpamDriver.RequestAddress', endpoint(id, mac));
       expect(res.status).toBe(200);
-      addresses.push((res.body?.Address as string).split('/')[0] as string);
+      addresses.push(String(res.body?.Address).split('/')[0] as string);
     }
     for (const ip of addresses) expect(Number(ip.split('.')[3])).toBeGreaterThanOrEqual(129);
     expect(new Set(addresses).size).toBe(3);

@@ -53,7 +53,10 @@ describe('leaseTimes', () => {
 
   it('spreads the T1s of leases acquired in one burst across a fifth of the lease', () => {
     let seed = 1;
-    const random = (): number => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;
+    const random = (): number => {
+      seed = (seed * 16807) % 2147483647;
+      return (seed - 1) / 2147483646;
+    };
     const t1s = Array.from(
       { length: 3_000 },
       (_, i) => leaseTimes({ ...base, leaseTimeSeconds: 3_600, requestedAt: base.requestedAt + i }, random).renewAt as number,

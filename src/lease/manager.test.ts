@@ -113,10 +113,11 @@ describe('LeaseManager', () => {
   it('a NAK on renewal raises an event and wins the same address back', async () => {
     let nak = true;
     const normal = server.handler as Handler;
-    server.handler = (p) =>
-      getUint8(p.options, 53) === MessageType.Request && p.options.has(54) && server.decodedRequests.length > 2 && nak
-        ? ((nak = false), buildReply(p, MessageType.Nak, { message: 'lease lost' }))
-        : normal(p);
+    server.handler = (p) => {
+      if (!(getUint8(p.options, 53) === MessageType.Request && p.options.has(54) && server.decodedRequests.length > 2 && nak)) return normal(p);
+      nak = false;
+      return buildReply(p, MessageType.Nak, { message: 'lease lost' });
+    };
     await manager.acquire('c1', { identity });
     await clock.advance(30_000);
     expect(eventTypes()).toEqual(['bound', 'nak', 'reacquired']);

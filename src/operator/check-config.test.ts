@@ -44,7 +44,7 @@ describe('checkConfig', () => {
     const { code, lines } = await run({ flags: { dhcpServer: 'nope', stateDir: 'rel' }, probe: true });
     expect(code).toBe(1);
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/^ERROR   DHCP_SERVER must be the server's unicast IPv4 address, got "nope"/);
+    expect(lines[0]).toMatch(/^ERROR {3}DHCP_SERVER must be the server's unicast IPv4 address, got "nope"/);
     expect(lines.slice(1)).toEqual(['ERROR   STATE_DIR must be an absolute path, got "rel"', 'check-config: 2 errors, 0 warnings']);
   });
 

@@ -102,10 +102,9 @@ export function basicSuite(engine: () => DockerEngine, rec: Recorder): void {
           // API ≥ 1.44 carries the MAC per network (`--network name=…,mac-address=…`); 1.41 only
           // has the container-wide --mac-address, for the primary network.
           const perNetwork = Number(engine().versions.api) >= 1.44;
-          const again = perNetwork
-            ? (await docker(['run', '-d', '--name', name('res'), '--network', `name=${net()},mac-address=${reservedMac}`, TEST_IMAGE, 'sleep', '3600']),
-              await engine().containerOn(name('res'), net()))
-            : await runContainer('res', ['--mac-address', reservedMac]);
+          if (perNetwork)
+            await docker(['run', '-d', '--name', name('res'), '--network', `name=${net()},mac-address=${reservedMac}`, TEST_IMAGE, 'sleep', '3600']);
+          const again = perNetwork ? await engine().containerOn(name('res'), net()) : await runContainer('res', ['--mac-address', reservedMac]);
           expect(again).toEqual({ ip: dl.lab.network(50), mac: reservedMac });
           await docker(['rm', '-f', name('res')]);
           return perNetwork ? 'per network (API ≥ 1.44)' : 'container-wide, primary network (API 1.41)';

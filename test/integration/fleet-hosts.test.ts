@@ -91,7 +91,7 @@ describeLab(
       const ips = await Promise.all(asked.map((a) => request(a.host, a.mac)));
       expect(new Set(ips).size).toBe(asked.length);
       const leases = await active();
-      asked.forEach((a, k) => expect(leases.find((l) => l.ip === ips[k])?.mac, `${a.mac} on host ${a.host}`).toBe(a.mac));
+      for (const [k, a] of asked.entries()) expect(leases.find((l) => l.ip === ips[k])?.mac, `${a.mac} on host ${a.host}`).toBe(a.mac);
       await Promise.all(asked.map((a, k) => release(a.host, ips[k] as string)));
       await expectEventually(async () => (await active()).length === 0, 10_000);
     });
@@ -139,7 +139,7 @@ describeLab(
       // 35 of the 40 addresses: at least 5 of the dead host's must be handed out again.
       const asked = Array.from({ length: 35 }, (_, k) => ({ host: (k % 2) + 1, mac: mac((k % 2) + 1, 0x60 + k) }));
       const ips = await Promise.all(asked.map((a) => request(a.host, a.mac)));
-      asked.forEach((a, k) => survivorIps.set(ips[k] as string, a.mac));
+      for (const [k, a] of asked.entries()) survivorIps.set(ips[k] as string, a.mac);
       expect(new Set(ips).size).toBe(asked.length);
       expect(deadIps.filter((ip) => survivorIps.has(ip)).length).toBeGreaterThanOrEqual(5);
       const leases = await active();

@@ -83,7 +83,7 @@ describeLab(
 
     it('leases from the primary, which hands every lease to the standby', async () => {
       const ips = await Promise.all(first.map((m) => request(m)));
-      first.forEach((m, i) => granted.set(m, ips[i] as string));
+      for (const [i, m] of first.entries()) granted.set(m, ips[i] as string);
       for (const m of first) expect((await activeIn(pair.primary.leases(), m))?.ip).toBe(granted.get(m));
       await expectEventually(async () => (await Promise.all(first.map((m) => activeIn(pair.standby.leases(), m)))).every((l) => l !== undefined), 5_000);
     });
@@ -92,7 +92,7 @@ describeLab(
       await pair.primary.stop();
       const stoppedAt = Date.now();
       const ips = await Promise.all(later.map((m) => request(m)));
-      later.forEach((m, i) => granted.set(m, ips[i] as string));
+      for (const [i, m] of later.entries()) granted.set(m, ips[i] as string);
       // The first DISCOVER waited one retransmission for the primary; the rest went straight on.
       expect(Date.now() - stoppedAt).toBeLessThan(30_000);
       for (const m of later) expect((await activeIn(pair.standby.leases(), m))?.ip).toBe(granted.get(m));

@@ -73,6 +73,7 @@ const FOOTPRINT = [
 ];
 
 async function dpkgStatus(): Promise<string> {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own field syntax, not a template
   const r = await sh('dpkg-query', ['-W', '-f=${Status}', PACKAGE]);
   // Purged: dpkg no longer lists it, or lists it as not installed (still in its available list).
   return r.code === 0 && !r.stdout.endsWith(' not-installed') ? r.stdout : 'not known';

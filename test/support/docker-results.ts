@@ -73,6 +73,7 @@ export function resultRecorder(testFile: string, engine: () => DockerEngine | un
    * `server` names the DHCP server (or servers) the scenario ran against. `fn` may return a string: how the engine behaved, where engines differ; it is shown in the
    * table cell.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: most scenarios are async functions that return nothing (Promise<void>); a few return a string
   function scenario(title: string, id: ScenarioId, server: ServerName | readonly ServerName[], fn: () => Promise<string | void>, timeoutMs?: number): void {
     const servers = typeof server === 'string' ? [server] : server;
     it(

@@ -75,32 +75,20 @@ export async function startDockerStandin(socketPath: string, networks: () => rea
     Options: {},
     Labels: {},
   });
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const url = new URL(req.url ?? '/', 'http://docker');
-    requests.push(`${req.method ?? '?'} ${url.pathname}${url.search}`);
-    const path = url.pathname.replace(/^\/v1\.\d+/, '');
-    const send = (status: number, body: unknown): void => {
-      const text = typeof body === 'string' ? body : JSON.stringify(body);
-      res.writeHead(status, {
-        'Content-Type': typeof body === 'string' ? 'text/plain' : 'application/json',
-        'Api-Version': API_VERSION,
-        'Docker-Experimental': 'false',
-        Server: 'Docker/24.0 (linux)',
-      });
-      res.end(text);
-    };
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, { message: 'read-only stand-in' });
-    if (path === '/_ping') return send(200, 'OK');
-    if (path === '/version') return send(200, { Version: '24.0.0', ApiVersion: API_VERSION, MinAPIVersion: '1.12', Os: 'linux', Arch: 'amd64' });
+  /** The engine's answer to one request: its status and body (a string is sent as text/plain). */
+  const answer = (method: string | undefined, url: URL, path: string): [number, unknown] => {
+    if (method !== 'GET' && method !== 'HEAD') return [405, { message: 'read-only stand-in' }];
+    if (path === '/_ping') return [200, 'OK'];
+    if (path === '/version') return [200, { Version: '24.0.0', ApiVersion: API_VERSION, MinAPIVersion: '1.12', Os: 'linux', Arch: 'amd64' }];
     const all = networks();
     if (path === '/networks') {
       const driver = driverFilter(url.searchParams.get('filters'));
-      return send(200, driver === undefined || driver.includes('macvlan') ? all.map(summary) : []);
+      return [200, driver === undefined || driver.includes('macvlan') ? all.map(summary) : []];
     }
     const one = /^\/networks\/([^/]+)$/.exec(path);
     if (one !== null) {
       const n = all.find((x) => x.id === one[1] || x.name === one[1] || x.id.startsWith(one[1] ?? '-'));
-      return n === undefined ? send(404, { message: `network ${one[1] ?? ''} not found` }) : send(200, inspect(n));
+      return n === undefined ? [404, { message: `network ${one[1] ?? ''} not found` }] : [200, inspect(n)];
     }
     if (path === '/containers/json') {
       const list = all.flatMap((n) =>
@@ -123,9 +111,21 @@ export async function startDockerStandin(socketPath: string, networks: () => rea
           }),
         ),
       );
-      return send(200, list);
+      return [200, list];
     }
-    return send(404, { message: `page not found: ${path}` });
+    return [404, { message: `page not found: ${path}` }];
+  };
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = new URL(req.url ?? '/', 'http://docker');
+    requests.push(`${req.method ?? '?'} ${url.pathname}${url.search}`);
+    const [status, body] = answer(req.method, url, url.pathname.replace(/^\/v1\.\d+/, ''));
+    res.writeHead(status, {
+      'Content-Type': typeof body === 'string' ? 'text/plain' : 'application/json',
+      'Api-Version': API_VERSION,
+      'Docker-Experimental': 'false',
+      Server: 'Docker/24.0 (linux)',
+    });
+    res.end(typeof body === 'string' ? body : JSON.stringify(body));
   };
   await rm(socketPath, { force: true });
   const server: Server = createServer(handle);

@@ -123,7 +123,7 @@ export function badRequest(random: Random, i: number): BadRequest {
     case 'deep-nesting': {
       const depth = pickOf(random, [10, 100, 1_000, 10_000]);
       const [open, close] = random() < 0.5 ? ['[', ']'] : ['{"a":', '}'];
-      const nested = open.repeat(depth) + '1' + close.repeat(depth);
+      const nested = `${open.repeat(depth)}1${close.repeat(depth)}`;
       // As the typed field's value (wrong type), or as a whole body that is an array.
       return post(Buffer.from(random() < 0.5 ? `{"${REQUIRED_TYPED_FIELD[path]}":${nested}}` : `[${nested}]`));
     }

@@ -188,7 +188,11 @@ export function mutate(kind: MutationKind, seed: Uint8Array, random: Random): Mu
       if (tlvs === null) return { kind, bytes };
       // Distinct codes only: swapping two parts of one split option would change its value.
       const seen = new Set<number>();
-      const distinct = tlvs.filter((t) => (seen.has(t.code) ? false : (seen.add(t.code), true)));
+      const distinct = tlvs.filter((t) => {
+        if (seen.has(t.code)) return false;
+        seen.add(t.code);
+        return true;
+      });
       if (distinct.length !== tlvs.length) return { kind, bytes };
       for (let i = distinct.length - 1; i > 0; i--) {
         const j = below(random, i + 1);

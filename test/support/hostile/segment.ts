@@ -113,6 +113,6 @@ export async function udpCounters(): Promise<Record<string, number>> {
   const lines = (await readFile('/proc/net/snmp', 'utf8')).split('\n').filter((l) => l.startsWith('Udp:'));
   const [names, values] = lines.map((l) => l.split(/\s+/).slice(1));
   const out: Record<string, number> = {};
-  names?.forEach((n, i) => (out[n] = Number(values?.[i] ?? NaN)));
+  for (const [i, n] of (names ?? []).entries()) out[n] = Number(values?.[i] ?? NaN);
   return out;
 }
