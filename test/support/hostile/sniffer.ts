@@ -18,7 +18,7 @@ const ETHERTYPE_IPV4 = 0x0800;
 /** The UDP payload of an Ethernet/IPv4/UDP frame, or null. */
 function udpPayload(frame: Buffer): Buffer | null {
   if (frame.length < 14 + 20 + 8 || frame.readUInt16BE(12) !== ETHERTYPE_IPV4) return null;
-  const ihl = (frame[14]! & 0x0f) * 4;
+  const ihl = (frame.readUInt8(14) & 0x0f) * 4;
   if (frame[14 + 9] !== 17) return null;
   const udp = 14 + ihl;
   const length = frame.readUInt16BE(udp + 4);
@@ -30,11 +30,11 @@ function udpPayload(frame: Buffer): Buffer | null {
  * UDP payload of every matching Ethernet frame. Resolves once tcpdump is listening.
  */
 export async function startSniffer(ifName: string, filter: string, onPayload: (payload: Buffer) => void, ns?: string): Promise<Sniffer> {
-  const tcpdump = ['tcpdump', '-i', ifName, '-n', '--immediate-mode', '-U', '-w', '-', filter];
+  const args = ['-i', ifName, '-n', '--immediate-mode', '-U', '-w', '-', filter];
   const proc =
     ns === undefined
-      ? spawn(tcpdump[0]!, tcpdump.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('ip', ['netns', 'exec', ns, ...tcpdump], { stdio: ['ignore', 'pipe', 'pipe'] });
+      ? spawn('tcpdump', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('ip', ['netns', 'exec', ns, 'tcpdump', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let buffered: Buffer = Buffer.alloc(0);
   let headerRead = false;
   let littleEndian = true;
