@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import type { DockerEngine } from '../support/docker-engines.js';
-import { TEST_IMAGE } from '../support/docker-engines.js';
+import { TEST_IMAGE, CLEANUP_TIMEOUT_MS } from '../support/docker-engines.js';
 import { activeFor, startDriverLab, type DriverLab } from '../support/docker-lab.js';
 import type { resultRecorder } from '../support/docker-results.js';
 import { expectEventually } from '../support/eventually.js';
@@ -58,7 +58,7 @@ export function basicSuite(engine: () => DockerEngine, rec: Recorder): void {
           .removeByPrefix(prefix)
           .catch(() => undefined);
         await dl?.destroy();
-      }, 120_000);
+      }, CLEANUP_TIMEOUT_MS);
 
       rec.scenario('creates and removes a network with an aux address, then the one the tests use', 'network-create-rm', kind, async () => {
         await docker([...dl.macvlanArgs(), '--aux-address', `printer=${dl.lab.network(5)}`, `${net()}-aux`]);

@@ -11,7 +11,7 @@
  *   `docker run --network name=…,mac-address=… --network …`; before, by connect).
  */
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { TEST_IMAGE, type DockerEngine } from '../support/docker-engines.js';
+import { TEST_IMAGE, type DockerEngine, CLEANUP_TIMEOUT_MS } from '../support/docker-engines.js';
 import { activeFor, startDriverLab, type DriverLab } from '../support/docker-lab.js';
 import type { resultRecorder } from '../support/docker-results.js';
 import { expectEventually } from '../support/eventually.js';
@@ -67,7 +67,7 @@ export function networksSuite(engine: () => DockerEngine, rec: Recorder): void {
         .catch(() => undefined);
       await a?.destroy();
       await b?.destroy();
-    }, 120_000);
+    }, CLEANUP_TIMEOUT_MS);
 
     rec.scenario('MACs Docker makes up are the DHCP identities: 02:42:… up to Docker 27, fully random from 28', 'random-mac', 'kea', async () => {
       const macs: string[] = [];

@@ -12,7 +12,7 @@
  * dnsmasq, because it hands out its own address as the router (option 3), as a LAN's server does.
  */
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { TEST_IMAGE, type DockerEngine } from '../support/docker-engines.js';
+import { TEST_IMAGE, type DockerEngine, CLEANUP_TIMEOUT_MS } from '../support/docker-engines.js';
 import { activeFor, startDriverLab, type DriverLab } from '../support/docker-lab.js';
 import type { resultRecorder } from '../support/docker-results.js';
 import { expectEventually } from '../support/eventually.js';
@@ -59,7 +59,7 @@ export function zeroConfigSuite(engine: () => DockerEngine, rec: Recorder): void
         .removeByPrefix(prefix)
         .catch(() => undefined);
       await dl?.destroy();
-    }, 120_000);
+    }, CLEANUP_TIMEOUT_MS);
 
     rec.scenario(
       'the learned subnet is on-link: the error gives the exact --subnet/--gateway and points to relay mode; the advice works',

@@ -160,6 +160,14 @@ export interface DockerEngine {
   log(): string;
 }
 
+/**
+ * A suite's clean-up (its containers removed, each removal a ReleaseAddress through the plugin,
+ * then its networks, plugin and DHCP server) under CI, where the integration tests run beside
+ * the engines on two cores: one took over two minutes there, against seconds alone.
+ */
+export const REMOVE_TIMEOUT_MS = 180_000;
+export const CLEANUP_TIMEOUT_MS = 240_000;
+
 /** Start engine `id` after removing whatever an earlier run of it left behind. */
 export async function startEngine(id: EngineId): Promise<DockerEngine> {
   const missing = engineMissing(id);
@@ -259,7 +267,7 @@ export async function startEngine(id: EngineId): Promise<DockerEngine> {
     ensureTestImage: () => ensureTestImage(docker),
     async removeByPrefix(prefix) {
       const ids = (await docker(['ps', '-aq', '--filter', `name=^${prefix}`])).stdout.split('\n').filter(Boolean);
-      if (ids.length > 0) await docker(['rm', '-f', ...ids], 120_000);
+      if (ids.length > 0) await docker(['rm', '-f', ...ids], REMOVE_TIMEOUT_MS);
       const nets = (await docker(['network', 'ls', '--format', '{{.Name}}'])).stdout.split('\n').filter((n) => n.startsWith(prefix));
       for (const n of nets) await docker(['network', 'rm', n]).catch(() => undefined);
     },
