@@ -115,7 +115,7 @@ function composePlugin(): string {
 }
 
 /** Paths of one engine's own state: nothing is shared with the system's dockerd or the other engine. */
-function paths(id: EngineId): { socket: string; dataRoot: string; execRoot: string; pidFile: string; cgroupParent: string } {
+function paths(id: EngineId): EnginePaths {
   return {
     socket: `/run/d4d-${id}.sock`,
     dataRoot: `/var/lib/d4d-${id}`,
@@ -168,6 +168,37 @@ export interface DockerEngine {
 export const REMOVE_TIMEOUT_MS = 180_000;
 export const CLEANUP_TIMEOUT_MS = 240_000;
 
+/** Where a lab engine keeps its socket, state and processes. */
+export interface EnginePaths {
+  readonly socket: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  readonly pidFile: string;
+  readonly cgroupParent: string;
+}
+
+/** dockerd's command line for a lab engine: its own socket and roots, no bridge, no iptables (macvlan needs neither). */
+export function dockerdArgs(p: EnginePaths, extraFlags: readonly string[]): string[] {
+  return [
+    '-H',
+    `unix://${p.socket}`,
+    '--data-root',
+    p.dataRoot,
+    '--exec-root',
+    p.execRoot,
+    '--pidfile',
+    p.pidFile,
+    '--cgroup-parent',
+    p.cgroupParent,
+    '--bridge',
+    'none',
+    '--iptables=false',
+    ...extraFlags,
+    '--log-level',
+    'warn',
+  ];
+}
+
 /** Start engine `id` after removing whatever an earlier run of it left behind. */
 export async function startEngine(id: EngineId): Promise<DockerEngine> {
   const missing = engineMissing(id);
@@ -190,24 +221,7 @@ export async function startEngine(id: EngineId): Promise<DockerEngine> {
     );
   const start = async (): Promise<void> => {
     await mkdir(p.execRoot, { recursive: true });
-    const args = [
-      '-H',
-      `unix://${p.socket}`,
-      '--data-root',
-      p.dataRoot,
-      '--exec-root',
-      p.execRoot,
-      '--pidfile',
-      p.pidFile,
-      '--cgroup-parent',
-      p.cgroupParent,
-      '--bridge',
-      'none',
-      '--iptables=false',
-      ...s.extraFlags,
-      '--log-level',
-      'warn',
-    ];
+    const args = dockerdArgs(p, s.extraFlags);
     const child = spawn(s.dockerd, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, PATH: [...s.pathPrefix, process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') },

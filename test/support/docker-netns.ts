@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expectEventually } from './eventually.js';
 import { pidAlive, signalPid } from './lab/processes.js';
 import { run, type RunResult } from './lab/shell.js';
-import { DOCKER28_DIR } from './docker-engines.js';
+import { DOCKER28_DIR, dockerdArgs, type EnginePaths } from './docker-engines.js';
 
 export const NETNS_TEST_IMAGE = 'local/busybox:latest';
 export type NetnsEngineKind = 'docker20' | 'docker28';
@@ -57,7 +57,7 @@ export function netnsEngineMissing(kind: NetnsEngineKind = 'docker20'): string |
   return kind === 'docker20' ? 'docker.io is not installed (apt-get install docker.io)' : `Docker 28 is not installed in ${DOCKER28_DIR} (scripts/docker28.sh)`;
 }
 
-function paths(name: string): { socket: string; dataRoot: string; execRoot: string; pidFile: string; cgroupParent: string } {
+function paths(name: string): EnginePaths {
   return {
     socket: `/run/d4d-${name}.sock`,
     dataRoot: `/var/lib/d4d-${name}`,
@@ -118,24 +118,7 @@ export async function startNetnsEngine(name: string, netns: string, kind: NetnsE
   await mkdir(p.execRoot, { recursive: true });
   const env = { DOCKER_HOST: `unix://${p.socket}`, ...b.clientEnv };
   const docker = (args: readonly string[], timeoutMs = 60_000): Promise<RunResult> => run(b.docker, args, { timeoutMs, env });
-  const args = [
-    '-H',
-    `unix://${p.socket}`,
-    '--data-root',
-    p.dataRoot,
-    '--exec-root',
-    p.execRoot,
-    '--pidfile',
-    p.pidFile,
-    '--cgroup-parent',
-    p.cgroupParent,
-    '--bridge',
-    'none',
-    '--iptables=false',
-    ...b.extraFlags,
-    '--log-level',
-    'warn',
-  ];
+  const args = dockerdArgs(p, b.extraFlags);
   // nsenter, not `ip netns exec`: that remounts /sys in a mount namespace of its own, hiding
   // the cgroup hierarchies under /sys/fs/cgroup (dockerd: "Devices cgroup isn't mounted").
   const child: ChildProcess = spawn('nsenter', [`--net=/run/netns/${netns}`, b.dockerd, ...args], {
