@@ -1,6 +1,7 @@
 /**
- * The running plugin: lease table, DHCP socket, client, lease manager, IPAM driver and the
- * plugin socket, wired together and torn down in order. `main.ts` only calls `startDaemon`.
+ * The running plugin: lease table, DHCP engine (socket, client and lease manager, engine.ts), IPAM
+ * driver and the plugin socket, wired together and torn down in order. `main.ts` only calls
+ * `startDaemon`.
  *
  * Start-up: load the lease table (damaged entries are dropped, an unreadable table stops the
  * start), resume every lease (renewals
@@ -17,15 +18,15 @@ import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './clock.js';
 import { ConfigError, type Config } from './config.js';
-import { DhcpClient } from './dhcp/client.js';
-import { openDhcpMode } from './dhcp-mode.js';
+import type { DhcpClient } from './dhcp/client.js';
 import { DaemonError } from './errors.js';
 import { adminRoutes } from './admin-routes.js';
 import { DockerEngine } from './docker/engine.js';
+import { closeEngine, openEngine, type EngineParts } from './engine.js';
 import { IpamDriver } from './ipam/driver.js';
 import { buildServer, stopServing } from './ipam/server.js';
 import type { LeaseEvent } from './lease/events.js';
-import { LeaseManager } from './lease/manager.js';
+import type { LeaseManager } from './lease/manager.js';
 import { JournalLeaseStore, type LeaseStore } from './lease/store.js';
 import { Monitoring } from './operator/monitoring.js';
 import { Reconciler } from './reconciler.js';
@@ -54,21 +55,17 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
     log: log.child({ component: 'store' }),
   });
   const { leases, pools, problems } = await store.load();
-  // Direct mode: UDP/68; relay mode: RELAY_ADDR:67 (dhcp-mode.ts).
-  const { transport, clientOptions, description: dhcpMode } = await openDhcpMode(config, (err) => log.error({ err }, 'DHCP socket error'));
   // Status, last errors and (with METRICS_ADDR) metrics: observers only, nothing on the request path scans.
   const monitoring = new Monitoring({ config, clock: systemClock, version: options.version ?? 'unknown', log });
-  const client = new DhcpClient({
-    transport,
-    observer: monitoring.dhcpObserver,
+  // Direct mode: UDP/68; relay mode: RELAY_ADDR:67 (dhcp-mode.ts).
+  const engine = await openEngine({
+    socket: { config, onSocketError: (err) => log.error({ err }, 'DHCP socket error') },
     clock: systemClock,
-    server: config.dhcpServer,
-    ...clientOptions,
-    extraServerIds: config.dhcpServerIds,
-    maxConcurrentAcquisitions: config.maxConcurrent,
-    log: log.child({ component: 'dhcp' }),
+    log,
+    client: { observer: monitoring.dhcpObserver, maxConcurrentAcquisitions: config.maxConcurrent },
+    manager: { observer: monitoring.leaseObserver },
   });
-  const manager = new LeaseManager({ client, clock: systemClock, log: log.child({ component: 'lease' }), observer: monitoring.leaseObserver });
+  const { transport, client, manager } = engine;
   monitoring.bind({ countByState: () => manager.countByState(), stats: client.stats });
   manager.on(monitoring.onLeaseEvent);
   const leaseLog = log.child({ component: 'lease' });
@@ -137,9 +134,7 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
     await chmod(socketPath, 0o600);
     await monitoring.start();
   } catch (err) {
-    client.close();
-    await manager.stop();
-    await transport.close();
+    await engine.close();
     await app.close().catch(() => undefined);
     if (err instanceof DaemonError) throw err;
     throw new SocketError(`cannot serve the plugin socket ${socketPath}: ${(err as Error).message}`, { cause: err });
@@ -148,7 +143,7 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
     {
       socket: socketPath,
       dhcpServer: config.dhcpServer,
-      dhcp: dhcpMode,
+      dhcp: engine.description,
       stateDir: config.stateDir,
       restored,
       damagedTable: problems.length > 0,
@@ -183,7 +178,7 @@ export interface PluginParts {
   client: DhcpClient;
   manager: LeaseManager;
   store: LeaseStore;
-  transport: { close(): Promise<void> };
+  transport: EngineParts['transport'];
   log: Logger;
   clock: Clock;
   /** Bound on the wait for plugin calls under way. */
@@ -199,7 +194,7 @@ export interface PluginParts {
  * NOT released: the containers keep running and the next start resumes them.
  */
 export async function stopPlugin(p: PluginParts): Promise<void> {
-  const { app, client, manager, store, transport, log } = p;
+  const { app, client, manager, store, log } = p;
   // Node removes the socket file itself.
   const { cutShort } = await stopServing(app, { clock: p.clock, graceMs: p.graceMs, onGraceExpired: () => client.close() });
   if (cutShort > 0) log.warn({ calls: cutShort, graceMs: p.graceMs }, 'plugin calls still waiting on DHCP at the stop were cut short');
@@ -209,11 +204,9 @@ export async function stopPlugin(p: PluginParts): Promise<void> {
   await p.reconciler?.stop();
   // Nothing from Docker is under way now: closing the client only cuts a renewal under way
   // short, and the lease it was renewing is resumed at the next start.
-  client.close();
-  await manager.stop();
-  // Every change was recorded as it happened: only the records still queued are left to write.
-  await store.close().catch((err: unknown) => log.error({ err }, 'could not save the lease table'));
-  await transport.close();
+  // Every change was recorded as it happened: only the records still queued are left to write,
+  // once renewals have stopped and before the DHCP socket closes.
+  await closeEngine(p, { beforeSocketClose: () => store.close().catch((err: unknown) => log.error({ err }, 'could not save the lease table')) });
   // Only a table with leases in it has anything to keep.
   log.info({ leases: manager.size }, manager.size === 0 ? 'stopped; no leases held' : 'stopped; leases kept for the next start');
 }
