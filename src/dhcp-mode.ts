@@ -1,6 +1,7 @@
 /**
  * The DHCP side as the settings ask for it, for every command that talks DHCP (`server`,
- * `probe`): the socket of the mode, and the client options that go with it.
+ * `probe`, `check-config`, through `openEngine` in engine.ts): the socket of the mode, and the
+ * client options that go with it.
  *
  * - direct (default): the wildcard socket on UDP/68, shared with the host's DHCP client;
  *   requests carry the BROADCAST flag and need the server on this host's segment.

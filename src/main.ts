@@ -15,14 +15,11 @@ import { parseCli, USAGE, UsageError, type Command } from './cli.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startDaemon, type Daemon } from './daemon.js';
-import { DhcpClient } from './dhcp/client.js';
 import { formatHex } from './dhcp/codec/ipv4.js';
 import { clientIdForMac } from './dhcp/messages.js';
-import type { UdpTransport } from './dhcp/transport.js';
-import { openDhcpMode, type DhcpMode } from './dhcp-mode.js';
+import { openEngine, type Engine } from './engine.js';
 import { DaemonError } from './errors.js';
 import { parsePoolId, poolCidr } from './ipam/pool.js';
-import { LeaseManager } from './lease/manager.js';
 import { readLeaseFile } from './lease/store.js';
 import { createLogger } from './logger.js';
 import { checkConfig } from './operator/check-config.js';
@@ -57,7 +54,7 @@ async function main(argv: readonly string[]): Promise<number> {
       timeoutMs: command.timeoutMs,
       clock: systemClock,
       log,
-      openDhcp: (config) => openDhcpMode(config, (err) => log.error({ err }, 'socket error')),
+      openDhcp: openEngine,
       print: (line) => process.stdout.write(`${line}\n`),
     });
   }
@@ -167,25 +164,16 @@ async function probe(c: Extract<Command, { kind: 'probe' }>, config: Config): Pr
     }
   }
   const mac = c.mac ?? randomLocalMac();
-  let transport: UdpTransport;
-  let clientOptions: DhcpMode['clientOptions'];
+  let engine: Engine;
   try {
     // The server's mode: in relay mode the probe is relayed too (and needs RELAY_ADDR:67 free).
-    ({ transport, clientOptions } = await openDhcpMode(config, (err) => log.error({ err }, 'socket error')));
+    engine = await openEngine({ socket: { config, onSocketError: (err) => log.error({ err }, 'socket error') }, clock: systemClock, log });
   } catch (err) {
     if (!(err instanceof DaemonError)) throw err;
     process.stderr.write(`oam-docker-ipam: ${err.message}\n`);
     return 1;
   }
-  const client = new DhcpClient({
-    transport,
-    clock: systemClock,
-    server: config.dhcpServer,
-    ...clientOptions,
-    extraServerIds: config.dhcpServerIds,
-    log: log.child({ component: 'dhcp' }),
-  });
-  const manager = new LeaseManager({ client, clock: systemClock, log: log.child({ component: 'lease' }) });
+  const { client, manager } = engine;
   manager.on((e) => log.info({ event: e.type, mac: e.lease.identity.mac, ip: e.lease.ip, state: e.lease.state }, `lease ${e.type}`));
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
@@ -250,9 +238,7 @@ async function probe(c: Extract<Command, { kind: 'probe' }>, config: Config): Pr
     stop.signal.removeEventListener('abort', onAbort);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    client.close();
-    await manager.stop();
-    await transport.close();
+    await engine.close();
   }
 }
 

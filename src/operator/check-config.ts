@@ -12,12 +12,11 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { ConfigError, loadConfig, type Config, type ConfigFlags } from '../config.js';
-import { DhcpClient, type DhcpClientOptions } from '../dhcp/client.js';
 import type { Binding } from '../dhcp/binding.js';
 import { formatHex, ipv4ToNumber } from '../dhcp/codec/ipv4.js';
 import { AddressUnavailableError, NakError, NoResponseError } from '../dhcp/errors.js';
 import { clientIdForMac } from '../dhcp/messages.js';
-import type { DhcpTransport } from '../dhcp/transport.js';
+import type { Engine, EngineOptions } from '../engine.js';
 import { DaemonError } from '../errors.js';
 import { maskToPrefix, numberToIPv4 } from '../ipam/pool.js';
 
@@ -28,8 +27,8 @@ export interface Finding {
   readonly text: string;
 }
 
-/** Opens the DHCP side as the server would (direct: UDP/68), with the client options it needs. */
-export type OpenDhcp = (config: Config) => Promise<{ transport: DhcpTransport; clientOptions?: Partial<DhcpClientOptions> }>;
+/** Opens the DHCP engine: `openEngine` (tests pass a fake); the probe asks for the socket of the configured mode, as the server does. */
+export type OpenDhcp = (options: EngineOptions) => Promise<Engine>;
 
 export interface CheckConfigOptions {
   flags: ConfigFlags;
@@ -147,21 +146,16 @@ async function checkDir(key: string, dir: string, what: string): Promise<Finding
 /** Leases one address for a random MAC, reports what came with it, and releases it. */
 async function probeServer(config: Config, o: CheckConfigOptions): Promise<Finding[]> {
   const mac = randomLocalMac();
-  let opened: Awaited<ReturnType<OpenDhcp>>;
+  let engine: Engine;
   try {
-    opened = await o.openDhcp(config);
+    // The server's mode: direct, UDP/68; relay, RELAY_ADDR:67.
+    engine = await o.openDhcp({ socket: { config, onSocketError: (err) => o.log.error({ err }, 'socket error') }, clock: o.clock, log: o.log });
   } catch (err) {
     if (!(err instanceof DaemonError)) throw err;
     return [{ level: 'error', text: `cannot probe the DHCP server: ${err.message}` }];
   }
-  const client = new DhcpClient({
-    transport: opened.transport,
-    clock: o.clock,
-    server: config.dhcpServer,
-    extraServerIds: config.dhcpServerIds,
-    log: o.log.child({ component: 'dhcp' }),
-    ...opened.clientOptions,
-  });
+  // The client alone: one exchange and its RELEASE, nothing for the lease manager to keep.
+  const { client } = engine;
   const identity = { mac, clientId: clientIdForMac(mac) };
   try {
     const binding = await client.acquire({ identity, timeoutMs: o.timeoutMs });
@@ -171,8 +165,7 @@ async function probeServer(config: Config, o: CheckConfigOptions): Promise<Findi
     if (!(err instanceof DaemonError)) throw err;
     return [{ level: 'error', text: `the DHCP server did not lease an address to ${mac}: ${err.message}${probeAdvice(err, config)}` }];
   } finally {
-    client.close();
-    await opened.transport.close();
+    await engine.close();
   }
 }
 
