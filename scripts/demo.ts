@@ -15,10 +15,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { systemClock } from '../src/clock.js';
-import { DhcpClient } from '../src/dhcp/client.js';
 import { clientIdForMac } from '../src/dhcp/messages.js';
 import { UdpTransport } from '../src/dhcp/transport.js';
-import { LeaseManager } from '../src/lease/manager.js';
+import { openEngine } from '../src/engine.js';
 import { createLab } from '../test/support/lab/netns.js';
 import { labPrerequisites } from '../test/support/lab/prereqs.js';
 import { createServer, type ServerKind, type ServerLease } from '../test/support/lab/servers.js';
@@ -60,16 +59,13 @@ try {
   await server.start();
   console.log(`${kind} serves ${lab.subnet}/24 from ${lab.serverIp} in netns ${lab.serverNs}; host side ${lab.hostIf} ${lab.hostIp}`);
   console.log(`the engine's log (every packet, JSON lines): ${LOG}`);
-  const transport = await UdpTransport.open();
-  const client = new DhcpClient({ transport, clock: systemClock, server: lab.serverIp, log: log.child({ component: 'dhcp' }) });
-  const manager = new LeaseManager({ client, clock: systemClock, log: log.child({ component: 'lease' }) });
+  const engine = await openEngine({ socket: { transport: await UdpTransport.open(), server: lab.serverIp }, clock: systemClock, log });
+  const { manager } = engine;
   manager.on((e) => console.log(`  event ${e.type.padEnd(11)} ${e.lease.identity.mac} ${e.lease.ip}`));
   const inner = cleanup;
   cleanup = async () => {
     await Promise.all(manager.list().map((l) => manager.release(l.id)));
-    client.close();
-    await manager.stop();
-    await transport.close();
+    await engine.close();
     await inner();
   };
   const table = async (title: string): Promise<void> => {
