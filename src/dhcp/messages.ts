@@ -11,6 +11,7 @@ import { BootOp, FLAG_BROADCAST, MessageType, OptionCode } from './codec/option-
 import type { DhcpPacket } from './codec/packet.js';
 import { ipv4Value, stringValue, uint16Value, uint8Value, type OptionMap } from './codec/options.js';
 import { parseMac } from './codec/ipv4.js';
+import { longLivedBytes } from './codec/long-lived.js';
 
 /** Who a message is for: the container endpoint. */
 export interface ClientIdentity {
@@ -40,10 +41,8 @@ export const MAX_MESSAGE_SIZE = 1500;
 
 /** Client identifier `01` + MAC: what ISC, Kea and dnsmasq reservations spell as a MAC client-id. */
 export function clientIdForMac(mac: string): Uint8Array {
-  // A view into Node's pool of small buffers: a lease keeps its client id for as long as it
-  // lives, and an ArrayBuffer of its own for 7 bytes costs about 100 bytes more.
-  const pooled = Buffer.allocUnsafe(7);
-  const out = new Uint8Array(pooled.buffer, pooled.byteOffset, 7);
+  // A lease keeps its client id for as long as it lives (long-lived.ts).
+  const out = longLivedBytes(7);
   out[0] = 1; // ARP hardware type Ethernet (RFC 2132 §9.14)
   out.set(parseMac(mac), 1);
   return out;
@@ -52,7 +51,7 @@ export function clientIdForMac(mac: string): Uint8Array {
 /** Client identifier type 0 + text, for identities that are not hardware addresses (RFC 2132 §9.14). */
 export function clientIdForName(name: string): Uint8Array {
   const text = stringValue(name);
-  const out = new Uint8Array(text.length + 1);
+  const out = longLivedBytes(text.length + 1);
   out.set(text, 1);
   return out;
 }

@@ -5,6 +5,7 @@
  */
 import { isIPv4, normalizeMac, formatHex } from '../dhcp/codec/ipv4.js';
 import type { Binding } from '../dhcp/binding.js';
+import { longLivedCopy } from '../dhcp/codec/long-lived.js';
 import type { Lease } from './lease.js';
 import { internBinding, internString } from './intern.js';
 import { LeaseState } from './state.js';
@@ -170,7 +171,7 @@ export function decodeStoredLease(entry: unknown): Lease | string {
     identity: {
       mac,
       // From Node's shared pool of small buffers, not an ArrayBuffer of its own per lease.
-      clientId: pooledBytes(clientIdHex.replaceAll(':', '')),
+      clientId: leaseBytes(clientIdHex.replaceAll(':', '')),
       ...(hostname === undefined ? {} : { hostname }),
     },
     ip,
@@ -186,10 +187,9 @@ export function decodeStoredLease(entry: unknown): Lease | string {
   };
 }
 
-/** Hex to bytes: a plain Uint8Array view into Node's shared pool of small buffers. */
-function pooledBytes(hex: string): Uint8Array {
-  const b = Buffer.from(hex, 'hex');
-  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+/** Hex to bytes, kept as long as the lease (long-lived.ts). */
+function leaseBytes(hex: string): Uint8Array {
+  return longLivedCopy(Buffer.from(hex, 'hex'));
 }
 
 /** A pool record, or undefined when malformed. */
