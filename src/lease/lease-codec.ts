@@ -170,7 +170,7 @@ export function decodeStoredLease(entry: unknown): Lease | string {
     id,
     identity: {
       mac,
-      // From Node's shared pool of small buffers, not an ArrayBuffer of its own per lease.
+      // Packed with the other client ids (long-lived.ts), not an ArrayBuffer of its own per lease.
       clientId: leaseBytes(clientIdHex.replaceAll(':', '')),
       ...(hostname === undefined ? {} : { hostname }),
     },

@@ -520,5 +520,6 @@ export function poolOf(id: string): string {
 }
 
 function clientIdKey(clientId: Uint8Array): string {
-  return Buffer.from(clientId).toString('hex');
+  // A view, not a copy: this runs for every lease restored at start-up.
+  return Buffer.from(clientId.buffer, clientId.byteOffset, clientId.byteLength).toString('hex');
 }
