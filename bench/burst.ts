@@ -22,7 +22,7 @@ import { labPrerequisites } from '../test/support/lab/prereqs.js';
 import { buildInfo, startBenchDaemon } from './lib/daemon.js';
 import { formatPerfRuns, serverCapacity, type PerfResult } from './lib/perfdhcp.js';
 import { burst, requestPool } from './lib/plugin.js';
-import { figure, info, ms, percentile, printVerdicts } from './lib/report.js';
+import { figure, info, ms, percentile, printVerdicts, sampleProc } from './lib/report.js';
 import { chart } from './lib/svg.js';
 import { createWideLab } from './lib/wide-lab.js';
 import { startWideServer, type WideServerKind } from './lib/wide-server.js';
@@ -70,6 +70,10 @@ interface Row {
   rate: number;
   p50: number;
   p99: number;
+  /** CPU per address, ms: the daemon's, this benchmark's own client's and the server's. */
+  cpuDaemon: number;
+  cpuClient: number;
+  cpuServer: number;
   firstError?: string;
 }
 const rows: Row[] = [];
@@ -91,8 +95,13 @@ try {
       // restoring its networks at boot), with its code not yet compiled by the JIT; the second,
       // into a table that now holds the first burst's leases, what a daemon in service sees.
       for (const warm of [false, true]) {
+        const [d0, s0] = await Promise.all([sampleProc(daemon.pid), sampleProc(server.pid)]);
+        const c0 = process.cpuUsage();
         const { seconds, results } = await burst(daemon.socketPath, poolId, n, window);
+        const c1 = process.cpuUsage(c0);
+        const [d1, s1] = await Promise.all([sampleProc(daemon.pid), sampleProc(server.pid)]);
         const ok = results.filter((r) => r.ok);
+        const perAddress = (cpuSeconds: number): number => (1000 * cpuSeconds) / Math.max(1, ok.length);
         const lat = ok.map((r) => r.ms);
         const failed = results.filter((r) => !r.ok);
         rows.push({
@@ -104,6 +113,9 @@ try {
           rate: ok.length / seconds,
           p50: percentile(lat, 0.5),
           p99: percentile(lat, 0.99),
+          cpuDaemon: perAddress(d1.cpuSeconds - d0.cpuSeconds),
+          cpuClient: perAddress((c1.user + c1.system) / 1e6),
+          cpuServer: perAddress(s1.cpuSeconds - s0.cpuSeconds),
           ...(failed[0]?.error !== undefined ? { firstError: failed[0].error } : {}),
         });
         console.log(
@@ -133,6 +145,8 @@ for (const r of rows) {
   info('addresses/s through the plugin', r.rate.toFixed(0));
   figure(`N=${r.n} ${which}: ratio to perfdhcp DORA/s (${kind})`, (r.rate / capacity).toFixed(2), '>= 0.9', r.failed === 0 ? r.rate / capacity >= 0.9 : false);
   info('latency per call p50 / p99', `${ms(r.p50)} / ${ms(r.p99)}`);
+  // Two cores for the server, the daemon and this client: what each costs explains the ratio.
+  info('CPU per address: daemon / this client / server', `${ms(r.cpuDaemon)} / ${ms(r.cpuClient)} / ${ms(r.cpuServer)}`);
 }
 
 const cold = rows.filter((r) => !r.warm);

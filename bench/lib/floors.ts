@@ -1,0 +1,41 @@
+/**
+ * What every RequestAddress pays before any of the daemon's own work, measured in the same run
+ * so an added latency can be read against them: a durable append to the filesystem that holds
+ * the lease table (the journal's write, opened O_DSYNC as the store opens it), and a call over
+ * the plugin socket that does nothing (the HTTP round trip, client side included).
+ */
+import { constants } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { callPlugin } from '../../test/support/plugin-client.js';
+
+/** `count` appends of a `bytes`-byte record, each waited for as the journal waits; latencies in ms. */
+export async function durableAppendMs(dir: string, count: number, bytes = 360): Promise<number[]> {
+  const path = join(dir, 'append-floor.tmp');
+  const file = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC, 0o600);
+  const record = Buffer.alloc(bytes, 0x61);
+  const out: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const t = performance.now();
+      await file.write(record);
+      out.push(performance.now() - t);
+    }
+  } finally {
+    await file.close();
+    await rm(path, { force: true });
+  }
+  return out;
+}
+
+/** `count` GetCapabilities calls one after another: the plugin socket's round trip; latencies in ms. */
+export async function socketRoundTripMs(socketPath: string, count: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t = performance.now();
+    const r = await callPlugin(socketPath, 'IpamDriver.GetCapabilities');
+    if (r.status !== 200) throw new Error(`GetCapabilities answered ${r.status}`);
+    out.push(performance.now() - t);
+  }
+  return out;
+}
