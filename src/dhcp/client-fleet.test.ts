@@ -127,6 +127,18 @@ describe('DhcpClient in relay mode', () => {
     expect(transport.sent.every((s) => s.port === 67)).toBe(true);
   });
 
+  it('says what to check in relay mode when no reply comes: the subnet it named and the way back to the relay address', async () => {
+    const client = makeClient({ otherServers: [], relay: { address: RELAY, subnetOption: 'link-selection' } });
+    const failed = client.acquire({ identity: identity(1), link: '10.20.0.0', timeoutMs: 10_000 }).catch((e: unknown) => e);
+    await clock.advance(10_000);
+    const err = await failed;
+    expect(err).toBeInstanceOf(NoResponseError);
+    expect(String(err)).toContain('a subnet containing 10.20.0.0 (named by RELAY_SUBNET_OPTION link-selection)');
+    expect(String(err)).toContain(`reach the relay address ${RELAY}`);
+    // The direct-mode advice points at the host's interface, which relay mode does not use.
+    expect(String(err)).not.toContain('this host interface');
+  });
+
   it('names no subnet when it has none to name (a network learning its subnet from the server)', async () => {
     serveFrom(A, '10.20.0.50');
     const client = makeClient({ otherServers: [], relay: { address: RELAY, subnetOption: 'both' } });

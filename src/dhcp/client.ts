@@ -543,7 +543,8 @@ export class DhcpClient {
       // A reply may have arrived in the same tick as the deadline.
       await Promise.resolve();
       if (reply !== undefined) return { reply, firstSentAt: firstSentAt ?? clock.now() };
-      throw new NoResponseError(spec.step, tried.size > 0 ? [...tried].join(', ') : spec.to, spec.mac, attempts, spec.xid, untrusted);
+      const relay = this.#o.relay === undefined ? undefined : { giaddr: this.#o.relay.address, link: spec.link, subnetOption: this.#o.relay.subnetOption };
+      throw new NoResponseError(spec.step, tried.size > 0 ? [...tried].join(', ') : spec.to, spec.mac, attempts, spec.xid, untrusted, relay);
     } finally {
       this.#pending.delete(spec.xid);
     }

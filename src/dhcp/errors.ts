@@ -18,6 +18,8 @@ export class NoResponseError extends DaemonError {
      * address, an explicit `server-identifier`) has every reply dropped: say so, not "no reply".
      */
     readonly untrusted: ReadonlyMap<string, number> = new Map(),
+    /** Relay mode: where the server had to answer, and the subnet the request named. */
+    readonly relay?: NoResponseRelayContext,
   ) {
     super(
       `no ${step} reply from DHCP server ${server} for ${mac} after ${attempts} attempt(s) (last xid 0x${xid.toString(16).padStart(8, '0')}): ` +
@@ -25,9 +27,31 @@ export class NoResponseError extends DaemonError {
           ? untrustedAdvice(untrusted)
           : attempts === 0
             ? 'nothing was sent: the request waited for one of the DHCP transactions in flight (DHCP_MAX_CONCURRENT) until its deadline'
-            : 'check that the server is running, that it serves the subnet of this host interface, and that the pool is not exhausted'),
+            : relay !== undefined
+              ? relayAdvice(relay)
+              : 'check that the server is running, that it serves the subnet of this host interface, and that the pool is not exhausted'),
     );
   }
+}
+
+export interface NoResponseRelayContext {
+  /** RELAY_ADDR: the giaddr the server answers to, on port 67. */
+  readonly giaddr: string;
+  /** The address that named the subnet (link or subnet selection), if the request carried one. */
+  readonly link: string | undefined;
+  readonly subnetOption: string;
+}
+
+/** In relay mode the host's own interface says nothing: the server must know the containers' subnet and reach the relay address. */
+function relayAdvice(r: NoResponseRelayContext): string {
+  const subnet =
+    r.subnetOption === 'none' || r.link === undefined
+      ? `a subnet containing the relay address ${r.giaddr} (no subnet was named in the request)`
+      : `a subnet containing ${r.link} (named by RELAY_SUBNET_OPTION ${r.subnetOption})`;
+  return (
+    `check that the server is running, that it has ${subnet} with addresses left, and that it can reach the relay address ${r.giaddr} ` +
+    '(its replies go there on port 67: a route back, and no firewall dropping them)'
+  );
 }
 
 function untrustedAdvice(untrusted: ReadonlyMap<string, number>): string {
