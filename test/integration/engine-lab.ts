@@ -1,15 +1,17 @@
 /**
- * The DHCP engine as the daemon wires it (one UDP/68 socket, one client, one lease manager),
- * pointed at a real server in a lab namespace. Timers are real; retransmission and recovery
- * delays are shortened so outage scenarios fit in a test, the protocol logic is unchanged.
+ * The DHCP engine as the daemon opens it (`openEngine`: one UDP/68 socket, one client, one lease
+ * manager), pointed at a real server in a lab namespace, its socket wrapped to record what is
+ * sent. Timers are real; retransmission and recovery delays are shortened so outage scenarios fit
+ * in a test, the protocol logic is unchanged.
  */
 import { pino } from 'pino';
 import { systemClock } from '../../src/clock.js';
-import { DhcpClient } from '../../src/dhcp/client.js';
+import type { DhcpClient } from '../../src/dhcp/client.js';
 import { clientIdForMac, type ClientIdentity } from '../../src/dhcp/messages.js';
 import { UdpTransport } from '../../src/dhcp/transport.js';
+import { openEngine } from '../../src/engine.js';
 import type { LeaseEvent } from '../../src/lease/events.js';
-import { LeaseManager } from '../../src/lease/manager.js';
+import type { LeaseManager } from '../../src/lease/manager.js';
 import type { Lease } from '../../src/lease/lease.js';
 import { RecordingTransport } from '../support/recording-transport.js';
 import { createLab, type Lab } from '../support/lab/netns.js';
@@ -88,26 +90,19 @@ export async function startEngineLab(o: EngineLabOptions): Promise<EngineLab> {
   try {
     await server.start();
     transport = new RecordingTransport(await open());
-    const log = pino({ level: process.env.D4D_TEST_LOG ?? 'silent' });
-    const client = new DhcpClient({
-      transport,
+    const engine = await openEngine({
+      socket: { transport, server: lab.serverIp },
       clock: systemClock,
-      server: lab.serverIp,
-      log,
-      initialRetransmitMs: 1_000,
-      maxConcurrentAcquisitions: o.maxConcurrentAcquisitions ?? 32,
-      ...(o.nextXid ? { nextXid: o.nextXid } : {}),
-      ...(relay === undefined ? {} : { relay }),
+      log: pino({ level: process.env.D4D_TEST_LOG ?? 'silent' }),
+      client: {
+        initialRetransmitMs: 1_000,
+        maxConcurrentAcquisitions: o.maxConcurrentAcquisitions ?? 32,
+        ...(o.nextXid ? { nextXid: o.nextXid } : {}),
+        ...(relay === undefined ? {} : { relay }),
+      },
+      manager: { minRetryMs: 1_000, recoveryInitialMs: 1_000, recoveryMaxMs: 4_000, rebootTimeoutMs: 8_000 },
     });
-    const manager = new LeaseManager({
-      client,
-      clock: systemClock,
-      log,
-      minRetryMs: 1_000,
-      recoveryInitialMs: 1_000,
-      recoveryMaxMs: 4_000,
-      rebootTimeoutMs: 8_000,
-    });
+    const { client, manager } = engine;
     const events: LeaseEvent[] = [];
     const waiters = new Set<() => void>();
     manager.on((e) => {
@@ -152,9 +147,7 @@ export async function startEngineLab(o: EngineLabOptions): Promise<EngineLab> {
         });
       },
       async close() {
-        client.close();
-        await manager.stop();
-        await rt.close();
+        await engine.close();
         await server.stop();
         await lab.destroy();
       },

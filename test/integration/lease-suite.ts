@@ -5,7 +5,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { DhcpClient } from '../../src/dhcp/client.js';
+import type { DhcpClient } from '../../src/dhcp/client.js';
 import { BootOp, MessageType, OptionCode } from '../../src/dhcp/codec/option-codes.js';
 import { decodePacket, encodePacket, type DhcpPacket } from '../../src/dhcp/codec/packet.js';
 import { ipv4Value, uint32Value, uint8Value } from '../../src/dhcp/codec/options.js';
@@ -13,7 +13,8 @@ import { AddressUnavailableError, NoResponseError } from '../../src/dhcp/errors.
 import { buildDiscover } from '../../src/dhcp/messages.js';
 import { relayed, type SubnetOption } from '../../src/dhcp/relay.js';
 import type { RelayLab } from '../support/lab/relay-lab.js';
-import { UdpTransport } from '../../src/dhcp/transport.js';
+import { UdpTransport, type DhcpTransport } from '../../src/dhcp/transport.js';
+import { openEngine } from '../../src/engine.js';
 import { systemClock } from '../../src/clock.js';
 import { pino } from 'pino';
 import { describeLab } from '../support/lab/prereqs.js';
@@ -135,21 +136,17 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
         // A second relay agent on a second address of the host, beside the engine's.
         const relayLab = t.lab as RelayLab;
         const address = await relayLab.addUplinkAddress(131);
-        const relayWith = async <T>(subnetOption: SubnetOption, use: (client: DhcpClient, socket: UdpTransport) => Promise<T>): Promise<T> => {
-          const socket = await UdpTransport.open({ address, port: 67, reuseAddr: false });
-          const client = new DhcpClient({
-            transport: socket,
+        const relayWith = async <T>(subnetOption: SubnetOption, use: (client: DhcpClient, socket: DhcpTransport) => Promise<T>): Promise<T> => {
+          const engine = await openEngine({
+            socket: { transport: await UdpTransport.open({ address, port: 67, reuseAddr: false }), server: t.lab.serverIp },
             clock: systemClock,
-            server: t.lab.serverIp,
             log: pino({ level: 'silent' }),
-            initialRetransmitMs: 500,
-            relay: { address, subnetOption },
+            client: { initialRetransmitMs: 500, relay: { address, subnetOption } },
           });
           try {
-            return await use(client, socket);
+            return await use(engine.client, engine.transport);
           } finally {
-            client.close();
-            await socket.close();
+            await engine.close();
           }
         };
         for (const [k, subnetOption] of (['link-selection', 'subnet-selection', 'both'] as const).entries()) {
@@ -208,20 +205,23 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
       const rogueIp = t.lab.network(250);
       const rogue = await openRogue(t.lab, rogueIp);
       const socket = await UdpTransport.open();
-      const client = new DhcpClient({
-        transport: {
-          send: async (data, address, port) => {
-            await rogue.answer(decodePacket(data));
-            await socket.send(data, address, port);
+      const engine = await openEngine({
+        socket: {
+          transport: {
+            send: async (data, address, port) => {
+              await rogue.answer(decodePacket(data));
+              await socket.send(data, address, port);
+            },
+            onMessage: (h) => socket.onMessage(h),
+            close: () => socket.close(),
           },
-          onMessage: (h) => socket.onMessage(h),
-          close: () => socket.close(),
+          server: t.lab.serverIp,
         },
         clock: systemClock,
-        server: t.lab.serverIp,
         log: pino({ level: 'silent' }),
-        initialRetransmitMs: 1_000,
+        client: { initialRetransmitMs: 1_000 },
       });
+      const { client } = engine;
       const macs = Array.from({ length: 10 }, (_, i) => mac(700 + i));
       try {
         const bindings = await Promise.all(macs.map((m) => client.acquire({ identity: identityFor(m) })));
@@ -240,8 +240,7 @@ export function describeLeaseSuite(o: LeaseSuiteOptions): void {
         for (const [i, b] of bindings.entries()) await client.release({ identity: identityFor(macs[i] as string), ip: b.ip, serverId: b.serverId });
       } finally {
         rogue.close();
-        client.close();
-        await socket.close();
+        await engine.close();
       }
     });
 

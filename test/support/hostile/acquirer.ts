@@ -1,9 +1,9 @@
 /**
- * Child process (run in the client netns of `segment.ts`): the DHCP engine as the daemon wires
- * it, one UDP/68 socket and one `DhcpClient`, running acquisitions against the real server on
- * command and reporting what its receive path counted. Alone in its netns, every datagram that
- * reaches UDP/68 there reaches this client, so the kernel's UDP counters can be set beside the
- * client's own.
+ * Child process (run in the client netns of `segment.ts`): the DHCP engine as the daemon opens
+ * it (`openEngine`), one UDP/68 socket and one `DhcpClient`, running acquisitions against the
+ * real server on command and reporting what its receive path counted. Alone in its netns, every
+ * datagram that reaches UDP/68 there reaches this client, so the kernel's UDP counters can be set
+ * beside the client's own.
  *
  * Commands (JSON lines on stdin):
  *   {"cmd":"run","phase":P,"concurrency":N,"count"?:N,"durationMs"?:MS,"release":bool,"macBase":N}
@@ -14,9 +14,10 @@
  */
 import { pino } from 'pino';
 import { systemClock } from '../../../src/clock.js';
-import { DhcpClient, type HeldAddress } from '../../../src/dhcp/client.js';
+import type { HeldAddress } from '../../../src/dhcp/client.js';
 import { clientIdForMac } from '../../../src/dhcp/messages.js';
 import { UdpTransport } from '../../../src/dhcp/transport.js';
+import { openEngine } from '../../../src/engine.js';
 import { emit, onCommands, type Message } from './netns-child.js';
 import { udpCounters } from './segment.js';
 
@@ -41,15 +42,14 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-const transport = await UdpTransport.open();
-const client = new DhcpClient({
-  transport,
+const engine = await openEngine({
+  socket: { transport: await UdpTransport.open(), server: args.server },
   clock: systemClock,
-  server: args.server,
   log: pino({ level: process.env.D4D_TEST_LOG ?? 'silent' }),
-  initialRetransmitMs: args.initialRetransmitMs ?? 1_000,
-  maxInFlight: args.maxInFlight ?? 32,
+  client: { initialRetransmitMs: args.initialRetransmitMs ?? 1_000, maxInFlight: args.maxInFlight ?? 32 },
 });
+// The client alone: each phase acquires (and releases) by hand; the lease manager holds nothing here.
+const { client } = engine;
 let stopRequested = false;
 
 async function runPhase(cmd: Message): Promise<void> {
@@ -115,8 +115,7 @@ onCommands((cmd) => {
   } else if (cmd.cmd === 'stats') {
     void udpCounters().then((udp) => emit({ event: 'stats', stats: { ...client.stats }, udp, inFlight: client.inFlight }));
   } else if (cmd.cmd === 'exit') {
-    client.close();
-    void transport.close().then(() => process.exit(0));
+    void engine.close().then(() => process.exit(0));
   }
 });
 emit({ event: 'ready' });
