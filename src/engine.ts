@@ -70,7 +70,7 @@ export async function openEngine(o: EngineOptions): Promise<Engine> {
   let transport: DhcpTransport;
   let server: string;
   let description: Record<string, unknown>;
-  let modeOptions: Partial<DhcpClientOptions>;
+  let modeOptions: EngineClientOptions;
   if ('config' in o.socket) {
     const { config } = o.socket;
     const mode = await openDhcpMode(config, o.socket.onSocketError);
