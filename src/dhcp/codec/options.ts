@@ -19,6 +19,8 @@ export type ReadonlyOptionMap = ReadonlyMap<number, Uint8Array>;
 /**
  * Parses one option area (the `options` field, or `file`/`sname` under overload) into `into`,
  * concatenating repeated codes. `base` is the area's offset in the datagram, for error messages.
+ * Values are views into `area` (a repeated code's parts are joined into new bytes): the caller
+ * owns the bytes and keeps them unchanged.
  * Stops at End; running off the area without End is accepted, because the RFC 2131 §4.1 End
  * requirement is widely ignored and the bytes that were read are complete options.
  */
@@ -53,7 +55,7 @@ export function parseOptionArea(area: Uint8Array, base: number, into: OptionMap)
     }
     i = end;
   }
-  for (const [code, list] of parts) into.set(code, list.length === 1 ? (list[0] as Uint8Array).slice() : concat(list));
+  for (const [code, list] of parts) into.set(code, list.length === 1 ? (list[0] as Uint8Array) : concat(list));
 }
 
 /** Bytes the options take on the wire, End included but no padding. */

@@ -95,6 +95,17 @@ describe('decodePacket', () => {
     expectRoundTrip(p);
   });
 
+  it('shares no bytes with its input: changing the datagram afterwards changes nothing decoded', () => {
+    const bytes = Uint8Array.from([...header(), 53, 1, 5, 54, 4, 10, 99, 0, 1, 255]);
+    bytes.set([0x70, 0x78, 0x65], 108);
+    const p = decodePacket(bytes);
+    bytes.fill(0xee);
+    expect(getIPv4(p.options, OptionCode.ServerIdentifier)).toBe('10.99.0.1');
+    expect(getUint8(p.options, OptionCode.MessageType)).toBe(MessageType.Ack);
+    expect(Array.from(p.file.subarray(0, 3))).toEqual([0x70, 0x78, 0x65]);
+    expect(p.chaddr.every((b) => b !== 0xee)).toBe(true);
+  });
+
   it('leaves file and sname alone without overload', () => {
     const bytes = Uint8Array.from([...header(), 53, 1, 5, 255]);
     bytes.set([0x70, 0x78, 0x65], 108); // "pxe" boot file name

@@ -52,11 +52,15 @@ const FILE_OFFSET = 108;
 
 /** Decodes one DHCP datagram. Throws `DecodeError` (only) on malformed input. */
 export function decodePacket(input: Uint8Array): DhcpPacket {
-  // A plain Uint8Array view: Node's Buffer#slice shares memory, and the fields must not.
-  const data = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
-  if (data.length < OPTIONS_OFFSET) {
-    throw new DecodeError(`datagram too short: got ${data.length} bytes, want at least ${OPTIONS_OFFSET}`, data.length);
+  if (input.length < OPTIONS_OFFSET) {
+    throw new DecodeError(`datagram too short: got ${input.length} bytes, want at least ${OPTIONS_OFFSET}`, input.length);
   }
+  // One private copy of the datagram, and every field and option a view into it: the packet
+  // shares nothing with the caller's bytes (a pooled buffer may be reused, a test may mutate
+  // its input), at one allocation per datagram instead of one per field and option, which was
+  // most of what a renewal allocated.
+  const data = new Uint8Array(input.length);
+  data.set(input);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const cookie = view.getUint32(HEADER_LENGTH);
   if (cookie !== MAGIC_COOKIE) {
@@ -65,8 +69,8 @@ export function decodePacket(input: Uint8Array): DhcpPacket {
   const hlen = view.getUint8(2);
   if (hlen > 16) throw new DecodeError(`hardware address length ${hlen} exceeds 16`, 2);
 
-  const sname = data.slice(SNAME_OFFSET, SNAME_OFFSET + 64);
-  const file = data.slice(FILE_OFFSET, FILE_OFFSET + 128);
+  let sname = data.subarray(SNAME_OFFSET, SNAME_OFFSET + 64);
+  let file = data.subarray(FILE_OFFSET, FILE_OFFSET + 128);
   const options: OptionMap = new Map();
   parseOptionArea(data.subarray(OPTIONS_OFFSET), OPTIONS_OFFSET, options);
 
@@ -82,12 +86,13 @@ export function decodePacket(input: Uint8Array): DhcpPacket {
     const mode = overload[0];
     if (mode & 1) {
       parseOptionArea(file, FILE_OFFSET, options);
-      file.fill(0);
+      // Fresh zeros, not a fill: the options just read are views into these bytes.
+      file = new Uint8Array(128);
       refuseNestedOverload(options, 'file', FILE_OFFSET);
     }
     if (mode & 2) {
       parseOptionArea(sname, SNAME_OFFSET, options);
-      sname.fill(0);
+      sname = new Uint8Array(64);
       refuseNestedOverload(options, 'sname', SNAME_OFFSET);
     }
   }
@@ -104,7 +109,7 @@ export function decodePacket(input: Uint8Array): DhcpPacket {
     yiaddr: formatIPv4(data, 16),
     siaddr: formatIPv4(data, 20),
     giaddr: formatIPv4(data, 24),
-    chaddr: data.slice(28, 44),
+    chaddr: data.subarray(28, 44),
     sname,
     file,
     options,
