@@ -71,6 +71,28 @@ describe('LeaseManager', () => {
     expect(server.decodedRequests.slice(2).every((p) => p.ciaddr === '0.0.0.0' && getIPv4(p.options, 50) === '192.0.2.100')).toBe(true);
   });
 
+  it('keeps one shared copy of the values every renewal repeats (server id, address lists)', async () => {
+    const serve = dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? (p.chaddr[5] === 1 ? '192.0.2.101' : '192.0.2.102'), { leaseTimeSeconds: LEASE_S });
+    server.handler = (p) => {
+      const reply = serve(p);
+      if (reply === undefined || Array.isArray(reply)) return reply;
+      reply.options.set(OptionCode.Router, Uint8Array.of(192, 0, 2, 1));
+      reply.options.set(OptionCode.DomainNameServer, Uint8Array.of(192, 0, 2, 53, 192, 0, 2, 54));
+      return reply;
+    };
+    const mac = (n: number) => `02:42:c0:00:02:0${n}`;
+    await manager.acquire('c1', { identity: { mac: mac(1), clientId: clientIdForMac(mac(1)) } });
+    await manager.acquire('c2', { identity: { mac: mac(2), clientId: clientIdForMac(mac(2)) } });
+    await clock.advance(30_000);
+    expect(eventTypes()).toEqual(['bound', 'bound', 'renewed', 'renewed']);
+    const [a, b] = [manager.get('c1'), manager.get('c2')];
+    expect(a?.binding.dnsServers).toEqual(['192.0.2.53', '192.0.2.54']);
+    // Renewed from freshly decoded replies, yet holding the same arrays and strings.
+    expect(a?.binding.dnsServers).toBe(b?.binding.dnsServers);
+    expect(a?.binding.routers).toBe(b?.binding.routers);
+    expect([a?.binding.ip, b?.binding.ip]).toEqual(['192.0.2.101', '192.0.2.102']);
+  });
+
   it('server down at T1: retries, rebinds at T2, and keeps the address when the server is back', async () => {
     const lease = await manager.acquire('c1', { identity });
     online = false;

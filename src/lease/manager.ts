@@ -29,6 +29,7 @@ import type { LeaseEvent, LeaseListener } from './events.js';
 import type { LeaseStepObserver } from './observer.js';
 import { leaseFromBinding, leaseTimes, type Lease } from './lease.js';
 import { MultiIndex } from './multi-index.js';
+import { internBinding } from './intern.js';
 import { TimerQueue } from '../timer-queue.js';
 import { assertTransition, nextStep, type Action, type LeaseState } from './state.js';
 
@@ -417,6 +418,10 @@ export class LeaseManager {
   #bind(entry: Entry, binding: Binding, type: 'renewed' | 'reacquired'): void {
     const { lease } = entry;
     const previousExpiresAt = lease.expiresAt;
+    // Shared values, as at acquisition: every renewal decodes fresh copies of the server's
+    // identifier, mask and address lists, which each lease would otherwise keep for good.
+    internBinding(binding);
+    if (binding.ip === lease.ip) binding.ip = lease.ip;
     this.#enter(lease, 'BOUND');
     Object.assign(lease, leaseTimes(binding, this.#o.random), {
       binding,
