@@ -5,7 +5,7 @@
  */
 import { isIPv4, normalizeMac, formatHex } from '../dhcp/codec/ipv4.js';
 import type { Binding } from '../dhcp/binding.js';
-import { longLivedCopy } from '../dhcp/codec/long-lived.js';
+import { longLivedBytes } from '../dhcp/codec/long-lived.js';
 import type { Lease } from './lease.js';
 import { internBinding, internString } from './intern.js';
 import { LeaseState } from './state.js';
@@ -171,7 +171,7 @@ export function decodeStoredLease(entry: unknown): Lease | string {
     identity: {
       mac,
       // Packed with the other client ids (long-lived.ts), not an ArrayBuffer of its own per lease.
-      clientId: leaseBytes(clientIdHex.replaceAll(':', '')),
+      clientId: colonHexBytes(clientIdHex),
       ...(hostname === undefined ? {} : { hostname }),
     },
     ip,
@@ -187,9 +187,20 @@ export function decodeStoredLease(entry: unknown): Lease | string {
   };
 }
 
-/** Hex to bytes, kept as long as the lease (long-lived.ts). */
-function leaseBytes(hex: string): Uint8Array {
-  return longLivedCopy(Buffer.from(hex, 'hex'));
+/**
+ * "01:02:…" (checked by the caller) to bytes kept as long as the lease (long-lived.ts), read
+ * straight into them: a string without the colons and a buffer between were a tenth of a start-up
+ * with 50,000 leases.
+ */
+function colonHexBytes(text: string): Uint8Array {
+  const out = longLivedBytes((text.length + 1) / 3);
+  for (let i = 0; i < out.length; i++) out[i] = (hexDigit(text.charCodeAt(3 * i)) << 4) | hexDigit(text.charCodeAt(3 * i + 1));
+  return out;
+}
+
+/** A lowercase hex digit's value. */
+function hexDigit(c: number): number {
+  return c <= 0x39 ? c - 0x30 : c - 0x57;
 }
 
 /** A pool record, or undefined when malformed. */

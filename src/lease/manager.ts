@@ -524,7 +524,13 @@ export function poolOf(id: string): string {
   return i === -1 ? id : id.slice(0, i);
 }
 
+/** Two hex digits per byte value. */
+const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
 function clientIdKey(clientId: Uint8Array): string {
-  // A view, not a copy: this runs for every lease restored at start-up.
-  return Buffer.from(clientId.buffer, clientId.byteOffset, clientId.byteLength).toString('hex');
+  // Built in JavaScript: for a 7-byte id that is cheaper than a call into Buffer's native hex
+  // encoder, and it runs for every lease restored at start-up.
+  let key = '';
+  for (const b of clientId) key += HEX_PAIRS[b] as string;
+  return key;
 }
