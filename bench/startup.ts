@@ -5,7 +5,10 @@
  * INIT-REBOOTs at start shows.
  *
  *   sudo npm run bench:startup -- [--quick] [--leases 50000] [--lease-seconds 3600]
- *        [--launches 3] [--watch 60] [--fill-window 200]
+ *        [--launches 3] [--watch 60] [--fill-window 200] [--binary dist/sea/oam-docker-ipam]
+ *
+ * --binary runs that executable instead of `node dist/main.js`: the single executable the
+ * packages install (`npm run build:sea`), its own Node with a bundle and V8's code cache.
  *
  * The leases on disk are real: acquired through the plugin from Kea in this run (in whatever
  * table format the built daemon writes), then the daemon is stopped and launched again, so the
@@ -18,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { labPrerequisites } from '../test/support/lab/prereqs.js';
-import { buildInfo, daemonPaths, startBenchDaemon } from './lib/daemon.js';
+import { binaryInfo, buildInfo, daemonPaths, startBenchDaemon } from './lib/daemon.js';
 import { burst, requestPool } from './lib/plugin.js';
 import { figure, info, mb, ms, percentile, printVerdicts, sampleProc, sparkline } from './lib/report.js';
 import { createWideLab, txPackets } from './lib/wide-lab.js';
@@ -30,6 +33,7 @@ const { values } = parseArgs({
     leases: { type: 'string' },
     'lease-seconds': { type: 'string', default: '3600' },
     launches: { type: 'string' },
+    binary: { type: 'string' },
     watch: { type: 'string' },
     'fill-window': { type: 'string', default: '200' },
   },
@@ -56,7 +60,7 @@ async function dirBytes(dir: string): Promise<number> {
 
 const started = Date.now();
 console.log(
-  `start-up benchmark${quick ? ' (quick)' : ''}: ${n.toLocaleString('en')} leases of ${leaseSeconds} s on disk, ${launches} launches, then ${watchSeconds} s watched; ${new Date().toISOString()}; ${buildInfo()}`,
+  `start-up benchmark${quick ? ' (quick)' : ''}: ${n.toLocaleString('en')} leases of ${leaseSeconds} s on disk, ${launches} launches, then ${watchSeconds} s watched; ${new Date().toISOString()}; ${values.binary === undefined ? buildInfo() : binaryInfo(values.binary)}`,
 );
 const lab = await createWideLab('bstart', 235);
 const server = await startWideServer('kea', lab, leaseSeconds);
@@ -68,6 +72,7 @@ const options = {
   dir,
   driverName: 'bstart',
   onLeaseEvent: (event: string, at: number) => void events.push({ event, at }),
+  ...(values.binary === undefined ? {} : { binary: values.binary }),
 };
 try {
   // The table: real leases, acquired through the plugin and saved by the daemon's own stop.

@@ -23,6 +23,11 @@ export interface BenchDaemonOptions {
   readonly extraArgs?: readonly string[];
   /** Node's own flags for the daemon (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). */
   readonly nodeArgs?: readonly string[];
+  /**
+   * An executable to run instead of `node dist/main.js`: the single executable the packages
+   * install (`npm run build:sea`, dist/sea/oam-docker-ipam), its own Node and a bundle.
+   */
+  readonly binary?: string;
 }
 
 export interface BenchDaemon {
@@ -42,6 +47,12 @@ export function buildInfo(): string {
   return `${BUILT_MAIN} built ${statSync(BUILT_MAIN).mtime.toISOString()}`;
 }
 
+/** The same for a single executable given with --binary. */
+export function binaryInfo(path: string): string {
+  if (!existsSync(path)) throw new Error(`${path} is missing: run npm run build:sea first`);
+  return `${path} built ${statSync(path).mtime.toISOString()}`;
+}
+
 export function daemonPaths(dir: string, driverName: string): { stateDir: string; pluginDir: string; socketPath: string } {
   const pluginDir = join(dir, 'plugins');
   return { stateDir: join(dir, 'state'), pluginDir, socketPath: join(pluginDir, `${driverName}.sock`) };
@@ -51,10 +62,10 @@ export function daemonPaths(dir: string, driverName: string): { stateDir: string
 export async function startBenchDaemon(o: BenchDaemonOptions, timeoutMs = 60_000): Promise<BenchDaemon> {
   const { stateDir, pluginDir, socketPath } = daemonPaths(o.dir, o.driverName);
   await mkdir(stateDir, { recursive: true });
+  if (o.binary !== undefined && (o.nodeArgs ?? []).length > 0) throw new Error('nodeArgs are for node dist/main.js, not for a single executable');
   // biome-ignore format: one flag and its value per line
   const args = [
-    ...(o.nodeArgs ?? []),
-    BUILT_MAIN,
+    ...(o.binary === undefined ? [process.execPath, ...(o.nodeArgs ?? []), BUILT_MAIN] : [o.binary]),
     '--dhcp-server', o.dhcpServer,
     '--driver-name', o.driverName,
     '--state-dir', stateDir,
@@ -68,7 +79,7 @@ export async function startBenchDaemon(o: BenchDaemonOptions, timeoutMs = 60_000
   ];
   const spawnedAt = performance.now();
   // `ip netns exec` execs in place: the child's pid is the daemon's, for /proc and signals.
-  const proc = spawn('ip', ['netns', 'exec', o.netns, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('ip', ['netns', 'exec', o.netns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   if (proc.pid === undefined) throw new Error('could not spawn the daemon');
   let tail = '';
   const keep = (line: string): void => {
