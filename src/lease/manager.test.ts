@@ -72,7 +72,9 @@ describe('LeaseManager', () => {
   });
 
   it('keeps one shared copy of the values every renewal repeats (server id, address lists)', async () => {
-    const serve = dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? (p.chaddr[5] === 1 ? '192.0.2.101' : '192.0.2.102'), { leaseTimeSeconds: LEASE_S });
+    const serve = dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? (p.chaddr[5] === 1 ? '192.0.2.101' : '192.0.2.102'), {
+      leaseTimeSeconds: LEASE_S,
+    });
     server.handler = (p) => {
       const reply = serve(p);
       if (reply === undefined || Array.isArray(reply)) return reply;
