@@ -9,6 +9,7 @@
  *
  *   sudo npm run bench:burst -- [--server kea|isc] [--quick] [--sizes 100,1000,10000]
  *        [--window N] [--perf-rates 1000,2000,4000,8000] [--perf-seconds 5] [--svg docs/burst.svg]
+ *        [--warm 3000] [--binary dist/sea/oam-docker-ipam]
  *
  * The daemon is the built dist/main.js (npm run build first), a process of its own in the lab's
  * client namespace. perfdhcp's simulated clients (-R) keep their leases, as the plugin's do; the
@@ -20,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { labPrerequisites } from '../test/support/lab/prereqs.js';
-import { buildInfo, startBenchDaemon } from './lib/daemon.js';
+import { binaryInfo, buildInfo, startBenchDaemon } from './lib/daemon.js';
 import { formatPerfRuns, serverCapacity, type PerfResult } from './lib/perfdhcp.js';
 import { burst, requestPool } from './lib/plugin.js';
 import { figure, info, ms, percentile, printVerdicts, sampleProc } from './lib/report.js';
@@ -30,6 +31,7 @@ import { startWideServer, type WideServerKind } from './lib/wide-server.js';
 
 const { values } = parseArgs({
   options: {
+    binary: { type: 'string' },
     server: { type: 'string', default: 'kea' },
     quick: { type: 'boolean', default: false },
     sizes: { type: 'string' },
@@ -41,6 +43,8 @@ const { values } = parseArgs({
     svg: { type: 'string' },
   },
 });
+/** --binary: the single executable the packages install instead of node dist/main.js. */
+const binary = values.binary === undefined ? {} : { binary: values.binary };
 const kind = values.server as WideServerKind;
 if (kind !== 'kea' && kind !== 'isc') throw new Error(`--server must be kea or isc, got ${String(values.server)}`);
 const quick = values.quick;
@@ -61,7 +65,9 @@ if (!prereqs.ok) {
 }
 
 const started = Date.now();
-console.log(`burst benchmark, ${kind}, sizes ${sizes.join(', ')}${quick ? ' (quick)' : ''}; ${new Date().toISOString()}; ${buildInfo()}`);
+console.log(
+  `burst benchmark, ${kind}, sizes ${sizes.join(', ')}${quick ? ' (quick)' : ''}; ${new Date().toISOString()}; ${values.binary === undefined ? buildInfo() : binaryInfo(values.binary)}`,
+);
 const lab = await createWideLab('bburst', 232);
 const server = await startWideServer(kind, lab, 3600);
 interface Row {
@@ -90,7 +96,7 @@ try {
 
   for (const n of sizes) {
     const dir = await mkdtemp(join(tmpdir(), 'd4d-bench-burst-'));
-    const daemon = await startBenchDaemon({ netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'bburst' });
+    const daemon = await startBenchDaemon({ netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'bburst', ...binary });
     try {
       const poolId = await requestPool(daemon.socketPath, `${lab.subnet}/16`);
       const window = values.window === undefined ? n : Number(values.window);

@@ -15,6 +15,7 @@
  *
  *   sudo npm run bench:held -- [--quick] [--sizes 10000,50000] [--lease-seconds 120]
  *        [--quiet 20] [--observe 240] [--after-restart 60] [--fill-window 200]
+ *        [--binary dist/sea/oam-docker-ipam]   (the single executable instead of node dist/main.js)
  *
  * The leases are acquired for real through the plugin socket (fill-window calls in flight), so
  * the server knows every one and renewals succeed. The daemon is the built dist/main.js.
@@ -25,7 +26,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { callPlugin } from '../test/support/plugin-client.js';
 import { labPrerequisites } from '../test/support/lab/prereqs.js';
-import { buildInfo, startBenchDaemon, type BenchDaemon } from './lib/daemon.js';
+import { binaryInfo, buildInfo, startBenchDaemon, type BenchDaemon } from './lib/daemon.js';
 import { burst, requestPool } from './lib/plugin.js';
 import { figure, groups, info, mb, ms, percentile, printVerdicts, sampleProc, sparkline, type ProcSample } from './lib/report.js';
 import { createWideLab, txPackets, type WideLab } from './lib/wide-lab.js';
@@ -33,6 +34,7 @@ import { startWideServer } from './lib/wide-server.js';
 
 const { values } = parseArgs({
   options: {
+    binary: { type: 'string' },
     quick: { type: 'boolean', default: false },
     sizes: { type: 'string' },
     'lease-seconds': { type: 'string' },
@@ -42,6 +44,8 @@ const { values } = parseArgs({
     'fill-window': { type: 'string', default: '200' },
   },
 });
+/** --binary: the single executable the packages install instead of node dist/main.js. */
+const binary = values.binary === undefined ? {} : { binary: values.binary };
 const quick = values.quick;
 const sizes = (values.sizes ?? (quick ? '300' : '10000,50000')).split(',').map(Number);
 const leaseSeconds = Number(values['lease-seconds'] ?? (quick ? 20 : 120));
@@ -121,7 +125,7 @@ function deltas(secs: readonly Second[]): Array<{ cpu: number; tx: number; renew
 
 const started = Date.now();
 console.log(
-  `held-leases benchmark${quick ? ' (quick)' : ''}: sizes ${sizes.join(', ')}, leases of ${leaseSeconds} s (renewal due at about ${leaseSeconds / 2} s), quiet ${quietSeconds} s (no probe), observe ${observeSeconds} s, restart, then ${afterRestartSeconds} s; ${new Date().toISOString()}; ${buildInfo()}`,
+  `held-leases benchmark${quick ? ' (quick)' : ''}: sizes ${sizes.join(', ')}, leases of ${leaseSeconds} s (renewal due at about ${leaseSeconds / 2} s), quiet ${quietSeconds} s (no probe), observe ${observeSeconds} s, restart, then ${afterRestartSeconds} s; ${new Date().toISOString()}; ${values.binary === undefined ? buildInfo() : binaryInfo(values.binary)}`,
 );
 const lab = await createWideLab('bheld', 234);
 const server = await startWideServer('kea', lab, leaseSeconds);
@@ -133,7 +137,7 @@ try {
     const onLeaseEvent = (event: string, at: number): void => {
       if (event === 'renewed' || event === 'reacquired') renewalTimes.push(at);
     };
-    const daemonOptions = { netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'bheld', onLeaseEvent };
+    const daemonOptions = { netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'bheld', onLeaseEvent, ...binary };
     let daemon = await startBenchDaemon(daemonOptions);
     try {
       const poolId = await requestPool(daemon.socketPath, `${lab.subnet}/16`);

@@ -8,7 +8,7 @@
  * exchange.
  *
  *   sudo npm run bench:latency -- [--server kea|isc] [--quick] [--one 1000] [--seconds 30,10]
- *        [--svg docs/latency.svg]
+ *        [--svg docs/latency.svg] [--warm 3000] [--binary dist/sea/oam-docker-ipam]
  *
  * The raw exchanges run before the daemon starts: both bind UDP/68 in the client namespace.
  * Every request is for a fresh random MAC (a new lease) in a /16 pool; the daemon is the built
@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { labPrerequisites } from '../test/support/lab/prereqs.js';
-import { buildInfo, startBenchDaemon } from './lib/daemon.js';
+import { binaryInfo, buildInfo, startBenchDaemon } from './lib/daemon.js';
 import { runPerfdhcp, type PerfResult } from './lib/perfdhcp.js';
 import { durableAppendMs, socketRoundTripMs } from './lib/floors.js';
 import { burst, requestAddress, requestPool, type Timed } from './lib/plugin.js';
@@ -37,6 +37,7 @@ import { startWideServer, type WideServerKind } from './lib/wide-server.js';
 
 const { values } = parseArgs({
   options: {
+    binary: { type: 'string' },
     server: { type: 'string', default: 'kea' },
     quick: { type: 'boolean', default: false },
     one: { type: 'string' },
@@ -45,6 +46,8 @@ const { values } = parseArgs({
     svg: { type: 'string' },
   },
 });
+/** --binary: the single executable the packages install instead of node dist/main.js. */
+const binary = values.binary === undefined ? {} : { binary: values.binary };
 const kind = values.server as WideServerKind;
 if (kind !== 'kea' && kind !== 'isc') throw new Error(`--server must be kea or isc, got ${String(values.server)}`);
 const quick = values.quick;
@@ -85,7 +88,7 @@ async function openLoop(socketPath: string, poolId: string, count: number, rate:
 
 const started = Date.now();
 console.log(
-  `latency benchmark, ${kind}${quick ? ' (quick)' : ''}; ${phases.map((p) => `${p.label}: ${p.count}`).join(', ')}; ${new Date().toISOString()}; ${buildInfo()}`,
+  `latency benchmark, ${kind}${quick ? ' (quick)' : ''}; ${phases.map((p) => `${p.label}: ${p.count}`).join(', ')}; ${new Date().toISOString()}; ${values.binary === undefined ? buildInfo() : binaryInfo(values.binary)}`,
 );
 const lab = await createWideLab('blat', 233);
 const server = await startWideServer(kind, lab, 3600);
@@ -105,7 +108,7 @@ try {
     );
   }
   const dir = await mkdtemp(join(tmpdir(), 'd4d-bench-latency-'));
-  const daemon = await startBenchDaemon({ netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'blat' });
+  const daemon = await startBenchDaemon({ netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'blat', ...binary });
   try {
     const poolId = await requestPool(daemon.socketPath, `${lab.subnet}/16`);
     fresh = await openLoop(daemon.socketPath, poolId, oneAtATime, 0);
