@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../test/support/fake-clock.js';
 import { testLog } from '../test/support/silent-log.js';
 import { formatReconcileReply } from './admin-client.js';
-import { adminRoutes, type AdminReconcileReply } from './admin-routes.js';
+import { adminLease, adminRoutes, type AdminReconcileReply } from './admin-routes.js';
 import { DockerUnavailableError } from './docker/engine.js';
 import type { DockerNetwork } from './ipam/reconcile.js';
 import { clientIdForMac } from './dhcp/messages.js';
@@ -117,6 +117,7 @@ describe('admin paths', () => {
           ClientId: '01:02:00:00:00:00:01',
           ExpiresAt: '2026-01-01T00:09:00.000Z',
           GrantedAt: granted,
+          NextStepAt: '2026-01-01T00:04:00.000Z',
         },
         {
           Pool: POOL,
@@ -128,9 +129,18 @@ describe('admin paths', () => {
           ClientId: '01:02:00:00:00:00:02',
           ExpiresAt: null,
           GrantedAt: granted,
+          NextStepAt: '2026-01-01T00:04:00.000Z',
         },
       ],
     });
+  });
+
+  it('says when the daemon next asks the server about a lease: its renewal while bound, else its next attempt', () => {
+    const retrying = (state: Lease['state'], retryAt: number | null): Lease => ({ ...lease(1), state, retryAt });
+    expect(adminLease(POOL, lease(1), []).NextStepAt).toBe('2026-01-01T00:04:00.000Z');
+    expect(adminLease(POOL, retrying('RENEWING', T0 + 300_000), []).NextStepAt).toBe('2026-01-01T00:05:00.000Z');
+    expect(adminLease(POOL, retrying('EXPIRED', T0 + 900_000), []).NextStepAt).toBe('2026-01-01T00:15:00.000Z');
+    expect(adminLease(POOL, { ...lease(1), renewAt: null }, []).NextStepAt).toBeNull();
   });
 
   it("lists a lease's last failed step, and forgets those of leases no longer held", async () => {

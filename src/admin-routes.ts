@@ -41,6 +41,12 @@ export interface AdminLease {
   ExpiresAt?: string | null;
   /** When the server last granted or extended the lease (ISO): its acquisition or last renewal. */
   GrantedAt?: string;
+  /**
+   * When the daemon next asks the server about this lease (ISO): its renewal (T1) while BOUND,
+   * its next attempt while renewing, rebinding or getting it back; null when nothing is due.
+   * As of the listing: a step under way moves it.
+   */
+  NextStepAt?: string | null;
   /** The lease's last failed step since the daemon started. */
   LastError?: { At: string; Message: string };
 }
@@ -196,8 +202,14 @@ export function adminLease(poolId: string, lease: Lease, networks: string[], las
     ...(lease.identity.hostname === undefined ? {} : { Hostname: lease.identity.hostname }),
     ExpiresAt: lease.expiresAt === null ? null : iso(lease.expiresAt),
     GrantedAt: iso(lease.requestedAt),
+    NextStepAt: nextStepAt(lease),
     ...(lastError === undefined ? {} : { LastError: { At: iso(lastError.at), Message: lastError.message } }),
   };
+}
+
+function nextStepAt(lease: Lease): string | null {
+  const at = lease.state === 'BOUND' ? lease.renewAt : (lease.retryAt ?? lease.renewAt);
+  return at === null ? null : iso(at);
 }
 
 /** The wire form of the daemon's status. */
