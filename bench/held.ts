@@ -11,7 +11,8 @@
  *     is an upper bound on the daemon's event-loop delay (target < 10 ms);
  *   - the renewal rate over time, from the daemon's own lease events (its JSON log), per second;
  *   - a restart mid-run (SIGTERM, start again): the first minute after it, renewals and datagrams
- *     per second beside the steady state before it (no spike).
+ *     per second beside the steady state before it (no spike), and beside what was due then:
+ *     each lease's next step from the daemon's listing just before the stop (no more sent than due).
  *
  *   sudo npm run bench:held -- [--quick] [--sizes 10000,50000] [--lease-seconds 120]
  *        [--quiet 20] [--observe 240] [--after-restart 60] [--fill-window 200]
@@ -24,6 +25,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { daemonLeases } from '../src/admin-client.js';
 import { callPlugin } from '../test/support/plugin-client.js';
 import { labPrerequisites } from '../test/support/lab/prereqs.js';
 import { binaryInfo, buildInfo, startBenchDaemon, type BenchDaemon } from './lib/daemon.js';
@@ -190,14 +192,27 @@ try {
       console.log(`        renewals per 5 s over the observation (max ${Math.max(0, ...groups(perSec, 5))}):\n        |${sparkline(groups(perSec, 5))}|`);
       const steadyTxPeak = Math.max(0, ...d.map((s) => s.tx));
 
-      // Restart mid-run: what the first minute after a start looks like with leases held.
+      // Restart mid-run: what the first minute after a start looks like with leases held. What
+      // is due then comes from the daemon's own listing just before the stop (NextStepAt), so the
+      // traffic after the start can be set beside it: a storm is more than what is due.
+      const nextSteps = (await daemonLeases(daemon.socketPath, 120_000)).map((l) => (l.NextStepAt == null ? Infinity : Date.parse(l.NextStepAt)));
       await daemon.stop();
       const restartedAt = performance.now();
       daemon = await startBenchDaemon(daemonOptions);
       info('restart: launch to serving', ms(daemon.servingAt - daemon.spawnedAt));
       info('restart: stop + start', ms(daemon.servingAt - restartedAt));
+      const afterEpoch0 = Date.now();
       const after = await observe(lab, daemon, afterRestartSeconds, renewalTimes);
       const da = deltas(after.secs);
+      // Epoch time of each sample (observe() times them with performance.now()).
+      const firstAt = (after.secs[0] as Second).proc.atMs;
+      const epochOf = (s: Second): number => afterEpoch0 + (s.proc.atMs - firstAt);
+      const overdue = nextSteps.filter((t) => t < epochOf(after.secs[0] as Second)).length;
+      const duePerSecond = after.secs.slice(1).map((s, i) => {
+        const from = epochOf(after.secs[i] as Second);
+        const to = epochOf(s);
+        return nextSteps.filter((t) => t >= from && t < to).length;
+      });
       const txAfter = da.map((s) => s.tx);
       const txPeakAfter = Math.max(0, ...txAfter);
       console.log(`        datagrams/s, first ${afterRestartSeconds} s after the restart (max ${txPeakAfter}):\n        |${sparkline(txAfter)}|`);
@@ -207,6 +222,17 @@ try {
         `${txPeakAfter} vs ${steadyTxPeak}`,
         'no spike (<= 2 x before)',
         txPeakAfter <= 2 * Math.max(1, steadyTxPeak),
+      );
+      console.log(
+        `        renewals due per second then, from the listing before the stop (max ${Math.max(0, ...duePerSecond)}; ${overdue} more fell due while it was down):\n        |${sparkline(duePerSecond)}|`,
+      );
+      const sentAfter = txAfter.reduce((a, b) => a + b, 0);
+      const dueAfter = overdue + duePerSecond.reduce((a, b) => a + b, 0);
+      figure(
+        `datagrams in the ${afterRestartSeconds} s after the restart vs renewals due`,
+        `${sentAfter} vs ${dueAfter}`,
+        'no more than due (<= 1.1 x)',
+        sentAfter <= 1.1 * Math.max(1, dueAfter),
       );
       const p99After = percentile(after.probesMs, 0.99);
       figure('event-loop probe p99, first period after restart', ms(p99After), '< 10 ms', after.probeFailures > 0 ? false : p99After < 10);
