@@ -226,10 +226,14 @@ try {
       console.log(
         `        renewals due per second then, from the listing before the stop (max ${Math.max(0, ...duePerSecond)}; ${overdue} more fell due while it was down):\n        |${sparkline(duePerSecond)}|`,
       );
-      const sentAfter = txAfter.reduce((a, b) => a + b, 0);
-      const dueAfter = overdue + duePerSecond.reduce((a, b) => a + b, 0);
+      // Within 0.4 of a lease: a lease renewed after the restart is not due again before that
+      // (with its jitter T1 stays within 0.4-0.6 of the lease, src/lease/lease.ts), so all that
+      // is sent in the window is in the listing.
+      const window = Math.min(txAfter.length, Math.floor(0.4 * leaseSeconds));
+      const sentAfter = txAfter.slice(0, window).reduce((a, b) => a + b, 0);
+      const dueAfter = overdue + duePerSecond.slice(0, window).reduce((a, b) => a + b, 0);
       figure(
-        `datagrams in the ${afterRestartSeconds} s after the restart vs renewals due`,
+        `datagrams in the ${window} s after the restart vs renewals due`,
         `${sentAfter} vs ${dueAfter}`,
         'no more than due (<= 1.1 x)',
         sentAfter <= 1.1 * Math.max(1, dueAfter),
