@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clientIdForMac, clientIdForName } from '../messages.js';
-import { longLivedBytes, longLivedCopy } from './long-lived.js';
+import { longLivedBytes } from './long-lived.js';
 
 describe('long-lived bytes', () => {
   it('packs small values into one slab of their own, apart from Node’s pool of short-lived buffers', () => {
@@ -14,9 +14,11 @@ describe('long-lived bytes', () => {
   });
 
   it('starts a new slab when the current one is full, leaving earlier values intact', () => {
-    const first = longLivedCopy(Uint8Array.of(1, 2, 3));
+    const first = longLivedBytes(3);
+    first.set([1, 2, 3]);
     for (let i = 0; i < 20_000; i++) longLivedBytes(7);
-    const later = longLivedCopy(Uint8Array.of(9, 9, 9));
+    const later = longLivedBytes(3);
+    later.set([9, 9, 9]);
     expect(later.buffer).not.toBe(first.buffer);
     expect([...first]).toEqual([1, 2, 3]);
   });

@@ -27,10 +27,3 @@ export function longLivedBytes(length: number): Uint8Array {
   used += length;
   return out;
 }
-
-/** A copy of `bytes` in long-lived memory. */
-export function longLivedCopy(bytes: Uint8Array): Uint8Array {
-  const out = longLivedBytes(bytes.length);
-  out.set(bytes);
-  return out;
-}
