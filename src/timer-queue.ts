@@ -1,70 +1,72 @@
 /**
- * Many timers on one: a binary heap of due times, with a single timer of the underlying clock
- * armed for the earliest. Node's own timers cost about 250 bytes each when their delays are all
- * different (a timer, a list per distinct delay and its closures), which is what one timer per
- * held lease is: 12 MB at 50,000 leases. Here a timer is one small object.
+ * Many timers on one: a binary heap of items by due time, with a single timer of the underlying
+ * clock armed for the earliest. Node's own timers cost about 250 bytes each when their delays
+ * are all different (a timer, a list per distinct delay and its closures), which is what one
+ * timer per held lease is: 12 MB at 50,000 leases. A closure per timer (and the context it
+ * captures) still cost about 180 bytes a lease, 9 MB at 50,000: so the queue holds the items
+ * themselves, which carry its three fields (`Queued`), and calls one function with the item
+ * that fell due.
  *
- * Timers fire in due order (then in the order they were set). A firing runs at most `batch`
- * callbacks and leaves the rest to a following turn of the event loop, so a wave of timers
- * falling due together never holds the loop for long; timers set by a callback never run in the
- * same turn.
+ * Items fall due in due order (then in the order they were set). A firing hands out at most
+ * `batch` items and leaves the rest to a following turn of the event loop, so a wave of timers
+ * falling due together never holds the loop for long; an item set again by the callback never
+ * falls due in the same turn.
  */
 import type { Clock, TimerHandle } from './clock.js';
 
-class QueuedTimer implements TimerHandle {
-  /** Position in the heap; -1 once fired or cleared. */
-  index = -1;
-
-  constructor(
-    readonly dueAt: number,
-    readonly seq: number,
-    readonly fn: () => void,
-  ) {}
+/** The fields the queue keeps on an item it holds; only the queue writes them. */
+export interface Queued {
+  /** Position in the heap; -1 when the item is not queued. */
+  queueIndex: number;
+  queueDueAt: number;
+  /** Order among items due at the same time, and the turn the item was set in. */
+  queueSeq: number;
 }
 
 /**
- * Callbacks run in one turn of the event loop at most (default). A lease step starting costs
+ * Items handed out in one turn of the event loop at most (default). A lease step starting costs
  * about 0.3 ms, and a millisecond before V8 has compiled it (just after a start, when the
  * leases that fell due while the daemon was down come together): 32 keep a turn within the
  * event-loop target, and 32 a millisecond is still far above what the sender lets out.
  */
 const DEFAULT_BATCH = 32;
 
-export class TimerQueue implements Clock {
+export class TimerQueue<T extends Queued> {
   readonly #clock: Clock;
+  readonly #onDue: (item: T) => void;
   readonly #batch: number;
-  readonly #heap: QueuedTimer[] = [];
+  readonly #heap: T[] = [];
   #seq = 0;
   /** The underlying clock's timer, and the due time it was armed for. */
   #armed: TimerHandle | undefined;
   #armedFor = Infinity;
 
-  constructor(clock: Clock, batch = DEFAULT_BATCH) {
+  constructor(clock: Clock, onDue: (item: T) => void, batch = DEFAULT_BATCH) {
     this.#clock = clock;
+    this.#onDue = onDue;
     this.#batch = batch;
   }
 
-  /** Timers set and not yet fired or cleared. */
+  /** Items queued and not yet due or cleared. */
   get size(): number {
     return this.#heap.length;
   }
 
-  now(): number {
-    return this.#clock.now();
+  /** Queues `item` to fall due in `ms` (clamped to ≥ 0); an item already queued moves. */
+  set(item: T, ms: number): void {
+    if (item.queueIndex >= 0) this.#removeAt(item.queueIndex);
+    item.queueDueAt = this.#clock.now() + Math.max(0, ms);
+    item.queueSeq = this.#seq++;
+    item.queueIndex = this.#heap.length;
+    this.#heap.push(item);
+    this.#up(item.queueIndex);
+    if (item.queueDueAt < this.#armedFor) this.#arm();
   }
 
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const timer = new QueuedTimer(this.#clock.now() + Math.max(0, ms), this.#seq++, fn);
-    timer.index = this.#heap.length;
-    this.#heap.push(timer);
-    this.#up(timer.index);
-    if (timer.dueAt < this.#armedFor) this.#arm();
-    return timer;
-  }
-
-  clearTimeout(handle: TimerHandle): void {
-    if (!(handle instanceof QueuedTimer) || handle.index < 0) return;
-    this.#removeAt(handle.index);
+  /** Takes `item` out of the queue; nothing happens if it is not queued. */
+  clear(item: T): void {
+    if (item.queueIndex < 0 || this.#heap[item.queueIndex] !== item) return;
+    this.#removeAt(item.queueIndex);
     // An earlier arming than needed only fires once for nothing; none at all is left armed.
     if (this.#heap.length === 0) this.#disarm();
   }
@@ -73,17 +75,17 @@ export class TimerQueue implements Clock {
     this.#armed = undefined;
     this.#armedFor = Infinity;
     const now = this.#clock.now();
-    // Timers set from here on (by the callbacks) wait for a later turn.
+    // Items set from here on (by the callback) wait for a later turn.
     const setBefore = this.#seq;
     let ran = 0;
     try {
       for (;;) {
         const top = this.#heap[0];
-        if (top === undefined || top.dueAt > now || top.seq >= setBefore) break;
+        if (top === undefined || top.queueDueAt > now || top.queueSeq >= setBefore) break;
         if (ran === this.#batch) break;
         this.#removeAt(0);
         ran++;
-        top.fn();
+        this.#onDue(top);
       }
     } finally {
       this.#arm();
@@ -96,10 +98,10 @@ export class TimerQueue implements Clock {
       this.#disarm();
       return;
     }
-    if (this.#armed !== undefined && top.dueAt >= this.#armedFor) return;
+    if (this.#armed !== undefined && top.queueDueAt >= this.#armedFor) return;
     this.#disarm();
-    this.#armedFor = top.dueAt;
-    this.#armed = this.#clock.setTimeout(() => this.#fire(), top.dueAt - this.#clock.now());
+    this.#armedFor = top.queueDueAt;
+    this.#armed = this.#clock.setTimeout(() => this.#fire(), top.queueDueAt - this.#clock.now());
   }
 
   #disarm(): void {
@@ -110,51 +112,51 @@ export class TimerQueue implements Clock {
 
   #removeAt(i: number): void {
     const heap = this.#heap;
-    const removed = heap[i] as QueuedTimer;
-    const last = heap.pop() as QueuedTimer;
-    removed.index = -1;
+    const removed = heap[i] as T;
+    const last = heap.pop() as T;
+    removed.queueIndex = -1;
     if (last === removed) return;
     heap[i] = last;
-    last.index = i;
+    last.queueIndex = i;
     this.#down(i);
-    this.#up(last.index);
+    this.#up(last.queueIndex);
   }
 
-  #before(a: QueuedTimer, b: QueuedTimer): boolean {
-    return a.dueAt < b.dueAt || (a.dueAt === b.dueAt && a.seq < b.seq);
+  #before(a: T, b: T): boolean {
+    return a.queueDueAt < b.queueDueAt || (a.queueDueAt === b.queueDueAt && a.queueSeq < b.queueSeq);
   }
 
   #up(i: number): void {
     const heap = this.#heap;
-    const t = heap[i] as QueuedTimer;
+    const t = heap[i] as T;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const parent = heap[p] as QueuedTimer;
+      const parent = heap[p] as T;
       if (!this.#before(t, parent)) break;
       heap[i] = parent;
-      parent.index = i;
+      parent.queueIndex = i;
       i = p;
     }
     heap[i] = t;
-    t.index = i;
+    t.queueIndex = i;
   }
 
   #down(i: number): void {
     const heap = this.#heap;
     const n = heap.length;
-    const t = heap[i] as QueuedTimer;
+    const t = heap[i] as T;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const c = r < n && this.#before(heap[r] as QueuedTimer, heap[l] as QueuedTimer) ? r : l;
-      const child = heap[c] as QueuedTimer;
+      const c = r < n && this.#before(heap[r] as T, heap[l] as T) ? r : l;
+      const child = heap[c] as T;
       if (!this.#before(child, t)) break;
       heap[i] = child;
-      child.index = i;
+      child.queueIndex = i;
       i = c;
     }
     heap[i] = t;
-    t.index = i;
+    t.queueIndex = i;
   }
 }

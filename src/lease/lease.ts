@@ -1,6 +1,9 @@
 /**
  * A container's lease as d4d tracks it: the binding the server granted plus our timers.
- * Plain data (no methods) so it can be persisted and compared as is.
+ * Plain data (no methods) so it can be persisted and compared as is, and never changed once
+ * made: the lease manager replaces a lease with a new object at each change, so one object is
+ * shared by the manager, its events, the lease table and every caller, with no defensive copies
+ * (two copies of each lease were 14 MB at 50,000 leases).
  */
 import type { Binding } from '../dhcp/binding.js';
 import { INFINITE_LEASE_SECONDS } from '../dhcp/codec/option-codes.js';
@@ -10,24 +13,24 @@ import type { LeaseState } from './state.js';
 
 export interface Lease {
   /** Caller's key for this lease (one per container endpoint). */
-  id: string;
-  identity: ClientIdentity;
-  ip: string;
-  serverId: string;
-  state: LeaseState;
-  binding: Binding;
+  readonly id: string;
+  readonly identity: ClientIdentity;
+  readonly ip: string;
+  readonly serverId: string;
+  readonly state: LeaseState;
+  readonly binding: Binding;
   /** Start of the lease: when the acknowledged REQUEST was sent. */
-  requestedAt: number;
+  readonly requestedAt: number;
   /** When to start renewing (T1); at most a day after the start (null only in tables written before that rule). */
-  renewAt: number | null;
+  readonly renewAt: number | null;
   /** When to start rebinding (T2); null only in tables written before T1 was capped. */
-  rebindAt: number | null;
+  readonly rebindAt: number | null;
   /** When the address must no longer be used, null for an infinite lease. */
-  expiresAt: number | null;
+  readonly expiresAt: number | null;
   /** Next attempt while RENEWING, REBINDING, EXPIRED or REBOOTING. */
-  retryAt: number | null;
+  readonly retryAt: number | null;
   /** Consecutive failed attempts to get the address back after expiry or a NAK. */
-  recoveryAttempts: number;
+  readonly recoveryAttempts: number;
 }
 
 /** RFC 2131 §4.4.5 defaults: T1 = 0.5 × lease, T2 = 0.875 × lease. */

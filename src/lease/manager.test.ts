@@ -405,9 +405,9 @@ describe('LeaseManager at scale and under outage (issue 6)', () => {
     // Saved BOUND past their expiry (the daemon was down longer than the lease), and saved
     // already EXPIRED or REBOOTING with their retry due.
     for (let i = 0; i < N; i++) {
-      const lease = savedLease(i, t0, 4_000_000, 3_600);
-      if (i % 3 === 1) Object.assign(lease, { state: 'EXPIRED', retryAt: t0 - 1_000 });
-      if (i % 3 === 2) Object.assign(lease, { state: 'REBOOTING', retryAt: null });
+      const saved = savedLease(i, t0, 4_000_000, 3_600);
+      const lease: Lease =
+        i % 3 === 1 ? { ...saved, state: 'EXPIRED', retryAt: t0 - 1_000 } : i % 3 === 2 ? { ...saved, state: 'REBOOTING', retryAt: null } : saved;
       s.manager.restore(lease);
     }
     expect(await s.clock.advanceUntil(() => firstAt.size === N, 60_000, 100)).toBe(true);
@@ -603,11 +603,11 @@ describe('LeaseManager indexes (issue 7)', () => {
     ).toEqual([a.id, b.id].sort());
     expect(manager.leasesInPool('p22').map((l) => l.id)).toEqual([c.id]);
     expect(manager.leasesOfClientId(c.identity.clientId).map((l) => l.id)).toEqual([c.id]);
-    // Copies: changing one changes nothing in the table.
-    (manager.holdersOf('192.0.2.10')[0] as Lease).ip = '192.0.2.99';
-    expect(manager.holds('192.0.2.10')).toBe(true);
+    // A lease handed out is a value: what the caller holds does not change with the table.
+    const heldC = manager.leasesOfClientId(c.identity.clientId)[0] as Lease;
     manager.forget(a.id);
     await manager.release(c.id);
+    expect(heldC.state).toBe('BOUND');
     expect(manager.holds('192.0.2.10')).toBe(false);
     expect(manager.leasesInPool('p1').map((l) => l.id)).toEqual([b.id]);
     expect(manager.leasesInPool('p22')).toEqual([]);
