@@ -10,7 +10,7 @@
 import { BootOp, FLAG_BROADCAST, MessageType, OptionCode } from './codec/option-codes.js';
 import type { DhcpPacket } from './codec/packet.js';
 import { ipv4Value, stringValue, uint16Value, uint8Value, type OptionMap } from './codec/options.js';
-import { parseMac } from './codec/ipv4.js';
+import { parseMac, parseMacInto } from './codec/ipv4.js';
 import { longLivedBytes } from './codec/long-lived.js';
 
 /** Who a message is for: the container endpoint. */
@@ -63,11 +63,24 @@ interface Common {
   secs: number;
 }
 
+/**
+ * What every message of a kind carries alike, built once: zero `sname` and `file` fields, the
+ * message types, the parameter list and the size. Messages share these values; they are
+ * encoded (copied into the datagram) and dropped, and nothing writes into a message's fields
+ * or option values in place (`relayed()` makes a new option map). Built afresh, they were
+ * about a third of what building a message allocated.
+ */
+const ZERO_SNAME = new Uint8Array(64);
+const ZERO_FILE = new Uint8Array(128);
+const MESSAGE_TYPE_VALUES: ReadonlyMap<number, Uint8Array> = new Map(Object.values(MessageType).map((t) => [t, uint8Value(t)]));
+const PARAMETER_REQUEST_VALUE = Uint8Array.from(PARAMETER_REQUEST_LIST);
+const MAX_MESSAGE_SIZE_VALUE = uint16Value(MAX_MESSAGE_SIZE);
+
 function basePacket(c: Common, type: number, flags: number, ciaddr: string): DhcpPacket {
   const chaddr = new Uint8Array(16);
-  chaddr.set(parseMac(c.client.mac));
+  parseMacInto(c.client.mac, chaddr, 0);
   const options: OptionMap = new Map();
-  options.set(OptionCode.MessageType, uint8Value(type));
+  options.set(OptionCode.MessageType, MESSAGE_TYPE_VALUES.get(type) ?? uint8Value(type));
   options.set(OptionCode.ClientIdentifier, c.client.clientId);
   return {
     op: BootOp.Request,
@@ -82,15 +95,15 @@ function basePacket(c: Common, type: number, flags: number, ciaddr: string): Dhc
     siaddr: '0.0.0.0',
     giaddr: '0.0.0.0',
     chaddr,
-    sname: new Uint8Array(64),
-    file: new Uint8Array(128),
+    sname: ZERO_SNAME,
+    file: ZERO_FILE,
     options,
   };
 }
 
 function addRequestParameters(p: DhcpPacket, c: Common): void {
-  p.options.set(OptionCode.ParameterRequestList, Uint8Array.from(PARAMETER_REQUEST_LIST));
-  p.options.set(OptionCode.MaxMessageSize, uint16Value(MAX_MESSAGE_SIZE));
+  p.options.set(OptionCode.ParameterRequestList, PARAMETER_REQUEST_VALUE);
+  p.options.set(OptionCode.MaxMessageSize, MAX_MESSAGE_SIZE_VALUE);
   if (c.client.hostname !== undefined && c.client.hostname !== '') {
     p.options.set(OptionCode.HostName, stringValue(c.client.hostname));
   }

@@ -1,8 +1,11 @@
 /** IPv4 and MAC text <-> bytes helpers shared by the codec. Pure; no I/O. */
 
+const DECIMAL = Array.from({ length: 256 }, (_, b) => String(b));
+
 /** `a.b.c.d` from four bytes at `offset`. */
 export function formatIPv4(bytes: Uint8Array, offset: number): string {
-  return `${bytes[offset] ?? 0}.${bytes[offset + 1] ?? 0}.${bytes[offset + 2] ?? 0}.${bytes[offset + 3] ?? 0}`;
+  // From a table of the 256 octets: no number is turned into text (four addresses a packet).
+  return `${DECIMAL[bytes[offset] ?? 0]}.${DECIMAL[bytes[offset + 1] ?? 0]}.${DECIMAL[bytes[offset + 2] ?? 0]}.${DECIMAL[bytes[offset + 3] ?? 0]}`;
 }
 
 /** Whether `s` is a dotted-quad IPv4 address without leading zeros. */
@@ -58,17 +61,35 @@ const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** Lower-case `aa:bb:cc:dd:ee:ff`, or undefined when `s` is not a 48-bit MAC in colon form. */
 export function normalizeMac(s: string): string | undefined {
+  // Nearly every MAC here is already in that form (each message checks its client's): then it
+  // is returned as is, without the three strings and the regular expression below.
+  if (isNormalMac(s)) return s;
   const lower = s.trim().toLowerCase().replaceAll('-', ':');
   return MAC_RE.test(lower) ? lower : undefined;
 }
 
+/** Whether `s` is already `aa:bb:cc:dd:ee:ff` in lower case. */
+function isNormalMac(s: string): boolean {
+  if (s.length !== 17) return false;
+  for (let i = 0; i < 17; i++) {
+    const c = s.charCodeAt(i);
+    if (i % 3 === 2 ? c !== 0x3a : !((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
+
 /** Six bytes from a MAC in colon form; throws `RangeError` for anything else. */
 export function parseMac(mac: string): Uint8Array {
+  const out = new Uint8Array(6);
+  parseMacInto(mac, out, 0);
+  return out;
+}
+
+/** Writes the six bytes of a MAC in colon form into `out` at `offset`; throws `RangeError` for anything else. */
+export function parseMacInto(mac: string, out: Uint8Array, offset: number): void {
   const norm = normalizeMac(mac);
   if (norm === undefined) throw new RangeError(`not a MAC address: ${JSON.stringify(mac)}`);
-  const out = new Uint8Array(6);
-  for (let i = 0; i < 6; i++) out[i] = (hexDigit(norm.charCodeAt(i * 3)) << 4) | hexDigit(norm.charCodeAt(i * 3 + 1));
-  return out;
+  for (let i = 0; i < 6; i++) out[offset + i] = (hexDigit(norm.charCodeAt(i * 3)) << 4) | hexDigit(norm.charCodeAt(i * 3 + 1));
 }
 
 /** The value of a lower-case hex digit (the caller has checked it is one). */

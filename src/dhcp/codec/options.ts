@@ -26,8 +26,10 @@ export type ReadonlyOptionMap = ReadonlyMap<number, Uint8Array>;
  */
 export function parseOptionArea(area: Uint8Array, base: number, into: OptionMap): void {
   // Parts of repeated options are joined once at the end: joining as they come would cost
-  // quadratic time on a datagram of thousands of one-byte repeats.
-  const parts = new Map<number, Uint8Array[]>();
+  // quadratic time on a datagram of thousands of one-byte repeats. Only repeated codes get a
+  // list: a reply has a dozen options, nearly never a repeat, and a list each was an array
+  // per option per datagram.
+  let repeated: Map<number, Uint8Array[]> | undefined;
   let i = 0;
   while (i < area.length) {
     const code = area[i] as number;
@@ -46,16 +48,23 @@ export function parseOptionArea(area: Uint8Array, base: number, into: OptionMap)
     if (end > area.length) {
       throw new DecodeError(`option ${code} length ${length} runs past the option area: got ${area.length - start} bytes, want ${length}`, base + i);
     }
-    const list = parts.get(code);
-    if (list === undefined) {
-      const previous = into.get(code);
-      parts.set(code, previous === undefined ? [area.subarray(start, end)] : [previous, area.subarray(start, end)]);
+    const part = area.subarray(start, end);
+    const list = repeated?.get(code);
+    if (list !== undefined) {
+      list.push(part);
     } else {
-      list.push(area.subarray(start, end));
+      // The first part stays in `into` until the join (or for good, when it is the only one);
+      // one there already came earlier in this area or from an area before it (overload).
+      const previous = into.get(code);
+      if (previous === undefined) into.set(code, part);
+      else {
+        repeated ??= new Map();
+        repeated.set(code, [previous, part]);
+      }
     }
     i = end;
   }
-  for (const [code, list] of parts) into.set(code, list.length === 1 ? (list[0] as Uint8Array) : concat(list));
+  if (repeated !== undefined) for (const [code, list] of repeated) into.set(code, concat(list));
 }
 
 /** Bytes the options take on the wire, End included but no padding. */
@@ -77,6 +86,15 @@ export function writeOptions(options: ReadonlyOptionMap, out: Uint8Array, offset
   let o = offset;
   for (const [code, value] of options) {
     if (isFramingCode(code)) continue;
+    if (value.length <= 255) {
+      // The usual case, without a view: a view of a small value (V8 keeps those inside the
+      // object) first moves its bytes to a buffer of their own, for every option of every message.
+      out[o] = code;
+      out[o + 1] = value.length;
+      out.set(value, o + 2);
+      o += 2 + value.length;
+      continue;
+    }
     let rest = value;
     do {
       const part = rest.subarray(0, 255);
@@ -122,7 +140,8 @@ export function getUint8(options: ReadonlyOptionMap, code: number): number | und
 /** A 32-bit unsigned option in network order, e.g. lease time (RFC 2132 §9.2). */
 export function getUint32(options: ReadonlyOptionMap, code: number): number | undefined {
   const v = exactLength(options, code, 4);
-  return v === undefined ? undefined : new DataView(v.buffer, v.byteOffset, 4).getUint32(0);
+  // Read by hand: a DataView over the value was an object per read, several per reply.
+  return v === undefined ? undefined : (v[0] as number) * 0x1000000 + (((v[1] as number) << 16) | ((v[2] as number) << 8) | (v[3] as number));
 }
 
 /** A single IPv4 address option, e.g. server identifier (RFC 2132 §9.7). */
@@ -143,13 +162,16 @@ export function getIPv4List(options: ReadonlyOptionMap, code: number): string[] 
   return list;
 }
 
+const LATIN1 = new TextDecoder('latin1');
+const UTF8 = new TextEncoder();
+
 /** An NVT ASCII string option, e.g. domain name or NAK message (RFC 2132 §3.17, §9.9). */
 export function getString(options: ReadonlyOptionMap, code: number): string | undefined {
   const v = options.get(code);
   if (v === undefined) return undefined;
   // Some servers NUL-terminate strings although RFC 2132 §2 says not to.
   const end = v.indexOf(0);
-  return new TextDecoder('latin1').decode(end === -1 ? v : v.subarray(0, end));
+  return LATIN1.decode(end === -1 ? v : v.subarray(0, end));
 }
 
 /** Lease time in seconds (option 51), or `fallback` when absent (RFC 2132 §9.2). */
@@ -181,5 +203,13 @@ export function ipv4Value(address: string): Uint8Array {
 
 /** Builds a string option value; callers pass ASCII host names and the like. */
 export function stringValue(s: string): Uint8Array {
-  return new TextEncoder().encode(s);
+  // Host names are short ASCII, written byte by byte: the encoder's call into the runtime cost
+  // more than the copy, twice per acquisition.
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return UTF8.encode(s);
+    out[i] = c;
+  }
+  return out;
 }

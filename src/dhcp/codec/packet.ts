@@ -59,14 +59,12 @@ export function decodePacket(input: Uint8Array): DhcpPacket {
   // shares nothing with the caller's bytes (a pooled buffer may be reused, a test may mutate
   // its input), at one allocation per datagram instead of one per field and option, which was
   // most of what a renewal allocated.
-  const data = new Uint8Array(input.length);
-  data.set(input);
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const cookie = view.getUint32(HEADER_LENGTH);
+  const data = privateCopy(input);
+  const cookie = readUint32(data, HEADER_LENGTH);
   if (cookie !== MAGIC_COOKIE) {
     throw new DecodeError(`bad magic cookie: got 0x${cookie.toString(16).padStart(8, '0')}, want 0x${MAGIC_COOKIE.toString(16)}`, HEADER_LENGTH);
   }
-  const hlen = view.getUint8(2);
+  const hlen = data[2] as number;
   if (hlen > 16) throw new DecodeError(`hardware address length ${hlen} exceeds 16`, 2);
 
   let sname = data.subarray(SNAME_OFFSET, SNAME_OFFSET + 64);
@@ -98,13 +96,13 @@ export function decodePacket(input: Uint8Array): DhcpPacket {
   }
 
   return {
-    op: view.getUint8(0),
-    htype: view.getUint8(1),
+    op: data[0] as number,
+    htype: data[1] as number,
     hlen,
-    hops: view.getUint8(3),
-    xid: view.getUint32(4),
-    secs: view.getUint16(8),
-    flags: view.getUint16(10),
+    hops: data[3] as number,
+    xid: readUint32(data, 4),
+    secs: readUint16(data, 8),
+    flags: readUint16(data, 10),
     ciaddr: formatIPv4(data, 12),
     yiaddr: formatIPv4(data, 16),
     siaddr: formatIPv4(data, 20),
@@ -114,6 +112,39 @@ export function decodePacket(input: Uint8Array): DhcpPacket {
     file,
     options,
   };
+}
+
+/**
+ * Decoded datagrams are copied into slabs of their own: an ArrayBuffer per datagram (memory
+ * outside the heap, tracked and freed one by one) cost more than decoding the datagram. A slab
+ * is freed once every packet cut from it is dropped; a packet lives for one exchange (what is
+ * kept of a reply is read out of it as numbers and text). Not Node's pool of small buffers: a
+ * packet kept longer would hold a slab shared with everything else.
+ */
+const COPY_SLAB_BYTES = 64 * 1024;
+/** Larger datagrams (jumbo frames) get a buffer of their own. */
+const MAX_SLAB_COPY_BYTES = 4 * 1024;
+let copySlab = new ArrayBuffer(COPY_SLAB_BYTES);
+let copyUsed = 0;
+
+function privateCopy(input: Uint8Array): Uint8Array {
+  if (input.length > MAX_SLAB_COPY_BYTES) return input.slice();
+  if (copyUsed + input.length > COPY_SLAB_BYTES) {
+    copySlab = new ArrayBuffer(COPY_SLAB_BYTES);
+    copyUsed = 0;
+  }
+  const out = new Uint8Array(copySlab, copyUsed, input.length);
+  out.set(input);
+  copyUsed += input.length;
+  return out;
+}
+
+function readUint16(data: Uint8Array, at: number): number {
+  return ((data[at] as number) << 8) | (data[at + 1] as number);
+}
+
+function readUint32(data: Uint8Array, at: number): number {
+  return (data[at] as number) * 0x1000000 + (((data[at + 1] as number) << 16) | ((data[at + 2] as number) << 8) | (data[at + 3] as number));
 }
 
 /**
@@ -153,12 +184,20 @@ export function encodePacket(p: DhcpPacket): Uint8Array {
   writeUint32(out, 16, ipv4ToNumber(p.yiaddr));
   writeUint32(out, 20, ipv4ToNumber(p.siaddr));
   writeUint32(out, 24, ipv4ToNumber(p.giaddr));
-  out.set(p.chaddr.subarray(0, 16), 28);
-  out.set(p.sname.subarray(0, 64), SNAME_OFFSET);
-  out.set(p.file.subarray(0, 128), FILE_OFFSET);
+  // The fields are copied whole when they have their exact size (always, but for hand-made
+  // packets): a view of a small array (V8 keeps those inside the object) would first move its
+  // bytes to a buffer of their own.
+  out.set(fitted(p.chaddr, 16), 28);
+  out.set(fitted(p.sname, 64), SNAME_OFFSET);
+  out.set(fitted(p.file, 128), FILE_OFFSET);
   writeUint32(out, HEADER_LENGTH, MAGIC_COOKIE);
   writeOptions(p.options, out, OPTIONS_OFFSET);
   return out;
+}
+
+/** `field` cut to `size` bytes, itself when it is no longer. */
+function fitted(field: Uint8Array, size: number): Uint8Array {
+  return field.length <= size ? field : field.subarray(0, size);
 }
 
 /** Big-endian, as every DHCP field. */
