@@ -29,7 +29,7 @@ import { rfcBackoff } from './backoff.js';
 import { bindingFromAck, type Binding } from './binding.js';
 import { AddressUnavailableError, ClientClosedError, NakError, NoResponseError, TransactionAbortedError } from './errors.js';
 import { Priority, QueueDeadlineError, Sender } from './sender.js';
-import { mismatch, type DropReason, type Expectation } from './match.js';
+import { acceptReply, type DropReason, type Expectation } from './match.js';
 import { exchangeOutcome, exchangeStep, type DhcpObserver } from './observer.js';
 import { buildDiscover, buildRebind, buildRelease, buildRenew, buildRequestForOffer, type ClientIdentity } from './messages.js';
 import { relayed, type RelayAgent } from './relay.js';
@@ -47,6 +47,9 @@ const MAX_SELECT_REQUESTS = 4;
 const MAX_REBOOT_REQUESTS = 2;
 /** Sends per renew/rebind step; the lease state machine spaces the steps themselves. */
 const MAX_RENEW_REQUESTS = 2;
+/** The replies that end a DISCOVER, and those that end a REQUEST. */
+const OFFER_ONLY: readonly number[] = [MessageType.Offer];
+const ACK_OR_NAK: readonly number[] = [MessageType.Ack, MessageType.Nak];
 /** After a NAK while selecting, wait this long (doubling to the cap) before a new DISCOVER. */
 const NAK_RESTART_MS = 1_000;
 const NAK_RESTART_MAX_MS = 8_000;
@@ -126,11 +129,20 @@ export interface HeldAddress {
 /** Counters of what the receive path saw; exported for metrics and tests. */
 export type ClientStats = Record<DropReason | 'received' | 'accepted', number>;
 
+/**
+ * One transaction waiting for its reply. The receive path leaves the reply here and wakes the
+ * wait under way, if any: a reply that comes while the transaction is still sending is found
+ * when it starts waiting.
+ */
 interface Pending {
-  expect: Expectation;
-  deliver: (p: DhcpPacket) => void;
-  /** Replies of the right kind dropped because of their server identifier, by identifier. */
-  untrusted: Map<string, number>;
+  readonly expect: Expectation;
+  reply: DhcpPacket | undefined;
+  /** An ACK's binding, read when the reply was accepted (`requestedAt` still 0). */
+  binding: Binding | undefined;
+  /** Ends the current wait for the reply; undefined between waits. */
+  wake: (() => void) | undefined;
+  /** Replies of the right kind dropped because of their server identifier, by identifier (made at the first). */
+  untrusted: Map<string, number> | undefined;
 }
 
 interface ExchangeSpec {
@@ -170,6 +182,7 @@ export class DhcpClient {
    */
   readonly #steps = new Set<StepAbort>();
   readonly #lastWarnAt = new Map<DropReason, number>();
+  readonly #serverSets = new Map<string, ReadonlySet<string>>();
   readonly stats: ClientStats = {
     received: 0,
     accepted: 0,
@@ -252,7 +265,7 @@ export class DhcpClient {
           destinations: () => [this.#servers.preferred],
           failover: true,
           link: req.link ?? req.requestedIp,
-          expect: this.#expect(xid, identity, [MessageType.Offer], this.#trusted),
+          expect: this.#expect(xid, identity, OFFER_ONLY, this.#trusted),
           build: () => {
             discoverSecs = secs();
             return buildDiscover({ client: identity, xid, secs: discoverSecs, ...optional('requestedIp', req.requestedIp) });
@@ -270,7 +283,7 @@ export class DhcpClient {
         }
         // The SELECTING REQUEST repeats the DISCOVER's secs (RFC 2131 §4.4.1).
         const selectSecs = discoverSecs;
-        let answer: { reply: DhcpPacket; firstSentAt: number };
+        let answer: Answer;
         try {
           answer = await this.#exchange({
             step: 'ACK',
@@ -278,7 +291,7 @@ export class DhcpClient {
             xid,
             to: serverId,
             link: req.link ?? offer.yiaddr,
-            expect: this.#expect(xid, identity, [MessageType.Ack, MessageType.Nak], new Set([serverId]), offer.yiaddr),
+            expect: this.#expect(xid, identity, ACK_OR_NAK, this.#onlyServer(serverId), offer.yiaddr),
             build: () => buildRequestForOffer({ client: identity, xid, secs: selectSecs, offeredIp: offer.yiaddr, serverId }),
             maxAttempts: MAX_SELECT_REQUESTS,
             deadlineAt,
@@ -289,9 +302,7 @@ export class DhcpClient {
           if (err instanceof NoResponseError && clock.now() < deadlineAt) continue;
           throw err;
         }
-        if (messageType(answer.reply) === MessageType.Ack) {
-          return bindingFromAck(answer.reply, answer.firstSentAt);
-        }
+        if (messageType(answer.reply) === MessageType.Ack) return bindingOf(answer);
         const reason = nakReason(answer.reply);
         if (req.requireRequested && req.requestedIp !== undefined) {
           throw new AddressUnavailableError(serverId, identity.mac, req.requestedIp, undefined);
@@ -448,7 +459,7 @@ export class DhcpClient {
     const startedAt = clock.now();
     const xid = this.#xids.allocate();
     try {
-      const servers = step === 'renew' ? new Set([held.serverId]) : this.#trusted;
+      const servers = step === 'renew' ? this.#onlyServer(held.serverId) : this.#trusted;
       // A rebind and an INIT-REBOOT are broadcast in the RFC (any server may answer): here they
       // go to every listed server. A renewal goes to the server that granted the lease.
       const everyServer = step === 'renew' ? undefined : this.#servers.all;
@@ -459,7 +470,7 @@ export class DhcpClient {
         to: everyServer?.join(', ') ?? held.serverId,
         ...(everyServer === undefined ? {} : { destinations: () => everyServer }),
         link: held.ip,
-        expect: this.#expect(xid, held.identity, [MessageType.Ack, MessageType.Nak], servers, held.ip),
+        expect: this.#expect(xid, held.identity, ACK_OR_NAK, servers, held.ip),
         build: () => build(xid, Math.max(0, Math.floor((clock.now() - startedAt) / 1000))),
         maxAttempts,
         deadlineAt,
@@ -470,7 +481,7 @@ export class DhcpClient {
       if (messageType(answer.reply) === MessageType.Nak) {
         throw new NakError(serverId, held.identity.mac, held.ip, nakReason(answer.reply));
       }
-      return bindingFromAck(answer.reply, answer.firstSentAt);
+      return bindingOf(answer);
     } finally {
       this.#xids.release(xid);
     }
@@ -483,25 +494,34 @@ export class DhcpClient {
 
   #expect(xid: number, identity: ClientIdentity, types: readonly number[], servers: ReadonlySet<string>, ip?: string): Expectation {
     const mac = normalizeMac(identity.mac) ?? identity.mac;
-    return { xid, mac, clientId: identity.clientId, types, servers, ...(ip === undefined ? {} : { ip }) };
+    const e: Expectation = { xid, mac, clientId: identity.clientId, types, servers };
+    if (ip !== undefined) e.ip = ip;
+    return e;
+  }
+
+  /** `{ id }` as a set, one per server identifier: every SELECTING REQUEST and renewal asks for one. */
+  #onlyServer(id: string): ReadonlySet<string> {
+    let set = this.#serverSets.get(id);
+    if (set === undefined) {
+      // As many as servers our leases come from: a handful.
+      set = new Set([id]);
+      this.#serverSets.set(id, set);
+    }
+    return set;
   }
 
   /** One transaction: send, wait, retransmit on the RFC schedule, until a reply or the deadline. */
-  async #exchange(spec: ExchangeSpec): Promise<{ reply: DhcpPacket; firstSentAt: number }> {
+  async #exchange(spec: ExchangeSpec): Promise<Answer> {
     const { clock, log } = this.#o;
     const { signal } = spec;
     if (signal.aborted) throw signal.reason;
-    let deliver!: (p: DhcpPacket) => void;
-    const replied = new Promise<DhcpPacket>((resolve) => (deliver = resolve));
-    let reply: DhcpPacket | undefined;
-    void replied.then((p) => (reply = p));
-    const untrusted = new Map<string, number>();
-    this.#pending.set(spec.xid, { expect: spec.expect, deliver, untrusted });
+    const pending: Pending = { expect: spec.expect, reply: undefined, binding: undefined, wake: undefined, untrusted: undefined };
+    this.#pending.set(spec.xid, pending);
     const delays = rfcBackoff(this.#o.random, this.#o.initialRetransmitMs);
     let firstSentAt: number | undefined;
     let attempts = 0;
     // Every server an attempt went to, for the error when none answered.
-    const tried = new Set<string>();
+    const tried: string[] = [];
     try {
       while (attempts < spec.maxAttempts) {
         if (clock.now() >= spec.deadlineAt) break;
@@ -510,7 +530,8 @@ export class DhcpClient {
         let packet: DhcpPacket | undefined;
         for (const to of destinations) {
           // The wait for the sender is part of the attempt: the schedule counts from the send.
-          await this.#sender.datagram(spec.priority, signal);
+          // Most datagrams find a token at once, and go without waiting for a turn.
+          if (!this.#sender.takeDatagram()) await this.#sender.datagram(spec.priority, signal);
           // Aborted between the grant and this turn (a forget(), a release): send nothing more.
           if (signal.aborted) throw signal.reason;
           if (bytes === undefined) {
@@ -520,7 +541,7 @@ export class DhcpClient {
             attempts++;
             firstSentAt ??= now;
           }
-          tried.add(to);
+          if (!tried.includes(to)) tried.push(to);
           try {
             await this.#o.transport.send(bytes, to, this.#o.serverPort);
           } catch (err) {
@@ -534,46 +555,46 @@ export class DhcpClient {
           log.debug({ mac: spec.mac, xid: spec.xid, attempt: attempts, to: destinations.join(', ') }, `sent ${summarizePacket(packet)}`);
         }
         const waitMs = Math.min(delays.next().value, spec.deadlineAt - clock.now());
-        await this.#waitForReply(replied, Math.max(0, waitMs), signal);
-        if (reply !== undefined) return { reply, firstSentAt: firstSentAt ?? clock.now() };
+        if (pending.reply === undefined) await this.#waitForReply(pending, Math.max(0, waitMs), signal);
+        if (pending.reply !== undefined) return answerOf(pending, firstSentAt ?? clock.now());
         if (spec.failover === true) {
           for (const to of destinations) this.#servers.noAnswer(to);
         }
       }
       // A reply may have arrived in the same tick as the deadline.
       await Promise.resolve();
-      if (reply !== undefined) return { reply, firstSentAt: firstSentAt ?? clock.now() };
+      if (pending.reply !== undefined) return answerOf(pending, firstSentAt ?? clock.now());
       const relay = this.#o.relay === undefined ? undefined : { giaddr: this.#o.relay.address, link: spec.link, subnetOption: this.#o.relay.subnetOption };
-      throw new NoResponseError(spec.step, tried.size > 0 ? [...tried].join(', ') : spec.to, spec.mac, attempts, spec.xid, untrusted, relay);
+      throw new NoResponseError(spec.step, tried.length > 0 ? tried.join(', ') : spec.to, spec.mac, attempts, spec.xid, pending.untrusted, relay);
     } finally {
-      this.#pending.delete(spec.xid);
+      // Only if still ours: the receive path removes it when it accepts the reply.
+      if (this.#pending.get(spec.xid) === pending) this.#pending.delete(spec.xid);
     }
   }
 
   /**
-   * Resolves when `replied` does or `ms` pass, rejects if `signal` aborts; leaves no timer or
-   * listener behind (thousands of transactions a minute go through here).
+   * Resolves when the reply comes (`pending.wake`) or `ms` pass, rejects if `signal` aborts;
+   * leaves no timer or listener behind (thousands of transactions a minute go through here).
    */
-  #waitForReply(replied: Promise<DhcpPacket>, ms: number, signal: AbortLike): Promise<void> {
+  #waitForReply(pending: Pending, ms: number, signal: AbortLike): Promise<void> {
     const { clock } = this.#o;
     return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const finish = (): boolean => {
-        if (settled) return false;
-        settled = true;
+      const end = (): void => {
+        pending.wake = undefined;
         clock.clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
-        return true;
       };
       const onAbort = (): void => {
-        if (finish()) reject(signal.reason);
+        end();
+        reject(signal.reason);
       };
-      const done = (): void => {
-        if (finish()) resolve();
+      const wake = (): void => {
+        end();
+        resolve();
       };
-      const timer = clock.setTimeout(done, ms);
+      const timer = clock.setTimeout(wake, ms);
+      pending.wake = wake;
       signal.addEventListener('abort', onAbort, { once: true });
-      void replied.then(done);
     });
   }
 
@@ -596,19 +617,23 @@ export class DhcpClient {
       this.#drop(packet.op === 2 ? 'unknown-xid' : 'not-a-reply', from);
       return;
     }
-    let reason: DropReason | undefined;
+    let verdict: ReturnType<typeof acceptReply>;
     try {
-      reason = mismatch(packet, pending.expect);
+      verdict = acceptReply(packet, pending.expect);
     } catch (err) {
       this.#drop('malformed', from, err instanceof Error ? err.message : String(err));
       return;
     }
-    if (reason !== undefined) {
+    if (typeof verdict === 'string') {
+      const reason = verdict;
       if (reason === 'foreign-server') {
         // Remembered for the timeout error: a server whose identifier is not the configured
         // address (a secondary address, an explicit server-identifier) looks silent otherwise.
         const id = serverIdOf(packet);
-        if (id !== undefined && !this.#trusted.has(id)) pending.untrusted.set(id, (pending.untrusted.get(id) ?? 0) + 1);
+        if (id !== undefined && !this.#trusted.has(id)) {
+          pending.untrusted ??= new Map();
+          pending.untrusted.set(id, (pending.untrusted.get(id) ?? 0) + 1);
+        }
       }
       this.#drop(reason, from, packet);
       return;
@@ -622,7 +647,9 @@ export class DhcpClient {
       this.#o.log.debug({ mac: pending.expect.mac, xid: packet.xid, from: `${from.address}:${from.port}` }, `received ${summarizePacket(packet)}`);
     }
     this.#o.observer?.onReply(getUint8(packet.options, OptionCode.MessageType));
-    pending.deliver(packet);
+    pending.reply = packet;
+    pending.binding = verdict.binding;
+    pending.wake?.();
   }
 
   #drop(reason: DropReason, from: RemoteInfo, detail?: string | DhcpPacket): void {
@@ -641,6 +668,26 @@ export class DhcpClient {
     const text = typeof detail === 'object' ? summarizePacket(detail) : detail;
     this.#o.log[level]({ reason, from: `${from.address}:${from.port}`, detail: text }, 'dropped DHCP datagram');
   }
+}
+
+/** What an exchange ends with: the reply, and when its request first went out. */
+interface Answer {
+  reply: DhcpPacket;
+  /** An ACK's binding as `acceptReply` read it, with `requestedAt` still 0. */
+  binding: Binding | undefined;
+  firstSentAt: number;
+}
+
+function answerOf(pending: Pending, firstSentAt: number): Answer {
+  return { reply: pending.reply as DhcpPacket, binding: pending.binding, firstSentAt };
+}
+
+/** The binding of an ACK, starting when its REQUEST first went out (RFC 2131 §4.4.1). */
+function bindingOf(answer: Answer): Binding {
+  // Read once already on receipt; the object is this reply's alone.
+  const binding = answer.binding ?? bindingFromAck(answer.reply, 0);
+  binding.requestedAt = answer.firstSentAt;
+  return binding;
 }
 
 function messageType(p: DhcpPacket): number | undefined {

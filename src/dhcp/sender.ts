@@ -185,16 +185,23 @@ export class Sender {
   /** Resolves when one datagram may go on the wire; more urgent datagrams go first. */
   datagram(priority: Priority, signal: AbortLike): Promise<void> {
     if (signal.aborted) return Promise.reject(signal.reason);
-    if (this.#sendWaiters.first() === undefined) {
-      this.#refill();
-      if (this.#tokens >= 1) {
-        this.#tokens--;
-        return Promise.resolve();
-      }
-    }
+    if (this.takeDatagram()) return Promise.resolve();
     const queued = this.#queue(this.#sendWaiters, priority, signal, Infinity);
     this.#arm();
     return queued;
+  }
+
+  /**
+   * `datagram()` when it need not wait: takes a token and returns true if one is there and no
+   * datagram is queued; otherwise takes nothing. Spares the sender of each datagram a promise
+   * and a turn of the event loop.
+   */
+  takeDatagram(): boolean {
+    if (this.#sendWaiters.first() !== undefined) return false;
+    this.#refill();
+    if (this.#tokens < 1) return false;
+    this.#tokens--;
+    return true;
   }
 
   /**

@@ -70,11 +70,12 @@ export function parseOptionArea(area: Uint8Array, base: number, into: OptionMap)
 /** Bytes the options take on the wire, End included but no padding. */
 export function encodedOptionsLength(options: ReadonlyOptionMap): number {
   let total = 1; // End
-  for (const [code, value] of options) {
-    if (isFramingCode(code)) continue;
+  // forEach rather than for-of: the entries' [code, value] pairs were arrays of their own.
+  options.forEach((value, code) => {
+    if (isFramingCode(code)) return;
     const parts = Math.max(1, Math.ceil(value.length / 255));
     total += parts * 2 + value.length;
-  }
+  });
   return total;
 }
 
@@ -84,8 +85,8 @@ export function encodedOptionsLength(options: ReadonlyOptionMap): number {
  */
 export function writeOptions(options: ReadonlyOptionMap, out: Uint8Array, offset: number): number {
   let o = offset;
-  for (const [code, value] of options) {
-    if (isFramingCode(code)) continue;
+  options.forEach((value, code) => {
+    if (isFramingCode(code)) return;
     if (value.length <= 255) {
       // The usual case, without a view: a view of a small value (V8 keeps those inside the
       // object) first moves its bytes to a buffer of their own, for every option of every message.
@@ -93,7 +94,7 @@ export function writeOptions(options: ReadonlyOptionMap, out: Uint8Array, offset
       out[o + 1] = value.length;
       out.set(value, o + 2);
       o += 2 + value.length;
-      continue;
+      return;
     }
     let rest = value;
     do {
@@ -104,7 +105,7 @@ export function writeOptions(options: ReadonlyOptionMap, out: Uint8Array, offset
       o += 2 + part.length;
       rest = rest.subarray(part.length);
     } while (rest.length > 0);
-  }
+  });
   out[o] = OptionCode.End;
   return o + 1;
 }
