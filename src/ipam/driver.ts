@@ -93,6 +93,8 @@ interface PoolState {
   reserved: Set<string>;
   /** Learned from DHCP because Docker sent no subnet. */
   learned: boolean;
+  /** `pool.subPool` parsed, at the pool's first request (not at each). */
+  range?: { network: string; prefixLength: number };
 }
 
 export class IpamDriver {
@@ -212,7 +214,8 @@ export class IpamDriver {
     const normalized = normalizeMac(mac);
     if (normalized === undefined) throw new BadRequestError(`RequestAddress: bad MAC address ${JSON.stringify(mac)}`);
     if (req.Address !== '' && !inPool(req.Address)) throw new IpamError(`address ${req.Address} is outside the network's subnet ${poolCidr(pool)}`);
-    const range = pool.subPool === undefined ? undefined : parseCidr(pool.subPool, 'ip-range');
+    if (pool.subPool !== undefined) state.range ??= parseCidr(pool.subPool, 'ip-range');
+    const { range } = state;
     const inRange = (ip: string): boolean => range === undefined || inSubnet(ip, range.network, range.prefixLength);
     if (req.Address !== '' && !inRange(req.Address)) {
       // Refused before any DHCP: the range is the network's promise about its addresses.
@@ -329,20 +332,21 @@ export class IpamDriver {
         holder.identity.hostname === undefined ? `container MAC ${holder.identity.mac}` : `container ${holder.identity.hostname} (MAC ${holder.identity.mac})`;
       throw new IpamError(`the DHCP server leased ${lease.ip} to ${normalized}, but ${who} still uses it (its lease was lost): not handing it out twice`);
     }
-    await this.#giveBackIfGone(id, signal, ctx);
+    if (signal?.aborted === true) await this.#giveBack(id, ctx);
     try {
       // On disk before the reply (one record, group-committed with the requests beside it). A
       // lease taken over under another id (a table from before leases were keyed by name)
       // leaves the table in the same commit.
       const taken = existing !== undefined && existing.id !== id && this.#o.manager.get(existing.id) === undefined ? existing.id : undefined;
-      await Promise.all([this.#o.store.put(this.#o.manager.get(id) ?? lease), ...(taken === undefined ? [] : [this.#o.store.delete(taken)])]);
+      const put = this.#o.store.put(this.#o.manager.get(id) ?? lease);
+      await (taken === undefined ? put : Promise.all([put, this.#o.store.delete(taken)]));
     } catch (err) {
       // An address we cannot remember across a restart is an address we might hand out twice.
       await this.#o.manager.release(id);
       await this.#o.store.delete(id).catch(() => undefined);
       throw err;
     }
-    await this.#giveBackIfGone(id, signal, ctx);
+    if (signal?.aborted === true) await this.#giveBack(id, ctx);
     this.#requestedAt.set(id, this.#clock.now());
     this.#o.log.debug(ctx, 'address leased');
     return cidr(lease.ip);
@@ -352,8 +356,7 @@ export class IpamDriver {
    * Docker hung up before our reply (dockerd restarted while we waited on DHCP): it will never
    * use this address nor release it, so give it back now rather than renew it forever.
    */
-  async #giveBackIfGone(id: string, signal: AbortLike | undefined, ctx: Record<string, unknown>): Promise<void> {
-    if (signal?.aborted !== true) return;
+  async #giveBack(id: string, ctx: Record<string, unknown>): Promise<never> {
     await this.#releaseAndSave(id);
     this.#o.log.info(ctx, 'caller hung up before the reply: address given back');
     throw new CallerGoneError('the caller closed the connection before the reply; the address was given back');
@@ -391,18 +394,15 @@ export class IpamDriver {
   }
 
   /** Runs `fn` after every earlier call on lease `id` has ended; the chain is dropped when idle. */
-  async #inTurn<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const run = (this.#turns.get(id) ?? Promise.resolve()).then(fn);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#turns.set(id, tail);
-    try {
-      return await run;
-    } finally {
+  #inTurn<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.#turns.get(id) ?? NO_TURN).then(fn);
+    // Runs before anyone awaiting `run` resumes: a call that comes next finds no chain left.
+    const end = (): void => {
       if (this.#turns.get(id) === tail) this.#turns.delete(id);
-    }
+    };
+    const tail = run.then(end, end);
+    this.#turns.set(id, tail);
+    return run;
   }
 
   async #savePools(): Promise<void> {
@@ -525,6 +525,9 @@ export class IpamDriver {
     });
   }
 }
+
+/** The start of a chain of calls on a lease id when none is under way. */
+const NO_TURN: Promise<void> = Promise.resolve();
 
 /** The caller hung up before the reply; nobody reads this error, the log line says what happened. */
 export class CallerGoneError extends DaemonError {

@@ -61,9 +61,10 @@ export function ipamRoutes(driver: IpamDriver, calls: PluginCalls = new PluginCa
 
     // While stopping, every reply closes its connection (Docker reconnects, and finds the
     // socket gone or the next instance): a connection kept open would hold the stop.
-    app.addHook('onSend', async (_req, reply, payload) => {
+    // (With a callback, not async: an async hook costs every reply a promise.)
+    app.addHook('onSend', (_req, reply, payload, done) => {
       if (calls.stopping) void reply.header('connection', 'close');
-      return payload;
+      done(null, payload);
     });
 
     const body = (raw: unknown): string => (typeof raw === 'string' ? raw : '');
