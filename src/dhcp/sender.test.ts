@@ -64,6 +64,27 @@ describe('Sender transaction slots', () => {
 });
 
 describe('Sender datagram rate', () => {
+  it('takes a token at once only while one is there and no datagram waits for its turn', async () => {
+    const clock = new FakeClock();
+    // A burst of 10 ms worth at 1,500/s: 15 tokens; then one every 0.67 ms, granted by a timer
+    // armed for whole milliseconds.
+    const sender = new Sender({ clock, datagramsPerSecond: 1_500 });
+    const taken = Array.from({ length: 15 }, () => sender.takeDatagram());
+    expect(taken.every((t) => t)).toBe(true);
+    expect(sender.takeDatagram()).toBe(false);
+    let granted = false;
+    const waiting = sender.datagram(Priority.Upkeep, never).then(() => (granted = true));
+    // 0.9 ms later a token is there, before the timer grants it: it is the waiting datagram's.
+    await clock.advance(0.9);
+    expect(granted).toBe(false);
+    expect(sender.takeDatagram()).toBe(false);
+    await clock.advance(0.1);
+    await waiting;
+    expect(granted).toBe(true);
+    await clock.advance(1);
+    expect(sender.takeDatagram()).toBe(true);
+  });
+
   it('lets a burst of 10 ms worth out at once, then the rate, most urgent first', async () => {
     const clock = new FakeClock();
     const sender = new Sender({ clock, datagramsPerSecond: 1_000 });
