@@ -5,7 +5,7 @@
  * a lease period logs tens of megabytes.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -21,7 +21,10 @@ export interface BenchDaemonOptions {
   /** Called with every lease event the daemon logs (bound, renewed, reacquired, released) and its time. */
   readonly onLeaseEvent?: (event: string, atMs: number) => void;
   readonly extraArgs?: readonly string[];
-  /** Node's own flags for the daemon (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). */
+  /**
+   * Node's own flags for the daemon (e.g. `--cpu-prof`, which NODE_OPTIONS refuses), after the
+   * V8 flags the packaged executable runs with (`PACKAGED_V8_FLAGS`).
+   */
   readonly nodeArgs?: readonly string[];
   /**
    * An executable to run instead of `node dist/main.js`: the single executable the packages
@@ -41,10 +44,19 @@ export interface BenchDaemon {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/**
+ * The V8 flags the single executable carries (packaging/sea-config.json `execArgv`): the heap
+ * limits the packages ship with. `node dist/main.js` runs with them too, so a benchmark measures
+ * the daemon as it is installed, whichever Node runs it.
+ */
+export const PACKAGED_V8_FLAGS: readonly string[] = (
+  JSON.parse(readFileSync(new URL('../../packaging/sea-config.json', import.meta.url), 'utf8')) as { execArgv: string[] }
+).execArgv;
+
 /** Built file and its age, printed by every benchmark: the figures are those of that build. */
 export function buildInfo(): string {
   if (!existsSync(BUILT_MAIN)) throw new Error(`${BUILT_MAIN} is missing: run npm run build first`);
-  return `${BUILT_MAIN} built ${statSync(BUILT_MAIN).mtime.toISOString()}`;
+  return `node ${PACKAGED_V8_FLAGS.join(' ')} ${BUILT_MAIN} built ${statSync(BUILT_MAIN).mtime.toISOString()}`;
 }
 
 /** The same for a single executable given with --binary. */
@@ -65,7 +77,7 @@ export async function startBenchDaemon(o: BenchDaemonOptions, timeoutMs = 60_000
   if (o.binary !== undefined && (o.nodeArgs ?? []).length > 0) throw new Error('nodeArgs are for node dist/main.js, not for a single executable');
   // biome-ignore format: one flag and its value per line
   const args = [
-    ...(o.binary === undefined ? [process.execPath, ...(o.nodeArgs ?? []), BUILT_MAIN] : [o.binary]),
+    ...(o.binary === undefined ? [process.execPath, ...PACKAGED_V8_FLAGS, ...(o.nodeArgs ?? []), BUILT_MAIN] : [o.binary]),
     '--dhcp-server', o.dhcpServer,
     '--driver-name', o.driverName,
     '--state-dir', stateDir,

@@ -336,7 +336,8 @@ export class LeaseManager {
     const { clock, client, log } = this.#o;
     const now = clock.now();
     const held = { identity: lease.identity, ip: lease.ip, serverId: lease.serverId };
-    const ctx = { id: lease.id, mac: lease.identity.mac, ip: lease.ip };
+    // Made only for a log line: a renewal that goes well (nearly all of them) logs nothing.
+    const ctx = (): { id: string; mac: string; ip: string } => ({ id: lease.id, mac: lease.identity.mac, ip: lease.ip });
     try {
       switch (action) {
         case 'renew': {
@@ -348,7 +349,7 @@ export class LeaseManager {
         case 'rebind': {
           if (lease.state !== 'REBINDING') {
             this.#enter(entry, 'REBINDING');
-            log.warn(ctx, 'no renewal by T2; rebinding');
+            log.warn(ctx(), 'no renewal by T2; rebinding');
             this.#emit({ type: 'rebinding', lease: entry.lease });
           }
           // An infinite lease has no expiry: the step's own attempts bound it.
@@ -358,7 +359,7 @@ export class LeaseManager {
         }
         case 'expire':
           this.#enter(entry, 'EXPIRED', { retryAt: now });
-          log.error(ctx, 'lease expired: the container still uses this address and the server may give it to another client');
+          log.error(ctx(), 'lease expired: the container still uses this address and the server may give it to another client');
           this.#emit({ type: 'expired', lease: entry.lease });
           return;
         case 'reboot': {
@@ -442,7 +443,8 @@ export class LeaseManager {
       retryAt: null,
       recoveryAttempts: 0,
     });
-    this.#o.log.debug({ id: lease.id, mac: lease.identity.mac, ip: lease.ip, xid: binding.xid, expiresAt }, type);
+    const { log } = this.#o;
+    if (log.isLevelEnabled('debug')) log.debug({ id: lease.id, mac: lease.identity.mac, ip: lease.ip, xid: binding.xid, expiresAt }, type);
     this.#emit(type === 'renewed' ? { type, lease: entry.lease, previousExpiresAt } : { type, lease: entry.lease });
   }
 
