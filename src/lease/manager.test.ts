@@ -412,13 +412,13 @@ describe('LeaseManager at scale and under outage (issue 6)', () => {
     }
     expect(await s.clock.advanceUntil(() => firstAt.size === N, 60_000, 100)).toBe(true);
     expect(s.manager.list().every((l) => l.state === 'BOUND')).toBe(true);
-    // 500 a second by default (a twentieth of the datagram rate): 2,000 take about 4 s, and no
+    // 250 a second by default (a fortieth of the datagram rate): 2,000 take about 8 s, and no
     // tenth of a second sees many more than its share.
     const times = [...firstAt.values()];
-    expect(Math.max(...times) - t0).toBeGreaterThan(3_500);
+    expect(Math.max(...times) - t0).toBeGreaterThan(7_000);
     const perTenth = new Map<number, number>();
     for (const at of times) perTenth.set(Math.floor((at - t0) / 100), (perTenth.get(Math.floor((at - t0) / 100)) ?? 0) + 1);
-    expect(Math.max(...perTenth.values())).toBeLessThanOrEqual(60);
+    expect(Math.max(...perTenth.values())).toBeLessThanOrEqual(30);
     s.client.close();
     await s.manager.stop();
   });

@@ -47,8 +47,12 @@ export interface LeaseManagerOptions {
   rebootTimeoutMs?: number;
   /**
    * Rate at which restored leases whose timers passed during the downtime start their overdue
-   * step; default a twentieth of the client's datagram rate (500/s by default: 10,000 overdue
-   * leases over 20 s), leaving the rest for Docker's requests and retransmissions.
+   * step; default a fortieth of the client's datagram rate (250/s by default: 10,000 overdue
+   * leases over 40 s), leaving the rest for Docker's requests and retransmissions. It comes on
+   * top of the renewals that fall due at their own times: a restart inside the renewal wave of a
+   * table filled in one burst (50,000 leases, about 950 due a second) sent twice the wave's rate
+   * with a twentieth, and the daemon spent its first seconds saturated. The overdue leases lose
+   * nothing by waiting: each waits at most half the time its lease has left.
    */
   overdueStepsPerSecond?: number;
   /** Told of every failed step with its error (the lease's last error for operators). */
@@ -121,7 +125,7 @@ export class LeaseManager {
       recoveryInitialMs: 4_000,
       recoveryMaxMs: 64_000,
       rebootTimeoutMs: DEFAULT_ACQUIRE_TIMEOUT_MS,
-      overdueStepsPerSecond: options.client.datagramsPerSecond / 20,
+      overdueStepsPerSecond: options.client.datagramsPerSecond / 40,
       ...options,
     };
   }
