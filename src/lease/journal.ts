@@ -67,8 +67,12 @@ export const encodePools = (pools: readonly PoolRecord[]): RecordLine => encodeR
 
 export interface DecodedJournal {
   leases: Lease[];
-  /** Bytes of each live lease's put record as read (to weigh the journal against the live table). */
-  sizes: Map<string, number>;
+  /**
+   * Bytes and number of the put records read, superseded ones included: their mean weighs a
+   * snapshot of the live table against the journal.
+   */
+  putBytes: number;
+  puts: number;
   pools: PoolRecord[];
   /** Damage before the last record, and records that make no sense: the caller keeps a copy aside. */
   problems: string[];
@@ -108,7 +112,7 @@ function unframe(buf: Buffer, start: number, end: number): unknown {
 
 /** Replays a journal; never throws. */
 export function decodeJournal(buf: Buffer): DecodedJournal {
-  const out: DecodedJournal = { leases: [], sizes: new Map(), pools: [], problems: [], tornTail: undefined, goodBytes: 0, unreadable: undefined };
+  const out: DecodedJournal = { leases: [], putBytes: 0, puts: 0, pools: [], problems: [], tornTail: undefined, goodBytes: 0, unreadable: undefined };
   const table = new Map<string, Lease>();
   let pos = 0;
   let index = 0;
@@ -141,8 +145,9 @@ export function decodeJournal(buf: Buffer): DecodedJournal {
     } else {
       const problem = apply(value, table, out);
       if (problem !== undefined) out.problems.push(`record ${index + 1}: ${problem}`);
-      else if (isObject(value) && isObject(value.put) && typeof value.put.id === 'string') {
-        out.sizes.set(value.put.id, end - pos + 1);
+      else if (isObject(value) && 'put' in value) {
+        out.putBytes += end - pos + 1;
+        out.puts++;
       }
     }
     if (nl === -1) break;
@@ -160,7 +165,6 @@ export function decodeJournal(buf: Buffer): DecodedJournal {
     const owner = seen.get(lease.ip);
     if (owner !== undefined) {
       out.problems.push(`lease ${lease.id}: ${lease.ip} is also held by ${owner}`);
-      out.sizes.delete(lease.id);
       continue;
     }
     seen.set(lease.ip, lease.id);
@@ -182,7 +186,6 @@ function apply(value: unknown, table: Map<string, Lease>, out: DecodedJournal): 
   if ('del' in value) {
     if (typeof value.del !== 'string') return 'bad delete';
     table.delete(value.del);
-    out.sizes.delete(value.del);
     return undefined;
   }
   if ('pools' in value) {

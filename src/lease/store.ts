@@ -145,11 +145,6 @@ interface Pending {
   waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
 }
 
-interface Live {
-  lease: Lease;
-  bytes: number;
-}
-
 const POOLS_KEY = '\u0000pools';
 const JOURNAL_OPEN = Symbol('journal');
 
@@ -161,12 +156,20 @@ export class JournalLeaseStore implements LeaseStore {
   readonly #o: Required<Pick<JournalLeaseStoreOptions, 'compactRatio' | 'compactMinBytes' | 'lazyFlushMs' | 'chunkLeases' | 'idleCloseMs'>>;
   readonly #legacyPath: string | undefined;
   /**
-   * Each live lease as last recorded, and the size of its record: what a snapshot writes. The
-   * lease, not its encoded line: the line is 500 bytes of string per lease held for the rare
-   * compaction (25 MB at 50,000 leases); a snapshot encodes them again, in small chunks.
+   * Each live lease as last recorded: what a snapshot writes. The lease, not its encoded line:
+   * the line is 500 bytes of string per lease held for the rare compaction (25 MB at 50,000
+   * leases); a snapshot encodes them again, in small chunks. The very object the lease manager
+   * holds (leases are values), so keeping it costs only the map entry.
    */
-  #live = new Map<string, Live>();
-  #liveBytes = 0;
+  #live = new Map<string, Lease>();
+  /**
+   * Bytes and number of the put records written or read: a snapshot's size is estimated as the
+   * live leases times their mean (records of leases differ little in size). Kept exactly, the
+   * size of each lease's record was an object per lease (2 MB at 50,000) and a map built at
+   * every start-up, for a figure that only decides when to compact.
+   */
+  #putBytes = 0;
+  #puts = 0;
   #poolsLine: RecordLine = encodePools([]);
   /** Set once the journal exists (see `#append` for when it is actually open). */
   #file: typeof JOURNAL_OPEN | undefined;
@@ -207,7 +210,7 @@ export class JournalLeaseStore implements LeaseStore {
 
   /** Bytes in the journal file, and in a snapshot of the live table: for tests and figures. */
   get sizes(): { journal: number; live: number } {
-    return { journal: this.#size, live: this.#liveBytes + this.#poolsLine.bytes };
+    return { journal: this.#size, live: this.#liveBytes() + this.#poolsLine.bytes };
   }
 
   async load(): Promise<LoadResult> {
@@ -229,7 +232,7 @@ export class JournalLeaseStore implements LeaseStore {
           'Restore it from a backup, or move it aside to start with an empty table (the leases it lists will then expire on the server)',
       );
     }
-    this.#adopt(j.leases, j.sizes, j.pools);
+    this.#adopt(j.leases, j.putBytes, j.puts, j.pools);
     if (j.problems.length > 0) {
       await this.#keepAside(j.problems, j.leases.length);
       await this.#writeSnapshot();
@@ -246,18 +249,18 @@ export class JournalLeaseStore implements LeaseStore {
 
   put(lease: Lease): Promise<void> {
     const line = encodePut(lease);
-    this.#setLive(lease.id, { lease, bytes: line.bytes });
+    this.#setLive(lease, line.bytes);
     return this.#enqueue(lease.id, line, true);
   }
 
   putSoon(lease: Lease): void {
     const line = encodePut(lease);
-    this.#setLive(lease.id, { lease, bytes: line.bytes });
+    this.#setLive(lease, line.bytes);
     this.#enqueue(lease.id, line, false).catch((err: unknown) => this.#log.error({ err, id: lease.id }, 'could not record a lease change'));
   }
 
   delete(id: string): Promise<void> {
-    this.#setLive(id, undefined);
+    this.#live.delete(id);
     return this.#enqueue(id, encodeDelete(id), true);
   }
 
@@ -289,15 +292,15 @@ export class JournalLeaseStore implements LeaseStore {
     });
   }
 
-  #setLive(id: string, live: Live | undefined): void {
-    const old = this.#live.get(id);
-    if (old !== undefined) this.#liveBytes -= old.bytes;
-    if (live === undefined) {
-      this.#live.delete(id);
-      return;
-    }
-    this.#live.set(id, live);
-    this.#liveBytes += live.bytes;
+  #setLive(lease: Lease, recordBytes: number): void {
+    this.#live.set(lease.id, lease);
+    this.#putBytes += recordBytes;
+    this.#puts++;
+  }
+
+  /** What a snapshot of the live leases would take, estimated (see `#putBytes`). */
+  #liveBytes(): number {
+    return this.#puts === 0 ? 0 : Math.round((this.#live.size * this.#putBytes) / this.#puts);
   }
 
   #enqueue(key: string, line: RecordLine, urgent: boolean): Promise<void> {
@@ -408,7 +411,7 @@ export class JournalLeaseStore implements LeaseStore {
   }
 
   #maybeCompact(): void {
-    const live = this.#liveBytes + this.#poolsLine.bytes;
+    const live = this.#liveBytes() + this.#poolsLine.bytes;
     if (this.#compacting !== undefined || this.#closed) return;
     if (this.#size < this.#o.compactMinBytes || this.#size < this.#o.compactRatio * live || this.#size < this.#nextCompactAt) return;
     this.#compacting = this.#compact()
@@ -462,7 +465,7 @@ export class JournalLeaseStore implements LeaseStore {
     };
     // The map may change while we wait: entries changed after they were written come again in
     // the records appended since the snapshot began.
-    for (const { lease } of this.#live.values()) {
+    for (const lease of this.#live.values()) {
       chunk.push(encodePut(lease).data);
       if (chunk.length >= this.#o.chunkLeases) await flush();
     }
@@ -534,7 +537,12 @@ export class JournalLeaseStore implements LeaseStore {
       );
     }
     if (problems.length > 0) await this.#keepAside(problems, leases.length, path);
-    this.#adopt(leases, new Map(leases.map((l) => [l.id, encodePut(l).bytes])), pools);
+    this.#adopt(
+      leases,
+      leases.reduce((bytes, l) => bytes + encodePut(l).bytes, 0),
+      leases.length,
+      pools,
+    );
     this.#log.info({ from: path, to: this.#path, leases: leases.length, pools: pools.length }, 'lease table imported into the journal');
     return { leases, pools, problems };
   }
@@ -550,11 +558,12 @@ export class JournalLeaseStore implements LeaseStore {
     }
   }
 
-  #adopt(leases: readonly Lease[], sizes: ReadonlyMap<string, number>, pools: readonly PoolRecord[]): void {
+  #adopt(leases: readonly Lease[], putBytes: number, puts: number, pools: readonly PoolRecord[]): void {
+    // The loaded leases themselves: the lease manager takes them over as they are.
     this.#live = new Map();
-    this.#liveBytes = 0;
-    // The loaded leases themselves: the lease manager takes copies of them.
-    for (const lease of leases) this.#setLive(lease.id, { lease, bytes: sizes.get(lease.id) ?? 0 });
+    for (const lease of leases) this.#live.set(lease.id, lease);
+    this.#putBytes = putBytes;
+    this.#puts = puts;
     this.#poolsLine = encodePools(pools);
   }
 
