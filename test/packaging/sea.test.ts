@@ -88,6 +88,13 @@ describeLab(
       expect(await run(['--version'])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
     });
 
+    it('hands --node-options to Node, so an operator can raise the heap limit it is built with', async () => {
+      // Node's own --version answers: the options reached Node, not the daemon's command line.
+      expect(await run(['--node-options=--version'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^v\d+\.\d+\.\d+\n$/) });
+      // With the heap limit a large lease table needs, the daemon's own command line is untouched.
+      expect(await run(['--node-options=--max-old-space-size=4096', '--version'])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+    });
+
     it('leases an address with probe, holds it, then releases it', async () => {
       const mac = '02:d4:64:00:00:01';
       const probing = run(['--dhcp-server', lab.serverIp, ...scratchFlags(), 'probe', '--mac', mac, '--hold', '2'], 60_000);
