@@ -340,8 +340,7 @@ export class LeaseManager {
     const { clock, client, log } = this.#o;
     const now = clock.now();
     const held = { identity: lease.identity, ip: lease.ip, serverId: lease.serverId };
-    // Made only for a log line: a renewal that goes well (nearly all of them) logs nothing.
-    const ctx = (): { id: string; mac: string; ip: string } => ({ id: lease.id, mac: lease.identity.mac, ip: lease.ip });
+    const ctx = { id: lease.id, mac: lease.identity.mac, ip: lease.ip };
     try {
       switch (action) {
         case 'renew': {
@@ -353,7 +352,7 @@ export class LeaseManager {
         case 'rebind': {
           if (lease.state !== 'REBINDING') {
             this.#enter(entry, 'REBINDING');
-            log.warn(ctx(), 'no renewal by T2; rebinding');
+            log.warn(ctx, 'no renewal by T2; rebinding');
             this.#emit({ type: 'rebinding', lease: entry.lease });
           }
           // An infinite lease has no expiry: the step's own attempts bound it.
@@ -363,7 +362,7 @@ export class LeaseManager {
         }
         case 'expire':
           this.#enter(entry, 'EXPIRED', { retryAt: now });
-          log.error(ctx(), 'lease expired: the container still uses this address and the server may give it to another client');
+          log.error(ctx, 'lease expired: the container still uses this address and the server may give it to another client');
           this.#emit({ type: 'expired', lease: entry.lease });
           return;
         case 'reboot': {
@@ -455,7 +454,7 @@ export class LeaseManager {
   /** Moves the lease to state `to` (a legal transition only), with the other changes given. */
   #enter(entry: Entry, to: LeaseState, change: LeaseChange = {}): void {
     assertTransition(entry.lease.state, to);
-    this.#change(entry, { ...change, state: to });
+    entry.lease = { ...entry.lease, ...change, state: to };
   }
 
   /** Replaces the entry's lease with a changed copy: a lease handed out never changes. */
