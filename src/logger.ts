@@ -4,12 +4,13 @@
  */
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { FdDestination } from './log-destination.js';
 
 export function createLogger(options: { debug: boolean; tty?: boolean }): Logger {
   const level = options.debug ? 'debug' : 'info';
   const base = { name: 'oam-docker-ipam' };
   if (options.debug && (options.tty ?? process.stderr.isTTY)) return pino({ level, base }, readableStream(process.stderr));
-  return pino({ level, base }, pino.destination(2));
+  return pino({ level, base }, new FdDestination(2));
 }
 
 const LEVELS: Readonly<Record<number, string>> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };

@@ -1,0 +1,88 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FdDestination } from './log-destination.js';
+
+const line = (i: number): string => `${JSON.stringify({ level: 30, i, msg: 'x'.repeat(180) })}\n`;
+
+describe('FdDestination', () => {
+  let dir: string;
+  let fifo: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'd4d-log-'));
+    fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes each line whole and in order to a file', () => {
+    const path = join(dir, 'out');
+    const fd = openSync(path, 'w');
+    const out = new FdDestination(fd);
+    for (let i = 0; i < 100; i++) out.write(line(i));
+    closeSync(fd);
+    expect(readFileSync(path, 'utf8')).toBe(Array.from({ length: 100 }, (_, i) => line(i)).join(''));
+  });
+
+  it('waits for a slow reader of a full non-blocking pipe and loses nothing', async () => {
+    // Read-write and non-blocking: the open never waits, and a full pipe answers EAGAIN.
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    const path = join(dir, 'out');
+    // The reader starts late, so the first 64 KB fill the pipe and the writer has to wait.
+    const reader = spawn('sh', ['-c', `sleep 0.3; exec cat "${fifo}" > "${path}"`]);
+    const exited = new Promise((resolve) => reader.once('exit', resolve));
+    const sleeps: number[] = [];
+    const out = new FdDestination(fd, {
+      maxBlockMs: 10_000,
+      sleep: (ms) => {
+        sleeps.push(ms);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+      },
+    });
+    const lines = Array.from({ length: 2_000 }, (_, i) => line(i));
+    for (const l of lines) out.write(l);
+    closeSync(fd);
+    await exited;
+    expect(sleeps.length).toBeGreaterThan(0);
+    expect(out.dropped).toBe(0);
+    expect(readFileSync(path, 'utf8')).toBe(lines.join(''));
+  });
+
+  it('drops lines while the reader is stuck, without waiting again, and reports how many', () => {
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    let slept = 0;
+    const out = new FdDestination(fd, { maxBlockMs: 30, sleep: (ms) => (slept += ms), now: () => Date.UTC(2026, 0, 1) });
+    // Nobody reads: the pipe fills, the line that finds it full waits 30 ms, then lines drop.
+    let i = 0;
+    while (out.dropped === 0) out.write(line(i++));
+    expect(slept).toBe(30);
+    for (let k = 0; k < 5; k++) out.write(line(i++));
+    expect(out.dropped).toBe(6);
+    expect(slept).toBe(30);
+    // Drain the pipe: the next line goes out after a warning with the count.
+    const buf = Buffer.alloc(1 << 20);
+    let drained = '';
+    for (;;) {
+      try {
+        const n = readSync(fd, buf);
+        drained += buf.toString('utf8', 0, n);
+      } catch {
+        break;
+      }
+    }
+    out.write(line(i));
+    expect(out.dropped).toBe(0);
+    const n = readSync(fd, buf);
+    const after = buf.toString('utf8', 0, n).split('\n');
+    closeSync(fd);
+    // Every line that went out is whole: a line cut short by the full pipe was ended first.
+    const all = `${drained}${after.join('\n')}`.split('\n').filter((l) => l !== '');
+    for (const l of all) expect(() => JSON.parse(l)).not.toThrow();
+    const notice = JSON.parse(all.at(-2) as string) as { level: number; dropped: number; msg: string };
+    expect(notice).toMatchObject({ level: 40, dropped: 6 });
+    expect(notice.msg).toContain('dropped');
+    expect(JSON.parse(all.at(-1) as string)).toMatchObject({ i });
+  });
+});
