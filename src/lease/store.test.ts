@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testLog } from '../../test/support/silent-log.js';
 import { clientIdForMac } from '../dhcp/messages.js';
@@ -186,6 +187,39 @@ describe('JournalLeaseStore', () => {
     const again = await store().load();
     expect(again.problems).toEqual([]);
     expect(ids(again.leases)).toEqual(['ep5', 'ep7']);
+  });
+
+  it('a failed write of records nobody waits on is logged once for the batch; those lease changes are not kept pending', async () => {
+    let fail = false;
+    const fs: StoreFs = {
+      ...nodeStoreFs,
+      async openAppend(p) {
+        const f = await nodeStoreFs.openAppend(p);
+        return { ...f, write: async (d) => (fail ? Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' })) : f.write(d)) };
+      },
+    };
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const s = store({ fs, log, lazyFlushMs: 10 });
+    await s.load();
+    fail = true;
+    s.putSoon(lease(1));
+    s.putSoon(lease(2));
+    s.putSoon(lease(1, { expiresAt: 1 }));
+    await new Promise((r) => setTimeout(r, 40));
+    const errors = lines.filter((l) => l.level === 50);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ msg: 'could not record lease changes', records: 2 });
+    expect(JSON.stringify(errors[0]?.err)).toContain(`cannot save lease table ${path}: EIO`);
+    fail = false;
+    // The next change of a lease records it whole: the journal then holds it.
+    s.putSoon(lease(2, { expiresAt: 2 }));
+    await s.flush();
+    expect((await store().load()).leases.map((l) => [l.id, l.expiresAt])).toEqual([['ep2', 2]]);
+    await s.close();
+    s.putSoon(lease(3));
+    expect(lines.at(-1)).toMatchObject({ level: 50, id: 'ep3' });
+    expect(String(lines.at(-1)?.msg)).toContain('is closed');
   });
 
   it.each([

@@ -140,10 +140,21 @@ export interface JournalLeaseStoreOptions {
   idleCloseMs?: number;
 }
 
+type Waiter = { resolve: () => void; reject: (e: unknown) => void };
+
+/**
+ * A record not yet written. A lease recorded with `putSoon` is kept as the lease and encoded
+ * when its commit comes (a newer change of the same lease before then replaces it unencoded),
+ * with no promise for a caller who does not wait: a renewal's record lived for up to a second
+ * as a string, a buffer, a promise and its callbacks, long enough to be moved to the old
+ * generation and die there, 50,000 leases renewing.
+ */
 interface Pending {
-  line: RecordLine;
-  waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
+  line: RecordLine | Lease;
+  waiters: readonly Waiter[];
 }
+
+const NO_WAITERS: readonly Waiter[] = [];
 
 const POOLS_KEY = '\u0000pools';
 const JOURNAL_OPEN = Symbol('journal');
@@ -254,9 +265,15 @@ export class JournalLeaseStore implements LeaseStore {
   }
 
   putSoon(lease: Lease): void {
-    const line = encodePut(lease);
-    this.#setLive(lease, line.bytes);
-    this.#enqueue(lease.id, line, false).catch((err: unknown) => this.#log.error({ err, id: lease.id }, 'could not record a lease change'));
+    if (this.#closed) {
+      this.#log.error({ id: lease.id }, `could not record a lease change: lease table ${this.#path} is closed`);
+      return;
+    }
+    this.#live.set(lease.id, lease);
+    const earlier = this.#pending.get(lease.id);
+    this.#pending.delete(lease.id);
+    this.#pending.set(lease.id, { line: lease, waiters: earlier?.waiters ?? NO_WAITERS });
+    this.#kick();
   }
 
   delete(id: string): Promise<void> {
@@ -273,7 +290,9 @@ export class JournalLeaseStore implements LeaseStore {
     if (this.#pending.size > 0) {
       // Rides with the last record queued.
       const last = [...this.#pending.values()].at(-1) as Pending;
-      const done = new Promise<void>((resolve, reject) => last.waiters.push({ resolve, reject }));
+      const done = new Promise<void>((resolve, reject) => {
+        last.waiters = [...last.waiters, { resolve, reject }];
+      });
       this.#urgent = true;
       this.#kick();
       await done;
@@ -301,6 +320,23 @@ export class JournalLeaseStore implements LeaseStore {
   /** What a snapshot of the live leases would take, estimated (see `#putBytes`). */
   #liveBytes(): number {
     return this.#puts === 0 ? 0 : Math.round((this.#live.size * this.#putBytes) / this.#puts);
+  }
+
+  /** The batch's records, encoding the leases recorded with `putSoon` now. */
+  #lines(batch: Map<string, Pending>): RecordLine[] {
+    const lines: RecordLine[] = [];
+    for (const p of batch.values()) {
+      if ('data' in p.line) {
+        lines.push(p.line);
+      } else {
+        const line = encodePut(p.line);
+        this.#putBytes += line.bytes;
+        this.#puts++;
+        p.line = line;
+        lines.push(line);
+      }
+    }
+    return lines;
   }
 
   #enqueue(key: string, line: RecordLine, urgent: boolean): Promise<void> {
@@ -340,11 +376,17 @@ export class JournalLeaseStore implements LeaseStore {
       this.#pending = new Map();
       this.#urgent = false;
       try {
-        await this.#withLock(() => this.#append([...batch.values()].map((p) => p.line)));
+        await this.#withLock(() => this.#append(this.#lines(batch)));
         for (const p of batch.values()) for (const w of p.waiters) w.resolve();
       } catch (err) {
         const wrapped = err instanceof StoreError ? err : new StoreError(`cannot save lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
-        for (const p of batch.values()) for (const w of p.waiters) w.reject(wrapped);
+        let unwaited = 0;
+        for (const p of batch.values()) {
+          for (const w of p.waiters) w.reject(wrapped);
+          if (p.waiters.length === 0) unwaited++;
+        }
+        // Lease changes nobody waits on (renewals): said once for the batch.
+        if (unwaited > 0) this.#log.error({ err: wrapped, records: unwaited }, 'could not record lease changes');
       }
       this.#maybeCompact();
     }
