@@ -97,6 +97,8 @@ const perf: Array<PerfResult | null> = [];
 const plugin: Timed[][] = [];
 let fresh: Timed[] = [];
 let appendMs: number[] = [];
+/** The durable append at each phase's arrival rate: what a request of that phase pays for it. */
+const pacedAppendMs: number[][] = [];
 let roundTripMs: number[] = [];
 try {
   for (const p of phases) {
@@ -116,6 +118,7 @@ try {
     roundTripMs = await socketRoundTripMs(daemon.socketPath, 1000);
     for (const p of phases) plugin.push(await openLoop(daemon.socketPath, poolId, p.count, p.rate));
     appendMs = await durableAppendMs(dir, 1000);
+    for (const p of phases) pacedAppendMs.push(p.rate === 0 ? appendMs : await durableAppendMs(dir, Math.min(p.count, 500), 360, p.rate));
   } finally {
     await daemon.stop();
     await rm(dir, { recursive: true, force: true });
@@ -164,6 +167,11 @@ phases.forEach((p, i) => {
   console.log(`\n${p.label}: ${p.count} RequestAddress (${failed} failed), ${p.count} raw DORA (${r.lost} lost)`);
   info('plugin p50 / p99', `${ms(row.p50)} / ${ms(row.p99)}`);
   info('raw DORA p50 / p99', `${ms(row.rawP50)} / ${ms(row.rawP99)}`);
+  const paced = pacedAppendMs[i] ?? [];
+  info(
+    p.rate === 0 ? 'durable append back to back p50 / p99 (floor)' : `durable append at ${p.rate}/s p50 / p99 (floor)`,
+    `${ms(percentile(paced, 0.5))} / ${ms(percentile(paced, 0.99))}`,
+  );
   const pf = perf[i];
   if (pf !== null && pf !== undefined)
     info('perfdhcp avg OFFER + ACK delay (DORA)', `${ms(pf.offerDelayMs.avg + pf.ackDelayMs.avg)} (${pf.doraPerSecond.toFixed(0)}/s)`);

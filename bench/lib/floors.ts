@@ -9,14 +9,25 @@ import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { callPlugin } from '../../test/support/plugin-client.js';
 
-/** `count` appends of a `bytes`-byte record, each waited for as the journal waits; latencies in ms. */
-export async function durableAppendMs(dir: string, count: number, bytes = 360): Promise<number[]> {
+/**
+ * `count` appends of a `bytes`-byte record, each waited for as the journal waits; latencies in
+ * ms. With `perSecond`, one append per 1/perSecond s, as requests arriving at that rate append:
+ * a disk left idle between writes takes longer to acknowledge one (0.8 ms p50 every 10 ms here,
+ * against 0.25 ms back to back), and every request at that rate pays it.
+ */
+export async function durableAppendMs(dir: string, count: number, bytes = 360, perSecond = 0): Promise<number[]> {
   const path = join(dir, 'append-floor.tmp');
   const file = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC, 0o600);
   const record = Buffer.alloc(bytes, 0x61);
   const out: number[] = [];
   try {
+    const start = performance.now();
     for (let i = 0; i < count; i++) {
+      if (perSecond > 0) {
+        const due = start + (i * 1000) / perSecond;
+        const now = performance.now();
+        if (due > now) await new Promise((r) => setTimeout(r, due - now));
+      }
       const t = performance.now();
       await file.write(record);
       out.push(performance.now() - t);
