@@ -18,7 +18,9 @@
  *
  * Beside the figures, two floors measured in the same run: a durable append of one record to the
  * filesystem of the lease table (each RequestAddress waits for one), and a call that does nothing
- * over the plugin socket (the HTTP round trip, this benchmark's client included).
+ * over the plugin socket (the HTTP round trip, this benchmark's client included). The append is
+ * measured again at each phase's arrival rate: a disk idle between writes is slower to
+ * acknowledge one, and a request at 100/s pays that.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
