@@ -77,12 +77,43 @@ describe('FdDestination', () => {
     const n = readSync(fd, buf);
     const after = buf.toString('utf8', 0, n).split('\n');
     closeSync(fd);
-    // Every line that went out is whole: a line cut short by the full pipe was ended first.
+    // Every line that went out is whole.
     const all = `${drained}${after.join('\n')}`.split('\n').filter((l) => l !== '');
     for (const l of all) expect(() => JSON.parse(l)).not.toThrow();
     const notice = JSON.parse(all.at(-2) as string) as { level: number; dropped: number; msg: string };
     expect(notice).toMatchObject({ level: 40, dropped: 6 });
     expect(notice.msg).toContain('dropped');
     expect(JSON.parse(all.at(-1) as string)).toMatchObject({ i });
+  });
+
+  it('ends a line cut short by a full pipe before the next one, so a reader never sees two run together', () => {
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    const out = new FdDestination(fd, { maxBlockMs: 5, sleep: () => undefined });
+    // Larger than the pipe holds: part of it goes out, then the pipe stays full and the rest is dropped.
+    out.write(`${JSON.stringify({ big: 'y'.repeat(200_000) })}\n`);
+    expect(out.dropped).toBe(1);
+    const buf = Buffer.alloc(1 << 20);
+    let text = '';
+    const drain = (): void => {
+      for (;;) {
+        try {
+          const n = readSync(fd, buf);
+          text += buf.toString('utf8', 0, n);
+        } catch {
+          return;
+        }
+      }
+    };
+    drain();
+    expect(text.length).toBeGreaterThan(0);
+    expect(text.includes('\n')).toBe(false);
+    out.write(line(1));
+    drain();
+    closeSync(fd);
+    const [torn, notice, next, rest] = text.split('\n');
+    expect(() => JSON.parse(torn as string)).toThrow();
+    expect(JSON.parse(notice as string)).toMatchObject({ level: 40, dropped: 1 });
+    expect(JSON.parse(next as string)).toMatchObject({ i: 1 });
+    expect(rest).toBe('');
   });
 });

@@ -145,9 +145,8 @@ type Waiter = { resolve: () => void; reject: (e: unknown) => void };
 /**
  * A record not yet written. A lease recorded with `putSoon` is kept as the lease and encoded
  * when its commit comes (a newer change of the same lease before then replaces it unencoded),
- * with no promise for a caller who does not wait: a renewal's record lived for up to a second
- * as a string, a buffer, a promise and its callbacks, long enough to be moved to the old
- * generation and die there, 50,000 leases renewing.
+ * with no promise for a caller who does not wait. A renewal's record was a string, a buffer, a
+ * promise and its callbacks for up to a second; now it is the lease, which exists anyway.
  */
 interface Pending {
   line: RecordLine | Lease;
