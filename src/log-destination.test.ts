@@ -7,6 +7,20 @@ import { FdDestination } from './log-destination.js';
 
 const line = (i: number): string => `${JSON.stringify({ level: 30, i, msg: 'x'.repeat(180) })}\n`;
 
+/** Everything waiting in a non-blocking pipe (our own read-write end), without waiting. */
+function drain(fd: number): string {
+  const buf = Buffer.alloc(1 << 20);
+  let text = '';
+  for (;;) {
+    try {
+      const n = readSync(fd, buf);
+      text += buf.toString('utf8', 0, n);
+    } catch {
+      return text; // EAGAIN: empty
+    }
+  }
+}
+
 describe('FdDestination', () => {
   let dir: string;
   let fifo: string;
@@ -62,23 +76,13 @@ describe('FdDestination', () => {
     expect(out.dropped).toBe(6);
     expect(slept).toBe(30);
     // Drain the pipe: the next line goes out after a warning with the count.
-    const buf = Buffer.alloc(1 << 20);
-    let drained = '';
-    for (;;) {
-      try {
-        const n = readSync(fd, buf);
-        drained += buf.toString('utf8', 0, n);
-      } catch {
-        break;
-      }
-    }
+    const drained = drain(fd);
     out.write(line(i));
     expect(out.dropped).toBe(0);
-    const n = readSync(fd, buf);
-    const after = buf.toString('utf8', 0, n).split('\n');
+    const after = drain(fd);
     closeSync(fd);
     // Every line that went out is whole.
-    const all = `${drained}${after.join('\n')}`.split('\n').filter((l) => l !== '');
+    const all = `${drained}${after}`.split('\n').filter((l) => l !== '');
     for (const l of all) expect(() => JSON.parse(l)).not.toThrow();
     const notice = JSON.parse(all.at(-2) as string) as { level: number; dropped: number; msg: string };
     expect(notice).toMatchObject({ level: 40, dropped: 6 });
@@ -92,23 +96,11 @@ describe('FdDestination', () => {
     // Larger than the pipe holds: part of it goes out, then the pipe stays full and the rest is dropped.
     out.write(`${JSON.stringify({ big: 'y'.repeat(200_000) })}\n`);
     expect(out.dropped).toBe(1);
-    const buf = Buffer.alloc(1 << 20);
-    let text = '';
-    const drain = (): void => {
-      for (;;) {
-        try {
-          const n = readSync(fd, buf);
-          text += buf.toString('utf8', 0, n);
-        } catch {
-          return;
-        }
-      }
-    };
-    drain();
+    let text = drain(fd);
     expect(text.length).toBeGreaterThan(0);
     expect(text.includes('\n')).toBe(false);
     out.write(line(1));
-    drain();
+    text += drain(fd);
     closeSync(fd);
     const [torn, notice, next, rest] = text.split('\n');
     expect(() => JSON.parse(torn as string)).toThrow();
