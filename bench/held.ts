@@ -159,6 +159,10 @@ try {
       const rssMax = Math.max(...[...quiet.secs, ...before.secs].map((s) => s.proc.rssBytes));
       if (n >= 50_000) figure(`RSS at ${n.toLocaleString('en')} leases (max over observation)`, mb(rssMax), '<= 150 MB at 50,000', rssMax <= 150 * 1024 * 1024);
       else info(`RSS at ${n.toLocaleString('en')} leases (max; target 150 MB is at 50,000)`, mb(rssMax));
+      // Over time, so the fill's high-water mark, V8's compaction in the quiet and the heap's
+      // growth under renewals can be told apart.
+      const rssEvery10s = [...quiet.secs, ...before.secs].filter((_, i) => i % 10 === 0).map((s) => Math.round(s.proc.rssBytes / 1024 / 1024));
+      console.log(`        RSS every 10 s from the end of the fill, MB (quiet, then the observation):\n        ${rssEvery10s.join(' ')}`);
       // Idle seconds: the daemon sent no datagram and logged no renewal, and nothing called it.
       const idle = deltas(quiet.secs).filter((s) => s.tx === 0 && s.renewals === 0);
       const idleCpu =
