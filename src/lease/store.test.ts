@@ -7,7 +7,16 @@ import { testLog } from '../../test/support/silent-log.js';
 import { clientIdForMac } from '../dhcp/messages.js';
 import { leaseFromBinding, type Lease } from './lease.js';
 import { crc32, decodeJournal, encodePut } from './journal.js';
-import { decodeLeaseTable, encodeLeaseTable, JournalLeaseStore, nodeStoreFs, StoreError, type JournalLeaseStoreOptions, type StoreFs } from './store.js';
+import {
+  decodeLeaseTable,
+  encodeLeaseTable,
+  JournalLeaseStore,
+  nodeStoreFs,
+  StoreError,
+  type JournalLeaseStoreOptions,
+  type StoreFile,
+  type StoreFs,
+} from './store.js';
 
 let dir: string;
 let path: string;
@@ -45,6 +54,17 @@ const loaded = (l: Lease): Lease => ({ ...l, binding: { ...l.binding, xid: 0 } }
 const store = (o: Partial<JournalLeaseStoreOptions> = {}): JournalLeaseStore =>
   new JournalLeaseStore({ path, legacyPath: legacy, log: testLog(), now: () => Date.UTC(2026, 10, 23), ...o });
 const ids = (leases: Lease[]): string[] => leases.map((l) => l.id);
+
+/** The real fs, with every append to the journal going through `write` (given the real file). */
+function appendsThrough(write: (file: StoreFile, data: Buffer) => Promise<void>): StoreFs {
+  return {
+    ...nodeStoreFs,
+    async openAppend(p) {
+      const f = await nodeStoreFs.openAppend(p);
+      return { ...f, write: (d) => write(f, d) };
+    },
+  };
+}
 
 /** Counts the file operations of the real fs, optionally holding datasyncs at a gate. */
 function countingFs(gate?: Promise<void>): { fs: StoreFs; counts: { writes: number; datasyncs: number }; files: { opened: number; closed: number } } {
@@ -160,20 +180,11 @@ describe('JournalLeaseStore', () => {
 
   it('a failed write rejects with StoreError naming the table; its remains are cut off before the next write', async () => {
     let fail = true;
-    const fs: StoreFs = {
-      ...nodeStoreFs,
-      async openAppend(p) {
-        const f = await nodeStoreFs.openAppend(p);
-        return {
-          ...f,
-          write: async (d) => {
-            if (!fail) return f.write(d);
-            await f.write(d.subarray(0, d.length >> 1)); // half of it reached the file
-            throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-          },
-        };
-      },
-    };
+    const fs = appendsThrough(async (f, d) => {
+      if (!fail) return f.write(d);
+      await f.write(d.subarray(0, d.length >> 1)); // half of it reached the file
+      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    });
     const s = store({ fs });
     await s.load();
     fail = false;
@@ -191,13 +202,7 @@ describe('JournalLeaseStore', () => {
 
   it('a failed write of records nobody waits on is logged once for the batch; those lease changes are not kept pending', async () => {
     let fail = false;
-    const fs: StoreFs = {
-      ...nodeStoreFs,
-      async openAppend(p) {
-        const f = await nodeStoreFs.openAppend(p);
-        return { ...f, write: async (d) => (fail ? Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' })) : f.write(d)) };
-      },
-    };
+    const fs = appendsThrough((f, d) => (fail ? Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' })) : f.write(d)));
     const lines: Array<Record<string, unknown>> = [];
     const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
     const s = store({ fs, log, lazyFlushMs: 10 });
