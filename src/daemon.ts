@@ -77,6 +77,14 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
     if (event.type !== 'bound' && event.type !== 'released') store.putSoon(event.lease);
   });
   const restored = leases.filter((l) => manager.restore(l)).length;
+  // From here on the manager's leases are the live table a compaction writes: the store keeps
+  // no copy of its own.
+  store.follow({
+    get size() {
+      return manager.size;
+    },
+    values: () => manager.snapshots(),
+  });
 
   // The driver sees Docker only through what the reconciler last read (set just below).
   let reconciler: Reconciler | undefined;

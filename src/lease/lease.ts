@@ -1,9 +1,9 @@
 /**
  * A container's lease as d4d tracks it: the binding the server granted plus our timers.
  * Plain data (no methods) so it can be persisted and compared as is, and never changed once
- * made: the lease manager replaces a lease with a new object at each change, so one object is
- * shared by the manager, its events, the lease table and every caller, with no defensive copies
- * (two copies of each lease were 14 MB at 50,000 leases).
+ * made. The lease manager holds each lease as an entry it changes in place (`entry.ts` says
+ * why) and makes a `Lease` when one leaves it: for a caller, an event, a record of the lease
+ * table. Nothing keeps these for long, so there is one copy of each lease, the manager's.
  */
 import type { Binding } from '../dhcp/binding.js';
 import { INFINITE_LEASE_SECONDS } from '../dhcp/codec/option-codes.js';

@@ -71,6 +71,22 @@ describe('LeaseManager', () => {
     expect(server.decodedRequests.slice(2).every((p) => p.ciaddr === '0.0.0.0' && getIPv4(p.options, 50) === '192.0.2.100')).toBe(true);
   });
 
+  it('hands out values: a renewal changes the table, never a lease already handed out', async () => {
+    const acquired = await manager.acquire('c1', { identity });
+    const before = manager.get('c1');
+    const copy = structuredClone(before);
+    await clock.advance(30_000);
+    expect(eventTypes()).toEqual(['bound', 'renewed']);
+    const after = manager.get('c1');
+    expect(after?.expiresAt).toBe(acquired.requestedAt + 90_000);
+    expect(after?.binding.requestedAt).toBe(acquired.requestedAt + 30_000);
+    // The leases handed out before, the one of the event included, are as they were.
+    expect(before).toEqual(copy);
+    expect(acquired.expiresAt).toBe(acquired.requestedAt + 60_000);
+    expect(events[0]?.lease).toEqual(acquired);
+    expect([...manager.snapshots()]).toEqual([after]);
+  });
+
   it('keeps one shared copy of the values every renewal repeats (server id, address lists)', async () => {
     const serve = dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? (p.chaddr[5] === 1 ? '192.0.2.101' : '192.0.2.102'), {
       leaseTimeSeconds: LEASE_S,

@@ -30,7 +30,8 @@ import type { LeaseStepObserver } from './observer.js';
 import { leaseFromBinding, leaseTimes, type Lease } from './lease.js';
 import { MultiIndex } from './multi-index.js';
 import { internBinding } from './intern.js';
-import { type Queued, TimerQueue } from '../timer-queue.js';
+import { TimerQueue } from '../timer-queue.js';
+import { Entry, type LeaseChange } from './entry.js';
 import { assertTransition, nextStep, type Action, type LeaseState } from './state.js';
 
 export interface LeaseManagerOptions {
@@ -58,43 +59,6 @@ export interface LeaseManagerOptions {
   /** Told of every failed step with its error (the lease's last error for operators). */
   observer?: LeaseStepObserver;
 }
-
-/**
- * A lease in the table, and its place in the timer queue (the entry is the queue's item: no
- * timer object or closure per lease).
- */
-class Entry implements Queued {
-  queueIndex = -1;
-  queueDueAt = 0;
-  queueSeq = 0;
-  /** The lease as it is now; replaced, never changed (see `Lease`). */
-  lease: Lease;
-  running: Promise<void> | undefined = undefined;
-  /**
-   * The running step's controller, aborted when the lease is released or forgotten: ends the
-   * step (a release does not wait for it). Made per step and dropped after it: a controller and
-   * its signal held for every lease cost about 250 bytes each, 12 MB at 50,000 leases.
-   */
-  abort: StepAbort | undefined = undefined;
-  /** Released or forgotten: no step starts any more. */
-  ended = false;
-  /** No new step before this time: a back-off after a bug. */
-  holdUntil = 0;
-  /**
-   * A restored overdue lease's turn: nothing goes on the wire for it before this time. Expiring
-   * (a change of state, nothing sent) does not wait for it; the INIT-REBOOT after it does.
-   */
-  turnAt = 0;
-
-  constructor(lease: Lease) {
-    this.lease = lease;
-  }
-}
-
-/** The fields of a lease that change while it is held. */
-type LeaseChange = Partial<
-  Pick<Lease, 'state' | 'binding' | 'serverId' | 'requestedAt' | 'renewAt' | 'rebindAt' | 'expiresAt' | 'retryAt' | 'recoveryAttempts'>
->;
 
 export class LeaseManager {
   readonly #o: LeaseManagerOptions &
@@ -136,7 +100,7 @@ export class LeaseManager {
    */
   acquire(id: string, request: AcquireRequest): Promise<Lease> {
     const existing = this.#entries.get(id);
-    if (existing !== undefined) return Promise.resolve(existing.lease);
+    if (existing !== undefined) return Promise.resolve(existing.snapshot());
     const inFlight = this.#acquiring.get(id);
     if (inFlight !== undefined) return inFlight;
     // A release of the same id still under way finishes first, so its RELEASE goes out before
@@ -225,7 +189,7 @@ export class LeaseManager {
     entry.abort?.abort();
     while (entry.running !== undefined) await entry.running;
     this.#disarm(entry);
-    const held = entry.lease;
+    const held = entry.snapshot();
     try {
       await this.#o.client.release({ identity: held.identity, ip: held.ip, serverId: held.serverId }, { priority });
     } catch (err) {
@@ -238,13 +202,13 @@ export class LeaseManager {
       if (!this.#entries.has(id)) this.#setEntry(new Entry(held));
       throw err;
     }
-    const released: Lease = { ...held, state: 'RELEASED' };
+    const released = entry.snapshot('RELEASED');
     this.#emit({ type: 'released', lease: released });
     return released;
   }
 
   get(id: string): Lease | undefined {
-    return this.#entries.get(id)?.lease;
+    return this.#entries.get(id)?.snapshot();
   }
 
   /**
@@ -252,7 +216,15 @@ export class LeaseManager {
    * only; requests use the indexed lookups below.
    */
   list(): Lease[] {
-    return Array.from(this.#entries.values(), (e) => e.lease);
+    return Array.from(this.#entries.values(), (e) => e.snapshot());
+  }
+
+  /**
+   * Every lease, one snapshot at a time, as the table is at each step: for a compaction of the
+   * lease table, which writes them in chunks with the event loop running in between.
+   */
+  *snapshots(): IterableIterator<Lease> {
+    for (const entry of this.#entries.values()) yield entry.snapshot();
   }
 
   /** How many leases are held. */
@@ -299,14 +271,14 @@ export class LeaseManager {
   #schedule(entry: Entry): void {
     this.#disarm(entry);
     if (this.#stopped || entry.running !== undefined) return;
-    if (this.#entries.get(entry.lease.id) !== entry) return; // released or replaced
+    if (this.#entries.get(entry.id) !== entry) return; // released or replaced
     const { clock } = this.#o;
     const timers = this.#timers;
     if (clock.now() < entry.holdUntil) {
       timers.set(entry, entry.holdUntil - clock.now());
       return;
     }
-    const step = nextStep(entry.lease, clock.now());
+    const step = nextStep(entry, clock.now());
     if (step.action === 'wait') {
       if (step.wakeAt !== null) timers.set(entry, step.wakeAt - clock.now());
       return;
@@ -321,10 +293,10 @@ export class LeaseManager {
     entry.running = this.#perform(entry, step.action, abort)
       .catch((err: unknown) => {
         // A bug, not a network condition: log it and back off, so it cannot spin.
-        const attempts = entry.lease.recoveryAttempts;
-        this.#change(entry, { recoveryAttempts: attempts + 1 });
+        const attempts = entry.recoveryAttempts;
+        entry.recoveryAttempts = attempts + 1;
         entry.holdUntil = clock.now() + recoveryDelayMs(attempts, this.#o.random, this.#o.recoveryInitialMs, this.#o.recoveryMaxMs);
-        this.#o.log.error({ err, id: entry.lease.id, retryAt: new Date(entry.holdUntil).toISOString() }, 'lease step failed unexpectedly');
+        this.#o.log.error({ err, id: entry.id, retryAt: new Date(entry.holdUntil).toISOString() }, 'lease step failed unexpectedly');
       })
       .finally(() => {
         entry.running = undefined;
@@ -336,44 +308,44 @@ export class LeaseManager {
   async #perform(entry: Entry, action: Exclude<Action, 'wait'>, signal: AbortLike): Promise<void> {
     // Only this step changes the lease while it runs (a release waits for it), so what it read
     // here stays true: the identity, the address and the timers of the step.
-    const lease = entry.lease;
+    const { id, identity, ip, serverId, state, rebindAt, expiresAt } = entry;
     const { clock, client, log } = this.#o;
     const now = clock.now();
-    const held = { identity: lease.identity, ip: lease.ip, serverId: lease.serverId };
-    const ctx = { id: lease.id, mac: lease.identity.mac, ip: lease.ip };
+    const held = { identity, ip, serverId };
+    const ctx = { id, mac: identity.mac, ip };
     try {
       switch (action) {
         case 'renew': {
           this.#enter(entry, 'RENEWING');
-          const binding = await client.renew(held, lease.rebindAt ?? now, { signal });
+          const binding = await client.renew(held, rebindAt ?? now, { signal });
           this.#bind(entry, binding, 'renewed');
           return;
         }
         case 'rebind': {
-          if (lease.state !== 'REBINDING') {
+          if (state !== 'REBINDING') {
             this.#enter(entry, 'REBINDING');
             log.warn(ctx, 'no renewal by T2; rebinding');
-            this.#emit({ type: 'rebinding', lease: entry.lease });
+            this.#emit({ type: 'rebinding', lease: entry.snapshot() });
           }
           // An infinite lease has no expiry: the step's own attempts bound it.
-          const binding = await client.rebind(held, lease.expiresAt ?? Infinity, { signal });
+          const binding = await client.rebind(held, expiresAt ?? Infinity, { signal });
           this.#bind(entry, binding, 'renewed');
           return;
         }
         case 'expire':
           this.#enter(entry, 'EXPIRED', { retryAt: now });
           log.error(ctx, 'lease expired: the container still uses this address and the server may give it to another client');
-          this.#emit({ type: 'expired', lease: entry.lease });
+          this.#emit({ type: 'expired', lease: entry.snapshot() });
           return;
         case 'reboot': {
           this.#enter(entry, 'REBOOTING');
-          const binding = await client.reboot(lease.identity, lease.ip, this.#o.rebootTimeoutMs, { signal });
-          if (binding.ip !== lease.ip) {
+          const binding = await client.reboot(identity, ip, this.#o.rebootTimeoutMs, { signal });
+          if (binding.ip !== ip) {
             // The server acknowledged a different address than the one asked for: not ours to keep.
             // Under the step's signal: after a forget() the identity is another lease's, and a
             // RELEASE sent under it could free that lease's address.
-            await client.release({ identity: lease.identity, ip: binding.ip, serverId: binding.serverId }, { priority: Priority.Recovery, signal });
-            throw new AddressUnavailableError(binding.serverId, lease.identity.mac, lease.ip, binding.ip);
+            await client.release({ identity, ip: binding.ip, serverId: binding.serverId }, { priority: Priority.Recovery, signal });
+            throw new AddressUnavailableError(binding.serverId, identity.mac, ip, binding.ip);
           }
           this.#bind(entry, binding, 'reacquired');
           return;
@@ -393,7 +365,8 @@ export class LeaseManager {
   }
 
   #onFailure(entry: Entry, action: Exclude<Action, 'wait'>, err: DaemonError): void {
-    const lease = entry.lease;
+    // The lease as the step left it, before this failure changes it.
+    const lease = entry.snapshot();
     const { clock, log } = this.#o;
     const now = clock.now();
     const ctx = { id: lease.id, mac: lease.identity.mac, ip: lease.ip, err: err.message };
@@ -407,13 +380,13 @@ export class LeaseManager {
     }
     if (action === 'renew') {
       const retryAt = nextLeaseRetryAt(now, lease.rebindAt ?? now, this.#o.minRetryMs);
-      this.#change(entry, { retryAt });
+      entry.retryAt = retryAt;
       log.warn({ ...ctx, retryAt: new Date(retryAt).toISOString() }, 'renewal failed');
       return;
     }
     if (action === 'rebind') {
       const retryAt = nextLeaseRetryAt(now, lease.expiresAt ?? Infinity, this.#o.minRetryMs);
-      this.#change(entry, { retryAt });
+      entry.retryAt = retryAt;
       log.warn({ ...ctx, retryAt: new Date(retryAt).toISOString() }, 'rebinding failed');
       return;
     }
@@ -422,44 +395,32 @@ export class LeaseManager {
     this.#enter(entry, 'EXPIRED', { retryAt, recoveryAttempts: lease.recoveryAttempts + 1 });
     if (err instanceof AddressUnavailableError) {
       log.error({ ...ctx, offered: err.offeredIp }, 'ADDRESS LOST: the server will not give this container its address back');
-      this.#emit({ type: 'address-lost', lease: entry.lease, error: err });
+      this.#emit({ type: 'address-lost', lease: entry.snapshot(), error: err });
     } else {
       log.warn({ ...ctx, retryAt: new Date(retryAt).toISOString() }, 'could not get the address back yet');
     }
   }
 
   #bind(entry: Entry, binding: Binding, type: 'renewed' | 'reacquired'): void {
-    const { lease } = entry;
-    const previousExpiresAt = lease.expiresAt;
+    const previousExpiresAt = entry.expiresAt;
     // Shared values, as at acquisition: every renewal decodes fresh copies of the server's
     // identifier, mask and address lists, which each lease would otherwise keep for good.
     internBinding(binding);
-    if (binding.ip === lease.ip) binding.ip = lease.ip;
     const { renewAt, rebindAt, expiresAt } = leaseTimes(binding, this.#o.random);
-    this.#enter(entry, 'BOUND', {
-      binding,
-      serverId: binding.serverId,
-      requestedAt: binding.requestedAt,
-      renewAt,
-      rebindAt,
-      expiresAt,
-      retryAt: null,
-      recoveryAttempts: 0,
-    });
+    assertTransition(entry.state, 'BOUND');
+    entry.setBinding(binding);
+    entry.update({ state: 'BOUND', renewAt, rebindAt, expiresAt, retryAt: null, recoveryAttempts: 0 });
     const { log } = this.#o;
-    if (log.isLevelEnabled('debug')) log.debug({ id: lease.id, mac: lease.identity.mac, ip: lease.ip, xid: binding.xid, expiresAt }, type);
-    this.#emit(type === 'renewed' ? { type, lease: entry.lease, previousExpiresAt } : { type, lease: entry.lease });
+    if (log.isLevelEnabled('debug')) log.debug({ id: entry.id, mac: entry.identity.mac, ip: entry.ip, xid: binding.xid, expiresAt }, type);
+    const lease = entry.snapshot();
+    this.#emit(type === 'renewed' ? { type, lease, previousExpiresAt } : { type, lease });
   }
 
   /** Moves the lease to state `to` (a legal transition only), with the other changes given. */
   #enter(entry: Entry, to: LeaseState, change: LeaseChange = {}): void {
-    assertTransition(entry.lease.state, to);
-    entry.lease = { ...entry.lease, ...change, state: to };
-  }
-
-  /** Replaces the entry's lease with a changed copy: a lease handed out never changes. */
-  #change(entry: Entry, change: LeaseChange): void {
-    entry.lease = { ...entry.lease, ...change };
+    assertTransition(entry.state, to);
+    entry.update(change);
+    entry.state = to;
   }
 
   #disarm(entry: Entry): void {
@@ -491,27 +452,27 @@ export class LeaseManager {
     this.#disarm(entry);
     entry.ended = true;
     entry.abort?.abort();
-    return entry.lease;
+    return entry.snapshot();
   }
 
   #setEntry(entry: Entry): void {
-    const { id, ip } = entry.lease;
+    const { id, ip } = entry;
     const old = this.#entries.get(id);
-    if (old !== undefined) this.#unindex(old.lease);
+    if (old !== undefined) this.#unindex(old);
     this.#entries.set(id, entry);
     this.#byIp.add(ip, id);
     this.#byPool.add(poolOf(id), id);
-    this.#byClientId.add(clientIdKey(entry.lease.identity.clientId), id);
+    this.#byClientId.add(clientIdKey(entry.identity.clientId), id);
   }
 
   #deleteEntry(id: string): void {
     const entry = this.#entries.get(id);
     if (entry === undefined) return;
     this.#entries.delete(id);
-    this.#unindex(entry.lease);
+    this.#unindex(entry);
   }
 
-  #unindex(lease: Lease): void {
+  #unindex(lease: Entry): void {
     this.#byIp.remove(lease.ip, lease.id);
     this.#byPool.remove(poolOf(lease.id), lease.id);
     this.#byClientId.remove(clientIdKey(lease.identity.clientId), lease.id);
@@ -521,7 +482,7 @@ export class LeaseManager {
     const out: Lease[] = [];
     for (const id of ids) {
       const entry = this.#entries.get(id);
-      if (entry !== undefined) out.push(entry.lease);
+      if (entry !== undefined) out.push(entry.snapshot());
     }
     return out;
   }
@@ -532,7 +493,7 @@ export class LeaseManager {
    */
   countByState(): Record<LeaseState, number> {
     const counts: Record<LeaseState, number> = { SELECTING: 0, REQUESTING: 0, BOUND: 0, RENEWING: 0, REBINDING: 0, EXPIRED: 0, REBOOTING: 0, RELEASED: 0 };
-    for (const entry of this.#entries.values()) counts[entry.lease.state]++;
+    for (const entry of this.#entries.values()) counts[entry.state]++;
     return counts;
   }
 }

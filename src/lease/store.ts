@@ -47,6 +47,12 @@ export class StoreError extends DaemonError {
   readonly code = 'STORE';
 }
 
+/** The leases as they are now, which a snapshot writes. */
+export interface LiveLeases {
+  readonly size: number;
+  values(): Iterable<Lease>;
+}
+
 export interface LeaseStore {
   load(): Promise<LoadResult>;
   /** Records a lease (new or changed); resolves once the record is on disk. */
@@ -166,12 +172,15 @@ export class JournalLeaseStore implements LeaseStore {
   readonly #o: Required<Pick<JournalLeaseStoreOptions, 'compactRatio' | 'compactMinBytes' | 'lazyFlushMs' | 'chunkLeases' | 'idleCloseMs'>>;
   readonly #legacyPath: string | undefined;
   /**
-   * Each live lease as last recorded: what a snapshot writes. The lease, not its encoded line:
-   * the line is 500 bytes of string per lease held for the rare compaction (25 MB at 50,000
-   * leases); a snapshot encodes them again, in small chunks. The very object the lease manager
-   * holds (leases are values), so keeping it costs only the map entry.
+   * The live leases: what a snapshot writes. Until `follow()`, the store's own map of each lease
+   * as last recorded (`#own`); then the lease manager's leases, read at the snapshot. Not their
+   * encoded lines: a line is 500 bytes of string per lease held for the rare compaction (25 MB
+   * at 50,000 leases); a snapshot encodes them again, in small chunks. Nor a copy of each lease:
+   * the manager holds its leases as objects it changes in place and hands out snapshots, so a
+   * lease kept here would be a second copy of every lease (about 300 bytes each).
    */
-  #live = new Map<string, Lease>();
+  #own: Map<string, Lease> | undefined;
+  #live: LiveLeases;
   /**
    * Bytes and number of the put records written or read: a snapshot's size is estimated as the
    * live leases times their mean (records of leases differ little in size). Kept exactly, the
@@ -212,6 +221,9 @@ export class JournalLeaseStore implements LeaseStore {
     this.#fs = options.fs ?? nodeStoreFs;
     this.#now = options.now ?? Date.now;
     this.#o = { compactRatio: 4, compactMinBytes: 1 << 20, lazyFlushMs: 1_000, chunkLeases: 100, idleCloseMs: 1_000, ...options };
+    const own = new Map<string, Lease>();
+    this.#own = own;
+    this.#live = own;
   }
 
   get path(): string {
@@ -221,6 +233,16 @@ export class JournalLeaseStore implements LeaseStore {
   /** Bytes in the journal file, and in a snapshot of the live table: for tests and figures. */
   get sizes(): { journal: number; live: number } {
     return { journal: this.#size, live: this.#liveBytes() + this.#poolsLine.bytes };
+  }
+
+  /**
+   * From now on, a snapshot writes `live` (the lease manager's leases, once it has restored those
+   * `load()` returned), and the store keeps no lease of its own. What `live` lists and what the
+   * journal says agree but for the records still queued, which a snapshot writes after it.
+   */
+  follow(live: LiveLeases): void {
+    this.#own = undefined;
+    this.#live = live;
   }
 
   async load(): Promise<LoadResult> {
@@ -268,7 +290,7 @@ export class JournalLeaseStore implements LeaseStore {
       this.#log.error({ id: lease.id }, `could not record a lease change: lease table ${this.#path} is closed`);
       return;
     }
-    this.#live.set(lease.id, lease);
+    this.#own?.set(lease.id, lease);
     const earlier = this.#pending.get(lease.id);
     this.#pending.delete(lease.id);
     this.#pending.set(lease.id, { line: lease, waiters: earlier?.waiters ?? NO_WAITERS });
@@ -276,7 +298,7 @@ export class JournalLeaseStore implements LeaseStore {
   }
 
   delete(id: string): Promise<void> {
-    this.#live.delete(id);
+    this.#own?.delete(id);
     return this.#enqueue(id, encodeDelete(id), true);
   }
 
@@ -311,7 +333,7 @@ export class JournalLeaseStore implements LeaseStore {
   }
 
   #setLive(lease: Lease, recordBytes: number): void {
-    this.#live.set(lease.id, lease);
+    this.#own?.set(lease.id, lease);
     this.#putBytes += recordBytes;
     this.#puts++;
   }
@@ -601,8 +623,10 @@ export class JournalLeaseStore implements LeaseStore {
 
   #adopt(leases: readonly Lease[], putBytes: number, puts: number, pools: readonly PoolRecord[]): void {
     // The loaded leases themselves: the lease manager takes them over as they are.
-    this.#live = new Map();
-    for (const lease of leases) this.#live.set(lease.id, lease);
+    const own = new Map<string, Lease>();
+    for (const lease of leases) own.set(lease.id, lease);
+    this.#own = own;
+    this.#live = own;
     this.#putBytes = putBytes;
     this.#puts = puts;
     this.#poolsLine = encodePools(pools);
