@@ -8,8 +8,9 @@
  * generation promoted them, and the old ones became garbage in the old generation. With 50,000
  * leases renewing, that garbage grew the heap by 30 MB between two full collections, while
  * the live heap stayed the same (docs/performance.md, sixth measurement). Here a renewal writes
- * numbers into fields that already exist, and the binding's values are fields of the entry, so
- * nothing of a lease is left behind in the old generation.
+ * numbers into fields that already exist, and the binding's parameters are one object shared by
+ * the leases that have the same (`internParams`), so nothing of a lease is left behind in the old
+ * generation.
  *
  * What leaves the manager is a `Lease` snapshot (`snapshot()`), made on demand and never changed:
  * callers, events and the lease table keep the value semantics they had.
@@ -18,11 +19,12 @@ import type { Binding } from '../dhcp/binding.js';
 import type { ClientIdentity } from '../dhcp/messages.js';
 import type { StepAbort } from '../abort.js';
 import type { Queued } from '../timer-queue.js';
+import { internParams, type BindingParams } from './intern.js';
 import type { Lease } from './lease.js';
 import type { LeaseState, Timed } from './state.js';
 
 /** The fields of a lease that change while it is held. */
-export type LeaseChange = Partial<Pick<Lease, 'state' | 'serverId' | 'requestedAt' | 'renewAt' | 'rebindAt' | 'expiresAt' | 'retryAt' | 'recoveryAttempts'>>;
+export type LeaseChange = Partial<Pick<Lease, 'state' | 'requestedAt' | 'renewAt' | 'rebindAt' | 'expiresAt' | 'retryAt' | 'recoveryAttempts'>>;
 
 export class Entry implements Queued, Timed {
   queueIndex = -1;
@@ -32,7 +34,6 @@ export class Entry implements Queued, Timed {
   readonly id: string;
   readonly identity: ClientIdentity;
   readonly ip: string;
-  serverId: string;
   state: LeaseState;
   requestedAt: number;
   renewAt: number | null;
@@ -40,14 +41,9 @@ export class Entry implements Queued, Timed {
   expiresAt: number | null;
   retryAt: number | null;
   recoveryAttempts: number;
-  // The binding's own values (its address, server and start are the lease's).
-  leaseTimeSeconds: number;
-  renewalTimeSeconds: number | undefined;
-  rebindingTimeSeconds: number | undefined;
-  subnetMask: string | undefined;
-  routers: string[] | undefined;
-  dnsServers: string[] | undefined;
-  domainName: string | undefined;
+  /** The binding's server and parameters, shared with the other leases that have the same. */
+  params: BindingParams;
+  /** The binding's transaction. */
   xid: number;
   running: Promise<void> | undefined = undefined;
   /**
@@ -70,7 +66,6 @@ export class Entry implements Queued, Timed {
     this.id = lease.id;
     this.identity = lease.identity;
     this.ip = lease.ip;
-    this.serverId = lease.serverId;
     this.state = lease.state;
     this.requestedAt = lease.requestedAt;
     this.renewAt = lease.renewAt;
@@ -78,35 +73,25 @@ export class Entry implements Queued, Timed {
     this.expiresAt = lease.expiresAt;
     this.retryAt = lease.retryAt;
     this.recoveryAttempts = lease.recoveryAttempts;
-    const b = lease.binding;
-    this.leaseTimeSeconds = b.leaseTimeSeconds;
-    this.renewalTimeSeconds = b.renewalTimeSeconds;
-    this.rebindingTimeSeconds = b.rebindingTimeSeconds;
-    this.subnetMask = b.subnetMask;
-    this.routers = b.routers;
-    this.dnsServers = b.dnsServers;
-    this.domainName = b.domainName;
-    this.xid = b.xid;
+    // The lease's own server id, which is its binding's but for a hand-edited table.
+    this.params = internParams({ ...lease.binding, serverId: lease.serverId });
+    this.xid = lease.binding.xid;
+  }
+
+  get serverId(): string {
+    return this.params.serverId;
   }
 
   /** Takes a new binding's values (a renewal, a reacquisition); the caller sets the timers. */
   setBinding(b: Binding): void {
-    this.serverId = b.serverId;
     this.requestedAt = b.requestedAt;
-    this.leaseTimeSeconds = b.leaseTimeSeconds;
-    this.renewalTimeSeconds = b.renewalTimeSeconds;
-    this.rebindingTimeSeconds = b.rebindingTimeSeconds;
-    this.subnetMask = b.subnetMask;
-    this.routers = b.routers;
-    this.dnsServers = b.dnsServers;
-    this.domainName = b.domainName;
+    this.params = internParams(b);
     this.xid = b.xid;
   }
 
   /** Applies the changes given (an absent field stays as it is). */
   update(change: LeaseChange): void {
     if (change.state !== undefined) this.state = change.state;
-    if (change.serverId !== undefined) this.serverId = change.serverId;
     if (change.requestedAt !== undefined) this.requestedAt = change.requestedAt;
     if (change.renewAt !== undefined) this.renewAt = change.renewAt;
     if (change.rebindAt !== undefined) this.rebindAt = change.rebindAt;
@@ -117,13 +102,14 @@ export class Entry implements Queued, Timed {
 
   /** The binding as the server granted it. */
   binding(): Binding {
-    const b: Binding = { ip: this.ip, serverId: this.serverId, requestedAt: this.requestedAt, leaseTimeSeconds: this.leaseTimeSeconds, xid: this.xid };
-    if (this.renewalTimeSeconds !== undefined) b.renewalTimeSeconds = this.renewalTimeSeconds;
-    if (this.rebindingTimeSeconds !== undefined) b.rebindingTimeSeconds = this.rebindingTimeSeconds;
-    if (this.subnetMask !== undefined) b.subnetMask = this.subnetMask;
-    if (this.routers !== undefined) b.routers = this.routers;
-    if (this.dnsServers !== undefined) b.dnsServers = this.dnsServers;
-    if (this.domainName !== undefined) b.domainName = this.domainName;
+    const p = this.params;
+    const b: Binding = { ip: this.ip, serverId: p.serverId, requestedAt: this.requestedAt, leaseTimeSeconds: p.leaseTimeSeconds, xid: this.xid };
+    if (p.renewalTimeSeconds !== undefined) b.renewalTimeSeconds = p.renewalTimeSeconds;
+    if (p.rebindingTimeSeconds !== undefined) b.rebindingTimeSeconds = p.rebindingTimeSeconds;
+    if (p.subnetMask !== undefined) b.subnetMask = p.subnetMask;
+    if (p.routers !== undefined) b.routers = p.routers;
+    if (p.dnsServers !== undefined) b.dnsServers = p.dnsServers;
+    if (p.domainName !== undefined) b.domainName = p.domainName;
     return b;
   }
 

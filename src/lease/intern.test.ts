@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { internBinding, internList, internString } from './intern.js';
+import { internBinding, internList, internParams, internString } from './intern.js';
 
 describe('interning', () => {
   it('gives equal values one shared copy', () => {
@@ -29,5 +29,27 @@ describe('interning', () => {
     expect(x).toEqual(make());
     expect(y.routers).toBe(x.routers);
     expect(y.dnsServers).toBe(x.dnsServers);
+  });
+
+  it('gives bindings with the same parameters one shared copy of them, and different ones their own', () => {
+    const base = { ip: '10.0.0.9', serverId: '10.0.0.1', requestedAt: 1, leaseTimeSeconds: 60, xid: 3, routers: ['10.0.0.1'], subnetMask: '255.255.255.0' };
+    const p = internParams({ ...base });
+    expect(internParams({ ...base, ip: '10.0.0.10', requestedAt: 2, xid: 4, routers: ['10.0.0.1'] })).toBe(p);
+    expect(p).toEqual({
+      serverId: '10.0.0.1',
+      leaseTimeSeconds: 60,
+      renewalTimeSeconds: undefined,
+      rebindingTimeSeconds: undefined,
+      subnetMask: '255.255.255.0',
+      routers: ['10.0.0.1'],
+      dnsServers: undefined,
+      domainName: undefined,
+    });
+    expect(internParams({ ...base, routers: [] })).not.toBe(p);
+    expect(internParams({ ...base, routers: [] }).routers).toEqual([]);
+    expect(internParams({ ...base, leaseTimeSeconds: 61 })).not.toBe(p);
+    expect(internParams({ ...base, domainName: '' })).not.toBe(internParams({ ...base }));
+    expect(internParams({ ...base, domainName: '-' }).domainName).toBe('-');
+    expect(internParams({ ...base }).domainName).toBeUndefined();
   });
 });

@@ -9,6 +9,23 @@ import type { Binding } from '../dhcp/binding.js';
 const MAX_ENTRIES = 10_000;
 const strings = new Map<string, string>();
 const lists = new Map<string, string[]>();
+const params = new Map<string, BindingParams>();
+
+/**
+ * What a binding says besides its address, start and transaction: the same for every lease a
+ * server grants on one subnet, so one shared object stands for it in each of them (eight fields
+ * of every lease held, 64 bytes each, were 3 MB at 50,000 leases).
+ */
+export interface BindingParams {
+  readonly serverId: string;
+  readonly leaseTimeSeconds: number;
+  readonly renewalTimeSeconds: number | undefined;
+  readonly rebindingTimeSeconds: number | undefined;
+  readonly subnetMask: string | undefined;
+  readonly routers: string[] | undefined;
+  readonly dnsServers: string[] | undefined;
+  readonly domainName: string | undefined;
+}
 
 export function internString(s: string): string {
   const known = strings.get(s);
@@ -37,4 +54,37 @@ export function internBinding(b: Binding): Binding {
   if (b.dnsServers !== undefined) b.dnsServers = internList(b.dnsServers);
   if (b.domainName !== undefined) b.domainName = internString(b.domainName);
   return b;
+}
+
+/** The shared copy of a binding's parameters (the binding itself is left as it is). */
+export function internParams(b: Binding): BindingParams {
+  // A present value is prefixed, so an absent one, an empty one and any text differ. NUL
+  // separates the fields: only the domain name, the last field, could carry one.
+  const opt = (v: string | number | undefined): string => (v === undefined ? '-' : `=${v}`);
+  const list = (v: string[] | undefined): string => (v === undefined ? '-' : `=${v.join(',')}`);
+  const key = [
+    b.serverId,
+    b.leaseTimeSeconds,
+    opt(b.renewalTimeSeconds),
+    opt(b.rebindingTimeSeconds),
+    opt(b.subnetMask),
+    list(b.routers),
+    list(b.dnsServers),
+    opt(b.domainName),
+  ].join('\u0000');
+  const known = params.get(key);
+  if (known !== undefined) return known;
+  if (params.size >= MAX_ENTRIES) params.clear();
+  const p: BindingParams = {
+    serverId: internString(b.serverId),
+    leaseTimeSeconds: b.leaseTimeSeconds,
+    renewalTimeSeconds: b.renewalTimeSeconds,
+    rebindingTimeSeconds: b.rebindingTimeSeconds,
+    subnetMask: b.subnetMask === undefined ? undefined : internString(b.subnetMask),
+    routers: b.routers === undefined ? undefined : internList(b.routers),
+    dnsServers: b.dnsServers === undefined ? undefined : internList(b.dnsServers),
+    domainName: b.domainName === undefined ? undefined : internString(b.domainName),
+  };
+  params.set(key, p);
+  return p;
 }

@@ -29,7 +29,6 @@ import type { LeaseEvent, LeaseListener } from './events.js';
 import type { LeaseStepObserver } from './observer.js';
 import { leaseFromBinding, leaseTimes, type Lease } from './lease.js';
 import { MultiIndex } from './multi-index.js';
-import { internBinding } from './intern.js';
 import { TimerQueue } from '../timer-queue.js';
 import { Entry, type LeaseChange } from './entry.js';
 import { assertTransition, nextStep, type Action, type LeaseState } from './state.js';
@@ -403,9 +402,8 @@ export class LeaseManager {
 
   #bind(entry: Entry, binding: Binding, type: 'renewed' | 'reacquired'): void {
     const previousExpiresAt = entry.expiresAt;
-    // Shared values, as at acquisition: every renewal decodes fresh copies of the server's
-    // identifier, mask and address lists, which each lease would otherwise keep for good.
-    internBinding(binding);
+    // The binding's parameters go in as their shared copy (`setBinding`): every renewal decodes
+    // fresh copies of the server's identifier, mask and address lists.
     const { renewAt, rebindAt, expiresAt } = leaseTimes(binding, this.#o.random);
     assertTransition(entry.state, 'BOUND');
     entry.setBinding(binding);
