@@ -39,13 +39,24 @@ export const PARAMETER_REQUEST_LIST: readonly number[] = [
 /** Largest reply we accept (option 57); a full Ethernet frame's worth. */
 export const MAX_MESSAGE_SIZE = 1500;
 
-/** Client identifier `01` + MAC: what ISC, Kea and dnsmasq reservations spell as a MAC client-id. */
-export function clientIdForMac(mac: string): Uint8Array {
-  // A lease keeps its client id for as long as it lives (long-lived.ts).
-  const out = longLivedBytes(7);
+/**
+ * Client identifier `01` + MAC: what ISC, Kea and dnsmasq reservations spell as a MAC client-id.
+ * By default it is made to be kept as long as a lease (long-lived.ts); `bytes` gives a copy
+ * made for one use its own memory.
+ */
+export function clientIdForMac(mac: string, bytes: (length: number) => Uint8Array = longLivedBytes): Uint8Array {
+  const out = bytes(7);
   out[0] = 1; // ARP hardware type Ethernet (RFC 2132 §9.14)
-  out.set(parseMac(mac), 1);
+  parseMacInto(mac, out, 1);
   return out;
+}
+
+/** Whether `clientId` is the one `clientIdForMac` makes for `mac`. */
+export function isClientIdForMac(clientId: Uint8Array, mac: string): boolean {
+  if (clientId.length !== 7 || clientId[0] !== 1) return false;
+  const bytes = parseMac(mac);
+  for (let i = 0; i < 6; i++) if (clientId[i + 1] !== bytes[i]) return false;
+  return true;
 }
 
 /** Client identifier type 0 + text, for identities that are not hardware addresses (RFC 2132 §9.14). */

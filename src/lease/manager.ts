@@ -409,7 +409,7 @@ export class LeaseManager {
     entry.setBinding(binding);
     entry.update({ state: 'BOUND', renewAt, rebindAt, expiresAt, retryAt: null, recoveryAttempts: 0 });
     const { log } = this.#o;
-    if (log.isLevelEnabled('debug')) log.debug({ id: entry.id, mac: entry.identity.mac, ip: entry.ip, xid: binding.xid, expiresAt }, type);
+    if (log.isLevelEnabled('debug')) log.debug({ id: entry.id, mac: entry.mac, ip: entry.ip, xid: binding.xid, expiresAt }, type);
     const lease = entry.snapshot();
     this.#emit(type === 'renewed' ? { type, lease, previousExpiresAt } : { type, lease });
   }
