@@ -47,6 +47,7 @@ const SEA_CONFIG = join(ROOT, 'packaging/sea-config.json');
 interface SeaConfig {
   readonly main: string;
   readonly output: string;
+  readonly execArgv: readonly string[];
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -64,6 +65,15 @@ async function run(file: string, args: readonly string[], options: { cwd?: strin
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string };
     throw new Error(`${file} ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`, { cause: err });
+  }
+}
+
+/** Runs `file args` and gives what it printed on each stream. */
+async function runBoth(file: string, args: readonly string[]): Promise<{ stdout: string; stderr: string }> {
+  try {
+    return await execFileP(file, args, { cwd: ROOT });
+  } catch (err) {
+    throw new Error(`${file} ${args.join(' ')} failed: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -164,7 +174,9 @@ async function main(): Promise<void> {
   step(`bundle ${config.main}`, t);
 
   t = Date.now();
-  await run(node, ['--experimental-sea-config', SEA_CONFIG]);
+  // The code cache carries a hash of V8's flags, and the executable rejects it (with a warning
+  // on every start) when it runs with other flags: it is made under the flags it will run with.
+  await run(node, [...config.execArgv, '--experimental-sea-config', SEA_CONFIG]);
   step(`blob ${config.output}`, t);
 
   t = Date.now();
@@ -173,8 +185,10 @@ async function main(): Promise<void> {
   await copyFile(node, partial);
   await run(join(ROOT, 'node_modules/.bin/postject'), [partial, 'NODE_SEA_BLOB', join(ROOT, config.output), '--sentinel-fuse', SEA_FUSE]);
   await chmod(partial, 0o755);
-  const printed = (await run(partial, ['--version'])).trim();
-  if (printed !== version) throw new Error(`the built executable prints version ${JSON.stringify(printed)}, want ${JSON.stringify(version)}`);
+  const printed = await runBoth(partial, ['--version']);
+  if (printed.stdout.trim() !== version)
+    throw new Error(`the built executable prints version ${JSON.stringify(printed.stdout)}, want ${JSON.stringify(version)}`);
+  if (printed.stderr !== '') throw new Error(`the built executable warns on --version: ${printed.stderr}`);
   await rename(partial, out);
   step('inject', t);
 

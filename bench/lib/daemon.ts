@@ -53,16 +53,36 @@ export const PACKAGED_V8_FLAGS: readonly string[] = (
   JSON.parse(readFileSync(new URL('../../packaging/sea-config.json', import.meta.url), 'utf8')) as { execArgv: string[] }
 ).execArgv;
 
+/**
+ * The environment the systemd unit gives the daemon (its `Environment=` lines: the allocator's
+ * settings), so a benchmark's daemon allocates as an installed one does.
+ */
+export const PACKAGED_ENV: Readonly<Record<string, string>> = Object.fromEntries(
+  readFileSync(new URL('../../systemd/oam-docker-ipam.service', import.meta.url), 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('Environment='))
+    .map((line) => {
+      const [name = '', ...value] = line.slice('Environment='.length).split('=');
+      return [name, value.join('=')];
+    }),
+);
+
+function envText(): string {
+  return Object.entries(PACKAGED_ENV)
+    .map(([k, v]) => `${k}=${v} `)
+    .join('');
+}
+
 /** Built file and its age, printed by every benchmark: the figures are those of that build. */
 export function buildInfo(): string {
   if (!existsSync(BUILT_MAIN)) throw new Error(`${BUILT_MAIN} is missing: run npm run build first`);
-  return `node ${PACKAGED_V8_FLAGS.join(' ')} ${BUILT_MAIN} built ${statSync(BUILT_MAIN).mtime.toISOString()}`;
+  return `${envText()}node ${PACKAGED_V8_FLAGS.join(' ')} ${BUILT_MAIN} built ${statSync(BUILT_MAIN).mtime.toISOString()}`;
 }
 
 /** The same for a single executable given with --binary. */
 export function binaryInfo(path: string): string {
   if (!existsSync(path)) throw new Error(`${path} is missing: run npm run build:sea first`);
-  return `${path} built ${statSync(path).mtime.toISOString()}`;
+  return `${envText()}${path} built ${statSync(path).mtime.toISOString()}`;
 }
 
 export function daemonPaths(dir: string, driverName: string): { stateDir: string; pluginDir: string; socketPath: string } {
@@ -91,7 +111,7 @@ export async function startBenchDaemon(o: BenchDaemonOptions, timeoutMs = 60_000
   ];
   const spawnedAt = performance.now();
   // `ip netns exec` execs in place: the child's pid is the daemon's, for /proc and signals.
-  const proc = spawn('ip', ['netns', 'exec', o.netns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('ip', ['netns', 'exec', o.netns, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...PACKAGED_ENV } });
   if (proc.pid === undefined) throw new Error('could not spawn the daemon');
   let tail = '';
   const keep = (line: string): void => {
