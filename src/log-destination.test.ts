@@ -3,7 +3,7 @@ import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rm
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FdDestination } from './log-destination.js';
+import { FdDestination, TurnBatcher } from './log-destination.js';
 
 const line = (i: number): string => `${JSON.stringify({ level: 30, i, msg: 'x'.repeat(180) })}\n`;
 
@@ -107,5 +107,65 @@ describe('FdDestination', () => {
     expect(JSON.parse(notice as string)).toMatchObject({ level: 40, dropped: 1 });
     expect(JSON.parse(next as string)).toMatchObject({ i: 1 });
     expect(rest).toBe('');
+  });
+});
+
+describe('TurnBatcher', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'd4d-log-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("writes one turn's lines together when the turn ends, in order", () => {
+    const path = join(dir, 'out');
+    const fd = openSync(path, 'w');
+    const writes: number[] = [];
+    const inner = new FdDestination(fd);
+    const write = inner.write.bind(inner);
+    inner.write = (text: string, lines?: number) => {
+      writes.push(lines ?? 1);
+      return write(text, lines);
+    };
+    const deferred: Array<() => void> = [];
+    const out = new TurnBatcher(inner, { defer: (f) => deferred.push(f) });
+    for (let i = 0; i < 10; i++) out.write(line(i));
+    expect(readFileSync(path, 'utf8')).toBe('');
+    expect(deferred).toHaveLength(1);
+    deferred.shift()?.();
+    for (let i = 10; i < 13; i++) out.write(line(i));
+    deferred.shift()?.();
+    closeSync(fd);
+    expect(writes).toEqual([10, 3]);
+    expect(readFileSync(path, 'utf8')).toBe(Array.from({ length: 13 }, (_, i) => line(i)).join(''));
+  });
+
+  it('writes at once when a batch grows past its bound, and flush() writes what is left', () => {
+    const path = join(dir, 'out');
+    const fd = openSync(path, 'w');
+    const out = new TurnBatcher(new FdDestination(fd), { defer: () => undefined, maxBytes: 1_000 });
+    for (let i = 0; i < 5; i++) out.write(line(i));
+    // Each line is about 200 bytes: the fifth crossed 1,000 and went out with the four before it.
+    expect(readFileSync(path, 'utf8')).toBe(Array.from({ length: 5 }, (_, i) => line(i)).join(''));
+    out.write(line(5));
+    out.flush();
+    out.flush();
+    closeSync(fd);
+    expect(readFileSync(path, 'utf8')).toBe(Array.from({ length: 6 }, (_, i) => line(i)).join(''));
+  });
+
+  it('counts every line of a batch that a stuck reader made it drop', () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    const inner = new FdDestination(fd, { maxBlockMs: 5, sleep: () => undefined });
+    const out = new TurnBatcher(inner, { defer: () => undefined, maxBytes: 1 << 30 });
+    // Nobody reads: fill the pipe until a line drops, then a batch of 7 lines finds it full.
+    while (inner.dropped === 0) inner.write(line(0));
+    const before = inner.dropped;
+    for (let i = 0; i < 7; i++) out.write(line(i));
+    out.flush();
+    closeSync(fd);
+    expect(inner.dropped).toBe(before + 7);
   });
 });

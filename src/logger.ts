@@ -4,13 +4,16 @@
  */
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { FdDestination } from './log-destination.js';
+import { FdDestination, TurnBatcher } from './log-destination.js';
 
 export function createLogger(options: { debug: boolean; tty?: boolean }): Logger {
   const level = options.debug ? 'debug' : 'info';
   const base = { name: 'oam-docker-ipam' };
   if (options.debug && (options.tty ?? process.stderr.isTTY)) return pino({ level, base }, readableStream(process.stderr));
-  return pino({ level, base }, new FdDestination(2));
+  const out = new TurnBatcher(new FdDestination(2));
+  // The lines of the last turn go out however the process ends, short of a signal that kills it.
+  process.once('exit', () => out.flush());
+  return pino({ level, base }, out);
 }
 
 const LEVELS: Readonly<Record<number, string>> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };
