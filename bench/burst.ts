@@ -17,7 +17,7 @@
  * --quick writes its chart to /tmp unless --svg is given.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { labPrerequisites } from '../test/support/lab/prereqs.js';
@@ -158,6 +158,15 @@ for (const r of rows) {
   info('latency per call p50 / p99', `${ms(r.p50)} / ${ms(r.p99)}`);
   // Two cores for the server, the daemon and this client: what each costs explains the ratio.
   info('CPU per address: daemon / this client / server', `${ms(r.cpuDaemon)} / ${ms(r.cpuClient)} / ${ms(r.cpuServer)}`);
+  // The three share the machine's cores: with every core busy, these costs allow at most this
+  // many addresses a second, whatever the pacing. The target needs the sum at or under `need`.
+  const cores = availableParallelism();
+  const cpuPerAddress = r.cpuDaemon + r.cpuClient + r.cpuServer;
+  const need = (1000 * cores) / (0.9 * capacity);
+  info(
+    `ratio these CPU costs allow on ${cores} cores`,
+    `${((1000 * cores) / cpuPerAddress / capacity).toFixed(2)} (0.9 needs at most ${ms(need)} of CPU per address in all, here ${ms(cpuPerAddress)})`,
+  );
 }
 
 const cold = rows.filter((r) => !r.warm);

@@ -43,10 +43,16 @@ export class Entry implements Queued, Timed {
   readonly ip: string;
   state: LeaseState;
   requestedAt: number;
-  renewAt: number | null;
-  rebindAt: number | null;
-  expiresAt: number | null;
-  retryAt: number | null;
+  /**
+   * The lease's deadlines, NaN for none (`null` outside). A field that holds numbers and null
+   * alike keeps each number in a heap object of its own: every renewal made four, which lived
+   * until the next renewal, so the young generation copied and promoted them and the old one
+   * collected them. A field that only ever holds numbers is written in place.
+   */
+  #renewAt = Number.NaN;
+  #rebindAt = Number.NaN;
+  #expiresAt = Number.NaN;
+  #retryAt = Number.NaN;
   recoveryAttempts: number;
   /** The binding's server and parameters, shared with the other leases that have the same. */
   params: BindingParams;
@@ -86,6 +92,31 @@ export class Entry implements Queued, Timed {
     // The lease's own server id, which is its binding's but for a hand-edited table.
     this.params = internParams({ ...lease.binding, serverId: lease.serverId });
     this.xid = lease.binding.xid;
+  }
+
+  get renewAt(): number | null {
+    return orNull(this.#renewAt);
+  }
+  set renewAt(at: number | null) {
+    this.#renewAt = at ?? Number.NaN;
+  }
+  get rebindAt(): number | null {
+    return orNull(this.#rebindAt);
+  }
+  set rebindAt(at: number | null) {
+    this.#rebindAt = at ?? Number.NaN;
+  }
+  get expiresAt(): number | null {
+    return orNull(this.#expiresAt);
+  }
+  set expiresAt(at: number | null) {
+    this.#expiresAt = at ?? Number.NaN;
+  }
+  get retryAt(): number | null {
+    return orNull(this.#retryAt);
+  }
+  set retryAt(at: number | null) {
+    this.#retryAt = at ?? Number.NaN;
   }
 
   /** The lease's identity: a new object at each call (a client id the MAC implies is made anew). */
@@ -147,4 +178,8 @@ export class Entry implements Queued, Timed {
       recoveryAttempts: this.recoveryAttempts,
     };
   }
+}
+
+function orNull(at: number): number | null {
+  return Number.isNaN(at) ? null : at;
 }
