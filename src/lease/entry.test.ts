@@ -42,4 +42,14 @@ describe('Entry', () => {
     expect(byName.identity.clientId).toBe(named.clientId);
     expect(byName.mac).toBe(MAC);
   });
+
+  it('keeps a deadline set to none as null, and a time as that time', () => {
+    const e = new Entry({ ...lease({ mac: MAC, clientId: clientIdForMac(MAC) }), renewAt: null, rebindAt: null, expiresAt: null });
+    expect([e.renewAt, e.rebindAt, e.expiresAt, e.retryAt]).toEqual([null, null, null, null]);
+    e.update({ renewAt: 0, rebindAt: 1.5, expiresAt: 1_767_225_600_000, retryAt: -1 });
+    expect([e.renewAt, e.rebindAt, e.expiresAt, e.retryAt]).toEqual([0, 1.5, 1_767_225_600_000, -1]);
+    e.update({ retryAt: null });
+    expect(e.retryAt).toBeNull();
+    expect(e.snapshot()).toMatchObject({ renewAt: 0, rebindAt: 1.5, expiresAt: 1_767_225_600_000, retryAt: null });
+  });
 });
