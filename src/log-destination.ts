@@ -1,5 +1,6 @@
 /**
- * Where log lines go: straight to a file descriptor (stderr), one synchronous write per line.
+ * Where log lines go: straight to a file descriptor (stderr), in synchronous writes: one per
+ * line, or, through `TurnBatcher` (as the daemon logs), one per event-loop turn's lines.
  *
  * pino's default destination turned every line back into a Buffer after writing it, to count
  * what was left: 10.6 KB allocated per 243-byte line, against 2.3 KB with a plain write, and
