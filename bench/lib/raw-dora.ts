@@ -7,7 +7,7 @@
  *   node --import tsx bench/lib/raw-dora.ts <server> <count> <rate/s, 0 = one at a time>
  *
  * At a rate, arrivals are open-loop: exchange i starts at i/rate whatever earlier ones are doing,
- * and its latency counts from that planned start.
+ * and its latency counts from that planned start (or from when it was sent, if that was earlier).
  */
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
@@ -56,7 +56,8 @@ async function main(server: string, count: number, rate: number): Promise<void> 
       }, TIMEOUT_MS);
       pending.set(xid, {
         mac,
-        start,
+        // Sent before its planned time (timers fire on whole milliseconds): time it from now.
+        start: Math.min(start, performance.now()),
         done: (ms) => {
           clearTimeout(timer);
           resolve(ms);
