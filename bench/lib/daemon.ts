@@ -1,8 +1,9 @@
 /**
  * The daemon under test as users run it: the built `dist/main.js server`, a process of its own
  * (so its RSS, CPU and writes are its own), inside the lab's client namespace. Its JSON log
- * (stderr) is read line by line for lease events instead of being kept whole: at 50,000 leases
- * a lease period logs tens of megabytes.
+ * (stderr) is read line by line when the benchmark counts lease events, instead of being kept
+ * whole (at 50,000 leases a lease period logs tens of megabytes); otherwise it is written to
+ * `daemon.log` in its directory by a process of its own.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -109,25 +110,47 @@ export async function startBenchDaemon(o: BenchDaemonOptions, timeoutMs = 60_000
     ...(o.extraArgs ?? []),
     'server',
   ];
+  // Without lease events to read, the log goes to a file through a reader process of its own, as
+  // it goes to journald under systemd: each write still wakes a reader, but not this process,
+  // which times the calls (reading every line here cost the client CPU in every call it timed).
+  const logPath = join(o.dir, 'daemon.log');
+  const reader = o.onLeaseEvent === undefined ? spawn('sh', ['-c', 'exec cat > "$0"', logPath], { stdio: ['pipe', 'ignore', 'inherit'] }) : undefined;
   const spawnedAt = performance.now();
   // `ip netns exec` execs in place: the child's pid is the daemon's, for /proc and signals.
-  const proc = spawn('ip', ['netns', 'exec', o.netns, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...PACKAGED_ENV } });
+  const output = reader?.stdin ?? 'pipe';
+  const proc = spawn('ip', ['netns', 'exec', o.netns, ...args], { stdio: ['ignore', output, output], env: { ...process.env, ...PACKAGED_ENV } });
   if (proc.pid === undefined) throw new Error('could not spawn the daemon');
+  // The daemon holds the pipe now; once it exits, the reader sees the end of it and exits too.
+  reader?.stdin?.destroy();
   let tail = '';
   const keep = (line: string): void => {
     tail = `${tail}${line}\n`.slice(-20_000);
   };
+  const readTail = (): string => {
+    if (reader === undefined) return tail;
+    try {
+      const text = readFileSync(logPath, 'utf8');
+      return text.slice(-20_000);
+    } catch {
+      return '';
+    }
+  };
   const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
-  for (const stream of [proc.stdout, proc.stderr]) {
-    createInterface({ input: stream }).on('line', (line) => {
-      if (o.onLeaseEvent !== undefined && line.includes('"event":"')) {
-        const m = /"event":"(\w+)"/.exec(line);
-        const t = /"time":(\d+)/.exec(line);
-        if (m?.[1] !== undefined) o.onLeaseEvent(m[1], t?.[1] !== undefined ? Number(t[1]) : Date.now());
-        return;
-      }
-      keep(line);
-    });
+  const readerDone = reader === undefined ? Promise.resolve() : new Promise<void>((resolve) => reader.once('close', () => resolve()));
+  const onLeaseEvent = o.onLeaseEvent;
+  if (onLeaseEvent !== undefined) {
+    for (const stream of [proc.stdout, proc.stderr]) {
+      if (stream === null) continue;
+      createInterface({ input: stream }).on('line', (line) => {
+        if (line.includes('"event":"')) {
+          const m = /"event":"(\w+)"/.exec(line);
+          const t = /"time":(\d+)/.exec(line);
+          if (m?.[1] !== undefined) onLeaseEvent(m[1], t?.[1] !== undefined ? Number(t[1]) : Date.now());
+          return;
+        }
+        keep(line);
+      });
+    }
   }
   let gone = false;
   void exited.then(() => (gone = true));
@@ -140,7 +163,8 @@ export async function startBenchDaemon(o: BenchDaemonOptions, timeoutMs = 60_000
   ) {
     if (gone || Date.now() > deadline) {
       proc.kill('SIGKILL');
-      throw new Error(`daemon did not come up on ${socketPath}:\n${tail}`);
+      await readerDone;
+      throw new Error(`daemon did not come up on ${socketPath}:\n${readTail()}`);
     }
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -150,10 +174,12 @@ export async function startBenchDaemon(o: BenchDaemonOptions, timeoutMs = 60_000
     socketPath,
     spawnedAt,
     servingAt,
-    tail: () => tail,
-    stop(signal = 'SIGTERM') {
+    tail: readTail,
+    async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      return exited;
+      const code = await exited;
+      await readerDone;
+      return code;
     },
   };
 }
