@@ -428,7 +428,7 @@ describe('LeaseManager at scale and under outage (issue 6)', () => {
     }
     expect(await s.clock.advanceUntil(() => firstAt.size === N, 60_000, 100)).toBe(true);
     expect(s.manager.list().every((l) => l.state === 'BOUND')).toBe(true);
-    // 250 a second by default (DEFAULT_OVERDUE_STEPS_PER_SECOND): 2,000 take about 8 s, and no
+    // 250 a second by default (a fortieth of the datagram rate): 2,000 take about 8 s, and no
     // tenth of a second sees many more than its share.
     const times = [...firstAt.values()];
     expect(Math.max(...times) - t0).toBeGreaterThan(7_000);

@@ -47,8 +47,8 @@ export interface LeaseManagerOptions {
   rebootTimeoutMs?: number;
   /**
    * Rate at which restored leases whose timers passed during the downtime start their overdue
-   * step; default `DEFAULT_OVERDUE_STEPS_PER_SECOND` (250/s: 10,000 overdue leases over 40 s),
-   * leaving the rest of the window for Docker's requests and retransmissions. It comes on
+   * step; default a fortieth of the client's datagram rate (250/s by default: 10,000 overdue
+   * leases over 40 s), leaving the rest for Docker's requests and retransmissions. It comes on
    * top of the renewals that fall due at their own times: a restart inside the renewal wave of a
    * table filled in one burst (50,000 leases, about 950 due a second) sent twice the wave's rate
    * with a twentieth, and the daemon spent its first seconds saturated. The overdue leases lose
@@ -58,13 +58,6 @@ export interface LeaseManagerOptions {
   /** Told of every failed step with its error (the lease's last error for operators). */
   observer?: LeaseStepObserver;
 }
-
-/**
- * Overdue steps started per second after a restart. It was a fortieth of the sender's datagram
- * cap until that cap was raised (to 40,000/s, out of the way of the fastest server): how fast a
- * restart catches up is a choice of its own, made with the held-leases benchmark at this value.
- */
-export const DEFAULT_OVERDUE_STEPS_PER_SECOND = 250;
 
 export class LeaseManager {
   readonly #o: LeaseManagerOptions &
@@ -95,7 +88,7 @@ export class LeaseManager {
       recoveryInitialMs: 4_000,
       recoveryMaxMs: 64_000,
       rebootTimeoutMs: DEFAULT_ACQUIRE_TIMEOUT_MS,
-      overdueStepsPerSecond: DEFAULT_OVERDUE_STEPS_PER_SECOND,
+      overdueStepsPerSecond: options.client.datagramsPerSecond / 40,
       ...options,
     };
   }
