@@ -30,6 +30,7 @@ import { labPrerequisites } from '../test/support/lab/prereqs.js';
 import { binaryInfo, buildInfo, startBenchDaemon } from './lib/daemon.js';
 import { runPerfdhcp, type PerfResult } from './lib/perfdhcp.js';
 import { durableAppendMs, socketRoundTripMs } from './lib/floors.js';
+import { openLoop } from './lib/open-loop.js';
 import { burst, requestAddress, requestPool, type Timed } from './lib/plugin.js';
 import { rawDora, type RawResult } from './lib/raw-dora.js';
 import { figure, info, ms, percentile, printVerdicts } from './lib/report.js';
@@ -71,23 +72,6 @@ if (!prereqs.ok) {
   process.exit(1);
 }
 
-async function openLoop(socketPath: string, poolId: string, count: number, rate: number): Promise<Timed[]> {
-  if (rate === 0) {
-    const out: Timed[] = [];
-    for (let i = 0; i < count; i++) out.push(await requestAddress(socketPath, poolId));
-    return out;
-  }
-  const t0 = performance.now();
-  const all: Array<Promise<Timed>> = [];
-  for (let i = 0; i < count; i++) {
-    const planned = t0 + (i * 1000) / rate;
-    const wait = planned - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    all.push(requestAddress(socketPath, poolId, planned));
-  }
-  return Promise.all(all);
-}
-
 const started = Date.now();
 console.log(
   `latency benchmark, ${kind}${quick ? ' (quick)' : ''}; ${phases.map((p) => `${p.label}: ${p.count}`).join(', ')}; ${new Date().toISOString()}; ${values.binary === undefined ? buildInfo() : binaryInfo(values.binary)}`,
@@ -115,10 +99,10 @@ try {
   const daemon = await startBenchDaemon({ netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'blat', ...binary });
   try {
     const poolId = await requestPool(daemon.socketPath, `${lab.subnet}/16`);
-    fresh = await openLoop(daemon.socketPath, poolId, oneAtATime, 0);
+    fresh = await openLoop(oneAtATime, 0, (from) => requestAddress(daemon.socketPath, poolId, from));
     await burst(daemon.socketPath, poolId, warmCalls, 64);
     roundTripMs = await socketRoundTripMs(daemon.socketPath, 1000);
-    for (const p of phases) plugin.push(await openLoop(daemon.socketPath, poolId, p.count, p.rate));
+    for (const p of phases) plugin.push(await openLoop(p.count, p.rate, (from) => requestAddress(daemon.socketPath, poolId, from)));
     appendMs = await durableAppendMs(dir, 1000);
     for (const p of phases) pacedAppendMs.push(p.rate === 0 ? appendMs : await durableAppendMs(dir, Math.min(p.count, 500), 360, p.rate));
   } finally {

@@ -129,8 +129,7 @@ export async function startBenchDaemon(o: BenchDaemonOptions, timeoutMs = 60_000
   const readTail = (): string => {
     if (reader === undefined) return tail;
     try {
-      const text = readFileSync(logPath, 'utf8');
-      return text.slice(-20_000);
+      return readFileSync(logPath, 'utf8').slice(-20_000);
     } catch {
       return '';
     }

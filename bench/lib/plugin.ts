@@ -21,12 +21,8 @@ export interface Timed {
   readonly error?: string;
 }
 
-/** One RequestAddress for a fresh random MAC; `planned` (performance.now()) lets an open-loop caller count from the intended start. */
-export async function requestAddress(socketPath: string, poolId: string, planned = performance.now()): Promise<Timed> {
-  // An open-loop generator may send a call a little before its planned time (timers fire on
-  // whole milliseconds, and a wait under 1 ms is not taken): time it from whichever is earlier,
-  // so a call sent early is not counted short and one sent late still counts its wait.
-  const from = Math.min(planned, performance.now());
+/** One RequestAddress for a fresh random MAC; `from` (performance.now()) lets an open-loop caller count from the intended start. */
+export async function requestAddress(socketPath: string, poolId: string, from = performance.now()): Promise<Timed> {
   try {
     const res = await callPlugin(socketPath, 'IpamDriver.RequestAddress', {
       PoolID: poolId,

@@ -6,13 +6,13 @@
  *
  *   node --import tsx bench/lib/raw-dora.ts <server> <count> <rate/s, 0 = one at a time>
  *
- * At a rate, arrivals are open-loop: exchange i starts at i/rate whatever earlier ones are doing,
- * and its latency counts from that planned start (or from when it was sent, if that was earlier).
+ * At a rate, arrivals are open-loop, as the plugin's are (bench/lib/open-loop.ts).
  */
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { buildClientPacket, DhcpType, summarizeMessage } from '../../test/support/lab/dhcp-bytes.js';
 import { runIn } from '../../test/support/lab/shell.js';
+import { openLoop } from './open-loop.js';
 import { randomMac } from './plugin.js';
 
 export interface RawResult {
@@ -56,8 +56,7 @@ async function main(server: string, count: number, rate: number): Promise<void> 
       }, TIMEOUT_MS);
       pending.set(xid, {
         mac,
-        // Sent before its planned time (timers fire on whole milliseconds): time it from now.
-        start: Math.min(start, performance.now()),
+        start,
         done: (ms) => {
           clearTimeout(timer);
           resolve(ms);
@@ -65,20 +64,7 @@ async function main(server: string, count: number, rate: number): Promise<void> 
       });
       socket.send(buildClientPacket({ type: DhcpType.DISCOVER, xid, mac }), 67, server);
     });
-  const results: Array<number | null> = [];
-  if (rate === 0) {
-    for (let i = 0; i < count; i++) results.push(await exchange(performance.now()));
-  } else {
-    const t0 = performance.now();
-    const all: Array<Promise<void>> = [];
-    for (let i = 0; i < count; i++) {
-      const planned = t0 + (i * 1000) / rate;
-      const wait = planned - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      all.push(exchange(planned).then((ms) => void results.push(ms)));
-    }
-    await Promise.all(all);
-  }
+  const results = await openLoop(count, rate, exchange);
   socket.close();
   const latenciesMs = results.filter((r): r is number => r !== null);
   process.stdout.write(`${JSON.stringify({ latenciesMs, lost: results.length - latenciesMs.length })}\n`);
