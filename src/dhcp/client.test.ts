@@ -139,6 +139,28 @@ describe('DhcpClient.acquire', () => {
     expect(server.requestsOfType(MessageType.Discover)).toHaveLength(2);
   });
 
+  it('says what each offer grants once its REQUEST is out, before the ACK', async () => {
+    let naks = 1;
+    let next = 110;
+    const handle = dora(() => `192.0.2.${next++}`, { leaseTimeSeconds: 600 });
+    server.handler = (p) =>
+      getUint8(p.options, 53) === MessageType.Request && naks-- > 0 ? buildReply(p, MessageType.Nak, { message: 'address in use' }) : handle(p);
+    const told: Array<{ ip: string; serverId: string; leaseTimeSeconds: number; requestedAt: number; sent: number }> = [];
+    let settled = false;
+    const done = client.acquire({ identity, onRequesting: (b) => told.push({ ...b, sent: settled ? -1 : transport.sent.length }) });
+    void done.finally(() => (settled = true));
+    await clock.advance(2_000);
+    const binding = await done;
+    // One call per offer: the first was NAKed, the second acknowledged. Each came once its
+    // REQUEST had gone out (a DISCOVER and a REQUEST each time), before the acquisition ended.
+    expect(told.map((t) => [t.ip, t.serverId, t.leaseTimeSeconds, t.sent])).toEqual([
+      ['192.0.2.110', SERVER, 600, 2],
+      ['192.0.2.111', SERVER, 600, 4],
+    ]);
+    expect(told[1]?.requestedAt).toBe(binding.requestedAt);
+    expect(binding.ip).toBe('192.0.2.111');
+  });
+
   it('asks for a requested address with option 50', async () => {
     server.handler = dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? '192.0.2.100');
     await expect(client.acquire({ identity, requestedIp: '192.0.2.77', requireRequested: true })).resolves.toMatchObject({ ip: '192.0.2.77' });

@@ -117,6 +117,13 @@ export interface AcquireRequest {
    * server picks the subnet from the relay address.
    */
   link?: string;
+  /**
+   * Called once the REQUEST for an offer has gone out (again for each new offer after a NAK or
+   * a silent server), with what the offer grants and `requestedAt` that REQUEST's first send:
+   * the caller can record the address while the server answers, instead of after. Must not
+   * throw.
+   */
+  onRequesting?: (offered: Binding) => void;
 }
 
 /** A lease as the client needs it to extend or give it back. */
@@ -164,6 +171,8 @@ interface ExchangeSpec {
   priority: Priority;
   /** The transaction's signal: client closed, or the caller abandoned the step. */
   signal: AbortLike;
+  /** Called once the first attempt has gone out, with the time it was built. */
+  onFirstSent?: ((firstSentAt: number) => void) | undefined;
 }
 
 export class DhcpClient {
@@ -297,6 +306,8 @@ export class DhcpClient {
             deadlineAt,
             priority,
             signal,
+            // An OFFER carries what its ACK will (address, server, lease time, parameters).
+            onFirstSent: req.onRequesting === undefined ? undefined : (sentAt) => req.onRequesting?.(bindingFromAck(offer, sentAt)),
           });
         } catch (err) {
           if (err instanceof NoResponseError && clock.now() < deadlineAt) continue;
@@ -554,6 +565,7 @@ export class DhcpClient {
         if (packet !== undefined && log.isLevelEnabled('debug')) {
           log.debug({ mac: spec.mac, xid: spec.xid, attempt: attempts, to: destinations.join(', ') }, `sent ${summarizePacket(packet)}`);
         }
+        if (attempts === 1 && packet !== undefined && firstSentAt !== undefined) spec.onFirstSent?.(firstSentAt);
         const waitMs = Math.min(delays.next().value, spec.deadlineAt - clock.now());
         if (pending.reply === undefined) await this.#waitForReply(pending, Math.max(0, waitMs), signal);
         if (pending.reply !== undefined) return answerOf(pending, firstSentAt ?? clock.now());

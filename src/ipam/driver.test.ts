@@ -7,11 +7,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../clock.js';
 import { MemoryTransport } from '../../test/support/memory-transport.js';
 import { MemoryStore } from '../../test/support/memory-store.js';
-import { dora, ScriptedServer } from '../../test/support/scripted-server.js';
+import { buildReply, dora, ScriptedServer } from '../../test/support/scripted-server.js';
 import { testLog } from '../../test/support/silent-log.js';
 import { DhcpClient } from '../dhcp/client.js';
 import { MessageType, OptionCode } from '../dhcp/codec/option-codes.js';
-import { getIPv4 } from '../dhcp/codec/options.js';
+import { getIPv4, getUint8 } from '../dhcp/codec/options.js';
+import { AddressUnavailableError } from '../dhcp/errors.js';
+import { StoreError } from '../lease/store.js';
 import { LeaseManager } from '../lease/manager.js';
 import { CallerGoneError, IpamDriver, type DockerView } from './driver.js';
 import { OPTION_ENDPOINT_NAME, OPTION_MAC_ADDRESS } from './protocol.js';
@@ -24,11 +26,11 @@ afterEach(async () => {
   manager = undefined;
 });
 
-async function setup(clientIdMode: 'mac' | 'endpoint-name', o: { dockerView?: DockerView; now?: () => number } = {}) {
+async function setup(clientIdMode: 'mac' | 'endpoint-name', o: { dockerView?: DockerView; now?: () => number; offer?: () => string } = {}) {
   const transport = new MemoryTransport();
   const server = new ScriptedServer(transport, SERVER);
   let next = 100;
-  server.handler = dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? `192.0.2.${next++}`, { leaseTimeSeconds: 600 });
+  server.handler = dora((p) => getIPv4(p.options, OptionCode.RequestedIpAddress) ?? o.offer?.() ?? `192.0.2.${next++}`, { leaseTimeSeconds: 600 });
   const log = testLog();
   const client = new DhcpClient({ transport, clock: systemClock, server: SERVER, log, random: () => 0.5 });
   manager = new LeaseManager({ client, clock: systemClock, log });
@@ -46,9 +48,9 @@ async function setup(clientIdMode: 'mac' | 'endpoint-name', o: { dockerView?: Do
     ...(o.dockerView ? { dockerView: o.dockerView } : {}),
   });
   const { PoolID } = await driver.requestPool({ AddressSpace: 'local', Pool: '192.0.2.0/24', SubPool: '', Options: {}, V6: false });
-  const ask = (mac: string, name?: string, signal?: AbortSignal) =>
+  const ask = (mac: string, name?: string, signal?: AbortSignal, address = '') =>
     driver.requestAddress(
-      { PoolID, Address: '', Options: { [OPTION_MAC_ADDRESS]: mac, ...(name === undefined ? {} : { [OPTION_ENDPOINT_NAME]: name }) } },
+      { PoolID, Address: address, Options: { [OPTION_MAC_ADDRESS]: mac, ...(name === undefined ? {} : { [OPTION_ENDPOINT_NAME]: name }) } },
       signal,
     );
   return { server, manager, store, driver, PoolID, ask };
@@ -138,6 +140,62 @@ describe('release on reconciliation’s behalf', () => {
     expect(await driver.releaseIfUnchanged({ ...current, ip: '192.0.2.250' })).toBe(false);
     expect(await driver.releaseIfUnchanged(current)).toBe(true);
     expect(manager.list()).toHaveLength(0);
+    expect(releases(server)).toBe(1);
+  });
+});
+
+describe('the offered address on disk while the server answers', () => {
+  const MAC = '02:00:00:00:00:01';
+
+  it('records the offer (REBOOTING) once the REQUEST is out, and replies after the ACK only once that record is durable', async () => {
+    const { server, manager, store, ask, PoolID } = await setup('mac');
+    const release = store.holdWrites();
+    let replied = false;
+    const reply = ask(MAC).then((r) => {
+      replied = true;
+      return r;
+    });
+    // The ACK comes and the lease is bound; the reply still waits for the write.
+    for (let i = 0; i < 50 && manager.get(`${PoolID}#${MAC}`) === undefined; i++) await new Promise((r) => setTimeout(r, 1));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(server.requestsOfType(MessageType.Request)).toHaveLength(1);
+    expect(manager.get(`${PoolID}#${MAC}`)?.state).toBe('BOUND');
+    expect(replied).toBe(false);
+    // Written before the ACK, as REBOOTING; the bound lease is queued behind it, unwaited.
+    expect(store.saved[0]?.map((l) => [l.ip, l.state])).toEqual([['192.0.2.100', 'REBOOTING']]);
+    expect(store.records).toEqual([
+      ['put', `${PoolID}#${MAC}`],
+      ['soon', `${PoolID}#${MAC}`],
+    ]);
+    release();
+    expect((await reply).Address).toBe('192.0.2.100/24');
+  });
+
+  it('records nothing for an offer the driver will refuse (outside the network)', async () => {
+    const { store, ask, manager } = await setup('mac', { offer: () => '198.51.100.7' });
+    await expect(ask(MAC)).rejects.toThrow('the DHCP server leased 198.51.100.7');
+    expect(store.records.filter(([kind]) => kind === 'put' || kind === 'soon')).toEqual([]);
+    expect(manager.list()).toEqual([]);
+  });
+
+  it('takes the offer’s record back when the server then refuses the address', async () => {
+    const { server, store, ask, PoolID } = await setup('mac');
+    const serve = server.handler;
+    server.handler = (p) =>
+      getUint8(p.options, OptionCode.MessageType) === MessageType.Request ? buildReply(p, MessageType.Nak, { message: 'taken' }) : serve?.(p);
+    await expect(ask(MAC, undefined, undefined, '192.0.2.50')).rejects.toThrow(AddressUnavailableError);
+    expect(store.records).toEqual([
+      ['put', `${PoolID}#${MAC}`],
+      ['delete', `${PoolID}#${MAC}`],
+    ]);
+    expect(store.lastSaved()).toEqual([]);
+  });
+
+  it('fails the request and gives the address back when the offer cannot be recorded', async () => {
+    const { server, store, ask, manager } = await setup('mac');
+    store.fail = true;
+    await expect(ask(MAC)).rejects.toThrow(StoreError);
+    expect(manager.list()).toEqual([]);
     expect(releases(server)).toBe(1);
   });
 });

@@ -293,6 +293,18 @@ export class IpamDriver {
       }
     }
     requestedIp ??= this.#hintInRange(pool, range, state.reserved, identity.clientId);
+    // The offered address goes to disk while the server answers the REQUEST, so the reply
+    // waits for the ACK or the write, whichever comes last, not for both one after the other.
+    // Only an address the checks below will accept: a refused one is never recorded.
+    let offered: { ip: string; saved: Promise<void> } | undefined;
+    const onOffered = (o: Lease): void => {
+      offered = undefined;
+      if (!inPool(o.ip) || state.reserved.has(o.ip) || !inRange(o.ip) || this.#o.manager.holdersOf(o.ip).some((l) => l.id !== id)) return;
+      const saved = this.#o.store.put(o);
+      // Awaited once the ACK is in; a failure is handled there.
+      saved.catch(() => undefined);
+      offered = { ip: o.ip, saved };
+    };
     let lease: Lease;
     try {
       lease = await this.#o.manager.acquire(id, {
@@ -301,10 +313,13 @@ export class IpamDriver {
         ...(req.Address === '' ? {} : { requireRequested: true }),
         // Relay mode names the network's subnet to the server (link or subnet selection).
         link: pool.network,
+        onOffered,
       });
     } catch (err) {
-      // A lease taken over and forgotten above must not come back from the table at the next start.
+      // A lease taken over and forgotten above must not come back from the table at the next
+      // start, nor an offer recorded for one that failed.
       if (existing !== undefined) await this.#o.store.delete(existing.id).catch(() => undefined);
+      if (offered !== undefined && existing?.id !== id) await this.#o.store.delete(id).catch(() => undefined);
       throw err;
     }
     const ctx = { pool: req.PoolID, mac: normalized, ip: lease.ip, xid: lease.binding.xid };
@@ -338,8 +353,17 @@ export class IpamDriver {
       // lease taken over under another id (a table from before leases were keyed by name)
       // leaves the table in the same commit.
       const taken = existing !== undefined && existing.id !== id && this.#o.manager.get(existing.id) === undefined ? existing.id : undefined;
-      const put = this.#o.store.put(this.#o.manager.get(id) ?? lease);
-      await (taken === undefined ? put : Promise.all([put, this.#o.store.delete(taken)]));
+      const held = this.#o.manager.get(id) ?? lease;
+      if (taken === undefined && offered?.ip === held.ip) {
+        // The offer's record is on disk or on its way: the bound lease follows with the next
+        // commit (it takes the offer's place if that is still queued). Until then a restart
+        // finds the lease REBOOTING and asks the server for it again before trusting it.
+        this.#o.store.putSoon(held);
+        await offered.saved;
+      } else {
+        const put = this.#o.store.put(held);
+        await (taken === undefined ? put : Promise.all([put, this.#o.store.delete(taken)]));
+      }
     } catch (err) {
       // An address we cannot remember across a restart is an address we might hand out twice.
       await this.#o.manager.release(id);

@@ -117,3 +117,13 @@ export function leaseFromBinding(id: string, identity: ClientIdentity, binding: 
     recoveryAttempts: 0,
   };
 }
+
+/**
+ * The lease an offer becomes once acknowledged, made while its REQUEST is out so that it can be
+ * recorded meanwhile. REBOOTING, with its retry due from the start: read back from the table
+ * (a crash came before the acknowledged lease's own record), it is asked for again with
+ * INIT-REBOOT before it is trusted, since the server may never have acknowledged it.
+ */
+export function leaseOffered(id: string, identity: ClientIdentity, binding: Binding, random: () => number): Lease {
+  return { ...leaseFromBinding(id, identity, binding, random), state: 'REBOOTING', retryAt: binding.requestedAt };
+}

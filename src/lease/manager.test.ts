@@ -241,6 +241,31 @@ describe('LeaseManager', () => {
     expect(manager.get('c9')).toMatchObject({ state: 'BOUND', ip: '192.0.2.55' });
   });
 
+  it('tells the caller of the lease an offer becomes, REBOOTING until acknowledged; restored as it was told, it is asked back with INIT-REBOOT', async () => {
+    const offers: Lease[] = [];
+    const lease = await manager.acquire('c1', { identity, onOffered: (o) => offers.push(o) });
+    expect(offers).toHaveLength(1);
+    const [offered] = offers as [Lease];
+    // The same address, server and start as the lease, but not yet trusted.
+    expect(offered).toMatchObject({ id: 'c1', ip: lease.ip, serverId: SERVER, requestedAt: lease.requestedAt, state: 'REBOOTING', retryAt: lease.requestedAt });
+    expect(lease.state).toBe('BOUND');
+    expect(eventTypes()).toEqual(['bound']);
+    await manager.stop();
+    // A crash after the offer's record and before the bound lease's: the next start restores it.
+    const sent = server.decodedRequests.length;
+    const client = new DhcpClient({ transport: server.transport, clock, server: SERVER, log: testLog(), random: () => 0.5 });
+    const again = new LeaseManager({ client, clock, log: testLog(), random: () => 0.5 });
+    again.restore(offered);
+    expect(again.get('c1')?.state).toBe('REBOOTING');
+    await clock.advance(10);
+    const [reboot] = server.decodedRequests.slice(sent);
+    expect(getUint8(reboot!.options, 53)).toBe(MessageType.Request);
+    expect(getIPv4(reboot!.options, OptionCode.RequestedIpAddress)).toBe(lease.ip);
+    expect(reboot!.options.has(OptionCode.ServerIdentifier)).toBe(false);
+    expect(again.get('c1')).toMatchObject({ state: 'BOUND', ip: lease.ip });
+    await again.stop();
+  });
+
   it('restores a valid lease without sending anything until T1', async () => {
     const lease = await manager.acquire('c1', { identity });
     await manager.stop();

@@ -27,11 +27,21 @@ import { DaemonError } from '../errors.js';
 import { isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
 import type { LeaseEvent, LeaseListener } from './events.js';
 import type { LeaseStepObserver } from './observer.js';
-import { leaseFromBinding, leaseTimes, type Lease } from './lease.js';
+import { leaseFromBinding, leaseOffered, leaseTimes, type Lease } from './lease.js';
 import { MultiIndex } from './multi-index.js';
 import { TimerQueue } from '../timer-queue.js';
 import { Entry, type LeaseChange } from './entry.js';
 import { assertTransition, nextStep, type Action, type LeaseState } from './state.js';
+
+/** What `acquire` asks the server for. */
+export interface LeaseRequest extends Omit<AcquireRequest, 'onRequesting'> {
+  /**
+   * Told, once the REQUEST for an offer is out, of the lease the offer will become: as
+   * `leaseOffered` makes it (REBOOTING until acknowledged), for a caller that records it while
+   * the server answers. Again for each new offer. Must not throw.
+   */
+  onOffered?: (offered: Lease) => void;
+}
 
 export interface LeaseManagerOptions {
   client: DhcpClient;
@@ -97,7 +107,7 @@ export class LeaseManager {
    * Leases an address for `id` and keeps it renewed. Idempotent: a lease that already exists
    * for `id` is returned as is, and concurrent calls share one acquisition.
    */
-  acquire(id: string, request: AcquireRequest): Promise<Lease> {
+  acquire(id: string, request: LeaseRequest): Promise<Lease> {
     const existing = this.#entries.get(id);
     if (existing !== undefined) return Promise.resolve(existing.snapshot());
     const inFlight = this.#acquiring.get(id);
@@ -106,7 +116,12 @@ export class LeaseManager {
     // the new DISCOVER.
     const releasing = this.#releasing.get(id);
     const acquiring = (releasing ?? Promise.resolve(undefined))
-      .then(() => this.#o.client.acquire(request))
+      .then(() => {
+        const { onOffered, ...rest } = request;
+        return this.#o.client.acquire(
+          onOffered === undefined ? rest : { ...rest, onRequesting: (b) => onOffered(leaseOffered(id, request.identity, b, this.#o.random)) },
+        );
+      })
       .then((binding) => {
         const lease = leaseFromBinding(id, request.identity, binding, this.#o.random);
         const entry = new Entry(lease);

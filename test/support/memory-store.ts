@@ -10,6 +10,17 @@ export class MemoryStore implements LeaseStore {
   records: Array<[string, string]> = [];
   fail = false;
   readonly #table = new Map<string, Lease>();
+  #held: Promise<void> | undefined;
+
+  /** Durable writes stay unfinished (recorded, not resolved) until the function returned is called. */
+  holdWrites(): () => void {
+    let release = (): void => undefined;
+    this.#held = new Promise((resolve) => (release = resolve));
+    return () => {
+      this.#held = undefined;
+      release();
+    };
+  }
   async load() {
     return { leases: [], pools: [], problems: [] };
   }
@@ -22,6 +33,7 @@ export class MemoryStore implements LeaseStore {
     this.records.push(['put', lease.id]);
     this.#table.set(lease.id, { ...lease });
     this.saved.push([...this.#table.values()]);
+    await this.#held;
   }
   putSoon(lease: Lease) {
     this.records.push(['soon', lease.id]);
