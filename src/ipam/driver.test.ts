@@ -171,6 +171,14 @@ describe('the offered address on disk while the server answers', () => {
     expect((await reply).Address).toBe('192.0.2.100/24');
   });
 
+  it('records the bound lease after the ACK, as one durable record, when the table is busy with a commit', async () => {
+    const { store, ask, PoolID } = await setup('mac');
+    store.idle = false;
+    expect((await ask(MAC)).Address).toBe('192.0.2.100/24');
+    expect(store.records).toEqual([['put', `${PoolID}#${MAC}`]]);
+    expect(store.saved[0]?.map((l) => [l.ip, l.state])).toEqual([['192.0.2.100', 'BOUND']]);
+  });
+
   it('records nothing for an offer the driver will refuse (outside the network)', async () => {
     const { store, ask, manager } = await setup('mac', { offer: () => '198.51.100.7' });
     await expect(ask(MAC)).rejects.toThrow('the DHCP server leased 198.51.100.7');

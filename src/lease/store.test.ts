@@ -156,6 +156,33 @@ describe('JournalLeaseStore', () => {
     expect((await store().load()).leases).toHaveLength(21);
   });
 
+  it('is idle unless a commit is under way; a putSoon of a lease whose put is still queued takes its place and its waiters', async () => {
+    let release = (): void => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const s = store({
+      fs: appendsThrough(async (file, data) => {
+        await gate;
+        await file.write(data);
+      }),
+    });
+    await s.load();
+    expect(s.idle).toBe(true);
+    const first = s.put(lease(1));
+    await new Promise((r) => setImmediate(r));
+    expect(s.idle).toBe(false);
+    // Queued behind the write under way, then replaced by the lease it became.
+    const second = s.put(lease(2, { state: 'REBOOTING' }));
+    s.putSoon(lease(2));
+    release();
+    await Promise.all([first, second]);
+    expect(s.idle).toBe(true);
+    expect(decodeJournal(await readFile(path)).leases.map((l) => [l.id, l.state])).toEqual([
+      ['ep1', 'BOUND'],
+      ['ep2', 'BOUND'],
+    ]);
+    expect((await readFile(path, 'utf8')).split('\n').filter(Boolean)).toHaveLength(1 + 1 + 2); // header, pools, two puts
+  });
+
   it('putSoon waits for the next commit or its deadline, and a newer record of the same lease replaces it', async () => {
     const { fs, counts } = countingFs();
     const s = store({ fs, lazyFlushMs: 50 });

@@ -5,10 +5,11 @@
  * change does not grow with the number of leases. Writes are group-committed: the records
  * queued while the previous write and fdatasync ran go out together in one write and one
  * fdatasync, and every caller waiting on one of them is answered once it is on disk.
- * `put`/`delete`/`setPools` resolve once their record is durable (RequestAddress and
- * ReleaseAddress wait for that before replying); `putSoon` (renewals and the other upkeep
- * events) does not make anybody wait: its record goes out with the next commit, at the latest
- * `lazyFlushMs` later, and a newer record of the same lease still queued replaces it.
+ * `put`/`delete`/`setPools` resolve once their record is durable (RequestAddress waits for the
+ * record of its offer, ReleaseAddress for its delete, before replying); `putSoon` (the bound
+ * lease after its ACK, renewals and the other upkeep events) does not make anybody wait: its
+ * record goes out with the next commit, at the latest `lazyFlushMs` later, and a newer record
+ * of the same lease still queued replaces it (taking over who waits on it).
  *
  * A write that fails is cut off again (the file is truncated back to its last whole record
  * before the next write), so a failure never leaves damage in the middle of the journal.
@@ -63,6 +64,8 @@ export interface LeaseStore {
   setPools(pools: readonly PoolRecord[]): Promise<void>;
   /** Records a lease without waiting: on disk with the next commit (failures are logged). */
   putSoon(lease: Lease): void;
+  /** No write under way: a record put now goes to disk at once instead of waiting its turn. */
+  readonly idle: boolean;
   /** Resolves once everything recorded so far is on disk. */
   flush(): Promise<void>;
   /** Flushes, waits for a compaction under way, and closes the file. */
@@ -228,6 +231,10 @@ export class JournalLeaseStore implements LeaseStore {
 
   get path(): string {
     return this.#path;
+  }
+
+  get idle(): boolean {
+    return this.#writing === undefined && this.#compacting === undefined;
   }
 
   /** Bytes in the journal file, and in a snapshot of the live table: for tests and figures. */

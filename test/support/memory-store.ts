@@ -9,6 +9,8 @@ export class MemoryStore implements LeaseStore {
   /** Every record, in order: ['put' | 'soon' | 'delete', id]. */
   records: Array<[string, string]> = [];
   fail = false;
+  /** What `idle` says: a test sets false to stand for a store busy with a commit. */
+  idle = true;
   readonly #table = new Map<string, Lease>();
   #held: Promise<void> | undefined;
 
