@@ -65,6 +65,39 @@ interface Timing {
   perCallMs: number[];
 }
 
+/** Where the daemon serves its metrics: the plugin's own time per call, to set beside Docker's. */
+const METRICS_ADDR = '127.0.0.1:19469';
+
+/** The daemon's plugin-call histogram so far: count and total seconds per call (all codes). */
+async function pluginCalls(): Promise<Map<string, { count: number; seconds: number }>> {
+  const text = await (await fetch(`http://${METRICS_ADDR}/metrics`)).text();
+  const calls = new Map<string, { count: number; seconds: number }>();
+  for (const m of text.matchAll(/^d4d_plugin_request_duration_seconds_(sum|count)\{call="([^"]+)",code="[0-9]+"\} ([0-9.e+-]+)$/gm)) {
+    const [, kind, call = '', value] = m;
+    const c = calls.get(call) ?? { count: 0, seconds: 0 };
+    if (kind === 'sum') c.seconds += Number(value);
+    else c.count += Number(value);
+    calls.set(call, c);
+  }
+  return calls;
+}
+
+/** The plugin's calls between two scrapes: `call: n calls, mean` and the total per container. */
+function callsBetween(before: Map<string, { count: number; seconds: number }>, after: Map<string, { count: number; seconds: number }>): string[] {
+  const lines: string[] = [];
+  let totalMs = 0;
+  for (const [call, a] of after) {
+    const b = before.get(call) ?? { count: 0, seconds: 0 };
+    const n = a.count - b.count;
+    if (n <= 0) continue;
+    const spentMs = (a.seconds - b.seconds) * 1000;
+    totalMs += spentMs;
+    lines.push(`${call} x ${n}, mean ${ms(spentMs / n)}`);
+  }
+  lines.push(`in all, per container: ${ms(totalMs / count)}`);
+  return lines;
+}
+
 /** `docker run -d` of `count` containers on `net`, one after another or all at once. */
 async function runAll(net: string, tag: string, together: boolean): Promise<Timing> {
   const one = async (i: number): Promise<number> => {
@@ -103,7 +136,20 @@ try {
   await run('ip', ['link', 'set', 'bdruny', 'up']);
   await server.start();
   plugin = await startPlugin(
-    ['--dhcp-server', lab.serverIp, '--driver-name', DRIVER, '--state-dir', stateDir, '--plugin-dir', PLUGIN_DIR, '--config', '/dev/null'],
+    [
+      '--dhcp-server',
+      lab.serverIp,
+      '--driver-name',
+      DRIVER,
+      '--state-dir',
+      stateDir,
+      '--plugin-dir',
+      PLUGIN_DIR,
+      '--config',
+      '/dev/null',
+      '--metrics-addr',
+      METRICS_ADDR,
+    ],
     join(PLUGIN_DIR, `${DRIVER}.sock`),
   );
   const nets = {
@@ -133,10 +179,19 @@ try {
   }
 
   const results: Record<string, { seq: Timing; seqRm: number; par: Timing; parRm: number }> = {};
+  // What Docker asked of the plugin, and how long the plugin took, in the d4d phases.
+  const inPlugin: Record<string, string[]> = {};
+  const measured = async <T>(label: string, name: string, work: () => Promise<T>): Promise<T> => {
+    if (name !== 'd4d') return work();
+    const before = await pluginCalls();
+    const result = await work();
+    inPlugin[label] = callsBetween(before, await pluginCalls());
+    return result;
+  };
   // Interleaved by phase (d4d, built-in, d4d, built-in), so a drift of the machine's load favours neither side much.
   for (const [name, net] of Object.entries(nets)) {
-    const seq = await runAll(net, `${name}-s`, false);
-    const seqRm = await removeAll(`${name}-s`);
+    const seq = await measured('docker run, one after another', name, () => runAll(net, `${name}-s`, false));
+    const seqRm = await measured('docker rm -f', name, () => removeAll(`${name}-s`));
     results[name] = { seq, seqRm, par: { wallS: 0, perCallMs: [] }, parRm: 0 };
   }
   for (const [name, net] of Object.entries(nets)) {
@@ -161,6 +216,12 @@ try {
     info('  added per container (p50 docker run)', ms(percentile(d.seq.perCallMs, 0.5) - percentile(b.seq.perCallMs, 0.5)));
     info('all at once: wall time ratio', `${(d.par.wallS / b.par.wallS).toFixed(2)} x`);
     info('docker rm -f: wall time ratio (one after another / all at once)', `${(d.seqRm / b.seqRm).toFixed(2)} x / ${(d.parRm / b.parRm).toFixed(2)} x`);
+  }
+  // The plugin's own time (its metrics, request to response) beside what it adds to each
+  // container: the rest is Docker's side of the calls.
+  for (const [label, lines] of Object.entries(inPlugin)) {
+    console.log(`\ntime in the plugin during ${label} (its metrics, request to response):`);
+    for (const line of lines) console.log(`        ${line}`);
   }
 } finally {
   await removeByPrefix(PREFIX).catch(() => undefined);
