@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { callPlugin } from '../support/plugin-client.js';
-import { readLeaseTable } from '../support/netns-daemon.js';
+import { readLeaseTable, replyAddress } from '../support/netns-daemon.js';
+import { decodeJournal } from '../../src/lease/journal.js';
 import { expectEventually } from '../support/eventually.js';
 import { BUILT_MAIN, startPlugin, type PluginProcess } from '../support/plugin-process.js';
 import { createLab, type Lab } from '../support/lab/netns.js';
@@ -122,6 +123,34 @@ describeLab('oam-docker-ipam server', () => {
     await startDaemon(); // the stale socket is replaced
     expect(await callPlugin(sock(), 'IpamDriver.ReleaseAddress', { PoolID: poolId, Address: ip })).toEqual({ status: 200, body: {} });
     await expectEventually(async () => (await server.leases()).find((l) => l.active && l.mac === other) === undefined);
+  });
+
+  it('killed right after a reply, before the bound lease is on disk: restarts with the offer recorded, and confirms it with the server', async () => {
+    const table = join(dir, 'state', 'leases-d4dtest.journal');
+    // The offer is recorded early only when the table is idle (a renewal's commit may be under
+    // way): a few tries to catch the moment the test is about.
+    let caught: { mac: string; ip: string } | undefined;
+    for (let i = 0; i < 5 && caught === undefined; i++) {
+      const m = `02:d4:33:00:01:0${i}`;
+      const ip = replyAddress(
+        await callPlugin(sock(), 'IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': m } }),
+      );
+      if (ip === undefined) throw new Error('RequestAddress failed');
+      await stopDaemon('SIGKILL');
+      const saved = decodeJournal(await readFile(table)).leases.find((l) => l.identity.mac === m);
+      expect(saved?.ip).toBe(ip);
+      if (saved?.state === 'REBOOTING') caught = { mac: m, ip };
+      else expect(saved?.state).toBe('BOUND');
+      await startDaemon();
+    }
+    if (caught === undefined) throw new Error('the bound lease was on disk before the kill in 5 tries out of 5');
+    const { mac: m, ip } = caught;
+    // Asked again with INIT-REBOOT at the start, acknowledged, and renewed from there on.
+    const reacquired = (): boolean =>
+      (daemon?.log() ?? '').split('\n').some((line) => line.includes('"event":"reacquired"') && line.includes(`"mac":"${m}"`) && line.includes(`"ip":"${ip}"`));
+    await expectEventually(async () => reacquired());
+    await expectEventually(async () => (await server.leases()).some((l) => l.active && l.mac === m && l.ip === ip));
+    expect(await callPlugin(sock(), 'IpamDriver.ReleaseAddress', { PoolID: poolId, Address: ip })).toEqual({ status: 200, body: {} });
   });
 
   it('refuses to start on an unreadable lease table, changing nothing; starts without damaged entries', async () => {
