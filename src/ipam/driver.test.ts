@@ -53,7 +53,7 @@ async function setup(clientIdMode: 'mac' | 'endpoint-name', o: { dockerView?: Do
       { PoolID, Address: address, Options: { [OPTION_MAC_ADDRESS]: mac, ...(name === undefined ? {} : { [OPTION_ENDPOINT_NAME]: name }) } },
       signal,
     );
-  return { server, manager, store, driver, PoolID, ask };
+  return { server, manager, store, driver, client, PoolID, ask };
 }
 
 const releases = (server: ScriptedServer): number => server.requestsOfType(MessageType.Release).length;
@@ -192,6 +192,28 @@ describe('the offered address on disk while the server answers', () => {
     server.handler = (p) =>
       getUint8(p.options, OptionCode.MessageType) === MessageType.Request ? buildReply(p, MessageType.Nak, { message: 'taken' }) : serve?.(p);
     await expect(ask(MAC, undefined, undefined, '192.0.2.50')).rejects.toThrow(AddressUnavailableError);
+    expect(store.records).toEqual([
+      ['put', `${PoolID}#${MAC}`],
+      ['delete', `${PoolID}#${MAC}`],
+    ]);
+    expect(store.lastSaved()).toEqual([]);
+  });
+
+  it('takes back an offer recorded before a NAK when the acquisition then fails, though a later offer was not recorded', async () => {
+    const { server, store, client, ask, PoolID } = await setup('mac');
+    const serve = server.handler;
+    let naks = 0;
+    server.handler = (p) => {
+      const type = getUint8(p.options, OptionCode.MessageType);
+      // The second offer comes while the table is busy: not recorded.
+      if (type === MessageType.Discover && naks === 1) store.idle = false;
+      if (type !== MessageType.Request) return serve?.(p);
+      // A stop cuts the acquisition off after the second NAK.
+      if (++naks === 2) setTimeout(() => client.close(), 5);
+      return buildReply(p, MessageType.Nak, { message: 'taken' });
+    };
+    await expect(ask(MAC)).rejects.toThrow();
+    expect(naks).toBe(2);
     expect(store.records).toEqual([
       ['put', `${PoolID}#${MAC}`],
       ['delete', `${PoolID}#${MAC}`],

@@ -300,6 +300,8 @@ export class IpamDriver {
     // write where one does (a burst of 100 ran 20 % slower). Only an address the checks below
     // will accept: a refused one is never recorded.
     let offered: { ip: string; saved: Promise<void> } | undefined;
+    // Any offer recorded, even one a NAK made way for: a failed acquisition takes it back.
+    let recorded = false;
     const onOffered = (o: Lease): void => {
       offered = undefined;
       if (!this.#o.store.idle) return;
@@ -308,6 +310,7 @@ export class IpamDriver {
       // Awaited once the ACK is in; a failure is handled there.
       saved.catch(() => undefined);
       offered = { ip: o.ip, saved };
+      recorded = true;
     };
     let lease: Lease;
     try {
@@ -323,7 +326,7 @@ export class IpamDriver {
       // A lease taken over and forgotten above must not come back from the table at the next
       // start, nor an offer recorded for one that failed.
       if (existing !== undefined) await this.#o.store.delete(existing.id).catch(() => undefined);
-      if (offered !== undefined && existing?.id !== id) await this.#o.store.delete(id).catch(() => undefined);
+      if (recorded && existing?.id !== id) await this.#o.store.delete(id).catch(() => undefined);
       throw err;
     }
     const ctx = { pool: req.PoolID, mac: normalized, ip: lease.ip, xid: lease.binding.xid };
