@@ -24,8 +24,11 @@ export interface Binding {
   xid: number;
 }
 
-/** Reads a binding out of an ACK that `mismatch()` accepted (so 51 and 54 are present). */
-export function bindingFromAck(ack: DhcpPacket, requestedAt: number): Binding {
+/**
+ * Reads a binding out of an ACK that `mismatch()` accepted (so 51 and 54 are present), or out
+ * of the OFFER before it, which carries the same fields (what the lease will be once acknowledged).
+ */
+export function bindingFromReply(ack: DhcpPacket, requestedAt: number): Binding {
   const b: Binding = {
     ip: ack.yiaddr,
     serverId: getIPv4(ack.options, OptionCode.ServerIdentifier) ?? '0.0.0.0',

@@ -26,7 +26,7 @@ import { getIPv4, getString, getUint8 } from './codec/options.js';
 import { normalizeMac } from './codec/ipv4.js';
 import { summarizePacket } from './codec/describe.js';
 import { rfcBackoff } from './backoff.js';
-import { bindingFromAck, type Binding } from './binding.js';
+import { bindingFromReply, type Binding } from './binding.js';
 import { AddressUnavailableError, ClientClosedError, NakError, NoResponseError, TransactionAbortedError } from './errors.js';
 import { Priority, QueueDeadlineError, Sender } from './sender.js';
 import { acceptReply, type DropReason, type Expectation } from './match.js';
@@ -307,7 +307,7 @@ export class DhcpClient {
             priority,
             signal,
             // An OFFER carries what its ACK will (address, server, lease time, parameters).
-            onFirstSent: req.onRequesting === undefined ? undefined : (sentAt) => req.onRequesting?.(bindingFromAck(offer, sentAt)),
+            onFirstSent: req.onRequesting === undefined ? undefined : (sentAt) => req.onRequesting?.(bindingFromReply(offer, sentAt)),
           });
         } catch (err) {
           if (err instanceof NoResponseError && clock.now() < deadlineAt) continue;
@@ -565,7 +565,8 @@ export class DhcpClient {
         if (packet !== undefined && log.isLevelEnabled('debug')) {
           log.debug({ mac: spec.mac, xid: spec.xid, attempt: attempts, to: destinations.join(', ') }, `sent ${summarizePacket(packet)}`);
         }
-        if (attempts === 1 && packet !== undefined && firstSentAt !== undefined) spec.onFirstSent?.(firstSentAt);
+        // Only the first attempt builds the datagram here and sets firstSentAt.
+        if (attempts === 1 && packet !== undefined) spec.onFirstSent?.(firstSentAt ?? clock.now());
         const waitMs = Math.min(delays.next().value, spec.deadlineAt - clock.now());
         if (pending.reply === undefined) await this.#waitForReply(pending, Math.max(0, waitMs), signal);
         if (pending.reply !== undefined) return answerOf(pending, firstSentAt ?? clock.now());
@@ -697,7 +698,7 @@ function answerOf(pending: Pending, firstSentAt: number): Answer {
 /** The binding of an ACK, starting when its REQUEST first went out (RFC 2131 §4.4.1). */
 function bindingOf(answer: Answer): Binding {
   // Read once already on receipt; the object is this reply's alone.
-  const binding = answer.binding ?? bindingFromAck(answer.reply, 0);
+  const binding = answer.binding ?? bindingFromReply(answer.reply, 0);
   binding.requestedAt = answer.firstSentAt;
   return binding;
 }

@@ -6,7 +6,7 @@
 import { BootOp, MessageType, OptionCode } from './codec/option-codes.js';
 import type { DhcpPacket } from './codec/packet.js';
 import { getIPv4, getUint32, getUint8 } from './codec/options.js';
-import { bindingFromAck, type Binding } from './binding.js';
+import { bindingFromReply, type Binding } from './binding.js';
 
 /** What a transaction waits for. */
 export interface Expectation {
@@ -75,7 +75,7 @@ export function acceptReply(p: DhcpPacket, e: Expectation): DropReason | Accepte
   if (type === MessageType.Ack && e.ip !== undefined && p.yiaddr !== e.ip) return 'wrong-address';
   // Read every option the binding will use now, so a malformed one is dropped here as a bad
   // packet instead of failing the transaction that accepted it.
-  return { binding: type === MessageType.Ack ? bindingFromAck(p, 0) : undefined };
+  return { binding: type === MessageType.Ack ? bindingFromReply(p, 0) : undefined };
 }
 
 /**

@@ -7,7 +7,7 @@ import { capturePath, readDhcpPayloads } from '../../../test/support/captures.js
 import { MessageType, OptionCode } from './option-codes.js';
 import { chaddrText, decodePacket, encodePacket } from './packet.js';
 import { getIPv4, getUint32, getUint8 } from './options.js';
-import { bindingFromAck } from '../binding.js';
+import { bindingFromReply } from '../binding.js';
 import { mismatch } from '../match.js';
 
 const SERVER = '10.231.242.1';
@@ -51,7 +51,7 @@ describe.each(['isc', 'kea', 'dnsmasq'] as const)('captures from %s', (server) =
     expect(mismatch(offer!, { ...expect_, types: [MessageType.Offer] })).toBeUndefined();
     expect(mismatch(ack!, { ...expect_, types: [MessageType.Ack, MessageType.Nak] })).toBeUndefined();
     expect(mismatch(ack!, { ...expect_, types: [MessageType.Ack], servers: new Set(['10.0.0.1']) })).toBe('foreign-server');
-    expect(bindingFromAck(ack!, 0)).toMatchObject({ ip: ack!.yiaddr, serverId: SERVER, leaseTimeSeconds: 600 });
+    expect(bindingFromReply(ack!, 0)).toMatchObject({ ip: ack!.yiaddr, serverId: SERVER, leaseTimeSeconds: 600 });
   });
 
   it('decodes the NAK with its server identifier', () => {
@@ -71,8 +71,8 @@ describe('server differences seen in the captures', () => {
   });
 
   it('only dnsmasq sends T1/T2 by default', () => {
-    expect(bindingFromAck(ack('dnsmasq'), 0)).toMatchObject({ renewalTimeSeconds: 300, rebindingTimeSeconds: 525 });
-    expect(bindingFromAck(ack('isc'), 0).renewalTimeSeconds).toBeUndefined();
-    expect(bindingFromAck(ack('kea'), 0).renewalTimeSeconds).toBeUndefined();
+    expect(bindingFromReply(ack('dnsmasq'), 0)).toMatchObject({ renewalTimeSeconds: 300, rebindingTimeSeconds: 525 });
+    expect(bindingFromReply(ack('isc'), 0).renewalTimeSeconds).toBeUndefined();
+    expect(bindingFromReply(ack('kea'), 0).renewalTimeSeconds).toBeUndefined();
   });
 });
