@@ -28,7 +28,7 @@ import { buildServer, stopServing } from './ipam/server.js';
 import type { LeaseEvent } from './lease/events.js';
 import type { LeaseManager } from './lease/manager.js';
 import { JournalLeaseStore, type LeaseStore } from './lease/store.js';
-import { MemoryTrim, memoryReducingCollection, processMemory } from './memory-trim.js';
+import { embedderAllocation, ReducerNudge } from './memory-reducer.js';
 import { Monitoring } from './operator/monitoring.js';
 import { Reconciler } from './reconciler.js';
 
@@ -163,13 +163,13 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
   // Only now, and in the background: Docker may be waiting for this socket to answer.
   const started = reconciler;
   started.start();
-  const trim = startMemoryTrim(() => monitoring.pluginCalls, log);
+  const reducerNudge = startReducerNudge();
 
   let stopping: Promise<void> | undefined;
   return {
     socketPath,
     stop() {
-      trim?.stop();
+      reducerNudge?.stop();
       stopping ??= stopPlugin({ app, reconciler: started, client, manager, store, transport, log, clock: systemClock, graceMs: STOP_GRACE_MS }).finally(() =>
         monitoring.stop(),
       );
@@ -178,16 +178,13 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
   };
 }
 
-/** Memory back to the system after a burst (memory-trim.ts); none if this V8 offers no way. */
-function startMemoryTrim(calls: () => number, log: Logger): MemoryTrim | undefined {
-  const collect = memoryReducingCollection();
-  if (collect === undefined) {
-    log.debug('no memory-reducing collection in this Node: memory is left to V8 after bursts');
-    return undefined;
-  }
-  const trim = new MemoryTrim({ clock: systemClock, calls, memory: processMemory, collect, log: log.child({ component: 'memory' }) });
-  trim.start();
-  return trim;
+/** V8's memory reducer kept able to run after a burst (memory-reducer.ts); not needed before V8 13. */
+function startReducerNudge(): ReducerNudge | undefined {
+  const nudge = embedderAllocation();
+  if (nudge === undefined) return undefined;
+  const reducer = new ReducerNudge({ clock: systemClock, nudge });
+  reducer.start();
+  return reducer;
 }
 
 /** Bound on the wait for plugin calls under way at a stop (systemd allows the whole stop 30 s). */

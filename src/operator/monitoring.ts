@@ -57,7 +57,6 @@ export class Monitoring {
   readonly #o: { config: Config; clock: Clock; version: string; log: Logger };
   #parts: MonitoredParts | undefined;
   #server: MetricsServer | undefined;
-  #pluginCalls = 0;
 
   constructor(o: { config: Config; clock: Clock; version: string; log: Logger }) {
     this.#o = o;
@@ -87,15 +86,10 @@ export class Monitoring {
   };
 
   /**
-   * Hooks on the plugin's fastify instance (root level: they see every path): calls are counted
-   * (`pluginCalls`), errors Docker is answered with go to the recent errors; with metrics, every
-   * call's latency.
+   * Hooks on the plugin's fastify instance (root level: they see every path): errors Docker is
+   * answered with go to the recent errors; with metrics, every call's latency.
    */
   attach(app: FastifyInstance): void {
-    app.addHook('onRequest', (_req, _reply, done) => {
-      this.#pluginCalls++;
-      done();
-    });
     app.addHook('onError', async (req, _reply, err) => {
       const message = err instanceof DaemonError ? err.message : 'internal error (see the log)';
       this.activity.onPluginError(callName(req.routeOptions.url), message);
@@ -105,11 +99,6 @@ export class Monitoring {
     app.addHook('onResponse', async (req, reply) => {
       metrics.onPluginCall(callName(req.routeOptions.url), reply.statusCode, reply.elapsedTime / 1000);
     });
-  }
-
-  /** Calls on the plugin socket so far (Docker's and the admin paths'). */
-  get pluginCalls(): number {
-    return this.#pluginCalls;
   }
 
   /** Opens the metrics listener, if METRICS_ADDR is set. */
