@@ -26,7 +26,7 @@ import { formatPerfRuns, serverCapacity, type PerfResult } from './lib/perfdhcp.
 import { burst, requestPool } from './lib/plugin.js';
 import { figure, info, ms, percentile, printVerdicts, sampleProc } from './lib/report.js';
 import { chart } from './lib/svg.js';
-import { createWideLab } from './lib/wide-lab.js';
+import { createWideLab, txPackets } from './lib/wide-lab.js';
 import { startWideServer, type WideServerKind } from './lib/wide-server.js';
 
 const { values } = parseArgs({
@@ -83,6 +83,12 @@ interface Row {
   cpuDaemon: number;
   cpuClient: number;
   cpuServer: number;
+  /**
+   * Datagrams per address: sent by the daemon (DISCOVER and REQUEST make 2; more are
+   * retransmissions, each one more for the server to answer) and by the server (2: OFFER, ACK).
+   */
+  sentPerAddress: number;
+  repliesPerAddress: number;
   firstError?: string;
 }
 const rows: Row[] = [];
@@ -106,11 +112,21 @@ try {
       // sees (without the warm-up, the second burst of 100 came after 100 calls in all).
       for (const warm of [false, true]) {
         if (warm) await burst(daemon.socketPath, poolId, warmCalls, 64);
-        const [d0, s0] = await Promise.all([sampleProc(daemon.pid), sampleProc(server.pid)]);
+        const [d0, s0, tx0, rx0] = await Promise.all([
+          sampleProc(daemon.pid),
+          sampleProc(server.pid),
+          txPackets(lab.clientNs, lab.clientIf),
+          txPackets(lab.serverNs, lab.serverIf),
+        ]);
         const c0 = process.cpuUsage();
         const { seconds, results } = await burst(daemon.socketPath, poolId, n, window);
         const c1 = process.cpuUsage(c0);
-        const [d1, s1] = await Promise.all([sampleProc(daemon.pid), sampleProc(server.pid)]);
+        const [d1, s1, tx1, rx1] = await Promise.all([
+          sampleProc(daemon.pid),
+          sampleProc(server.pid),
+          txPackets(lab.clientNs, lab.clientIf),
+          txPackets(lab.serverNs, lab.serverIf),
+        ]);
         const ok = results.filter((r) => r.ok);
         const perAddress = (cpuSeconds: number): number => (1000 * cpuSeconds) / Math.max(1, ok.length);
         const lat = ok.map((r) => r.ms);
@@ -127,6 +143,8 @@ try {
           cpuDaemon: perAddress(d1.cpuSeconds - d0.cpuSeconds),
           cpuClient: perAddress((c1.user + c1.system) / 1e6),
           cpuServer: perAddress(s1.cpuSeconds - s0.cpuSeconds),
+          sentPerAddress: (tx1 - tx0) / Math.max(1, ok.length),
+          repliesPerAddress: (rx1 - rx0) / Math.max(1, ok.length),
           ...(failed[0]?.error !== undefined ? { firstError: failed[0].error } : {}),
         });
         console.log(
@@ -158,6 +176,7 @@ for (const r of rows) {
   info('latency per call p50 / p99', `${ms(r.p50)} / ${ms(r.p99)}`);
   // Two cores for the server, the daemon and this client: what each costs explains the ratio.
   info('CPU per address: daemon / this client / server', `${ms(r.cpuDaemon)} / ${ms(r.cpuClient)} / ${ms(r.cpuServer)}`);
+  info('datagrams per address: daemon sent / server sent (2 / 2 without retransmissions)', `${r.sentPerAddress.toFixed(2)} / ${r.repliesPerAddress.toFixed(2)}`);
   // The three share the machine's cores: with every core busy, these costs allow at most this
   // many addresses a second, whatever the pacing. The target needs the sum at or under `need`.
   const cores = availableParallelism();
