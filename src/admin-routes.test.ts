@@ -43,7 +43,7 @@ async function app(options: { down?: boolean; networks?: DockerNetwork[]; activi
       },
     },
     leases: {
-      heldLeases: () => leases.filter((l) => !released.includes(l.ip)).map((l) => ({ leaseId: l.id, poolId: POOL, mac: l.identity.mac, ip: l.ip })),
+      heldLeases: async () => leases.filter((l) => !released.includes(l.ip)).map((l) => ({ leaseId: l.id, poolId: POOL, mac: l.identity.mac, ip: l.ip })),
       releaseLease: async ({ ip }) => {
         released.push(ip);
         return true;

@@ -11,6 +11,7 @@ import { buildReply, dora, ScriptedServer } from '../../test/support/scripted-se
 import { testLog } from '../../test/support/silent-log.js';
 import { DhcpClient } from '../dhcp/client.js';
 import { MessageType, OptionCode } from '../dhcp/codec/option-codes.js';
+import { clientIdForMac } from '../dhcp/messages.js';
 import { getIPv4, getUint8 } from '../dhcp/codec/options.js';
 import { AddressUnavailableError } from '../dhcp/errors.js';
 import { StoreError } from '../lease/store.js';
@@ -120,22 +121,60 @@ describe('name takeover and Docker’s last view', () => {
   });
 });
 
+describe('heldLeases, a large table', () => {
+  it('lists every lease, a chunk per turn of the event loop', async () => {
+    const { manager, driver, PoolID } = await setup('mac');
+    const now = Date.now();
+    for (let n = 0; n < 2_500; n++) {
+      const mac = `02:00:00:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 0xff).toString(16).padStart(2, '0')}`;
+      const ip = `10.40.${n >> 8}.${n & 0xff}`;
+      manager.restore({
+        id: `${PoolID}#${mac}`,
+        identity: { mac, clientId: clientIdForMac(mac) },
+        ip,
+        serverId: SERVER,
+        state: 'BOUND',
+        binding: { ip, serverId: SERVER, requestedAt: now, leaseTimeSeconds: 3_600, xid: n },
+        requestedAt: now,
+        renewAt: now + 1_800_000,
+        rebindAt: now + 3_150_000,
+        expiresAt: now + 3_600_000,
+        retryAt: null,
+        recoveryAttempts: 0,
+      });
+    }
+    let turns = 0;
+    let counting = true;
+    const count = (): void => {
+      if (!counting) return;
+      turns++;
+      setImmediate(count);
+    };
+    setImmediate(count);
+    const held = await driver.heldLeases();
+    counting = false;
+    expect(held).toHaveLength(2_500);
+    expect(held[1_234]).toEqual({ leaseId: `${PoolID}#02:00:00:00:04:d2`, poolId: PoolID, mac: '02:00:00:00:04:d2', ip: '10.40.4.210' });
+    expect(turns).toBeGreaterThanOrEqual(2);
+  });
+});
+
 describe('release on reconciliation’s behalf', () => {
   it('stamps each lease when handed out, and releases it only while that same request stands', async () => {
     let now = 1_000;
     const { server, manager, driver, ask } = await setup('mac', { now: () => now });
     await ask('02:00:00:00:00:01');
-    const [held] = driver.heldLeases();
+    const [held] = await driver.heldLeases();
     expect(held).toMatchObject({ mac: '02:00:00:00:00:01', requestedAt: 1_000 });
     if (held === undefined) throw new Error('no lease');
     // Asked again (a fixed --mac-address container started again): the stamp moves on.
     now = 2_000;
     await ask('02:00:00:00:00:01');
-    expect(driver.heldLeases()[0]?.requestedAt).toBe(2_000);
+    expect((await driver.heldLeases())[0]?.requestedAt).toBe(2_000);
     expect(await driver.releaseIfUnchanged(held)).toBe(false);
     expect(manager.list()).toHaveLength(1);
     expect(releases(server)).toBe(0);
-    const current = driver.heldLeases()[0];
+    const current = (await driver.heldLeases())[0];
     if (current === undefined) throw new Error('no lease');
     expect(await driver.releaseIfUnchanged({ ...current, ip: '192.0.2.250' })).toBe(false);
     expect(await driver.releaseIfUnchanged(current)).toBe(true);

@@ -29,6 +29,7 @@ import { NoResponseError } from '../dhcp/errors.js';
 import type { Lease } from '../lease/lease.js';
 import { poolOf, type LeaseManager } from '../lease/manager.js';
 import type { LeaseStore, PoolRecord } from '../lease/store.js';
+import { LEASES_PER_TURN, nextTurn } from '../turn.js';
 import type { HeldLease } from './reconcile.js';
 import { inSubnet, maskToPrefix, numberToIPv4, parseCidr, parsePoolId, parsePoolOptions, poolCidr, poolId, type Pool } from './pool.js';
 import {
@@ -544,16 +545,22 @@ export class IpamDriver {
     return this.#o.manager.list().map((lease) => ({ poolId: poolOf(lease.id), lease }));
   }
 
-  /** Every lease as reconciliation plans with it: pool, MAC, address and when it was handed out. */
-  heldLeases(): HeldLease[] {
-    const leases = this.leasesByPool();
+  /**
+   * Every lease as reconciliation plans with it: pool, MAC, address and when it was handed out.
+   * Gathered `LEASES_PER_TURN` at a time with the event loop running in between: in one turn,
+   * with a snapshot of each lease, 50,000 leases held the loop for 200–350 ms here, at every
+   * reconciliation.
+   */
+  async heldLeases(): Promise<HeldLease[]> {
+    const held: HeldLease[] = [];
+    for (const v of this.#o.manager.views()) {
+      const requestedAt = this.#requestedAt.get(v.id);
+      held.push({ leaseId: v.id, poolId: poolOf(v.id), mac: v.mac, ip: v.ip, ...(requestedAt === undefined ? {} : { requestedAt }) });
+      if (held.length % LEASES_PER_TURN === 0) await nextTurn();
+    }
     // Stamps of leases gone from the table (released, lost) are dropped here.
-    const ids = new Set(leases.map(({ lease }) => lease.id));
-    for (const id of this.#requestedAt.keys()) if (!ids.has(id)) this.#requestedAt.delete(id);
-    return leases.map(({ poolId, lease }) => {
-      const requestedAt = this.#requestedAt.get(lease.id);
-      return { leaseId: lease.id, poolId, mac: lease.identity.mac, ip: lease.ip, ...(requestedAt === undefined ? {} : { requestedAt }) };
-    });
+    for (const id of this.#requestedAt.keys()) if (!this.#o.manager.has(id)) this.#requestedAt.delete(id);
+    return held;
   }
 }
 

