@@ -31,10 +31,10 @@ const lease = (n: number): Lease => ({
   recoveryAttempts: 0,
 });
 
-async function app(options: { down?: boolean; networks?: DockerNetwork[]; activity?: Activity; monitoring?: Monitoring } = {}) {
+async function app(options: { down?: boolean; networks?: DockerNetwork[]; activity?: Activity; monitoring?: Monitoring; leases?: Lease[] } = {}) {
   const clock = new FakeClock(T0);
   const released: string[] = [];
-  const leases = [lease(1), lease(2)];
+  const leases = options.leases ?? [lease(1), lease(2)];
   const reconciler = new Reconciler({
     docker: {
       ipamNetworks: async () => {
@@ -156,6 +156,38 @@ describe('admin paths', () => {
       undefined,
     ]);
     expect(activity.lastErrorOf('gone')).toBeUndefined();
+  });
+
+  it('lists a large table a chunk per turn of the event loop, as one JSON document', async () => {
+    const many = Array.from({ length: 2_500 }, (_, n) => ({ ...lease(1), id: `${POOL}#${n}`, ip: `10.9.${n >> 8}.${n & 0xff}` }));
+    const activity = new Activity({ clock: new FakeClock(T0) });
+    const { a } = await app({ leases: many, activity });
+    activity.stepFailed({ ...lease(3), id: 'gone' }, 'renew', new DockerUnavailableError('x'));
+    // The networks a lease is shown with are those of the last read of Docker.
+    await a.inject({ method: 'POST', url: '/d4d.Reconcile', payload: '{"DryRun":true}' });
+    let turns = 0;
+    let counting = true;
+    const count = (): void => {
+      if (!counting) return;
+      turns++;
+      setImmediate(count);
+    };
+    setImmediate(count);
+    const res = await a.inject({ method: 'POST', url: '/d4d.Leases' });
+    counting = false;
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    const listed = res.json<{ Leases: Array<{ Ip: string; Networks: string[] }> }>().Leases;
+    expect(listed.map((l) => l.Ip)).toEqual(many.map((l) => l.ip));
+    expect(listed[2_499]?.Networks).toEqual(['lan']);
+    expect(turns).toBeGreaterThanOrEqual(2);
+    // Records of leases no longer listed are dropped once the listing is complete.
+    expect(activity.lastErrorOf('gone')).toBeUndefined();
+  });
+
+  it('lists an empty table as an empty list', async () => {
+    const { a } = await app({ leases: [] });
+    const res = await a.inject({ method: 'POST', url: '/d4d.Leases' });
+    expect(res.json()).toEqual({ Leases: [] });
   });
 
   it('serves the status, and only when given one', async () => {

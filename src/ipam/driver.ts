@@ -540,9 +540,9 @@ export class IpamDriver {
     return { PoolID: id, Pool: poolCidr(pool), Data: router ? { [DATA_GATEWAY]: `${router}/${prefixLength}` } : {} };
   }
 
-  /** Every lease with the PoolID it was requested in (reconciliation with Docker reads this). */
-  leasesByPool(): Array<{ poolId: string; lease: Lease }> {
-    return this.#o.manager.list().map((lease) => ({ poolId: poolOf(lease.id), lease }));
+  /** Every lease with the PoolID it was requested in, one snapshot at a time (the operator's listing). */
+  *leasesByPool(): IterableIterator<{ poolId: string; lease: Lease }> {
+    for (const lease of this.#o.manager.snapshots()) yield { poolId: poolOf(lease.id), lease };
   }
 
   /**
