@@ -12,6 +12,7 @@ import { Activity } from './operator/activity.js';
 import { Monitoring } from './operator/monitoring.js';
 import type { Config } from './config.js';
 import { Reconciler } from './reconciler.js';
+import { countTurns } from '../test/support/turns.js';
 
 const POOL = 'd4d/local/10.9.0.0/24/id=0000000a';
 const lan: DockerNetwork = { id: 'n1', name: 'lan', subnets: ['10.9.0.0/24'], endpoints: [{ name: 'web', mac: '02:00:00:00:00:01', ip: '10.9.0.1' }] };
@@ -165,21 +166,13 @@ describe('admin paths', () => {
     activity.stepFailed({ ...lease(3), id: 'gone' }, 'renew', new DockerUnavailableError('x'));
     // The networks a lease is shown with are those of the last read of Docker.
     await a.inject({ method: 'POST', url: '/d4d.Reconcile', payload: '{"DryRun":true}' });
-    let turns = 0;
-    let counting = true;
-    const count = (): void => {
-      if (!counting) return;
-      turns++;
-      setImmediate(count);
-    };
-    setImmediate(count);
+    const turns = countTurns();
     const res = await a.inject({ method: 'POST', url: '/d4d.Leases' });
-    counting = false;
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     const listed = res.json<{ Leases: Array<{ Ip: string; Networks: string[] }> }>().Leases;
     expect(listed.map((l) => l.Ip)).toEqual(many.map((l) => l.ip));
     expect(listed[2_499]?.Networks).toEqual(['lan']);
-    expect(turns).toBeGreaterThanOrEqual(2);
+    expect(turns.stop()).toBeGreaterThanOrEqual(2);
     // Records of leases no longer listed are dropped once the listing is complete.
     expect(activity.lastErrorOf('gone')).toBeUndefined();
   });

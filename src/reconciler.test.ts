@@ -6,6 +6,7 @@ import { testLog } from '../test/support/silent-log.js';
 import { DockerUnavailableError } from './docker/engine.js';
 import type { DockerNetwork, HeldLease } from './ipam/reconcile.js';
 import { Reconciler, type DockerReader, type LeaseHolder } from './reconciler.js';
+import { countTurns } from '../test/support/turns.js';
 
 const POOL = 'd4d/local/10.9.0.0/24/id=0000000a';
 const GRACE = 60_000;
@@ -102,20 +103,12 @@ describe('Reconciler, a large table', () => {
       endpoints: leases.filter((_, n) => n % 10 === 0).map((l) => ({ name: l.mac, mac: undefined, ip: l.ip })),
     };
     const { r } = setup(leases, [net]);
-    let turns = 0;
-    let counting = true;
-    const count = (): void => {
-      if (!counting) return;
-      turns++;
-      setImmediate(count);
-    };
-    setImmediate(count);
+    const turns = countTurns();
     const report = await r.reconcile({ dryRun: true });
-    counting = false;
     expect(report.kept).toBe(250);
     expect(report.pending).toHaveLength(2_250);
     // The loop ran between the chunks (a single pass would let it run at most once).
-    expect(turns).toBeGreaterThanOrEqual(2);
+    expect(turns.stop()).toBeGreaterThanOrEqual(2);
   });
 });
 

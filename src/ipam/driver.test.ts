@@ -18,6 +18,7 @@ import { StoreError } from '../lease/store.js';
 import { LeaseManager } from '../lease/manager.js';
 import { CallerGoneError, IpamDriver, type DockerView } from './driver.js';
 import { OPTION_ENDPOINT_NAME, OPTION_MAC_ADDRESS } from './protocol.js';
+import { countTurns } from '../../test/support/turns.js';
 
 const SERVER = '192.0.2.1';
 let manager: LeaseManager | undefined;
@@ -143,19 +144,11 @@ describe('heldLeases, a large table', () => {
         recoveryAttempts: 0,
       });
     }
-    let turns = 0;
-    let counting = true;
-    const count = (): void => {
-      if (!counting) return;
-      turns++;
-      setImmediate(count);
-    };
-    setImmediate(count);
+    const turns = countTurns();
     const held = await driver.heldLeases();
-    counting = false;
     expect(held).toHaveLength(2_500);
     expect(held[1_234]).toEqual({ leaseId: `${PoolID}#02:00:00:00:04:d2`, poolId: PoolID, mac: '02:00:00:00:04:d2', ip: '10.40.4.210' });
-    expect(turns).toBeGreaterThanOrEqual(2);
+    expect(turns.stop()).toBeGreaterThanOrEqual(2);
   });
 });
 
