@@ -25,6 +25,7 @@ import { DaemonError } from './errors.js';
 import { LEASES_PER_TURN, nextTurn } from './turn.js';
 import {
   planReconcile,
+  planSteps,
   ReconcilePlanner,
   subnetKey,
   type Candidate,
@@ -241,16 +242,8 @@ export class Reconciler {
       ...(explicit ? {} : { networkGoneSubnets: new Set(this.#seenSubnets) }),
     });
     let done = 0;
-    for (const n of networks)
-      for (const e of n.endpoints) {
-        if (e.ip !== undefined) planner.addEndpoint(e.ip);
-        if (++done % LEASES_PER_TURN === 0) await nextTurn();
-      }
+    for (const _ of planSteps(planner, { networks, leases })) if (++done % LEASES_PER_TURN === 0) await nextTurn();
     this.#seen = { at: now, ips: planner.endpointIps };
-    for (const lease of leases) {
-      planner.add(lease);
-      if (++done % LEASES_PER_TURN === 0) await nextTurn();
-    }
     const plan = planner.finish();
     for (const n of networks)
       for (const sn of n.subnets) {

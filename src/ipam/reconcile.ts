@@ -107,9 +107,26 @@ export interface ReconcilePlan {
 /** Compares the lease table with Docker's endpoints; see the module comment for the rules. */
 export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const planner = new ReconcilePlanner(input);
-  for (const n of input.networks ?? []) for (const e of n.endpoints) if (e.ip !== undefined) planner.addEndpoint(e.ip);
-  for (const l of input.leases) planner.add(l);
+  for (const _ of planSteps(planner, input)) {
+    // Each step is done as it is reached.
+  }
   return planner.finish();
+}
+
+/**
+ * Feeds `planner` every endpoint's address of `input.networks`, then every lease, one per step:
+ * a caller that must not hold the event loop for the whole table pauses between steps.
+ */
+export function* planSteps(planner: ReconcilePlanner, input: Pick<ReconcileInput, 'networks' | 'leases'>): Generator<void> {
+  for (const n of input.networks ?? [])
+    for (const e of n.endpoints) {
+      if (e.ip !== undefined) planner.addEndpoint(e.ip);
+      yield;
+    }
+  for (const l of input.leases) {
+    planner.add(l);
+    yield;
+  }
 }
 
 /**
