@@ -108,8 +108,6 @@ export class IpamDriver {
    * included, so it never shares an acquisition that is about to be given back.
    */
   readonly #turns = new Map<string, Promise<void>>();
-  /** When each lease was last handed out (epoch ms); absent for leases restored from the table. */
-  readonly #requestedAt = new Map<string, number>();
 
   constructor(options: IpamDriverOptions) {
     this.#o = options;
@@ -379,7 +377,7 @@ export class IpamDriver {
       throw err;
     }
     if (signal?.aborted === true) await this.#giveBack(id, ctx);
-    this.#requestedAt.set(id, this.#clock.now());
+    this.#o.manager.noteHandedOut(id, this.#clock.now());
     this.#o.log.debug(ctx, 'address leased');
     return cidr(lease.ip);
   }
@@ -418,7 +416,7 @@ export class IpamDriver {
   releaseIfUnchanged(planned: Pick<HeldLease, 'leaseId' | 'ip' | 'requestedAt'>): Promise<boolean> {
     return this.#inTurn(planned.leaseId, async () => {
       const lease = this.#o.manager.get(planned.leaseId);
-      if (lease === undefined || lease.ip !== planned.ip || this.#requestedAt.get(planned.leaseId) !== planned.requestedAt) return false;
+      if (lease === undefined || lease.ip !== planned.ip || this.#o.manager.handedOutAt(planned.leaseId) !== planned.requestedAt) return false;
       // Background work: Docker's own requests and releases go first.
       await this.#releaseAndSave(planned.leaseId, Priority.Upkeep);
       return true;
@@ -554,12 +552,10 @@ export class IpamDriver {
   async heldLeases(): Promise<HeldLease[]> {
     const held: HeldLease[] = [];
     for (const v of this.#o.manager.views()) {
-      const requestedAt = this.#requestedAt.get(v.id);
+      const requestedAt = v.handedOutAt;
       held.push({ leaseId: v.id, poolId: poolOf(v.id), mac: v.mac, ip: v.ip, ...(requestedAt === undefined ? {} : { requestedAt }) });
       if (held.length % LEASES_PER_TURN === 0) await nextTurn();
     }
-    // Stamps of leases gone from the table (released, lost) are dropped here.
-    for (const id of this.#requestedAt.keys()) if (!this.#o.manager.has(id)) this.#requestedAt.delete(id);
     return held;
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { clientIdForMac, clientIdForName, isClientIdForMac } from '../dhcp/messages.js';
-import { Entry } from './entry.js';
+import { NumberColumns } from './columns.js';
+import { ENTRY_NUMBERS, Entry } from './entry.js';
 import type { Lease } from './lease.js';
 
 const MAC = '02:42:0a:00:00:07';
@@ -22,6 +23,10 @@ function lease(identity: Lease['identity']): Lease {
   };
 }
 
+function columns(): NumberColumns {
+  return new NumberColumns(ENTRY_NUMBERS, 1);
+}
+
 describe('Entry', () => {
   it('tells the client id a MAC implies from any other', () => {
     expect(isClientIdForMac(clientIdForMac(MAC), MAC)).toBe(true);
@@ -31,25 +36,58 @@ describe('Entry', () => {
   });
 
   it('gives back the identity it was made with, a MAC client id made anew and any other as it was', () => {
-    const byMac = new Entry(lease({ mac: MAC, clientId: clientIdForMac(MAC) }));
+    const byMac = new Entry(lease({ mac: MAC, clientId: clientIdForMac(MAC) }), columns());
     expect(byMac.identity).toEqual({ mac: MAC, clientId: clientIdForMac(MAC) });
     expect(byMac.identity.clientId).not.toBe(byMac.identity.clientId);
     expect(byMac.snapshot()).toEqual(lease({ mac: MAC, clientId: clientIdForMac(MAC) }));
 
     const named = { mac: MAC, clientId: clientIdForName('web'), hostname: 'web' };
-    const byName = new Entry(lease(named));
+    const byName = new Entry(lease(named), columns());
     expect(byName.identity).toEqual(named);
     expect(byName.identity.clientId).toBe(named.clientId);
     expect(byName.mac).toBe(MAC);
   });
 
   it('keeps a deadline set to none as null, and a time as that time', () => {
-    const e = new Entry({ ...lease({ mac: MAC, clientId: clientIdForMac(MAC) }), renewAt: null, rebindAt: null, expiresAt: null });
+    const e = new Entry({ ...lease({ mac: MAC, clientId: clientIdForMac(MAC) }), renewAt: null, rebindAt: null, expiresAt: null }, columns());
     expect([e.renewAt, e.rebindAt, e.expiresAt, e.retryAt]).toEqual([null, null, null, null]);
     e.update({ renewAt: 0, rebindAt: 1.5, expiresAt: 1_767_225_600_000, retryAt: -1 });
     expect([e.renewAt, e.rebindAt, e.expiresAt, e.retryAt]).toEqual([0, 1.5, 1_767_225_600_000, -1]);
     e.update({ retryAt: null });
     expect(e.retryAt).toBeNull();
     expect(e.snapshot()).toMatchObject({ renewAt: 0, rebindAt: 1.5, expiresAt: 1_767_225_600_000, retryAt: null });
+  });
+
+  it('keeps its numbers apart from the other entries of its columns, and its own once detached', () => {
+    const shared = new NumberColumns(ENTRY_NUMBERS, 1);
+    const a = new Entry(lease({ mac: MAC, clientId: clientIdForMac(MAC) }), shared);
+    const b = new Entry({ ...lease({ mac: MAC, clientId: clientIdForMac(MAC) }), requestedAt: 2000, expiresAt: null }, shared);
+    // The second row grew the columns: the first entry still reads its own.
+    expect(shared.rows).toBe(2);
+    expect([a.requestedAt, a.expiresAt, a.xid]).toEqual([1000, 61_000, 9]);
+    expect([b.requestedAt, b.expiresAt]).toEqual([2000, null]);
+    a.queueDueAt = 5_000;
+    a.xid = 0xffff_fffe;
+    a.holdUntil = 7;
+    expect([a.queueDueAt, a.xid, a.holdUntil, b.queueDueAt, b.holdUntil]).toEqual([5_000, 0xffff_fffe, 7, 0, 0]);
+
+    // Detached, a keeps its numbers while its old row goes to the next entry made.
+    a.detach();
+    expect(shared.rows).toBe(1);
+    const c = new Entry({ ...lease({ mac: MAC, clientId: clientIdForMac(MAC) }), requestedAt: 3000 }, shared);
+    expect(shared.rows).toBe(2);
+    c.xid = 1;
+    expect([a.requestedAt, a.queueDueAt, a.xid, a.expiresAt]).toEqual([1000, 5_000, 0xffff_fffe, 61_000]);
+    expect(a.snapshot().binding.xid).toBe(0xffff_fffe);
+    a.update({ retryAt: 9 });
+    expect([a.retryAt, c.retryAt, c.requestedAt]).toEqual([9, null, 3000]);
+    // Once only: a second detach gives back nothing (c's row stays c's).
+    a.detach();
+    expect(shared.rows).toBe(2);
+    expect(c.requestedAt).toBe(3000);
+  });
+
+  it('refuses columns of another width', () => {
+    expect(() => new Entry(lease({ mac: MAC, clientId: clientIdForMac(MAC) }), new NumberColumns(3))).toThrow(RangeError);
   });
 });

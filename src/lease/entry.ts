@@ -8,9 +8,9 @@
  * generation promoted them, and the old ones became garbage in the old generation. With 50,000
  * leases renewing, that garbage grew the heap by 30 MB between two full collections, while
  * the live heap stayed the same (docs/performance.md, sixth measurement). Here a renewal writes
- * numbers into fields that already exist, and the binding's parameters are one object shared by
- * the leases that have the same (`internParams`), so nothing of a lease is left behind in the old
- * generation.
+ * numbers into the entry's row of numbers (`NumberColumns`, shared by the manager's entries),
+ * and the binding's parameters are one object shared by the leases that have the same
+ * (`internParams`), so nothing of a lease is left behind in the old generation.
  *
  * What leaves the manager is a `Lease` snapshot (`snapshot()`), made on demand and never changed:
  * callers, events and the lease table keep the value semantics they had.
@@ -19,6 +19,7 @@ import type { Binding } from '../dhcp/binding.js';
 import { clientIdForMac, isClientIdForMac, type ClientIdentity } from '../dhcp/messages.js';
 import type { StepAbort } from '../abort.js';
 import type { Queued } from '../timer-queue.js';
+import { NumberColumns } from './columns.js';
 import { internParams, type BindingParams } from './intern.js';
 import type { Lease } from './lease.js';
 import type { LeaseState, Timed } from './state.js';
@@ -26,10 +27,23 @@ import type { LeaseState, Timed } from './state.js';
 /** The fields of a lease that change while it is held. */
 export type LeaseChange = Partial<Pick<Lease, 'state' | 'requestedAt' | 'renewAt' | 'rebindAt' | 'expiresAt' | 'retryAt' | 'recoveryAttempts'>>;
 
+/** Where each number of an entry sits in its row of `NumberColumns`. */
+const QUEUE_DUE_AT = 0;
+const QUEUE_SEQ = 1;
+const REQUESTED_AT = 2;
+const RENEW_AT = 3;
+const REBIND_AT = 4;
+const EXPIRES_AT = 5;
+const RETRY_AT = 6;
+const XID = 7;
+const HOLD_UNTIL = 8;
+const TURN_AT = 9;
+const HANDED_OUT_AT = 10;
+/** The numbers an entry keeps in its row. */
+export const ENTRY_NUMBERS = 11;
+
 export class Entry implements Queued, Timed {
   queueIndex = -1;
-  queueDueAt = 0;
-  queueSeq = 0;
   // A lease's id, identity and address never change while it is held (the indexes rely on it).
   readonly id: string;
   readonly mac: string;
@@ -42,22 +56,17 @@ export class Entry implements Queued, Timed {
   readonly #hostname: string | undefined;
   readonly ip: string;
   state: LeaseState;
-  requestedAt: number;
   /**
-   * The lease's deadlines, NaN for none (`null` outside). A field that holds numbers and null
-   * alike keeps each number in a heap object of its own: every renewal made four, which lived
-   * until the next renewal, so the young generation copied and promoted them and the old one
-   * collected them. A field that only ever holds numbers is written in place.
+   * The entry's times and transaction, in a row of the manager's `NumberColumns` (`columns.ts`
+   * says why), or, once `detach` has given that row back, in a row of its own. The deadlines
+   * are NaN there for none (`null` outside).
    */
-  #renewAt = Number.NaN;
-  #rebindAt = Number.NaN;
-  #expiresAt = Number.NaN;
-  #retryAt = Number.NaN;
+  #cols: NumberColumns;
+  #row: number;
+  #attached = true;
   recoveryAttempts: number;
   /** The binding's server and parameters, shared with the other leases that have the same. */
   params: BindingParams;
-  /** The binding's transaction. */
-  xid: number;
   running: Promise<void> | undefined = undefined;
   /**
    * The running step's controller, aborted when the lease is released or forgotten: ends the
@@ -67,15 +76,11 @@ export class Entry implements Queued, Timed {
   abort: StepAbort | undefined = undefined;
   /** Released or forgotten: no step starts any more. */
   ended = false;
-  /** No new step before this time: a back-off after a bug. */
-  holdUntil = 0;
-  /**
-   * A restored overdue lease's turn: nothing goes on the wire for it before this time. Expiring
-   * (a change of state, nothing sent) does not wait for it; the INIT-REBOOT after it does.
-   */
-  turnAt = 0;
 
-  constructor(lease: Lease) {
+  constructor(lease: Lease, columns: NumberColumns) {
+    if (columns.width !== ENTRY_NUMBERS) throw new RangeError(`Entry: columns of width ${columns.width}, want ${ENTRY_NUMBERS}`);
+    this.#cols = columns;
+    this.#row = columns.alloc();
     this.id = lease.id;
     const { mac, clientId, hostname } = lease.identity;
     this.mac = mac;
@@ -83,6 +88,8 @@ export class Entry implements Queued, Timed {
     this.#hostname = hostname;
     this.ip = lease.ip;
     this.state = lease.state;
+    this.queueDueAt = 0;
+    this.queueSeq = 0;
     this.requestedAt = lease.requestedAt;
     this.renewAt = lease.renewAt;
     this.rebindAt = lease.rebindAt;
@@ -92,31 +99,114 @@ export class Entry implements Queued, Timed {
     // The lease's own server id, which is its binding's but for a hand-edited table.
     this.params = internParams({ ...lease.binding, serverId: lease.serverId });
     this.xid = lease.binding.xid;
+    this.holdUntil = 0;
+    this.turnAt = 0;
+    this.#set(HANDED_OUT_AT, Number.NaN);
+  }
+
+  /**
+   * Gives the entry's row back to the shared columns, keeping its numbers in a row of its own:
+   * for an entry leaving the manager's table, which callers may still read (a release's last
+   * snapshot) while its old row serves another lease. Once only; later calls do nothing.
+   */
+  detach(): void {
+    if (!this.#attached) return;
+    const own = new NumberColumns(ENTRY_NUMBERS, 1);
+    const row = own.alloc();
+    own.data.set(this.#cols.data.subarray(this.#row, this.#row + ENTRY_NUMBERS), row);
+    this.#cols.free(this.#row);
+    this.#cols = own;
+    this.#row = row;
+    this.#attached = false;
+  }
+
+  #get(field: number): number {
+    return this.#cols.data[this.#row + field] as number;
+  }
+
+  #set(field: number, value: number): void {
+    this.#cols.data[this.#row + field] = value;
+  }
+
+  get queueDueAt(): number {
+    return this.#get(QUEUE_DUE_AT);
+  }
+  set queueDueAt(at: number) {
+    this.#set(QUEUE_DUE_AT, at);
+  }
+  get queueSeq(): number {
+    return this.#get(QUEUE_SEQ);
+  }
+  set queueSeq(seq: number) {
+    this.#set(QUEUE_SEQ, seq);
+  }
+  get requestedAt(): number {
+    return this.#get(REQUESTED_AT);
+  }
+  set requestedAt(at: number) {
+    this.#set(REQUESTED_AT, at);
+  }
+  /** The binding's transaction. */
+  get xid(): number {
+    return this.#get(XID);
+  }
+  set xid(xid: number) {
+    this.#set(XID, xid);
+  }
+  /** No new step before this time: a back-off after a bug. */
+  get holdUntil(): number {
+    return this.#get(HOLD_UNTIL);
+  }
+  set holdUntil(at: number) {
+    this.#set(HOLD_UNTIL, at);
+  }
+  /**
+   * A restored overdue lease's turn: nothing goes on the wire for it before this time. Expiring
+   * (a change of state, nothing sent) does not wait for it; the INIT-REBOOT after it does.
+   */
+  get turnAt(): number {
+    return this.#get(TURN_AT);
+  }
+  set turnAt(at: number) {
+    this.#set(TURN_AT, at);
+  }
+
+  /**
+   * When the lease was last handed to its caller (epoch ms; the driver's reply to Docker), none
+   * for a lease restored from the table. Not part of the lease: it says which handing-out a
+   * plan made from a listing saw.
+   */
+  get handedOutAt(): number | undefined {
+    const at = this.#get(HANDED_OUT_AT);
+    return Number.isNaN(at) ? undefined : at;
+  }
+  set handedOutAt(at: number | undefined) {
+    this.#set(HANDED_OUT_AT, at ?? Number.NaN);
   }
 
   get renewAt(): number | null {
-    return orNull(this.#renewAt);
+    return orNull(this.#get(RENEW_AT));
   }
   set renewAt(at: number | null) {
-    this.#renewAt = at ?? Number.NaN;
+    this.#set(RENEW_AT, at ?? Number.NaN);
   }
   get rebindAt(): number | null {
-    return orNull(this.#rebindAt);
+    return orNull(this.#get(REBIND_AT));
   }
   set rebindAt(at: number | null) {
-    this.#rebindAt = at ?? Number.NaN;
+    this.#set(REBIND_AT, at ?? Number.NaN);
   }
   get expiresAt(): number | null {
-    return orNull(this.#expiresAt);
+    return orNull(this.#get(EXPIRES_AT));
   }
   set expiresAt(at: number | null) {
-    this.#expiresAt = at ?? Number.NaN;
+    this.#set(EXPIRES_AT, at ?? Number.NaN);
   }
   get retryAt(): number | null {
-    return orNull(this.#retryAt);
+    return orNull(this.#get(RETRY_AT));
   }
   set retryAt(at: number | null) {
-    this.#retryAt = at ?? Number.NaN;
+    this.#set(RETRY_AT, at ?? Number.NaN);
   }
 
   /** The lease's identity: a new object at each call (a client id the MAC implies is made anew). */
@@ -124,6 +214,11 @@ export class Entry implements Queued, Timed {
     const identity: ClientIdentity = { mac: this.mac, clientId: this.#clientId ?? clientIdForMac(this.mac, (n) => new Uint8Array(n)) };
     if (this.#hostname !== undefined) identity.hostname = this.#hostname;
     return identity;
+  }
+
+  /** Whether the client id is the one the MAC implies (`01` + MAC), kept as none. */
+  get clientIdIsMac(): boolean {
+    return this.#clientId === undefined;
   }
 
   get serverId(): string {

@@ -8,7 +8,7 @@ import { DhcpClient } from '../dhcp/client.js';
 import { MessageType, OptionCode } from '../dhcp/codec/option-codes.js';
 import { getIPv4, getUint8 } from '../dhcp/codec/options.js';
 import { encodePacket, type DhcpPacket } from '../dhcp/codec/packet.js';
-import { clientIdForMac } from '../dhcp/messages.js';
+import { clientIdForMac, clientIdForName } from '../dhcp/messages.js';
 import { DEFAULT_DATAGRAMS_PER_SECOND, DEFAULT_MAX_IN_FLIGHT, Priority } from '../dhcp/sender.js';
 import type { Binding } from '../dhcp/binding.js';
 import type { LeaseEvent } from './events.js';
@@ -657,5 +657,38 @@ describe('LeaseManager indexes (issue 7)', () => {
     expect(manager.leasesInPool('p22')).toEqual([]);
     expect(manager.leasesOfClientId(c.identity.clientId)).toEqual([]);
     expect(manager.size).toBe(1);
+  });
+
+  it('finds a lease by any client id: the one its MAC implies (whatever the case of the MAC in the table), a name, raw bytes that spell a MAC', () => {
+    const upper = { ...restoredLease('p3', 20), identity: { mac: '02:00:00:00:0A:BC', clientId: clientIdForMac('02:00:00:00:0a:bc') } };
+    const named = { ...restoredLease('p3', 21), identity: { mac: '02:00:00:00:03:15', clientId: clientIdForName('web'), hostname: 'web' } };
+    // A client id whose bytes read as a MAC in colon form: its key must not meet that MAC's.
+    const spelled = new TextEncoder().encode('02:00:00:00:03:16');
+    const raw = { ...restoredLease('p3', 22), identity: { mac: '02:00:00:00:03:16', clientId: spelled } };
+    for (const l of [upper, named, raw]) expect(manager.restore(l)).toBe(true);
+    expect(manager.leasesOfClientId(clientIdForMac('02:00:00:00:0a:bc')).map((l) => l.id)).toEqual([upper.id]);
+    expect(manager.leasesOfClientId(clientIdForName('web')).map((l) => l.id)).toEqual([named.id]);
+    expect(manager.leasesOfClientId(spelled).map((l) => l.id)).toEqual([raw.id]);
+    expect(manager.leasesOfClientId(clientIdForMac('02:00:00:00:03:16'))).toEqual([]);
+    for (const l of [upper, named, raw]) manager.forget(l.id);
+    expect(manager.leasesOfClientId(clientIdForMac('02:00:00:00:0a:bc'))).toEqual([]);
+    expect(manager.leasesOfClientId(clientIdForName('web'))).toEqual([]);
+    expect(manager.leasesOfClientId(spelled)).toEqual([]);
+  });
+
+  it('keeps when a lease was handed out with the lease, and forgets it with the lease', () => {
+    const a = restoredLease('p4', 30);
+    expect(manager.restore(a)).toBe(true);
+    expect(manager.handedOutAt(a.id)).toBeUndefined();
+    manager.noteHandedOut(a.id, 1_700_000_000_123);
+    manager.noteHandedOut('p4#nobody', 5);
+    expect(manager.handedOutAt(a.id)).toBe(1_700_000_000_123);
+    expect(manager.handedOutAt('p4#nobody')).toBeUndefined();
+    expect([...manager.views()].find((v) => v.id === a.id)?.handedOutAt).toBe(1_700_000_000_123);
+    manager.forget(a.id);
+    expect(manager.handedOutAt(a.id)).toBeUndefined();
+    // The row it had now serves another lease, which starts without a stamp.
+    expect(manager.restore(restoredLease('p4', 31))).toBe(true);
+    expect([...manager.views()].map((v) => v.handedOutAt)).not.toContain(1_700_000_000_123);
   });
 });
