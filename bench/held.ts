@@ -230,6 +230,9 @@ try {
         idle.length < 5 ? null : idleCpu < 0.01,
       );
       if (idle.length < 5) info('  (too few idle seconds: renewals were due already;', 'try longer leases)');
+      // Second by second: V8's collection that gives the fill's memory back is one or two busy
+      // seconds among quiet ones, which the average above cannot tell from a steady cost.
+      console.log(`        CPU each idle second, % of a core:\n        ${idle.map((s) => ((100 * s.cpu) / Math.max(1e-9, s.wallS)).toFixed(1)).join(' ')}`);
       const renewals = d.reduce((a, s) => a + s.renewals, 0);
       const cpu = last.proc.cpuSeconds - first.proc.cpuSeconds;
       const written = last.proc.writeBytes - first.proc.writeBytes;
