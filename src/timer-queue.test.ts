@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../test/support/fake-clock.js';
+import { prng } from '../test/support/prng.js';
 import { type Queued, TimerQueue } from './timer-queue.js';
 
 interface Item extends Queued {
   name: string;
 }
 
-const item = (name: string): Item => ({ name, queueIndex: -1, queueDueAt: 0, queueSeq: 0 });
+const item = (name: string): Item => ({ name, queueIndex: -1 });
 
 describe('TimerQueue', () => {
   it('hands out items in due order, then in the order they were set, on one timer of the clock', async () => {
@@ -119,5 +120,35 @@ describe('TimerQueue', () => {
     await clock.advance(200_000);
     expect(fired).toHaveLength(live.size);
     expect(fired.every((f, i) => f.firedAt === f.dueAt && (i === 0 || (fired[i - 1] as { dueAt: number }).dueAt <= f.dueAt))).toBe(true);
+  });
+
+  it('keeps due order through thousands of sets, moves and clears, past the first size of its arrays', async () => {
+    const clock = new FakeClock();
+    const fired: string[] = [];
+    const q = new TimerQueue<Item>(clock, (i) => fired.push(i.name), 100_000);
+    const rand = prng(7);
+    const items = Array.from({ length: 3_000 }, (_, i) => item(String(i)));
+    // The last set of each item wins; the order among equal due times is the order of those sets.
+    const last = new Map<Item, { due: number; order: number }>();
+    let order = 0;
+    for (let round = 0; round < 3; round++) {
+      for (const it of items) {
+        if (rand() < 0.3) continue;
+        const ms = Math.floor(rand() * 500);
+        q.set(it, ms);
+        last.set(it, { due: clock.now() + ms, order: order++ });
+      }
+      for (const it of items) {
+        if (rand() < 0.1) {
+          q.clear(it);
+          last.delete(it);
+        }
+      }
+    }
+    expect(q.size).toBe(last.size);
+    const expected = [...last.entries()].sort((a, b) => a[1].due - b[1].due || a[1].order - b[1].order).map(([it]) => it.name);
+    await clock.advance(1_000);
+    expect(fired).toEqual(expected);
+    expect(q.size).toBe(0);
   });
 });

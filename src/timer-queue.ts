@@ -4,8 +4,11 @@
  * are all different (a timer, a list per distinct delay and its closures), which is what one
  * timer per held lease is: 12 MB at 50,000 leases. A closure per timer (and the context it
  * captures) still cost about 180 bytes a lease, 9 MB at 50,000: so the queue holds the items
- * themselves, which carry its three fields (`Queued`), and calls one function with the item
- * that fell due.
+ * themselves, which carry their place in it (`Queued`), and calls one function with the item
+ * that fell due. Each item's due time and sequence sit beside it in two Float64Arrays, by its
+ * place in the heap: an epoch-ms time in a field of the item was a heap object of its own, and
+ * read through accessors (from a typed array the item kept it in) the heap's comparisons made
+ * a start-up with 50,000 leases 8–19 % slower (it restores them before V8 has compiled this).
  *
  * Items fall due in due order (then in the order they were set). A firing hands out at most
  * `batch` items and leaves the rest to a following turn of the event loop, so a wave of timers
@@ -14,13 +17,10 @@
  */
 import type { Clock, TimerHandle } from './clock.js';
 
-/** The fields the queue keeps on an item it holds; only the queue writes them. */
+/** The field the queue keeps on an item it holds; only the queue writes it. */
 export interface Queued {
   /** Position in the heap; -1 when the item is not queued. */
   queueIndex: number;
-  queueDueAt: number;
-  /** Order among items due at the same time, and the turn the item was set in. */
-  queueSeq: number;
 }
 
 /**
@@ -37,6 +37,10 @@ export class TimerQueue<T extends Queued> {
   readonly #onDue: (item: T) => void;
   readonly #batch: number;
   readonly #heap: T[] = [];
+  /** Due time and sequence of `#heap[i]` at `i`: the order is due time, then sequence. */
+  #due = new Float64Array(64);
+  #seqs = new Float64Array(64);
+  /** Order among items due at the same time, and the turn an item was set in. */
   #seq = 0;
   /** The underlying clock's timer, and the due time it was armed for. */
   #armed: TimerHandle | undefined;
@@ -56,12 +60,15 @@ export class TimerQueue<T extends Queued> {
   /** Queues `item` to fall due in `ms` (clamped to ≥ 0); an item already queued moves. */
   set(item: T, ms: number): void {
     if (item.queueIndex >= 0) this.#removeAt(item.queueIndex);
-    item.queueDueAt = this.#clock.now() + Math.max(0, ms);
-    item.queueSeq = this.#seq++;
-    item.queueIndex = this.#heap.length;
+    const at = this.#clock.now() + Math.max(0, ms);
+    const i = this.#heap.length;
+    if (i === this.#due.length) this.#grow();
     this.#heap.push(item);
-    this.#up(item.queueIndex);
-    if (item.queueDueAt < this.#armedFor) this.#arm();
+    this.#due[i] = at;
+    this.#seqs[i] = this.#seq++;
+    item.queueIndex = i;
+    this.#up(i);
+    if (at < this.#armedFor) this.#arm();
   }
 
   /** Takes `item` out of the queue; nothing happens if it is not queued. */
@@ -70,6 +77,15 @@ export class TimerQueue<T extends Queued> {
     this.#removeAt(item.queueIndex);
     // An earlier arming than needed only fires once for nothing; none at all is left armed.
     if (this.#heap.length === 0) this.#disarm();
+  }
+
+  #grow(): void {
+    const due = new Float64Array(this.#due.length * 2);
+    due.set(this.#due);
+    this.#due = due;
+    const seqs = new Float64Array(this.#seqs.length * 2);
+    seqs.set(this.#seqs);
+    this.#seqs = seqs;
   }
 
   #fire(): void {
@@ -82,7 +98,7 @@ export class TimerQueue<T extends Queued> {
     try {
       for (;;) {
         const top = this.#heap[0];
-        if (top === undefined || top.queueDueAt > now || top.queueSeq >= setBefore) break;
+        if (top === undefined || (this.#due[0] as number) > now || (this.#seqs[0] as number) >= setBefore) break;
         if (ran === this.#batch) break;
         this.#removeAt(0);
         ran++;
@@ -94,15 +110,15 @@ export class TimerQueue<T extends Queued> {
   }
 
   #arm(): void {
-    const top = this.#heap[0];
-    if (top === undefined) {
+    if (this.#heap.length === 0) {
       this.#disarm();
       return;
     }
-    if (this.#armed !== undefined && top.queueDueAt >= this.#armedFor) return;
+    const at = this.#due[0] as number;
+    if (this.#armed !== undefined && at >= this.#armedFor) return;
     this.#disarm();
-    this.#armedFor = top.queueDueAt;
-    this.#armed = this.#clock.setTimeout(() => this.#fire(), top.queueDueAt - this.#clock.now());
+    this.#armedFor = at;
+    this.#armed = this.#clock.setTimeout(() => this.#fire(), at - this.#clock.now());
   }
 
   #disarm(): void {
@@ -117,47 +133,59 @@ export class TimerQueue<T extends Queued> {
     const last = heap.pop() as T;
     removed.queueIndex = -1;
     if (last === removed) return;
+    const n = heap.length;
     heap[i] = last;
+    this.#due[i] = this.#due[n] as number;
+    this.#seqs[i] = this.#seqs[n] as number;
     last.queueIndex = i;
     this.#down(i);
     this.#up(last.queueIndex);
   }
 
-  #before(a: T, b: T): boolean {
-    return a.queueDueAt < b.queueDueAt || (a.queueDueAt === b.queueDueAt && a.queueSeq < b.queueSeq);
+  /** Whether the item at `i` comes before the one due at `due` with sequence `seq`. */
+  #before(i: number, due: number, seq: number): boolean {
+    const d = this.#due[i] as number;
+    return d < due || (d === due && (this.#seqs[i] as number) < seq);
+  }
+
+  /** Puts `item`, due at `due` with sequence `seq`, at heap position `i`. */
+  #place(i: number, item: T, due: number, seq: number): void {
+    this.#heap[i] = item;
+    this.#due[i] = due;
+    this.#seqs[i] = seq;
+    item.queueIndex = i;
   }
 
   #up(i: number): void {
     const heap = this.#heap;
     const t = heap[i] as T;
+    const due = this.#due[i] as number;
+    const seq = this.#seqs[i] as number;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const parent = heap[p] as T;
-      if (!this.#before(t, parent)) break;
-      heap[i] = parent;
-      parent.queueIndex = i;
+      // Unique sequences: `t` goes before its parent unless the parent goes before it.
+      if (this.#before(p, due, seq)) break;
+      this.#place(i, heap[p] as T, this.#due[p] as number, this.#seqs[p] as number);
       i = p;
     }
-    heap[i] = t;
-    t.queueIndex = i;
+    this.#place(i, t, due, seq);
   }
 
   #down(i: number): void {
     const heap = this.#heap;
     const n = heap.length;
     const t = heap[i] as T;
+    const due = this.#due[i] as number;
+    const seq = this.#seqs[i] as number;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const c = r < n && this.#before(heap[r] as T, heap[l] as T) ? r : l;
-      const child = heap[c] as T;
-      if (!this.#before(child, t)) break;
-      heap[i] = child;
-      child.queueIndex = i;
+      const c = r < n && this.#before(r, this.#due[l] as number, this.#seqs[l] as number) ? r : l;
+      if (!this.#before(c, due, seq)) break;
+      this.#place(i, heap[c] as T, this.#due[c] as number, this.#seqs[c] as number);
       i = c;
     }
-    heap[i] = t;
-    t.queueIndex = i;
+    this.#place(i, t, due, seq);
   }
 }

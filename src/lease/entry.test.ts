@@ -66,10 +66,10 @@ describe('Entry', () => {
     expect(shared.rows).toBe(2);
     expect([a.requestedAt, a.expiresAt, a.xid]).toEqual([1000, 61_000, 9]);
     expect([b.requestedAt, b.expiresAt]).toEqual([2000, null]);
-    a.queueDueAt = 5_000;
+    a.turnAt = 5_000;
     a.xid = 0xffff_fffe;
     a.holdUntil = 7;
-    expect([a.queueDueAt, a.xid, a.holdUntil, b.queueDueAt, b.holdUntil]).toEqual([5_000, 0xffff_fffe, 7, 0, 0]);
+    expect([a.turnAt, a.xid, a.holdUntil, b.turnAt, b.holdUntil]).toEqual([5_000, 0xffff_fffe, 7, 0, 0]);
 
     // Detached, a keeps its numbers while its old row goes to the next entry made.
     a.detach();
@@ -77,7 +77,7 @@ describe('Entry', () => {
     const c = new Entry({ ...lease({ mac: MAC, clientId: clientIdForMac(MAC) }), requestedAt: 3000 }, shared);
     expect(shared.rows).toBe(2);
     c.xid = 1;
-    expect([a.requestedAt, a.queueDueAt, a.xid, a.expiresAt]).toEqual([1000, 5_000, 0xffff_fffe, 61_000]);
+    expect([a.requestedAt, a.turnAt, a.xid, a.expiresAt]).toEqual([1000, 5_000, 0xffff_fffe, 61_000]);
     expect(a.snapshot().binding.xid).toBe(0xffff_fffe);
     a.update({ retryAt: 9 });
     expect([a.retryAt, c.retryAt, c.requestedAt]).toEqual([9, null, 3000]);

@@ -28,19 +28,17 @@ import type { LeaseState, Timed } from './state.js';
 export type LeaseChange = Partial<Pick<Lease, 'state' | 'requestedAt' | 'renewAt' | 'rebindAt' | 'expiresAt' | 'retryAt' | 'recoveryAttempts'>>;
 
 /** Where each number of an entry sits in its row of `NumberColumns`. */
-const QUEUE_DUE_AT = 0;
-const QUEUE_SEQ = 1;
-const REQUESTED_AT = 2;
-const RENEW_AT = 3;
-const REBIND_AT = 4;
-const EXPIRES_AT = 5;
-const RETRY_AT = 6;
-const XID = 7;
-const HOLD_UNTIL = 8;
-const TURN_AT = 9;
-const HANDED_OUT_AT = 10;
+const REQUESTED_AT = 0;
+const RENEW_AT = 1;
+const REBIND_AT = 2;
+const EXPIRES_AT = 3;
+const RETRY_AT = 4;
+const XID = 5;
+const HOLD_UNTIL = 6;
+const TURN_AT = 7;
+const HANDED_OUT_AT = 8;
 /** The numbers an entry keeps in its row. */
-export const ENTRY_NUMBERS = 11;
+export const ENTRY_NUMBERS = 9;
 
 export class Entry implements Queued, Timed {
   queueIndex = -1;
@@ -88,20 +86,22 @@ export class Entry implements Queued, Timed {
     this.#hostname = hostname;
     this.ip = lease.ip;
     this.state = lease.state;
-    this.queueDueAt = 0;
-    this.queueSeq = 0;
-    this.requestedAt = lease.requestedAt;
-    this.renewAt = lease.renewAt;
-    this.rebindAt = lease.rebindAt;
-    this.expiresAt = lease.expiresAt;
-    this.retryAt = lease.retryAt;
     this.recoveryAttempts = lease.recoveryAttempts;
     // The lease's own server id, which is its binding's but for a hand-edited table.
     this.params = internParams({ ...lease.binding, serverId: lease.serverId });
-    this.xid = lease.binding.xid;
-    this.holdUntil = 0;
-    this.turnAt = 0;
-    this.#set(HANDED_OUT_AT, Number.NaN);
+    // Straight into the row, not through the setters: a start-up restores every lease of the
+    // table before V8 has compiled any of this.
+    const d = columns.data;
+    const r = this.#row;
+    d[r + REQUESTED_AT] = lease.requestedAt;
+    d[r + RENEW_AT] = lease.renewAt ?? Number.NaN;
+    d[r + REBIND_AT] = lease.rebindAt ?? Number.NaN;
+    d[r + EXPIRES_AT] = lease.expiresAt ?? Number.NaN;
+    d[r + RETRY_AT] = lease.retryAt ?? Number.NaN;
+    d[r + XID] = lease.binding.xid;
+    d[r + HOLD_UNTIL] = 0;
+    d[r + TURN_AT] = 0;
+    d[r + HANDED_OUT_AT] = Number.NaN;
   }
 
   /**
@@ -120,55 +120,35 @@ export class Entry implements Queued, Timed {
     this.#attached = false;
   }
 
-  #get(field: number): number {
-    return this.#cols.data[this.#row + field] as number;
-  }
-
-  #set(field: number, value: number): void {
-    this.#cols.data[this.#row + field] = value;
-  }
-
-  get queueDueAt(): number {
-    return this.#get(QUEUE_DUE_AT);
-  }
-  set queueDueAt(at: number) {
-    this.#set(QUEUE_DUE_AT, at);
-  }
-  get queueSeq(): number {
-    return this.#get(QUEUE_SEQ);
-  }
-  set queueSeq(seq: number) {
-    this.#set(QUEUE_SEQ, seq);
-  }
   get requestedAt(): number {
-    return this.#get(REQUESTED_AT);
+    return this.#cols.data[this.#row + REQUESTED_AT] as number;
   }
   set requestedAt(at: number) {
-    this.#set(REQUESTED_AT, at);
+    this.#cols.data[this.#row + REQUESTED_AT] = at;
   }
   /** The binding's transaction. */
   get xid(): number {
-    return this.#get(XID);
+    return this.#cols.data[this.#row + XID] as number;
   }
   set xid(xid: number) {
-    this.#set(XID, xid);
+    this.#cols.data[this.#row + XID] = xid;
   }
   /** No new step before this time: a back-off after a bug. */
   get holdUntil(): number {
-    return this.#get(HOLD_UNTIL);
+    return this.#cols.data[this.#row + HOLD_UNTIL] as number;
   }
   set holdUntil(at: number) {
-    this.#set(HOLD_UNTIL, at);
+    this.#cols.data[this.#row + HOLD_UNTIL] = at;
   }
   /**
    * A restored overdue lease's turn: nothing goes on the wire for it before this time. Expiring
    * (a change of state, nothing sent) does not wait for it; the INIT-REBOOT after it does.
    */
   get turnAt(): number {
-    return this.#get(TURN_AT);
+    return this.#cols.data[this.#row + TURN_AT] as number;
   }
   set turnAt(at: number) {
-    this.#set(TURN_AT, at);
+    this.#cols.data[this.#row + TURN_AT] = at;
   }
 
   /**
@@ -177,36 +157,36 @@ export class Entry implements Queued, Timed {
    * plan made from a listing saw.
    */
   get handedOutAt(): number | undefined {
-    const at = this.#get(HANDED_OUT_AT);
+    const at = this.#cols.data[this.#row + HANDED_OUT_AT] as number;
     return Number.isNaN(at) ? undefined : at;
   }
   set handedOutAt(at: number | undefined) {
-    this.#set(HANDED_OUT_AT, at ?? Number.NaN);
+    this.#cols.data[this.#row + HANDED_OUT_AT] = at ?? Number.NaN;
   }
 
   get renewAt(): number | null {
-    return orNull(this.#get(RENEW_AT));
+    return orNull(this.#cols.data[this.#row + RENEW_AT] as number);
   }
   set renewAt(at: number | null) {
-    this.#set(RENEW_AT, at ?? Number.NaN);
+    this.#cols.data[this.#row + RENEW_AT] = at ?? Number.NaN;
   }
   get rebindAt(): number | null {
-    return orNull(this.#get(REBIND_AT));
+    return orNull(this.#cols.data[this.#row + REBIND_AT] as number);
   }
   set rebindAt(at: number | null) {
-    this.#set(REBIND_AT, at ?? Number.NaN);
+    this.#cols.data[this.#row + REBIND_AT] = at ?? Number.NaN;
   }
   get expiresAt(): number | null {
-    return orNull(this.#get(EXPIRES_AT));
+    return orNull(this.#cols.data[this.#row + EXPIRES_AT] as number);
   }
   set expiresAt(at: number | null) {
-    this.#set(EXPIRES_AT, at ?? Number.NaN);
+    this.#cols.data[this.#row + EXPIRES_AT] = at ?? Number.NaN;
   }
   get retryAt(): number | null {
-    return orNull(this.#get(RETRY_AT));
+    return orNull(this.#cols.data[this.#row + RETRY_AT] as number);
   }
   set retryAt(at: number | null) {
-    this.#set(RETRY_AT, at ?? Number.NaN);
+    this.#cols.data[this.#row + RETRY_AT] = at ?? Number.NaN;
   }
 
   /** The lease's identity: a new object at each call (a client id the MAC implies is made anew). */
