@@ -16,6 +16,7 @@
  * falls due in the same turn.
  */
 import type { Clock, TimerHandle } from './clock.js';
+import { doubled } from './typed-arrays.js';
 
 /** The field the queue keeps on an item it holds; only the queue writes it. */
 export interface Queued {
@@ -80,12 +81,8 @@ export class TimerQueue<T extends Queued> {
   }
 
   #grow(): void {
-    const due = new Float64Array(this.#due.length * 2);
-    due.set(this.#due);
-    this.#due = due;
-    const seqs = new Float64Array(this.#seqs.length * 2);
-    seqs.set(this.#seqs);
-    this.#seqs = seqs;
+    this.#due = doubled(this.#due);
+    this.#seqs = doubled(this.#seqs);
   }
 
   #fire(): void {

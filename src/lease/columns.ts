@@ -1,12 +1,14 @@
+import { doubled } from '../typed-arrays.js';
+
 /**
  * The numbers of many entries in one Float64Array: a row of `width` numbers per entry, in rows
  * handed out and taken back (`alloc`, `free`).
  *
  * Why: V8 keeps every number that is not a small integer (a time in epoch ms, a transaction id
  * above 2^31, NaN) in a heap object of its own, 16 bytes, behind an 8-byte field. A lease held
- * ten such numbers (its deadlines, its place in the timer queue, its start and transaction):
- * 7.6 heap numbers a lease in a heap snapshot, 2.4 MB at 20,000 leases, and as many objects
- * for every full collection to visit. In a typed array they are 8 bytes each, outside the
+ * such numbers in fields (its deadlines, its start, its transaction, its place in the timer
+ * queue, when it was handed out): 7.6 heap numbers a lease in a heap snapshot, 2.4 MB at 20,000
+ * leases, and as many objects for every full collection to visit. In a typed array they are 8 bytes each, outside the
  * collected heap, and nothing there is visited.
  *
  * Rows are reused: `free` puts a row back for the next `alloc`. An entry must therefore stop
@@ -15,7 +17,7 @@
 export class NumberColumns {
   readonly width: number;
   /** The rows; replaced by a larger copy when full, so read it through this field each time. */
-  data: Float64Array;
+  data: Float64Array<ArrayBuffer>;
   #next = 0;
   readonly #free: number[] = [];
 
@@ -35,12 +37,7 @@ export class NumberColumns {
     const reused = this.#free.pop();
     if (reused !== undefined) return reused;
     const offset = this.#next * this.width;
-    if (offset + this.width > this.data.length) {
-      // Doubling: each number is copied a bounded number of times in all, as a Map's table is.
-      const grown = new Float64Array(this.data.length * 2);
-      grown.set(this.data);
-      this.data = grown;
-    }
+    if (offset + this.width > this.data.length) this.data = doubled(this.data);
     this.#next++;
     return offset;
   }
