@@ -90,4 +90,28 @@ describe('Entry', () => {
   it('refuses columns of another width', () => {
     expect(() => new Entry(lease({ mac: MAC, clientId: clientIdForMac(MAC) }), new NumberColumns(3))).toThrow(RangeError);
   });
+
+  it('keeps the address and the MAC as numbers, gives them back as canonical text, and refuses what is neither', () => {
+    const upper = new Entry({ ...lease({ mac: '02:42:0A:00:00:07', clientId: clientIdForMac(MAC) }), ip: '203.0.113.250' }, columns());
+    expect([upper.ip, upper.mac, upper.ipValue, upper.macValue]).toEqual(['203.0.113.250', MAC, 0xcb0071fa, 0x02420a000007]);
+    // The id the MAC implies, whatever the MAC's case: not kept.
+    expect(upper.clientIdIsMac).toBe(true);
+    expect(upper.snapshot().identity).toEqual({ mac: MAC, clientId: clientIdForMac(MAC) });
+    expect(upper.snapshot().binding.ip).toBe('203.0.113.250');
+    expect(() => new Entry({ ...lease({ mac: MAC, clientId: clientIdForMac(MAC) }), ip: '10.0.0.300' }, columns())).toThrow(RangeError);
+    expect(() => new Entry(lease({ mac: '02:42:0a:00:07', clientId: clientIdForMac(MAC) }), columns())).toThrow(RangeError);
+  });
+
+  it('keeps its recovery attempts and whether it ended through a detach', () => {
+    const shared = new NumberColumns(ENTRY_NUMBERS, 1);
+    const e = new Entry({ ...lease({ mac: MAC, clientId: clientIdForMac(MAC) }), recoveryAttempts: 3 }, shared);
+    expect([e.recoveryAttempts, e.ended]).toEqual([3, false]);
+    e.ended = true;
+    e.update({ recoveryAttempts: 4 });
+    e.detach();
+    const next = new Entry(lease({ mac: MAC, clientId: clientIdForMac(MAC) }), shared);
+    expect([e.recoveryAttempts, e.ended, e.ip, e.mac]).toEqual([4, true, '10.0.0.7', MAC]);
+    expect([next.recoveryAttempts, next.ended]).toEqual([0, false]);
+    expect(e.snapshot().recoveryAttempts).toBe(4);
+  });
 });

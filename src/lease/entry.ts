@@ -17,6 +17,7 @@
  */
 import type { Binding } from '../dhcp/binding.js';
 import { clientIdForMac, isClientIdForMac, type ClientIdentity } from '../dhcp/messages.js';
+import { formatIPv4Value, formatMacValue, ipv4Value, macValue } from '../dhcp/codec/ipv4.js';
 import type { StepAbort } from '../abort.js';
 import type { Queued } from '../timer-queue.js';
 import { NumberColumns } from './columns.js';
@@ -37,14 +38,24 @@ const XID = 5;
 const HOLD_UNTIL = 6;
 const TURN_AT = 7;
 const HANDED_OUT_AT = 8;
+/** The address as a 32-bit number, the MAC as a 48-bit one (`ipv4Value`, `macValue`). */
+const IP = 9;
+const MAC = 10;
+const RECOVERY_ATTEMPTS = 11;
+/** `ENDED` and `DETACHED`, as bits. */
+const FLAGS = 12;
 /** The numbers an entry keeps in its row. */
-export const ENTRY_NUMBERS = 9;
+export const ENTRY_NUMBERS = 13;
+
+const ENDED = 1;
+const DETACHED = 2;
 
 export class Entry implements Queued, Timed {
   queueIndex = -1;
   // A lease's id, identity and address never change while it is held (the indexes rely on it).
+  // The address and the MAC are numbers in the row, made into text when asked for: as strings
+  // they were two objects a lease, 72 bytes and two more for each collection to visit.
   readonly id: string;
-  readonly mac: string;
   /**
    * The client id, only when it is not the one the MAC implies (`01` + MAC, which every lease of
    * a container endpoint has): that one is made again when asked for (`identity`). Kept, it and
@@ -52,17 +63,14 @@ export class Entry implements Queued, Timed {
    */
   readonly #clientId: Uint8Array | undefined;
   readonly #hostname: string | undefined;
-  readonly ip: string;
   state: LeaseState;
   /**
-   * The entry's times and transaction, in a row of the manager's `NumberColumns` (`columns.ts`
-   * says why), or, once `detach` has given that row back, in a row of its own. The deadlines
-   * are NaN there for none (`null` outside).
+   * The entry's numbers (times, transaction, address, MAC, attempts, flags), in a row of the
+   * manager's `NumberColumns` (`columns.ts` says why), or, once `detach` has given that row
+   * back, in a row of its own. The deadlines are NaN there for none (`null` outside).
    */
   #cols: NumberColumns;
   #row: number;
-  #attached = true;
-  recoveryAttempts: number;
   /** The binding's server and parameters, shared with the other leases that have the same. */
   params: BindingParams;
   running: Promise<void> | undefined = undefined;
@@ -72,21 +80,20 @@ export class Entry implements Queued, Timed {
    * its signal held for every lease cost about 250 bytes each, 12 MB at 50,000 leases.
    */
   abort: StepAbort | undefined = undefined;
-  /** Released or forgotten: no step starts any more. */
-  ended = false;
 
+  /** Throws `RangeError` for an address or a MAC that is not one (`manager.restore` checks first). */
   constructor(lease: Lease, columns: NumberColumns) {
     if (columns.width !== ENTRY_NUMBERS) throw new RangeError(`Entry: columns of width ${columns.width}, want ${ENTRY_NUMBERS}`);
+    const { mac, clientId, hostname } = lease.identity;
+    const ip = ipv4Value(lease.ip);
+    const macNumber = macValue(mac);
+    if (ip < 0 || macNumber < 0) throw new RangeError(`Entry: not an IPv4 address and a MAC: ${JSON.stringify(lease.ip)}, ${JSON.stringify(mac)}`);
     this.#cols = columns;
     this.#row = columns.alloc();
     this.id = lease.id;
-    const { mac, clientId, hostname } = lease.identity;
-    this.mac = mac;
-    this.#clientId = isClientIdForMac(clientId, mac) ? undefined : clientId;
+    this.#clientId = isClientIdForMac(clientId, formatMacValue(macNumber)) ? undefined : clientId;
     this.#hostname = hostname;
-    this.ip = lease.ip;
     this.state = lease.state;
-    this.recoveryAttempts = lease.recoveryAttempts;
     // The lease's own server id, which is its binding's but for a hand-edited table.
     this.params = internParams({ ...lease.binding, serverId: lease.serverId });
     // Straight into the row, not through the setters: a start-up restores every lease of the
@@ -102,6 +109,10 @@ export class Entry implements Queued, Timed {
     d[r + HOLD_UNTIL] = 0;
     d[r + TURN_AT] = 0;
     d[r + HANDED_OUT_AT] = Number.NaN;
+    d[r + IP] = ip;
+    d[r + MAC] = macNumber;
+    d[r + RECOVERY_ATTEMPTS] = lease.recoveryAttempts;
+    d[r + FLAGS] = 0;
   }
 
   /**
@@ -110,14 +121,54 @@ export class Entry implements Queued, Timed {
    * snapshot) while its old row serves another lease. Once only; later calls do nothing.
    */
   detach(): void {
-    if (!this.#attached) return;
+    if (this.#flag(DETACHED)) return;
     const own = new NumberColumns(ENTRY_NUMBERS, 1);
     const row = own.alloc();
     own.data.set(this.#cols.data.subarray(this.#row, this.#row + ENTRY_NUMBERS), row);
     this.#cols.free(this.#row);
     this.#cols = own;
     this.#row = row;
-    this.#attached = false;
+    this.#setFlag(DETACHED, true);
+  }
+
+  #flag(bit: number): boolean {
+    return ((this.#cols.data[this.#row + FLAGS] as number) & bit) !== 0;
+  }
+  #setFlag(bit: number, on: boolean): void {
+    const flags = this.#cols.data[this.#row + FLAGS] as number;
+    this.#cols.data[this.#row + FLAGS] = on ? flags | bit : flags & ~bit;
+  }
+
+  /** Released or forgotten: no step starts any more. */
+  get ended(): boolean {
+    return this.#flag(ENDED);
+  }
+  set ended(ended: boolean) {
+    this.#setFlag(ENDED, ended);
+  }
+
+  /** The leased address. */
+  get ip(): string {
+    return formatIPv4Value(this.#cols.data[this.#row + IP] as number);
+  }
+  /** The address as an unsigned 32-bit number (`ipv4Value`). */
+  get ipValue(): number {
+    return this.#cols.data[this.#row + IP] as number;
+  }
+  /** The MAC, lower case in colon form whatever form the lease came with. */
+  get mac(): string {
+    return formatMacValue(this.#cols.data[this.#row + MAC] as number);
+  }
+  /** The MAC as a 48-bit number (`macValue`). */
+  get macValue(): number {
+    return this.#cols.data[this.#row + MAC] as number;
+  }
+  /** Consecutive failed attempts to get the address back. */
+  get recoveryAttempts(): number {
+    return this.#cols.data[this.#row + RECOVERY_ATTEMPTS] as number;
+  }
+  set recoveryAttempts(n: number) {
+    this.#cols.data[this.#row + RECOVERY_ATTEMPTS] = n;
   }
 
   get requestedAt(): number {
@@ -191,7 +242,8 @@ export class Entry implements Queued, Timed {
 
   /** The lease's identity: a new object at each call (a client id the MAC implies is made anew). */
   get identity(): ClientIdentity {
-    const identity: ClientIdentity = { mac: this.mac, clientId: this.#clientId ?? clientIdForMac(this.mac, (n) => new Uint8Array(n)) };
+    const mac = this.mac;
+    const identity: ClientIdentity = { mac, clientId: this.#clientId ?? clientIdForMac(mac, (n) => new Uint8Array(n)) };
     if (this.#hostname !== undefined) identity.hostname = this.#hostname;
     return identity;
   }
@@ -224,9 +276,9 @@ export class Entry implements Queued, Timed {
   }
 
   /** The binding as the server granted it. */
-  binding(): Binding {
+  binding(ip: string = this.ip): Binding {
     const p = this.params;
-    const b: Binding = { ip: this.ip, serverId: p.serverId, requestedAt: this.requestedAt, leaseTimeSeconds: p.leaseTimeSeconds, xid: this.xid };
+    const b: Binding = { ip, serverId: p.serverId, requestedAt: this.requestedAt, leaseTimeSeconds: p.leaseTimeSeconds, xid: this.xid };
     if (p.renewalTimeSeconds !== undefined) b.renewalTimeSeconds = p.renewalTimeSeconds;
     if (p.rebindingTimeSeconds !== undefined) b.rebindingTimeSeconds = p.rebindingTimeSeconds;
     if (p.subnetMask !== undefined) b.subnetMask = p.subnetMask;
@@ -238,13 +290,14 @@ export class Entry implements Queued, Timed {
 
   /** The lease as it is now: a new object at each call, which nobody changes. */
   snapshot(state: LeaseState = this.state): Lease {
+    const ip = this.ip;
     return {
       id: this.id,
       identity: this.identity,
-      ip: this.ip,
+      ip,
       serverId: this.serverId,
       state,
-      binding: this.binding(),
+      binding: this.binding(ip),
       requestedAt: this.requestedAt,
       renewAt: this.renewAt,
       rebindAt: this.rebindAt,

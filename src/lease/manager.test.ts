@@ -676,6 +676,24 @@ describe('LeaseManager indexes (issue 7)', () => {
     expect(manager.leasesOfClientId(spelled)).toEqual([]);
   });
 
+  it('tells apart the MACs whose client ids share a key, and finds addresses from 128.0.0.0 up', () => {
+    // The client-id index keys a MAC by its low 30 bits: these two differ only above them.
+    const low = { ...restoredLease('p5', 40), identity: { mac: '02:00:00:00:00:41', clientId: clientIdForMac('02:00:00:00:00:41') } };
+    const high = { ...restoredLease('p5', 41), identity: { mac: '02:00:40:00:00:41', clientId: clientIdForMac('02:00:40:00:00:41') }, ip: '198.51.100.41' };
+    for (const l of [low, high]) expect(manager.restore(l)).toBe(true);
+    expect(manager.leasesOfClientId(clientIdForMac('02:00:00:00:00:41')).map((l) => l.id)).toEqual([low.id]);
+    expect(manager.leasesOfClientId(clientIdForMac('02:00:40:00:00:41')).map((l) => l.id)).toEqual([high.id]);
+    expect(manager.leasesOfClientId(clientIdForMac('02:00:80:00:00:41'))).toEqual([]);
+    expect(manager.holdersOf('198.51.100.41').map((l) => l.id)).toEqual([high.id]);
+    expect(manager.holds('198.51.100.41')).toBe(true);
+    expect(manager.holdersOf('not an address')).toEqual([]);
+    expect(manager.holds('198.51.100.410')).toBe(false);
+    manager.forget(low.id);
+    expect(manager.leasesOfClientId(clientIdForMac('02:00:40:00:00:41')).map((l) => l.id)).toEqual([high.id]);
+    manager.forget(high.id);
+    expect(manager.holds('198.51.100.41')).toBe(false);
+  });
+
   it('keeps when a lease was handed out with the lease, and forgets it with the lease', () => {
     const a = restoredLease('p4', 30);
     expect(manager.restore(a)).toBe(true);

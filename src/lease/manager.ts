@@ -24,7 +24,7 @@ import { MIN_LEASE_RETRY_MS, nextLeaseRetryAt, recoveryDelayMs } from '../dhcp/b
 import { AddressUnavailableError, ClientClosedError, NakError } from '../dhcp/errors.js';
 import { INFINITE_LEASE_SECONDS } from '../dhcp/codec/option-codes.js';
 import { DaemonError } from '../errors.js';
-import { isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
+import { ipv4Value, isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
 import type { LeaseEvent, LeaseListener } from './events.js';
 import type { LeaseStepObserver } from './observer.js';
 import { leaseFromBinding, leaseOffered, leaseTimes, type Lease } from './lease.js';
@@ -90,9 +90,9 @@ export class LeaseManager {
    * `#deleteEntry` change them): scanning every lease on each request cost 19.6 ms at 50,000.
    * A lease's id, address and client id never change while it is in the table.
    */
-  readonly #byIp = new MultiIndex();
+  readonly #byIp = new MultiIndex<number>();
   readonly #byPool = new MultiIndex();
-  readonly #byClientId = new MultiIndex();
+  readonly #byClientId = new MultiIndex<number | string>();
   readonly #acquiring = new Map<string, Promise<Lease>>();
   readonly #releasing = new Map<string, Promise<Lease | undefined>>();
   readonly #listeners = new Set<LeaseListener>();
@@ -287,12 +287,14 @@ export class LeaseManager {
 
   /** The leases holding `ip` (more than one only for a moment, while a duplicate is refused). */
   holdersOf(ip: string): Lease[] {
-    return this.#leasesOf(this.#byIp.get(ip));
+    const v = ipv4Value(ip);
+    return v < 0 ? [] : this.#leasesOf(this.#byIp.get(ipKey(v)));
   }
 
   /** Whether any lease holds `ip`. */
   holds(ip: string): boolean {
-    return this.#byIp.has(ip);
+    const v = ipv4Value(ip);
+    return v >= 0 && this.#byIp.has(ipKey(v));
   }
 
   /** The leases of a pool: those whose id is `<poolId>#…`. */
@@ -302,7 +304,13 @@ export class LeaseManager {
 
   /** The leases under a DHCP client identifier. */
   leasesOfClientId(clientId: Uint8Array): Lease[] {
-    return this.#leasesOf(this.#byClientId.get(clientIdKey(clientId)));
+    const out: Lease[] = [];
+    for (const id of this.#byClientId.get(clientIdKey(clientId))) {
+      const entry = this.#entries.get(id);
+      // A key stands for more than one MAC (`macKey`): the entry's own id decides.
+      if (entry !== undefined && hasClientId(entry, clientId)) out.push(entry.snapshot());
+    }
+    return out;
   }
 
   /** Subscribes to lease events; returns the unsubscribe function. */
@@ -508,14 +516,14 @@ export class LeaseManager {
   }
 
   #setEntry(entry: Entry): void {
-    const { id, ip } = entry;
+    const { id } = entry;
     const old = this.#entries.get(id);
     if (old !== undefined && old !== entry) {
       this.#unindex(old);
       old.detach();
     }
     this.#entries.set(id, entry);
-    this.#byIp.add(ip, id);
+    this.#byIp.add(ipKey(entry.ipValue), id);
     this.#byPool.add(poolOf(id), id);
     this.#byClientId.add(entryClientIdKey(entry), id);
   }
@@ -529,7 +537,7 @@ export class LeaseManager {
   }
 
   #unindex(lease: Entry): void {
-    this.#byIp.remove(lease.ip, lease.id);
+    this.#byIp.remove(ipKey(lease.ipValue), lease.id);
     this.#byPool.remove(poolOf(lease.id), lease.id);
     this.#byClientId.remove(entryClientIdKey(lease), lease.id);
   }
@@ -564,27 +572,55 @@ export function poolOf(id: string): string {
 }
 
 /**
- * A client id as a map key. The one every container endpoint's lease has (`01` + its MAC, RFC
- * 2132 §9.14) is keyed by the MAC in colon form, the very string the entry holds as its MAC: no
- * key string of its own per lease (32 bytes and an object for each collection to visit, 1.6 MB
- * at 50,000 leases). Any other id: '#' (which no MAC in colon form starts with), then one
- * character per byte, built in one piece (a string grown two hex digits at a time was held in
- * parts, twice the size).
+ * An address as a map key: its 32 bits as a signed integer, which V8 keeps in the map's table
+ * itself (the unsigned value of an address from 128.0.0.0 up would be a heap number).
  */
-function clientIdKey(clientId: Uint8Array): string {
-  if (clientId.length === 7 && clientId[0] === 1) {
-    let mac = '';
-    for (let i = 1; i < 7; i++) mac += `${i > 1 ? ':' : ''}${HEX[(clientId[i] as number) >> 4]}${HEX[(clientId[i] as number) & 15]}`;
-    return mac;
-  }
+function ipKey(value: number): number {
+  return value | 0;
+}
+
+/**
+ * A MAC as a map key: its low 30 bits, an integer V8 keeps in the map's table itself (the whole
+ * 48 bits would be a heap number, and the MAC's text an object, for each lease). Several MACs
+ * share a key; lookups check the entry's own MAC.
+ */
+function macKey(value: number): number {
+  return value % 0x4000_0000;
+}
+
+/**
+ * A client id as a map key. The one every container endpoint's lease has (`01` + its MAC, RFC
+ * 2132 §9.14), and any other of that form, is keyed by its MAC (`macKey`). Any other id: '#',
+ * then one character per byte, built in one piece (a string grown two hex digits at a time was
+ * held in parts, twice the size).
+ */
+function clientIdKey(clientId: Uint8Array): number | string {
+  if (isMacForm(clientId)) return macKey(macOfClientId(clientId));
   let key = '#';
   for (let i = 0; i < clientId.length; i++) key += String.fromCharCode(clientId[i] as number);
   return key;
 }
 
-const HEX = '0123456789abcdef';
+/** Whether a client id is a type-1 hardware address of six bytes (`01` + a MAC). */
+function isMacForm(clientId: Uint8Array): boolean {
+  return clientId.length === 7 && clientId[0] === 1;
+}
+
+/** The 48-bit MAC of a client id of that form. */
+function macOfClientId(clientId: Uint8Array): number {
+  let v = 0;
+  for (let i = 1; i < 7; i++) v = v * 256 + (clientId[i] as number);
+  return v;
+}
 
 /** An entry's client id key (`clientIdKey`), without making one for the MAC's own id. */
-function entryClientIdKey(entry: Entry): string {
-  return entry.clientIdIsMac ? (normalizeMac(entry.mac) ?? entry.mac) : clientIdKey(entry.identity.clientId);
+function entryClientIdKey(entry: Entry): number | string {
+  return entry.clientIdIsMac ? macKey(entry.macValue) : clientIdKey(entry.identity.clientId);
+}
+
+/** Whether `entry` has the client id `clientId`, without making one for the MAC's own id. */
+function hasClientId(entry: Entry, clientId: Uint8Array): boolean {
+  if (entry.clientIdIsMac) return isMacForm(clientId) && macOfClientId(clientId) === entry.macValue;
+  const own = entry.identity.clientId;
+  return own.length === clientId.length && own.every((b, i) => b === clientId[i]);
 }

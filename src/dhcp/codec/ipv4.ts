@@ -18,7 +18,7 @@ export function isIPv4(s: string): boolean {
  * zeros. One pass over the characters: this runs several times for every packet and request,
  * where the regular expression, split and map it replaces allocated an array each time.
  */
-function ipv4Value(address: string): number {
+export function ipv4Value(address: string): number {
   let value = 0;
   let octet = 0;
   let digits = 0;
@@ -57,6 +57,11 @@ export function ipv4ToNumber(address: string): number {
   return v;
 }
 
+/** `a.b.c.d` from an unsigned 32-bit number (`ipv4Value`'s inverse for any address it accepts). */
+export function formatIPv4Value(v: number): string {
+  return `${DECIMAL[(v >>> 24) & 0xff]}.${DECIMAL[(v >>> 16) & 0xff]}.${DECIMAL[(v >>> 8) & 0xff]}.${DECIMAL[v & 0xff]}`;
+}
+
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** Lower-case `aa:bb:cc:dd:ee:ff`, or undefined when `s` is not a 48-bit MAC in colon form. */
@@ -76,6 +81,25 @@ function isNormalMac(s: string): boolean {
     if (i % 3 === 2 ? c !== 0x3a : !((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
   }
   return true;
+}
+
+/**
+ * A MAC in colon form (any case, as `normalizeMac` takes it) as a 48-bit number, exact in a
+ * double, or -1 when it is not one.
+ */
+export function macValue(mac: string): number {
+  const norm = normalizeMac(mac);
+  if (norm === undefined) return -1;
+  let v = 0;
+  for (let i = 0; i < 6; i++) v = v * 256 + ((hexDigit(norm.charCodeAt(i * 3)) << 4) | hexDigit(norm.charCodeAt(i * 3 + 1)));
+  return v;
+}
+
+/** The lower-case colon form of a 48-bit MAC number (`macValue`'s inverse). */
+export function formatMacValue(v: number): string {
+  const hi = Math.floor(v / 0x1_0000_0000);
+  const lo = v >>> 0;
+  return `${HEX_BYTES[(hi >>> 8) & 0xff]}:${HEX_BYTES[hi & 0xff]}:${HEX_BYTES[lo >>> 24]}:${HEX_BYTES[(lo >>> 16) & 0xff]}:${HEX_BYTES[(lo >>> 8) & 0xff]}:${HEX_BYTES[lo & 0xff]}`;
 }
 
 /** Six bytes from a MAC in colon form; throws `RangeError` for anything else. */
