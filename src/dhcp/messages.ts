@@ -10,7 +10,7 @@
 import { BootOp, FLAG_BROADCAST, MessageType, OptionCode } from './codec/option-codes.js';
 import type { DhcpPacket } from './codec/packet.js';
 import { ipv4Value, stringValue, uint16Value, uint8Value, type OptionMap } from './codec/options.js';
-import { parseMac, parseMacInto } from './codec/ipv4.js';
+import { macNumber, parseMacInto } from './codec/ipv4.js';
 import { longLivedBytes } from './codec/long-lived.js';
 
 /** Who a message is for: the container endpoint. */
@@ -53,10 +53,16 @@ export function clientIdForMac(mac: string, bytes: (length: number) => Uint8Arra
 
 /** Whether `clientId` is the one `clientIdForMac` makes for `mac`. */
 export function isClientIdForMac(clientId: Uint8Array, mac: string): boolean {
-  if (clientId.length !== 7 || clientId[0] !== 1) return false;
-  const bytes = parseMac(mac);
-  for (let i = 0; i < 6; i++) if (clientId[i + 1] !== bytes[i]) return false;
-  return true;
+  const v = macNumberOfClientId(clientId);
+  return v >= 0 && v === macNumber(mac);
+}
+
+/** The MAC of a client id `01` + MAC as a 48-bit number (`macNumber`), -1 for any other id. */
+export function macNumberOfClientId(clientId: Uint8Array): number {
+  if (clientId.length !== 7 || clientId[0] !== 1) return -1;
+  let v = 0;
+  for (let i = 1; i < 7; i++) v = v * 256 + (clientId[i] as number);
+  return v;
 }
 
 /** Client identifier type 0 + text, for identities that are not hardware addresses (RFC 2132 §9.14). */

@@ -8,8 +8,9 @@ import { doubled } from '../typed-arrays.js';
  * above 2^31, NaN) in a heap object of its own, 16 bytes, behind an 8-byte field. A lease held
  * such numbers in fields (its deadlines, its start, its transaction, its place in the timer
  * queue, when it was handed out): 7.6 heap numbers a lease in a heap snapshot, 2.4 MB at 20,000
- * leases, and as many objects for every full collection to visit. In a typed array they are 8 bytes each, outside the
- * collected heap, and nothing there is visited.
+ * leases, and as many objects for every full collection to visit. In a typed array they are 8
+ * bytes each, outside the collected heap, and nothing there is visited. The same holds for what
+ * would otherwise be a string per lease and a number (the address, the MAC: `Entry`).
  *
  * Rows are reused: `free` puts a row back for the next `alloc`. An entry must therefore stop
  * reading its row once it is freed (see `Entry.detach`), or it would read another entry's.

@@ -93,7 +93,7 @@ describe('Entry', () => {
 
   it('keeps the address and the MAC as numbers, gives them back as canonical text, and refuses what is neither', () => {
     const upper = new Entry({ ...lease({ mac: '02:42:0A:00:00:07', clientId: clientIdForMac(MAC) }), ip: '203.0.113.250' }, columns());
-    expect([upper.ip, upper.mac, upper.ipValue, upper.macValue]).toEqual(['203.0.113.250', MAC, 0xcb0071fa, 0x02420a000007]);
+    expect([upper.ip, upper.mac, upper.ipNumber, upper.macNumber]).toEqual(['203.0.113.250', MAC, 0xcb0071fa, 0x02420a000007]);
     // The id the MAC implies, whatever the MAC's case: not kept.
     expect(upper.clientIdIsMac).toBe(true);
     expect(upper.snapshot().identity).toEqual({ mac: MAC, clientId: clientIdForMac(MAC) });

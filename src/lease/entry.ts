@@ -16,8 +16,8 @@
  * callers, events and the lease table keep the value semantics they had.
  */
 import type { Binding } from '../dhcp/binding.js';
-import { clientIdForMac, isClientIdForMac, type ClientIdentity } from '../dhcp/messages.js';
-import { formatIPv4Value, formatMacValue, ipv4Value, macValue } from '../dhcp/codec/ipv4.js';
+import { clientIdForMac, macNumberOfClientId, type ClientIdentity } from '../dhcp/messages.js';
+import { formatIPv4Number, formatMacNumber, ipv4Number, macNumber } from '../dhcp/codec/ipv4.js';
 import type { StepAbort } from '../abort.js';
 import type { Queued } from '../timer-queue.js';
 import { NumberColumns } from './columns.js';
@@ -38,7 +38,7 @@ const XID = 5;
 const HOLD_UNTIL = 6;
 const TURN_AT = 7;
 const HANDED_OUT_AT = 8;
-/** The address as a 32-bit number, the MAC as a 48-bit one (`ipv4Value`, `macValue`). */
+/** The address as a 32-bit number, the MAC as a 48-bit one (`ipv4Number`, `macNumber`). */
 const IP = 9;
 const MAC = 10;
 const RECOVERY_ATTEMPTS = 11;
@@ -85,13 +85,13 @@ export class Entry implements Queued, Timed {
   constructor(lease: Lease, columns: NumberColumns) {
     if (columns.width !== ENTRY_NUMBERS) throw new RangeError(`Entry: columns of width ${columns.width}, want ${ENTRY_NUMBERS}`);
     const { mac, clientId, hostname } = lease.identity;
-    const ip = ipv4Value(lease.ip);
-    const macNumber = macValue(mac);
-    if (ip < 0 || macNumber < 0) throw new RangeError(`Entry: not an IPv4 address and a MAC: ${JSON.stringify(lease.ip)}, ${JSON.stringify(mac)}`);
+    const ip = ipv4Number(lease.ip);
+    const macBits = macNumber(mac);
+    if (ip < 0 || macBits < 0) throw new RangeError(`Entry: not an IPv4 address and a MAC: ${JSON.stringify(lease.ip)}, ${JSON.stringify(mac)}`);
     this.#cols = columns;
     this.#row = columns.alloc();
     this.id = lease.id;
-    this.#clientId = isClientIdForMac(clientId, formatMacValue(macNumber)) ? undefined : clientId;
+    this.#clientId = macNumberOfClientId(clientId) === macBits ? undefined : clientId;
     this.#hostname = hostname;
     this.state = lease.state;
     // The lease's own server id, which is its binding's but for a hand-edited table.
@@ -110,7 +110,7 @@ export class Entry implements Queued, Timed {
     d[r + TURN_AT] = 0;
     d[r + HANDED_OUT_AT] = Number.NaN;
     d[r + IP] = ip;
-    d[r + MAC] = macNumber;
+    d[r + MAC] = macBits;
     d[r + RECOVERY_ATTEMPTS] = lease.recoveryAttempts;
     d[r + FLAGS] = 0;
   }
@@ -149,18 +149,18 @@ export class Entry implements Queued, Timed {
 
   /** The leased address. */
   get ip(): string {
-    return formatIPv4Value(this.#cols.data[this.#row + IP] as number);
+    return formatIPv4Number(this.#cols.data[this.#row + IP] as number);
   }
-  /** The address as an unsigned 32-bit number (`ipv4Value`). */
-  get ipValue(): number {
+  /** The address as an unsigned 32-bit number (`ipv4Number`). */
+  get ipNumber(): number {
     return this.#cols.data[this.#row + IP] as number;
   }
   /** The MAC, lower case in colon form whatever form the lease came with. */
   get mac(): string {
-    return formatMacValue(this.#cols.data[this.#row + MAC] as number);
+    return formatMacNumber(this.#cols.data[this.#row + MAC] as number);
   }
-  /** The MAC as a 48-bit number (`macValue`). */
-  get macValue(): number {
+  /** The MAC as a 48-bit number (`macNumber`). */
+  get macNumber(): number {
     return this.#cols.data[this.#row + MAC] as number;
   }
   /** Consecutive failed attempts to get the address back. */

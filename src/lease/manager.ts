@@ -24,7 +24,8 @@ import { MIN_LEASE_RETRY_MS, nextLeaseRetryAt, recoveryDelayMs } from '../dhcp/b
 import { AddressUnavailableError, ClientClosedError, NakError } from '../dhcp/errors.js';
 import { INFINITE_LEASE_SECONDS } from '../dhcp/codec/option-codes.js';
 import { DaemonError } from '../errors.js';
-import { ipv4Value, isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
+import { ipv4Number, isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
+import { macNumberOfClientId } from '../dhcp/messages.js';
 import type { LeaseEvent, LeaseListener } from './events.js';
 import type { LeaseStepObserver } from './observer.js';
 import { leaseFromBinding, leaseOffered, leaseTimes, type Lease } from './lease.js';
@@ -287,13 +288,13 @@ export class LeaseManager {
 
   /** The leases holding `ip` (more than one only for a moment, while a duplicate is refused). */
   holdersOf(ip: string): Lease[] {
-    const v = ipv4Value(ip);
+    const v = ipv4Number(ip);
     return v < 0 ? [] : this.#leasesOf(this.#byIp.get(ipKey(v)));
   }
 
   /** Whether any lease holds `ip`. */
   holds(ip: string): boolean {
-    const v = ipv4Value(ip);
+    const v = ipv4Number(ip);
     return v >= 0 && this.#byIp.has(ipKey(v));
   }
 
@@ -523,7 +524,7 @@ export class LeaseManager {
       old.detach();
     }
     this.#entries.set(id, entry);
-    this.#byIp.add(ipKey(entry.ipValue), id);
+    this.#byIp.add(ipKey(entry.ipNumber), id);
     this.#byPool.add(poolOf(id), id);
     this.#byClientId.add(entryClientIdKey(entry), id);
   }
@@ -537,7 +538,7 @@ export class LeaseManager {
   }
 
   #unindex(lease: Entry): void {
-    this.#byIp.remove(ipKey(lease.ipValue), lease.id);
+    this.#byIp.remove(ipKey(lease.ipNumber), lease.id);
     this.#byPool.remove(poolOf(lease.id), lease.id);
     this.#byClientId.remove(entryClientIdKey(lease), lease.id);
   }
@@ -595,32 +596,21 @@ function macKey(value: number): number {
  * held in parts, twice the size).
  */
 function clientIdKey(clientId: Uint8Array): number | string {
-  if (isMacForm(clientId)) return macKey(macOfClientId(clientId));
+  const mac = macNumberOfClientId(clientId);
+  if (mac >= 0) return macKey(mac);
   let key = '#';
   for (let i = 0; i < clientId.length; i++) key += String.fromCharCode(clientId[i] as number);
   return key;
 }
 
-/** Whether a client id is a type-1 hardware address of six bytes (`01` + a MAC). */
-function isMacForm(clientId: Uint8Array): boolean {
-  return clientId.length === 7 && clientId[0] === 1;
-}
-
-/** The 48-bit MAC of a client id of that form. */
-function macOfClientId(clientId: Uint8Array): number {
-  let v = 0;
-  for (let i = 1; i < 7; i++) v = v * 256 + (clientId[i] as number);
-  return v;
-}
-
 /** An entry's client id key (`clientIdKey`), without making one for the MAC's own id. */
 function entryClientIdKey(entry: Entry): number | string {
-  return entry.clientIdIsMac ? macKey(entry.macValue) : clientIdKey(entry.identity.clientId);
+  return entry.clientIdIsMac ? macKey(entry.macNumber) : clientIdKey(entry.identity.clientId);
 }
 
 /** Whether `entry` has the client id `clientId`, without making one for the MAC's own id. */
 function hasClientId(entry: Entry, clientId: Uint8Array): boolean {
-  if (entry.clientIdIsMac) return isMacForm(clientId) && macOfClientId(clientId) === entry.macValue;
+  if (entry.clientIdIsMac) return macNumberOfClientId(clientId) === entry.macNumber;
   const own = entry.identity.clientId;
   return own.length === clientId.length && own.every((b, i) => b === clientId[i]);
 }

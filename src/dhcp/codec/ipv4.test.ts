@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatHex, formatIPv4Value, formatMacValue, ipv4ToNumber, ipv4Value, isIPv4, macValue, parseIPv4, parseMac } from './ipv4.js';
+import { formatHex, formatIPv4Number, formatMacNumber, ipv4ToNumber, ipv4Number, isIPv4, macNumber, parseIPv4, parseMac } from './ipv4.js';
 
 /** The rule, written the slow and obvious way: four decimal octets 0-255, no leading zeros. */
 function reference(s: string): number[] | undefined {
@@ -71,17 +71,17 @@ describe('IPv4 and MAC text', () => {
 
   it('turns an address and a MAC into numbers and back, to the canonical text', () => {
     for (const ip of ['0.0.0.0', '10.233.188.232', '127.255.255.255', '128.0.0.0', '192.0.2.7', '255.255.255.255']) {
-      expect(formatIPv4Value(ipv4Value(ip))).toBe(ip);
-      expect(ipv4Value(ip)).toBe(ipv4ToNumber(ip));
+      expect(formatIPv4Number(ipv4Number(ip))).toBe(ip);
+      expect(ipv4Number(ip)).toBe(ipv4ToNumber(ip));
     }
-    expect(ipv4Value('10.0.0.01')).toBe(-1);
-    expect(ipv4Value('')).toBe(-1);
+    expect(ipv4Number('10.0.0.01')).toBe(-1);
+    expect(ipv4Number('')).toBe(-1);
     for (const mac of ['00:00:00:00:00:00', '02:42:ac:11:00:0f', '4a:ee:0a:40:1c:76', 'ff:ff:ff:ff:ff:ff']) {
-      expect(formatMacValue(macValue(mac))).toBe(mac);
-      expect(macValue(mac)).toBe(Number.parseInt(mac.replaceAll(':', ''), 16));
+      expect(formatMacNumber(macNumber(mac))).toBe(mac);
+      expect(macNumber(mac)).toBe(Number.parseInt(mac.replaceAll(':', ''), 16));
     }
-    expect(formatMacValue(macValue('02-42-AC-11-00-0F'))).toBe('02:42:ac:11:00:0f');
-    expect(macValue('02:42:ac:11:00')).toBe(-1);
-    expect(macValue('02:42:ac:11:00:0g')).toBe(-1);
+    expect(formatMacNumber(macNumber('02-42-AC-11-00-0F'))).toBe('02:42:ac:11:00:0f');
+    expect(macNumber('02:42:ac:11:00')).toBe(-1);
+    expect(macNumber('02:42:ac:11:00:0g')).toBe(-1);
   });
 });

@@ -10,7 +10,7 @@ export function formatIPv4(bytes: Uint8Array, offset: number): string {
 
 /** Whether `s` is a dotted-quad IPv4 address without leading zeros. */
 export function isIPv4(s: string): boolean {
-  return ipv4Value(s) >= 0;
+  return ipv4Number(s) >= 0;
 }
 
 /**
@@ -18,7 +18,7 @@ export function isIPv4(s: string): boolean {
  * zeros. One pass over the characters: this runs several times for every packet and request,
  * where the regular expression, split and map it replaces allocated an array each time.
  */
-export function ipv4Value(address: string): number {
+export function ipv4Number(address: string): number {
   let value = 0;
   let octet = 0;
   let digits = 0;
@@ -45,20 +45,20 @@ export function ipv4Value(address: string): number {
 
 /** Four bytes from `a.b.c.d`; throws `RangeError` for anything else (a programming error). */
 export function parseIPv4(address: string): Uint8Array {
-  const v = ipv4Value(address);
+  const v = ipv4Number(address);
   if (v < 0) throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
   return Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
 }
 
 /** IPv4 address as an unsigned 32-bit number, for ordering and subnet arithmetic. */
 export function ipv4ToNumber(address: string): number {
-  const v = ipv4Value(address);
+  const v = ipv4Number(address);
   if (v < 0) throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
   return v;
 }
 
-/** `a.b.c.d` from an unsigned 32-bit number (`ipv4Value`'s inverse for any address it accepts). */
-export function formatIPv4Value(v: number): string {
+/** `a.b.c.d` from an unsigned 32-bit number (`ipv4Number`'s inverse for any address it accepts). */
+export function formatIPv4Number(v: number): string {
   return `${DECIMAL[(v >>> 24) & 0xff]}.${DECIMAL[(v >>> 16) & 0xff]}.${DECIMAL[(v >>> 8) & 0xff]}.${DECIMAL[v & 0xff]}`;
 }
 
@@ -87,7 +87,7 @@ function isNormalMac(s: string): boolean {
  * A MAC in colon form (any case, as `normalizeMac` takes it) as a 48-bit number, exact in a
  * double, or -1 when it is not one.
  */
-export function macValue(mac: string): number {
+export function macNumber(mac: string): number {
   const norm = normalizeMac(mac);
   if (norm === undefined) return -1;
   let v = 0;
@@ -95,8 +95,8 @@ export function macValue(mac: string): number {
   return v;
 }
 
-/** The lower-case colon form of a 48-bit MAC number (`macValue`'s inverse). */
-export function formatMacValue(v: number): string {
+/** The lower-case colon form of a 48-bit MAC number (`macNumber`'s inverse). */
+export function formatMacNumber(v: number): string {
   const hi = Math.floor(v / 0x1_0000_0000);
   const lo = v >>> 0;
   return `${HEX_BYTES[(hi >>> 8) & 0xff]}:${HEX_BYTES[hi & 0xff]}:${HEX_BYTES[lo >>> 24]}:${HEX_BYTES[(lo >>> 16) & 0xff]}:${HEX_BYTES[(lo >>> 8) & 0xff]}:${HEX_BYTES[lo & 0xff]}`;
