@@ -308,7 +308,7 @@ export class LeaseManager {
     const out: Lease[] = [];
     for (const id of this.#byClientId.get(clientIdKey(clientId))) {
       const entry = this.#entries.get(id);
-      // A key stands for more than one MAC (`macKey`): the entry's own id decides.
+      // A key stands for more than one MAC (`macKey`): the entry's own client id decides.
       if (entry !== undefined && hasClientId(entry, clientId)) out.push(entry.snapshot());
     }
     return out;
@@ -573,8 +573,9 @@ export function poolOf(id: string): string {
 }
 
 /**
- * An address as a map key: its 32 bits as a signed integer, which V8 keeps in the map's table
- * itself (the unsigned value of an address from 128.0.0.0 up would be a heap number).
+ * An address as a map key: its 32 bits as a signed integer, which V8 on 64 bits without pointer
+ * compression (Node's own builds) keeps in the map's table itself; the unsigned value of an
+ * address from 128.0.0.0 up would be a heap number, an object per lease.
  */
 function ipKey(value: number): number {
   return value | 0;
