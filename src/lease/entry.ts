@@ -131,12 +131,19 @@ export class Entry implements Queued, Timed {
     this.#setFlag(DETACHED, true);
   }
 
+  /** The number in column `col` of the entry's row. */
+  #get(col: number): number {
+    return this.#cols.data[this.#row + col] as number;
+  }
+  #set(col: number, value: number): void {
+    this.#cols.data[this.#row + col] = value;
+  }
   #flag(bit: number): boolean {
-    return ((this.#cols.data[this.#row + FLAGS] as number) & bit) !== 0;
+    return (this.#get(FLAGS) & bit) !== 0;
   }
   #setFlag(bit: number, on: boolean): void {
-    const flags = this.#cols.data[this.#row + FLAGS] as number;
-    this.#cols.data[this.#row + FLAGS] = on ? flags | bit : flags & ~bit;
+    const flags = this.#get(FLAGS);
+    this.#set(FLAGS, on ? flags | bit : flags & ~bit);
   }
 
   /** Released or forgotten: no step starts any more. */
@@ -149,57 +156,57 @@ export class Entry implements Queued, Timed {
 
   /** The leased address. */
   get ip(): string {
-    return formatIPv4Number(this.#cols.data[this.#row + IP] as number);
+    return formatIPv4Number(this.#get(IP));
   }
   /** The address as an unsigned 32-bit number (`ipv4Number`). */
   get ipNumber(): number {
-    return this.#cols.data[this.#row + IP] as number;
+    return this.#get(IP);
   }
   /** The MAC, lower case in colon form whatever form the lease came with. */
   get mac(): string {
-    return formatMacNumber(this.#cols.data[this.#row + MAC] as number);
+    return formatMacNumber(this.#get(MAC));
   }
   /** The MAC as a 48-bit number (`macNumber`). */
   get macNumber(): number {
-    return this.#cols.data[this.#row + MAC] as number;
+    return this.#get(MAC);
   }
   /** Consecutive failed attempts to get the address back. */
   get recoveryAttempts(): number {
-    return this.#cols.data[this.#row + RECOVERY_ATTEMPTS] as number;
+    return this.#get(RECOVERY_ATTEMPTS);
   }
   set recoveryAttempts(n: number) {
-    this.#cols.data[this.#row + RECOVERY_ATTEMPTS] = n;
+    this.#set(RECOVERY_ATTEMPTS, n);
   }
 
   get requestedAt(): number {
-    return this.#cols.data[this.#row + REQUESTED_AT] as number;
+    return this.#get(REQUESTED_AT);
   }
   set requestedAt(at: number) {
-    this.#cols.data[this.#row + REQUESTED_AT] = at;
+    this.#set(REQUESTED_AT, at);
   }
   /** The binding's transaction. */
   get xid(): number {
-    return this.#cols.data[this.#row + XID] as number;
+    return this.#get(XID);
   }
   set xid(xid: number) {
-    this.#cols.data[this.#row + XID] = xid;
+    this.#set(XID, xid);
   }
   /** No new step before this time: a back-off after a bug. */
   get holdUntil(): number {
-    return this.#cols.data[this.#row + HOLD_UNTIL] as number;
+    return this.#get(HOLD_UNTIL);
   }
   set holdUntil(at: number) {
-    this.#cols.data[this.#row + HOLD_UNTIL] = at;
+    this.#set(HOLD_UNTIL, at);
   }
   /**
    * A restored overdue lease's turn: nothing goes on the wire for it before this time. Expiring
    * (a change of state, nothing sent) does not wait for it; the INIT-REBOOT after it does.
    */
   get turnAt(): number {
-    return this.#cols.data[this.#row + TURN_AT] as number;
+    return this.#get(TURN_AT);
   }
   set turnAt(at: number) {
-    this.#cols.data[this.#row + TURN_AT] = at;
+    this.#set(TURN_AT, at);
   }
 
   /**
@@ -208,36 +215,36 @@ export class Entry implements Queued, Timed {
    * plan made from a listing saw.
    */
   get handedOutAt(): number | undefined {
-    const at = this.#cols.data[this.#row + HANDED_OUT_AT] as number;
+    const at = this.#get(HANDED_OUT_AT);
     return Number.isNaN(at) ? undefined : at;
   }
   set handedOutAt(at: number | undefined) {
-    this.#cols.data[this.#row + HANDED_OUT_AT] = at ?? Number.NaN;
+    this.#set(HANDED_OUT_AT, at ?? Number.NaN);
   }
 
   get renewAt(): number | null {
-    return orNull(this.#cols.data[this.#row + RENEW_AT] as number);
+    return orNull(this.#get(RENEW_AT));
   }
   set renewAt(at: number | null) {
-    this.#cols.data[this.#row + RENEW_AT] = at ?? Number.NaN;
+    this.#set(RENEW_AT, at ?? Number.NaN);
   }
   get rebindAt(): number | null {
-    return orNull(this.#cols.data[this.#row + REBIND_AT] as number);
+    return orNull(this.#get(REBIND_AT));
   }
   set rebindAt(at: number | null) {
-    this.#cols.data[this.#row + REBIND_AT] = at ?? Number.NaN;
+    this.#set(REBIND_AT, at ?? Number.NaN);
   }
   get expiresAt(): number | null {
-    return orNull(this.#cols.data[this.#row + EXPIRES_AT] as number);
+    return orNull(this.#get(EXPIRES_AT));
   }
   set expiresAt(at: number | null) {
-    this.#cols.data[this.#row + EXPIRES_AT] = at ?? Number.NaN;
+    this.#set(EXPIRES_AT, at ?? Number.NaN);
   }
   get retryAt(): number | null {
-    return orNull(this.#cols.data[this.#row + RETRY_AT] as number);
+    return orNull(this.#get(RETRY_AT));
   }
   set retryAt(at: number | null) {
-    this.#cols.data[this.#row + RETRY_AT] = at ?? Number.NaN;
+    this.#set(RETRY_AT, at ?? Number.NaN);
   }
 
   /** The lease's identity: a new object at each call (a client id the MAC implies is made anew). */
