@@ -36,7 +36,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { DaemonError } from '../errors.js';
 import type { Lease } from './lease.js';
-import { decodeJournal, encodeDelete, encodeHeader, encodePools, encodePut, type RecordLine } from './journal.js';
+import { decodeJournal, encodeDelete, encodeHeader, encodePools, encodePut, JournalReader, type RecordLine } from './journal.js';
 import { decodeLeaseTable, type LoadResult, type PoolRecord } from './lease-codec.js';
 
 export { decodeLeaseTable, encodeLeaseTable, STORE_FORMAT, STORE_VERSION, type LoadResult, type PoolRecord } from './lease-codec.js';
@@ -85,6 +85,11 @@ export interface StoreFile {
 /** The file operations the store uses; tests replace them to inject failures and crashes. */
 export interface StoreFs {
   readFile(path: string): Promise<Buffer>;
+  /**
+   * Reads a file a piece at a time, giving each to `onPiece` (which keeps nothing of it: the
+   * buffer is reused); resolves to the file's size.
+   */
+  readPieces(path: string, onPiece: (piece: Buffer) => void): Promise<number>;
   /** Opens for appending, creating nothing. */
   openAppend(path: string): Promise<StoreFile>;
   /** Creates (or truncates) a file only its owner can read. */
@@ -111,8 +116,28 @@ async function openFile(path: string, flags: string | number, durableWrites = fa
   };
 }
 
+/** How much of the journal a start-up reads at a time. */
+const READ_PIECE_BYTES = 1 << 20;
+
+async function readPieces(path: string, onPiece: (piece: Buffer) => void): Promise<number> {
+  const handle = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(READ_PIECE_BYTES);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) return size;
+      size += bytesRead;
+      onPiece(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 export const nodeStoreFs: StoreFs = {
   readFile: (path) => readFile(path),
+  readPieces,
   openAppend: (path) => openFile(path, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_DSYNC, true),
   create: (path) => openFile(path, 'w'),
   rename,
@@ -254,15 +279,17 @@ export class JournalLeaseStore implements LeaseStore {
 
   async load(): Promise<LoadResult> {
     await this.#fs.remove(this.#tmpPath()).catch(() => undefined);
-    let buf: Buffer | undefined;
+    // Read a piece at a time: the whole file at once was resident beside every decoded lease
+    // at the start-up's peak (docs/performance.md, thirteenth measurement).
+    const reader = new JournalReader();
+    let size: number;
     try {
-      buf = await this.#fs.readFile(this.#path);
+      size = await this.#fs.readPieces(this.#path, (piece) => reader.push(piece));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw new StoreError(`cannot read lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.#startFresh();
+      throw new StoreError(`cannot read lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
     }
-    if (buf === undefined) return this.#startFresh();
-    const j = decodeJournal(buf);
+    const j = reader.finish();
     if (j.unreadable !== undefined) {
       // Starting empty would silently stop renewing every running container's lease: the
       // operator decides. Nothing is changed on disk.
@@ -280,7 +307,7 @@ export class JournalLeaseStore implements LeaseStore {
         // What a crash in the middle of an append leaves: that record was never acknowledged.
         this.#log.warn({ path: this.#path, dropped: j.tornTail }, 'lease journal ended in a torn record (a crash during a write); it was dropped');
       }
-      await this.#openJournal(j.goodBytes, j.goodBytes < buf.length);
+      await this.#openJournal(j.goodBytes, j.goodBytes < size);
     }
     if (this.#legacyPath !== undefined) await this.#retireLegacy();
     return { leases: j.leases, pools: j.pools, problems: j.problems };

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { clientIdForMac } from '../dhcp/messages.js';
+import { decodeJournal, encodeDelete, encodeHeader, encodePools, encodePut, JournalReader } from './journal.js';
+import type { Lease } from './lease.js';
+
+function lease(n: number, ip = `192.0.2.${n}`): Lease {
+  const mac = `02:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
+  return {
+    id: `pool#${mac}`,
+    identity: { mac, clientId: clientIdForMac(mac) },
+    ip,
+    serverId: '192.0.2.1',
+    state: 'BOUND',
+    binding: { ip, serverId: '192.0.2.1', requestedAt: 1_000, leaseTimeSeconds: 600, xid: 0 },
+    requestedAt: 1_000,
+    renewAt: 301_000,
+    rebindAt: 526_000,
+    expiresAt: 601_000,
+    retryAt: null,
+    recoveryAttempts: 0,
+  };
+}
+
+const lines = (...parts: Array<{ data: Buffer } | string>): Buffer => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p.data)));
+
+/** A damaged copy of a record line: one byte of its JSON changed, its newline kept. */
+function damaged(line: { data: Buffer }): Buffer {
+  const copy = Buffer.from(line.data);
+  copy[12] = (copy[12] as number) ^ 1;
+  return copy;
+}
+
+const header = encodeHeader(0);
+const journals: Record<string, Buffer> = {
+  empty: Buffer.alloc(0),
+  'header only': lines(header),
+  'header not terminated': header.data.subarray(0, header.bytes - 1),
+  'not ours': lines('00000000 {"format":"other"}\n', encodePut(lease(1))),
+  'puts, a delete, pools': lines(
+    header,
+    encodePools([{ id: 'pool', reserved: ['192.0.2.254'] }]),
+    encodePut(lease(1)),
+    encodePut(lease(2)),
+    encodeDelete(lease(1).id),
+    encodePut(lease(3)),
+  ),
+  'a put replaced': lines(header, encodePut(lease(1)), encodePut({ ...lease(1), expiresAt: 602_000 })),
+  'torn: the last append incomplete': lines(header, encodePut(lease(1)), { data: encodePut(lease(2)).data.subarray(0, 40) }),
+  'torn: the last line damaged': lines(header, encodePut(lease(1)), { data: damaged(encodePut(lease(2))) }),
+  'damage before the end': lines(header, encodePut(lease(1)), { data: damaged(encodePut(lease(2))) }, encodePut(lease(3))),
+  'damage, then a torn end': lines(header, { data: damaged(encodePut(lease(2))) }, { data: encodePut(lease(3)).data.subarray(0, 30) }),
+  'two holders of one address': lines(header, encodePut(lease(1)), encodePut(lease(2, '192.0.2.1'))),
+};
+
+describe('JournalReader', () => {
+  it('replays a journal given in pieces of any size exactly as given whole', () => {
+    for (const [name, buf] of Object.entries(journals)) {
+      const whole = decodeJournal(buf);
+      for (const size of [1, 2, 3, 7, 10, 11, 64, 200, buf.length + 1]) {
+        const reader = new JournalReader();
+        // One buffer reused for every piece, as a start-up reads the file.
+        const piece = Buffer.alloc(size);
+        for (let at = 0; at < buf.length; at += size) {
+          const n = buf.copy(piece, 0, at, at + size);
+          reader.push(piece.subarray(0, n));
+          piece.fill(0x7b);
+        }
+        expect(reader.finish(), `${name}, pieces of ${size}`).toEqual(whole);
+      }
+    }
+  });
+
+  it('tells each case apart: the table, the torn end, damage and the good bytes', () => {
+    const all = Object.fromEntries(Object.entries(journals).map(([k, v]) => [k, decodeJournal(v)]));
+    expect(all.empty?.unreadable).toBe('empty file');
+    expect(all['header only']).toMatchObject({ unreadable: undefined, leases: [], goodBytes: header.bytes });
+    expect(all['header not terminated']?.unreadable).toBe('header line not terminated');
+    expect(all['not ours']?.unreadable).toMatch(/^not a d4d-leases journal/);
+    expect(all['puts, a delete, pools']?.leases.map((l) => l.id)).toEqual([lease(2).id, lease(3).id]);
+    expect(all['puts, a delete, pools']?.pools).toEqual([{ id: 'pool', reserved: ['192.0.2.254'] }]);
+    expect(all['a put replaced']?.leases.map((l) => l.expiresAt)).toEqual([602_000]);
+    const torn = all['torn: the last append incomplete'];
+    expect(torn).toMatchObject({ tornTail: 'last record (line 3, 40 bytes) incomplete', problems: [], goodBytes: header.bytes + encodePut(lease(1)).bytes });
+    expect(torn?.leases.map((l) => l.id)).toEqual([lease(1).id]);
+    expect(all['torn: the last line damaged']).toMatchObject({
+      tornTail: expect.stringMatching(/^last record \(line 3, \d+ bytes\) checksum mismatch$/),
+      problems: [],
+    });
+    const damage = all['damage before the end'];
+    expect(damage).toMatchObject({ tornTail: undefined, problems: ['record 3: checksum mismatch'] });
+    expect(damage?.leases.map((l) => l.id)).toEqual([lease(1).id, lease(3).id]);
+    expect(all['damage, then a torn end']).toMatchObject({ tornTail: 'last record (line 3, 30 bytes) incomplete', problems: ['record 2: checksum mismatch'] });
+    expect(all['two holders of one address']?.problems).toEqual([`lease ${lease(2).id}: 192.0.2.1 is also held by ${lease(1).id}`]);
+  });
+});
