@@ -211,6 +211,8 @@ try {
       const rssMax = Math.max(...[...quiet.secs, ...before.secs].map((s) => s.proc.rssBytes));
       if (n >= 50_000) figure(`RSS at ${n.toLocaleString('en')} leases (max over observation)`, mb(rssMax), '<= 150 MB at 50,000', rssMax <= 150 * 1024 * 1024);
       else info(`RSS at ${n.toLocaleString('en')} leases (max; target 150 MB is at 50,000)`, mb(rssMax));
+      // The kernel's high-water mark: the fill's own peak included, and peaks between samples.
+      info('  highest RSS since launch (VmHWM), the fill included', mb(Math.max(...before.secs.map((s) => s.proc.rssPeakBytes))));
       // Over time, so the fill's high-water mark, V8's compaction in the quiet and the heap's
       // growth under renewals can be told apart.
       const rssEvery10s = [...quiet.secs, ...before.secs].filter((_, i) => i % 10 === 0).map((s) => Math.round(s.proc.rssBytes / 1024 / 1024));
@@ -297,6 +299,7 @@ try {
       );
       loopFigures(', first period after restart', after);
       info('RSS after restart (max)', mb(Math.max(...after.secs.map((s) => s.proc.rssBytes))));
+      info('  highest RSS since the restart (VmHWM), the start-up included', mb(Math.max(...after.secs.map((s) => s.proc.rssPeakBytes))));
     } finally {
       await daemon.stop();
       await rm(dir, { recursive: true, force: true });

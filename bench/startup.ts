@@ -104,6 +104,7 @@ try {
     // The last launch: watch the first period after it, a sample a second.
     const tx: number[] = [];
     const rss: number[] = [];
+    let rssPeak = Number.NaN;
     const wallStart = Date.now();
     let prev = txBefore;
     const t0 = performance.now();
@@ -113,7 +114,9 @@ try {
       const now = await txPackets(lab.clientNs, lab.clientIf);
       tx.push(now - prev);
       prev = now;
-      rss.push((await sampleProc(daemon.pid)).rssBytes);
+      const sample = await sampleProc(daemon.pid);
+      rss.push(sample.rssBytes);
+      rssPeak = sample.rssPeakBytes;
     }
     await daemon.stop();
     const kinds = new Map<string, number>();
@@ -129,6 +132,7 @@ try {
       due ? Math.max(...tx) < n / 10 : Math.max(...tx) <= 5,
     );
     info('RSS at the end of the watch', mb(rss.at(-1) ?? Number.NaN));
+    info('highest RSS since launch (VmHWM), reading the table included', mb(rssPeak));
   }
   const median = percentile(times, 0.5);
   figure(

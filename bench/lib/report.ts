@@ -50,6 +50,11 @@ export interface ProcSample {
   /** utime + stime, seconds of CPU. */
   readonly cpuSeconds: number;
   readonly rssBytes: number;
+  /**
+   * /proc/<pid>/status VmHWM: the highest resident size since the process started, as the
+   * kernel saw it, between samples too (a sample a second misses a peak of a few hundred ms).
+   */
+  readonly rssPeakBytes: number;
   /** /proc/<pid>/io write_bytes: bytes this process caused to be written to storage. */
   readonly writeBytes: number;
 }
@@ -65,8 +70,9 @@ export async function sampleProc(pid: number): Promise<ProcSample> {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+  const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
   const writeBytes = Number(/write_bytes:\s+(\d+)/.exec(io)?.[1] ?? Number.NaN);
-  return { atMs: performance.now(), cpuSeconds: (utime + stime) / CLOCK_TICKS, rssBytes: rssKb * 1024, writeBytes };
+  return { atMs: performance.now(), cpuSeconds: (utime + stime) / CLOCK_TICKS, rssBytes: rssKb * 1024, rssPeakBytes: hwmKb * 1024, writeBytes };
 }
 
 export function mb(bytes: number): string {
