@@ -14,6 +14,16 @@ import { createServer, type DhcpServerFixture } from '../support/lab/servers.js'
 const OCTET = 174;
 const ACQUISITIONS = 20;
 
+/** Asks again every 200 ms until `done` holds or 10 s have passed; the last answer either way. */
+async function until(ask: () => Promise<Message>, done: (m: Message) => boolean): Promise<Message> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const m = await ask();
+    if (done(m) || Date.now() > deadline) return m;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 describeLab(
   'a rogue DHCP server on the segment',
   () => {
@@ -66,11 +76,28 @@ describeLab(
       const onServer = new Map((await server.leases()).filter((l) => l.active).map((l) => [l.mac, l.ip]));
       for (const l of leases) expect(onServer.get(l.mac), l.mac).toBe(l.ip);
 
-      (rogue as NetnsChild).send({ cmd: 'report' });
-      const sent = await (rogue as NetnsChild).next((m) => m.event === 'report');
-      c.send({ cmd: 'stats' });
-      const { stats } = (await c.next((m) => m.event === 'stats')) as Message & { stats: Record<string, number> };
+      // The rogue is fed from a capture, which can trail the exchanges it watches on a busy
+      // machine: its answers to the last REQUESTs may still be on their way when the phase ends.
+      // Ask until it has answered as many REQUESTs as there were leases (or 10 s have passed),
+      // then until the client has counted every reply it sent.
+      const sent = await until(
+        async () => {
+          (rogue as NetnsChild).send({ cmd: 'report' });
+          return (rogue as NetnsChild).next((m) => m.event === 'report');
+        },
+        (m) => Number(m.acks) >= ACQUISITIONS && Number(m.naks) >= ACQUISITIONS,
+      );
       const rogueReplies = Number(sent.offers) + Number(sent.acks) + Number(sent.naks);
+      const { stats } = (await until(
+        async () => {
+          c.send({ cmd: 'stats' });
+          return c.next((m) => m.event === 'stats');
+        },
+        (m) => {
+          const st = (m as Message & { stats: Record<string, number> }).stats;
+          return (st.received ?? 0) - (st.accepted ?? 0) >= rogueReplies;
+        },
+      )) as Message & { stats: Record<string, number> };
       console.info(
         `[hostile-rogue] ${ACQUISITIONS} leases from the real server in ${Number(phase.elapsedMs)} ms (p50 ${Number((phase.latencyMs as Message).p50).toFixed(0)} ms); rogue sent ${sent.offers} OFFERs, ${sent.acks} ACKs, ${sent.naks} NAKs, median ${Number(sent.medianDelayMs).toFixed(1)} ms after seeing the request; client stats ${JSON.stringify(stats)}`,
       );
