@@ -111,9 +111,16 @@ export function parseMac(mac: string): Uint8Array {
 
 /** Writes the six bytes of a MAC in colon form into `out` at `offset`; throws `RangeError` for anything else. */
 export function parseMacInto(mac: string, out: Uint8Array, offset: number): void {
-  const norm = normalizeMac(mac);
-  if (norm === undefined) throw new RangeError(`not a MAC address: ${JSON.stringify(mac)}`);
-  for (let i = 0; i < 6; i++) out[offset + i] = (hexDigit(norm.charCodeAt(i * 3)) << 4) | hexDigit(norm.charCodeAt(i * 3 + 1));
+  const v = macNumber(mac);
+  if (v < 0) throw new RangeError(`not a MAC address: ${JSON.stringify(mac)}`);
+  const hi = Math.floor(v / 0x1_0000_0000);
+  const lo = v >>> 0;
+  out[offset] = hi >>> 8;
+  out[offset + 1] = hi & 0xff;
+  out[offset + 2] = lo >>> 24;
+  out[offset + 3] = (lo >>> 16) & 0xff;
+  out[offset + 4] = (lo >>> 8) & 0xff;
+  out[offset + 5] = lo & 0xff;
 }
 
 /** The value of a lower-case hex digit (the caller has checked it is one). */
