@@ -27,7 +27,7 @@ import { IpamDriver } from './ipam/driver.js';
 import { buildServer, stopServing } from './ipam/server.js';
 import type { LeaseEvent } from './lease/events.js';
 import type { LeaseManager } from './lease/manager.js';
-import { JournalLeaseStore, type LeaseStore } from './lease/store.js';
+import { JournalLeaseStore, type LeaseStore, type Loaded } from './lease/store.js';
 import { embedderAllocation, ReducerNudge } from './memory-reducer.js';
 import { Monitoring } from './operator/monitoring.js';
 import { Reconciler } from './reconciler.js';
@@ -55,7 +55,6 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
     legacyPath: join(config.stateDir, `leases-${config.driverName}.json`),
     log: log.child({ component: 'store' }),
   });
-  const { leases, pools, problems } = await store.load();
   // Status, last errors and (with METRICS_ADDR) metrics: observers only, nothing on the request path scans.
   const monitoring = new Monitoring({ config, clock: systemClock, version: options.version ?? 'unknown', log });
   // Direct mode: UDP/68; relay mode: RELAY_ADDR:67 (dhcp-mode.ts).
@@ -77,9 +76,19 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
     // a crash). Requests and releases record theirs in the driver and wait for them.
     if (event.type !== 'bound' && event.type !== 'released') store.putSoon(event.lease);
   });
-  const restored = leases.filter((l) => manager.restore(l)).length;
-  // From here on the manager's leases are the live table a compaction writes: the store keeps
-  // no copy of its own.
+  // The table is read straight into the manager's (no other copy of it is made), then resumed.
+  let loaded: Loaded;
+  let restored: number;
+  try {
+    const restoring = manager.restoring();
+    loaded = await store.load(restoring);
+    restored = restoring.start();
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+  const { pools, problems } = loaded;
+  // From here on the manager's leases are the live table a compaction writes.
   store.follow({
     get size() {
       return manager.size;

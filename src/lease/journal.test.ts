@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { clientIdForMac } from '../dhcp/messages.js';
-import { decodeJournal, encodeDelete, encodeHeader, encodePools, encodePut, JournalReader } from './journal.js';
+import { decodeJournal, encodeDelete, encodeHeader, encodePools, encodePut, JournalReader, LeaseMap } from './journal.js';
 import type { Lease } from './lease.js';
+import { LeaseManager } from './manager.js';
+import { DhcpClient } from '../dhcp/client.js';
+import { FakeClock } from '../../test/support/fake-clock.js';
+import { MemoryTransport } from '../../test/support/memory-transport.js';
+import { testLog } from '../../test/support/silent-log.js';
 
 function lease(n: number, ip = `192.0.2.${n}`): Lease {
   const mac = `02:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
@@ -50,6 +55,10 @@ const journals: Record<string, Buffer> = {
   'damage before the end': lines(header, encodePut(lease(1)), { data: damaged(encodePut(lease(2))) }, encodePut(lease(3))),
   'damage, then a torn end': lines(header, { data: damaged(encodePut(lease(2))) }, { data: encodePut(lease(3)).data.subarray(0, 30) }),
   'two holders of one address': lines(header, encodePut(lease(1)), encodePut(lease(2, '192.0.2.1'))),
+  // The order of the latest records decides: lease 1's last record comes after lease 2's.
+  'two holders, the first recorded again': lines(header, encodePut(lease(1)), encodePut(lease(2, '192.0.2.1')), encodePut({ ...lease(1), expiresAt: 602_000 })),
+  'two holders, the first gone to another address': lines(header, encodePut(lease(1)), encodePut(lease(2, '192.0.2.1')), encodePut(lease(1, '192.0.2.9'))),
+  'deleted and put again': lines(header, encodePut(lease(1)), encodePut(lease(2)), encodeDelete(lease(1).id), encodePut(lease(3)), encodePut(lease(1))),
 };
 
 describe('JournalReader', () => {
@@ -57,7 +66,8 @@ describe('JournalReader', () => {
     for (const [name, buf] of Object.entries(journals)) {
       const whole = decodeJournal(buf);
       for (const size of [1, 2, 3, 7, 10, 11, 64, 200, buf.length + 1]) {
-        const reader = new JournalReader();
+        const table = new LeaseMap();
+        const reader = new JournalReader(table);
         // One buffer reused for every piece, as a start-up reads the file.
         const piece = Buffer.alloc(size);
         for (let at = 0; at < buf.length; at += size) {
@@ -65,7 +75,7 @@ describe('JournalReader', () => {
           reader.push(piece.subarray(0, n));
           piece.fill(0x7b);
         }
-        expect(reader.finish(), `${name}, pieces of ${size}`).toEqual(whole);
+        expect({ ...reader.finish(), leases: table.list() }, `${name}, pieces of ${size}`).toEqual(whole);
       }
     }
   });
@@ -91,5 +101,32 @@ describe('JournalReader', () => {
     expect(damage?.leases.map((l) => l.id)).toEqual([lease(1).id, lease(3).id]);
     expect(all['damage, then a torn end']).toMatchObject({ tornTail: 'last record (line 3, 30 bytes) incomplete', problems: ['record 2: checksum mismatch'] });
     expect(all['two holders of one address']?.problems).toEqual([`lease ${lease(2).id}: 192.0.2.1 is also held by ${lease(1).id}`]);
+    expect(all['two holders, the first recorded again']).toMatchObject({
+      problems: [`lease ${lease(1).id}: 192.0.2.1 is also held by ${lease(2).id}`],
+      leases: [lease(2, '192.0.2.1')],
+    });
+    expect(all['two holders, the first gone to another address']).toMatchObject({ problems: [], leases: [lease(2, '192.0.2.1'), lease(1, '192.0.2.9')] });
+    expect(all['deleted and put again']?.leases.map((l) => l.id)).toEqual([lease(2).id, lease(3).id, lease(1).id]);
+  });
+
+  it("replays every journal into the lease manager's own table exactly as into a map", async () => {
+    for (const [name, buf] of Object.entries(journals)) {
+      const want = decodeJournal(buf);
+      // Before the leases' T1: resumed, they wait.
+      const clock = new FakeClock(2_000);
+      const log = testLog();
+      const manager = new LeaseManager({ client: new DhcpClient({ transport: new MemoryTransport(), clock, server: '192.0.2.1', log }), clock, log });
+      const table = manager.restoring();
+      const reader = new JournalReader(table);
+      reader.push(buf);
+      const got = reader.finish();
+      expect({ ...got, leases: [...table.values()] }, name).toEqual(want);
+      expect(table.start(), name).toBe(want.leases.length);
+      expect(
+        want.leases.map((l) => manager.get(l.id)),
+        name,
+      ).toEqual(want.leases);
+      await manager.stop();
+    }
   });
 });

@@ -65,8 +65,82 @@ export const encodePut = (lease: Lease): RecordLine => encodeRecord({ put: encod
 export const encodeDelete = (id: string): RecordLine => encodeRecord({ del: id });
 export const encodePools = (pools: readonly PoolRecord[]): RecordLine => encodeRecord({ pools });
 
+/** The leases as they are now, which a snapshot writes. */
+export interface LiveLeases {
+  readonly size: number;
+  values(): Iterable<Lease>;
+}
+
+/**
+ * What a replay builds, told each record in order: `LeaseMap`, or the lease manager's own table
+ * (`LeaseManager.restoring`), so that a start-up makes each lease once, in the form it keeps,
+ * instead of a `Lease` object per lease first (40 MB at 50,000 leases, all alive at the
+ * start-up's peak: docs/performance.md, fourteenth measurement).
+ */
+export interface ReplayTable extends LiveLeases {
+  /** The latest record of `lease.id`: replaces an earlier one, and moves to the end of the order. */
+  put(lease: Lease): void;
+  delete(id: string): void;
+  /**
+   * The table has been read whole: one address, one holder. A lease naming an address that one
+   * earlier in the order holds is dropped, and said why, as a problem.
+   */
+  settle(): string[];
+}
+
+/** Each id's latest lease, in the order of their latest records: the table nobody else takes. */
+export class LeaseMap implements ReplayTable {
+  readonly #leases = new Map<string, Lease>();
+
+  get size(): number {
+    return this.#leases.size;
+  }
+
+  values(): IterableIterator<Lease> {
+    return this.#leases.values();
+  }
+
+  list(): Lease[] {
+    return [...this.#leases.values()];
+  }
+
+  put(lease: Lease): void {
+    // Re-inserted, so the table keeps the order of the latest records.
+    this.#leases.delete(lease.id);
+    this.#leases.set(lease.id, lease);
+  }
+
+  delete(id: string): void {
+    this.#leases.delete(id);
+  }
+
+  /**
+   * A change recorded once the table is read: in place, not moved to the end. A snapshot being
+   * written walks the map meanwhile, and would meet a moved lease again, and again.
+   */
+  set(lease: Lease): void {
+    this.#leases.set(lease.id, lease);
+  }
+
+  settle(): string[] {
+    const problems: string[] = [];
+    const holder = new Map<string, string>();
+    for (const lease of this.#leases.values()) {
+      const owner = holder.get(lease.ip);
+      if (owner === undefined) holder.set(lease.ip, lease.id);
+      else {
+        problems.push(addressTaken(lease.id, lease.ip, owner));
+        this.#leases.delete(lease.id);
+      }
+    }
+    return problems;
+  }
+}
+
+/** The problem `settle` reports for a lease whose address another holds. */
+export const addressTaken = (id: string, ip: string, owner: string): string => `lease ${id}: ${ip} is also held by ${owner}`;
+
 export interface DecodedJournal {
-  leases: Lease[];
   /**
    * Bytes and number of the put records read, superseded ones included: their mean weighs a
    * snapshot of the live table against the journal.
@@ -110,11 +184,13 @@ function unframe(buf: Buffer, start: number, end: number): unknown {
   }
 }
 
-/** Replays a journal held whole; never throws. The same as `JournalReader` given it in one piece. */
-export function decodeJournal(buf: Buffer): DecodedJournal {
-  const reader = new JournalReader();
+/** Replays a journal held whole into a `LeaseMap`; never throws. `JournalReader` given it in one piece. */
+export function decodeJournal(buf: Buffer): DecodedJournal & { leases: Lease[] } {
+  const table = new LeaseMap();
+  const reader = new JournalReader(table);
   reader.push(buf);
-  return reader.finish();
+  const out = reader.finish();
+  return { ...out, leases: table.list() };
 }
 
 /**
@@ -125,8 +201,8 @@ export function decodeJournal(buf: Buffer): DecodedJournal {
  * caller may reuse its buffer.
  */
 export class JournalReader {
-  readonly #out: DecodedJournal = { leases: [], putBytes: 0, puts: 0, pools: [], problems: [], tornTail: undefined, goodBytes: 0, unreadable: undefined };
-  readonly #table = new Map<string, Lease>();
+  readonly #out: DecodedJournal = { putBytes: 0, puts: 0, pools: [], problems: [], tornTail: undefined, goodBytes: 0, unreadable: undefined };
+  readonly #table: ReplayTable;
   /** The start of a line not ended yet (a copy). */
   #carry: Buffer | undefined;
   /** Where the next line starts in the file, and its number from 0. */
@@ -137,6 +213,11 @@ export class JournalReader {
    * crashed append if the file ends with it. Until then the good bytes stop before it.
    */
   #damaged: { line: number; bytes: number; why: string; next: number } | undefined;
+
+  /** The records go into `table` as they are read (none from an unreadable file: only its header makes it so). */
+  constructor(table: ReplayTable) {
+    this.#table = table;
+  }
 
   push(piece: Buffer): void {
     if (this.#out.unreadable !== undefined || piece.length === 0) return;
@@ -177,17 +258,7 @@ export class JournalReader {
       out.unreadable = 'empty file';
       return out;
     }
-    // One address, one holder: a table naming an address twice cannot be trusted for either.
-    const seen = new Map<string, string>();
-    for (const lease of this.#table.values()) {
-      const owner = seen.get(lease.ip);
-      if (owner !== undefined) {
-        out.problems.push(`lease ${lease.id}: ${lease.ip} is also held by ${owner}`);
-        continue;
-      }
-      seen.set(lease.ip, lease.id);
-      out.leases.push(lease);
-    }
+    out.problems.push(...this.#table.settle());
     return out;
   }
 
@@ -243,14 +314,12 @@ export class JournalReader {
   }
 }
 
-function apply(value: unknown, table: Map<string, Lease>, out: DecodedJournal): string | undefined {
+function apply(value: unknown, table: ReplayTable, out: DecodedJournal): string | undefined {
   if (!isObject(value)) return 'not a record';
   if ('put' in value) {
     const lease = decodeStoredLease(value.put);
     if (typeof lease === 'string') return lease;
-    // Re-inserted, so the table keeps the order of the latest records.
-    table.delete(lease.id);
-    table.set(lease.id, lease);
+    table.put(lease);
     return undefined;
   }
   if ('del' in value) {

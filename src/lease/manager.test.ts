@@ -379,6 +379,55 @@ function savedLease(i: number, now: number, ageMs: number, leaseS: number): Leas
   };
 }
 
+describe('LeaseManager.restoring: a start-up reads the lease table straight into the manager', () => {
+  it('holds what it is told, sends nothing until started, then resumes each lease as restore does', async () => {
+    const table = manager.restoring();
+    const now = clock.now();
+    const valid = savedLease(1, now, 10_000, LEASE_S);
+    const expired = savedLease(2, now, 120_000, LEASE_S);
+    table.put(savedLease(1, now, 50_000, LEASE_S));
+    table.put(expired);
+    table.put(valid);
+    table.put(savedLease(3, now, 0, LEASE_S));
+    table.delete('r3');
+    // Malformed: logged and left out, as restore does.
+    table.put({ ...savedLease(4, now, 0, LEASE_S), serverId: 'nowhere' });
+    expect(table.settle()).toEqual([]);
+    expect([...table.values()]).toEqual([expired, valid]);
+    expect(table.size).toBe(2);
+    await clock.advance(20_000);
+    expect(server.decodedRequests).toHaveLength(0);
+    expect(manager.get('r2')?.state).toBe('BOUND');
+
+    // Started 20 s later: lease 2 has expired, lease 1 has reached its T1.
+    expect(table.start()).toBe(2);
+    await clock.advance(0);
+    expect(eventTypes()).toEqual(['expired']);
+    await clock.advance(1_000);
+    expect(eventTypes().sort()).toEqual(['expired', 'reacquired', 'renewed']);
+    expect(manager.get('r1')?.state).toBe('BOUND');
+    expect(manager.get('r2')?.state).toBe('BOUND');
+  });
+
+  it('keeps an address for the lease recorded first, and drops the later holder with a reason', () => {
+    const table = manager.restoring();
+    const now = clock.now();
+    const first = savedLease(1, now, 0, LEASE_S);
+    const second = { ...savedLease(2, now, 0, LEASE_S), ip: first.ip };
+    table.put(first);
+    table.put(second);
+    table.put(savedLease(3, now, 0, LEASE_S));
+    expect(table.settle()).toEqual([`lease r2: ${first.ip} is also held by r1`]);
+    expect([...table.values()].map((l) => l.id)).toEqual(['r1', 'r3']);
+    expect(manager.holdersOf(first.ip).map((l) => l.id)).toEqual(['r1']);
+  });
+
+  it('is only for a manager that holds nothing yet', async () => {
+    await manager.acquire('c1', { identity });
+    expect(() => manager.restoring()).toThrow(/already holds leases/);
+  });
+});
+
 describe('LeaseManager at scale and under outage (issue 6)', () => {
   /** A client and manager with default bounds on a fresh clock and server. */
   function setup(

@@ -29,6 +29,7 @@ import { macNumberOfClientId } from '../dhcp/messages.js';
 import type { LeaseEvent, LeaseListener } from './events.js';
 import type { LeaseStepObserver } from './observer.js';
 import { leaseFromBinding, leaseOffered, leaseTimes, type Lease } from './lease.js';
+import { addressTaken } from './journal.js';
 import { MultiIndex } from './multi-index.js';
 import { TimerQueue } from '../timer-queue.js';
 import { NumberColumns } from './columns.js';
@@ -69,6 +70,18 @@ export interface LeaseManagerOptions {
   overdueStepsPerSecond?: number;
   /** Told of every failed step with its error (the lease's last error for operators). */
   observer?: LeaseStepObserver;
+}
+
+/** The manager's table while a start-up reads the lease table into it (`restoring`). */
+export interface RestoringTable {
+  readonly size: number;
+  /** Snapshots of the leases read so far (a snapshot the store writes meanwhile). */
+  values(): Iterable<Lease>;
+  put(lease: Lease): void;
+  delete(id: string): void;
+  settle(): string[];
+  /** Resumes the leases read (see `restore`); returns how many. */
+  start(): number;
 }
 
 /** What `views()` shows of a lease: fixed for as long as the lease is held, but `handedOutAt`. */
@@ -157,9 +170,63 @@ export class LeaseManager {
    */
   restore(lease: Lease): boolean {
     if (this.#entries.has(lease.id) || this.#acquiring.has(lease.id) || this.#releasing.has(lease.id)) return false;
+    const entry = this.#stage(lease);
+    if (entry === undefined) return false;
+    this.#resume(entry, this.#o.clock.now());
+    return true;
+  }
+
+  /**
+   * The manager's table as a start-up's replay of the lease table fills it (`ReplayTable` of
+   * journal.ts): each record becomes, or replaces, the lease's entry at once, so no other copy
+   * of the table is ever made. Nothing runs for these leases until `start()`, which resumes
+   * them as `restore` does. Only for a manager that holds nothing yet (throws otherwise).
+   */
+  restoring(): RestoringTable {
+    if (this.#entries.size > 0 || this.#acquiring.size > 0) throw new Error('LeaseManager.restoring: the manager already holds leases');
+    // The entries are the manager's own, in the order of their latest records: nothing else
+    // adds any before `start()` (the daemon serves nothing before).
+    const entries = this.#entries;
+    return {
+      get size() {
+        return entries.size;
+      },
+      values: () => this.snapshots(),
+      // Deleted first, not replaced in place: the table keeps the order of the latest records.
+      put: (lease) => {
+        this.#deleteEntry(lease.id);
+        this.#stage(lease);
+      },
+      delete: (id) => this.#deleteEntry(id),
+      settle: () => {
+        const problems: string[] = [];
+        // Only addresses with two holders need a map: the index says which.
+        const holder = new Map<number, string>();
+        for (const entry of entries.values()) {
+          const key = ipKey(entry.ipNumber);
+          if (this.#byIp.count(key) < 2) continue;
+          const owner = holder.get(key);
+          if (owner === undefined) holder.set(key, entry.id);
+          else {
+            problems.push(addressTaken(entry.id, entry.ip, owner));
+            this.#deleteEntry(entry.id);
+          }
+        }
+        return problems;
+      },
+      start: () => {
+        const now = this.#o.clock.now();
+        for (const entry of entries.values()) this.#resume(entry, now);
+        return entries.size;
+      },
+    };
+  }
+
+  /** A restored lease's entry, in the table but not scheduled; none for a malformed lease. */
+  #stage(lease: Lease): Entry | undefined {
     if (!isIPv4(lease.ip) || !isIPv4(lease.serverId) || normalizeMac(lease.identity.mac) === undefined) {
       this.#o.log.error({ id: lease.id, ip: lease.ip, serverId: lease.serverId, mac: lease.identity.mac }, 'not restoring a malformed lease');
-      return false;
+      return undefined;
     }
     // Saved before infinite leases were renewed daily: give it the timers it now gets.
     const restored =
@@ -167,8 +234,13 @@ export class LeaseManager {
         ? { ...lease, ...leaseTimes(lease.binding, this.#o.random) }
         : lease;
     const entry = new Entry(restored, this.#columns);
-    const now = this.#o.clock.now();
-    const { action } = nextStep(restored, now);
+    this.#setEntry(entry);
+    return entry;
+  }
+
+  /** Schedules a restored entry: its timers say what happens next, overdue steps spread out. */
+  #resume(entry: Entry, now: number): void {
+    const { action } = nextStep(entry, now);
     // Overdue: a renewal or rebind, or a lease that expired while we were down (expire, then
     // INIT-REBOOT) or was saved expired with its retry due.
     if (action !== 'wait') {
@@ -177,14 +249,13 @@ export class LeaseManager {
       this.#overdueNextAt = turn + spacingMs;
       // A lease close to its expiry does not wait past half the time it has left; one already
       // expired has nothing left to save by hurrying and waits its turn like the rest.
-      const left = restored.expiresAt === null ? Infinity : restored.expiresAt - now;
+      const { expiresAt } = entry;
+      const left = expiresAt === null ? Infinity : expiresAt - now;
       const latest = left > 0 ? now + left / 2 : Infinity;
       // Whole milliseconds: a timer armed for a fraction of one could fire just short of it.
       entry.turnAt = Math.ceil(Math.min(turn + this.#o.random() * spacingMs, latest));
     }
-    this.#setEntry(entry);
     this.#schedule(entry);
-    return true;
   }
 
   /**

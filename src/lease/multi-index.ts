@@ -30,6 +30,12 @@ export class MultiIndex<K extends string | number = string> {
     return this.#map.has(key);
   }
 
+  /** How many ids are under `key`. */
+  count(key: K): number {
+    const ids = this.#map.get(key);
+    return ids === undefined ? 0 : typeof ids === 'string' ? 1 : ids.size;
+  }
+
   /** The ids under `key`, none when it has none. */
   get(key: K): Iterable<string> {
     const ids = this.#map.get(key);

@@ -11,9 +11,11 @@ import {
   decodeLeaseTable,
   encodeLeaseTable,
   JournalLeaseStore,
+  LeaseMap,
   nodeStoreFs,
   StoreError,
   type JournalLeaseStoreOptions,
+  type ReplayTable,
   type StoreFile,
   type StoreFs,
 } from './store.js';
@@ -48,6 +50,30 @@ function lease(i: number, extra: Partial<Lease> = {}): Lease {
   );
   return { ...l, ...extra };
 }
+/** A table that says what it was told, holding the leases as a `LeaseMap` does. */
+class RecordingTable implements ReplayTable {
+  readonly calls: string[] = [];
+  readonly #map = new LeaseMap();
+  get size(): number {
+    return this.#map.size;
+  }
+  values(): Iterable<Lease> {
+    return this.#map.values();
+  }
+  put(l: Lease): void {
+    this.calls.push(`put ${l.id}`);
+    this.#map.put(l);
+  }
+  delete(id: string): void {
+    this.calls.push(`delete ${id}`);
+    this.#map.delete(id);
+  }
+  settle(): string[] {
+    this.calls.push('settle');
+    return this.#map.settle();
+  }
+}
+
 /** A lease as a load gives it back: no xid (it belongs to one transaction). */
 const loaded = (l: Lease): Lease => ({ ...l, binding: { ...l.binding, xid: 0 } });
 
@@ -297,6 +323,32 @@ describe('JournalLeaseStore', () => {
       expect(ids(after.leases), `cut at ${cut}`).toEqual(['ep5', 'ep6', 'ep8']);
     }
   }, 30_000); // about 200 load, append and close cycles: seconds on a busy machine
+
+  it("reads into the caller's table, takes it as the live table, and keeps no lease of its own", async () => {
+    const s = store();
+    await s.load();
+    for (const i of [5, 6, 7]) await s.put(lease(i));
+    await s.delete('ep6');
+    await s.close();
+    // A damaged record before the end: the cleaned table written at the load is the caller's.
+    const lines = (await readFile(path, 'utf8')).split('\n');
+    await writeFile(path, [...lines.slice(0, 3), lines[3]?.replace('"ip":"10.0', '"ip":"10.1'), ...lines.slice(4)].join('\n'));
+    const table = new RecordingTable();
+    const t = store();
+    const got = await t.load(table);
+    expect(got).toEqual({ pools: [], problems: ['record 4: checksum mismatch'] });
+    expect(table.calls).toEqual(['put ep5', 'put ep7', 'delete ep6', 'settle']);
+    // Recorded from now on: the table is the caller's to keep up to date.
+    await t.put(lease(8));
+    t.putSoon(lease(9));
+    await t.delete('ep5');
+    expect(table.calls).toHaveLength(4);
+    await t.close();
+    expect(ids((await store().load()).leases)).toEqual(['ep7', 'ep8', 'ep9']);
+    // The table written at the load was the caller's: its leases, not the store's.
+    const aside = (await readdir(join(dir, 'state'))).find((f) => f.startsWith('leases-d4d.journal.corrupt-'));
+    expect(aside).toBeDefined();
+  });
 
   it('drops a last record whose checksum fails; damage before the end is kept aside and the table cleaned', async () => {
     const s = store();

@@ -36,11 +36,22 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { DaemonError } from '../errors.js';
 import type { Lease } from './lease.js';
-import { decodeJournal, encodeDelete, encodeHeader, encodePools, encodePut, JournalReader, type RecordLine } from './journal.js';
+import {
+  decodeJournal,
+  encodeDelete,
+  encodeHeader,
+  encodePools,
+  encodePut,
+  JournalReader,
+  LeaseMap,
+  type LiveLeases,
+  type RecordLine,
+  type ReplayTable,
+} from './journal.js';
 import { decodeLeaseTable, type LoadResult, type PoolRecord } from './lease-codec.js';
 
 export { decodeLeaseTable, encodeLeaseTable, STORE_FORMAT, STORE_VERSION, type LoadResult, type PoolRecord } from './lease-codec.js';
-export { JOURNAL_VERSION } from './journal.js';
+export { JOURNAL_VERSION, LeaseMap, type LiveLeases, type ReplayTable } from './journal.js';
 
 /** Persistence failed (disk full, read-only, permissions). The message names the file. */
 export class StoreError extends DaemonError {
@@ -48,11 +59,8 @@ export class StoreError extends DaemonError {
   readonly code = 'STORE';
 }
 
-/** The leases as they are now, which a snapshot writes. */
-export interface LiveLeases {
-  readonly size: number;
-  values(): Iterable<Lease>;
-}
+/** What `load` says besides the leases. */
+export type Loaded = Omit<LoadResult, 'leases'>;
 
 export interface LeaseStore {
   load(): Promise<LoadResult>;
@@ -200,14 +208,15 @@ export class JournalLeaseStore implements LeaseStore {
   readonly #o: Required<Pick<JournalLeaseStoreOptions, 'compactRatio' | 'compactMinBytes' | 'lazyFlushMs' | 'chunkLeases' | 'idleCloseMs'>>;
   readonly #legacyPath: string | undefined;
   /**
-   * The live leases: what a snapshot writes. Until `follow()`, the store's own map of each lease
-   * as last recorded (`#own`); then the lease manager's leases, read at the snapshot. Not their
+   * The live leases: what a snapshot writes. Until `follow()`, the table `load` read into: the
+   * store's own map of each lease as last recorded (`#own`), or the caller's; then the lease
+   * manager's leases, read at the snapshot. Not their
    * encoded lines: a line is 500 bytes of string per lease held for the rare compaction (25 MB
    * at 50,000 leases); a snapshot encodes them again, in small chunks. Nor a copy of each lease:
    * the manager holds its leases as objects it changes in place and hands out snapshots, so a
    * lease kept here would be a second copy of every lease (about 300 bytes each).
    */
-  #own: Map<string, Lease> | undefined;
+  #own: LeaseMap | undefined;
   #live: LiveLeases;
   /**
    * Bytes and number of the put records written or read: a snapshot's size is estimated as the
@@ -249,7 +258,7 @@ export class JournalLeaseStore implements LeaseStore {
     this.#fs = options.fs ?? nodeStoreFs;
     this.#now = options.now ?? Date.now;
     this.#o = { compactRatio: 4, compactMinBytes: 1 << 20, lazyFlushMs: 1_000, chunkLeases: 100, idleCloseMs: 1_000, ...options };
-    const own = new Map<string, Lease>();
+    const own = new LeaseMap();
     this.#own = own;
     this.#live = own;
   }
@@ -277,16 +286,31 @@ export class JournalLeaseStore implements LeaseStore {
     this.#live = live;
   }
 
-  async load(): Promise<LoadResult> {
+  /**
+   * Reads the table. Into `into` when given (the lease manager's table, `LeaseManager.restoring`),
+   * record by record; the store then keeps no lease of its own and `into` is the live table
+   * until `follow`. Without it, into a map of the store's own, whose leases come back as a list.
+   */
+  load(): Promise<LoadResult>;
+  load(into: ReplayTable): Promise<Loaded>;
+  async load(into?: ReplayTable): Promise<LoadResult | Loaded> {
+    if (into !== undefined) return this.#load(into);
+    const own = new LeaseMap();
+    this.#own = own;
+    const loaded = await this.#load(own);
+    return { leases: own.list(), ...loaded };
+  }
+
+  async #load(table: ReplayTable): Promise<Loaded> {
     await this.#fs.remove(this.#tmpPath()).catch(() => undefined);
     // Read a piece at a time: the whole file at once was resident beside every decoded lease
     // at the start-up's peak (docs/performance.md, thirteenth measurement).
-    const reader = new JournalReader();
+    const reader = new JournalReader(table);
     let size: number;
     try {
       size = await this.#fs.readPieces(this.#path, (piece) => reader.push(piece));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.#startFresh();
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.#startFresh(table);
       throw new StoreError(`cannot read lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
     }
     const j = reader.finish();
@@ -298,9 +322,9 @@ export class JournalLeaseStore implements LeaseStore {
           'Restore it from a backup, or move it aside to start with an empty table (the leases it lists will then expire on the server)',
       );
     }
-    this.#adopt(j.leases, j.putBytes, j.puts, j.pools);
+    this.#adopt(table, j.putBytes, j.puts, j.pools);
     if (j.problems.length > 0) {
-      await this.#keepAside(j.problems, j.leases.length);
+      await this.#keepAside(j.problems, table.size);
       await this.#writeSnapshot();
     } else {
       if (j.tornTail !== undefined) {
@@ -310,7 +334,7 @@ export class JournalLeaseStore implements LeaseStore {
       await this.#openJournal(j.goodBytes, j.goodBytes < size);
     }
     if (this.#legacyPath !== undefined) await this.#retireLegacy();
-    return { leases: j.leases, pools: j.pools, problems: j.problems };
+    return { pools: j.pools, problems: j.problems };
   }
 
   put(lease: Lease): Promise<void> {
@@ -324,7 +348,7 @@ export class JournalLeaseStore implements LeaseStore {
       this.#log.error({ id: lease.id }, `could not record a lease change: lease table ${this.#path} is closed`);
       return;
     }
-    this.#own?.set(lease.id, lease);
+    this.#own?.set(lease);
     const earlier = this.#pending.get(lease.id);
     this.#pending.delete(lease.id);
     this.#pending.set(lease.id, { line: lease, waiters: earlier?.waiters ?? NO_WAITERS });
@@ -367,7 +391,7 @@ export class JournalLeaseStore implements LeaseStore {
   }
 
   #setLive(lease: Lease, recordBytes: number): void {
-    this.#own?.set(lease.id, lease);
+    this.#own?.set(lease);
     this.#putBytes += recordBytes;
     this.#puts++;
   }
@@ -607,8 +631,9 @@ export class JournalLeaseStore implements LeaseStore {
     this.#dirty = torn;
   }
 
-  async #startFresh(): Promise<LoadResult> {
-    let result: LoadResult = { leases: [], pools: [], problems: [] };
+  async #startFresh(table: ReplayTable): Promise<Loaded> {
+    let result: Loaded = { pools: [], problems: [] };
+    this.#adopt(table, 0, 0, []);
     if (this.#legacyPath !== undefined) {
       let text: string | undefined;
       try {
@@ -617,15 +642,15 @@ export class JournalLeaseStore implements LeaseStore {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
           throw new StoreError(`cannot read lease table ${this.#legacyPath}: ${(err as Error).message}`, { cause: err });
       }
-      if (text !== undefined) result = await this.#importLegacy(this.#legacyPath, text);
+      if (text !== undefined) result = await this.#importLegacy(this.#legacyPath, text, table);
     }
     await this.#writeSnapshot();
     if (this.#legacyPath !== undefined) await this.#retireLegacy();
     return result;
   }
 
-  /** Reads a version 1 table into the live state; the journal is written by the caller. */
-  async #importLegacy(path: string, text: string): Promise<LoadResult> {
+  /** Reads a version 1 table into `table`; the journal is written by the caller. */
+  async #importLegacy(path: string, text: string, table: ReplayTable): Promise<Loaded> {
     const { leases, pools, problems, unreadable } = decodeLeaseTable(text);
     if (unreadable) {
       throw new StoreError(
@@ -633,15 +658,17 @@ export class JournalLeaseStore implements LeaseStore {
           'Restore it from a backup, or move it aside to start with an empty table (the leases it lists will then expire on the server)',
       );
     }
-    if (problems.length > 0) await this.#keepAside(problems, leases.length, path);
+    for (const lease of leases) table.put(lease);
+    problems.push(...table.settle());
+    if (problems.length > 0) await this.#keepAside(problems, table.size, path);
     this.#adopt(
-      leases,
+      table,
       leases.reduce((bytes, l) => bytes + encodePut(l).bytes, 0),
       leases.length,
       pools,
     );
-    this.#log.info({ from: path, to: this.#path, leases: leases.length, pools: pools.length }, 'lease table imported into the journal');
-    return { leases, pools, problems };
+    this.#log.info({ from: path, to: this.#path, leases: table.size, pools: pools.length }, 'lease table imported into the journal');
+    return { pools, problems };
   }
 
   /** Once the journal holds its leases, the version 1 table is kept only as a backup. */
@@ -655,12 +682,10 @@ export class JournalLeaseStore implements LeaseStore {
     }
   }
 
-  #adopt(leases: readonly Lease[], putBytes: number, puts: number, pools: readonly PoolRecord[]): void {
-    // The loaded leases themselves: the lease manager takes them over as they are.
-    const own = new Map<string, Lease>();
-    for (const lease of leases) own.set(lease.id, lease);
-    this.#own = own;
-    this.#live = own;
+  #adopt(table: ReplayTable, putBytes: number, puts: number, pools: readonly PoolRecord[]): void {
+    // The store keeps its own map up to date with what it records; a caller, its table.
+    this.#own = table === this.#own ? this.#own : undefined;
+    this.#live = table;
     this.#putBytes = putBytes;
     this.#puts = puts;
     this.#poolsLine = encodePools(pools);
