@@ -3,7 +3,7 @@
  * `decodeStoredLease`, shared by the journal and the version 1 table), and the version 1 table
  * itself (one JSON document), which is still read to migrate it and by the `probe` command.
  */
-import { isIPv4, normalizeMac, formatHex } from '../dhcp/codec/ipv4.js';
+import { formatHex, hexDigit, isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
 import type { Binding } from '../dhcp/binding.js';
 import { longLivedBytes } from '../dhcp/codec/long-lived.js';
 import type { Lease } from './lease.js';
@@ -196,11 +196,6 @@ function colonHexBytes(text: string): Uint8Array {
   const out = longLivedBytes((text.length + 1) / 3);
   for (let i = 0; i < out.length; i++) out[i] = (hexDigit(text.charCodeAt(3 * i)) << 4) | hexDigit(text.charCodeAt(3 * i + 1));
   return out;
-}
-
-/** A lowercase hex digit's value. */
-function hexDigit(c: number): number {
-  return c <= 0x39 ? c - 0x30 : c - 0x57;
 }
 
 /** A pool record, or undefined when malformed. */

@@ -392,6 +392,8 @@ describe('LeaseManager.restoring: a start-up reads the lease table straight into
     table.delete('r3');
     // Malformed: logged and left out, as restore does.
     table.put({ ...savedLease(4, now, 0, LEASE_S), serverId: 'nowhere' });
+    table.put({ ...savedLease(5, now, 0, LEASE_S), ip: '10.0.0.256' });
+    table.put({ ...savedLease(6, now, 0, LEASE_S), identity: { mac: '02:00:00:00:00', clientId: clientIdForMac(macFor(6)) } });
     expect(table.settle()).toEqual([]);
     expect([...table.values()]).toEqual([expired, valid]);
     expect(table.size).toBe(2);

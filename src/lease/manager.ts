@@ -24,7 +24,7 @@ import { MIN_LEASE_RETRY_MS, nextLeaseRetryAt, recoveryDelayMs } from '../dhcp/b
 import { AddressUnavailableError, ClientClosedError, NakError } from '../dhcp/errors.js';
 import { INFINITE_LEASE_SECONDS } from '../dhcp/codec/option-codes.js';
 import { DaemonError } from '../errors.js';
-import { ipv4Number, isIPv4, normalizeMac } from '../dhcp/codec/ipv4.js';
+import { ipv4Number, isIPv4 } from '../dhcp/codec/ipv4.js';
 import { macNumberOfClientId } from '../dhcp/messages.js';
 import type { LeaseEvent, LeaseListener } from './events.js';
 import type { LeaseStepObserver } from './observer.js';
@@ -224,16 +224,24 @@ export class LeaseManager {
 
   /** A restored lease's entry, in the table but not scheduled; none for a malformed lease. */
   #stage(lease: Lease): Entry | undefined {
-    if (!isIPv4(lease.ip) || !isIPv4(lease.serverId) || normalizeMac(lease.identity.mac) === undefined) {
-      this.#o.log.error({ id: lease.id, ip: lease.ip, serverId: lease.serverId, mac: lease.identity.mac }, 'not restoring a malformed lease');
-      return undefined;
-    }
     // Saved before infinite leases were renewed daily: give it the timers it now gets.
     const restored =
       lease.renewAt === null && lease.binding.leaseTimeSeconds === INFINITE_LEASE_SECONDS && lease.state !== 'EXPIRED' && lease.state !== 'REBOOTING'
         ? { ...lease, ...leaseTimes(lease.binding, this.#o.random) }
         : lease;
-    const entry = new Entry(restored, this.#columns);
+    let entry: Entry | undefined;
+    // The entry reads the address and the MAC once, and refuses what is not one.
+    if (isIPv4(lease.serverId)) {
+      try {
+        entry = new Entry(restored, this.#columns);
+      } catch (err) {
+        if (!(err instanceof RangeError)) throw err;
+      }
+    }
+    if (entry === undefined) {
+      this.#o.log.error({ id: lease.id, ip: lease.ip, serverId: lease.serverId, mac: lease.identity.mac }, 'not restoring a malformed lease');
+      return undefined;
+    }
     this.#setEntry(entry);
     return entry;
   }

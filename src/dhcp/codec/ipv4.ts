@@ -124,7 +124,7 @@ export function parseMacInto(mac: string, out: Uint8Array, offset: number): void
 }
 
 /** The value of a lower-case hex digit (the caller has checked it is one). */
-function hexDigit(c: number): number {
+export function hexDigit(c: number): number {
   return c <= 0x39 ? c - 0x30 : c - 0x57;
 }
 
