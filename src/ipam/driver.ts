@@ -304,7 +304,7 @@ export class IpamDriver {
     const onOffered = (o: Lease): void => {
       offered = undefined;
       if (!this.#o.store.idle) return;
-      if (!inPool(o.ip) || state.reserved.has(o.ip) || !inRange(o.ip) || this.#o.manager.holdersOf(o.ip).some((l) => l.id !== id)) return;
+      if (!inPool(o.ip) || state.reserved.has(o.ip) || !inRange(o.ip) || this.#o.manager.otherHolderOf(o.ip, id) !== undefined) return;
       const saved = this.#o.store.put(o);
       // Awaited once the ACK is in; a failure is handled there.
       saved.catch(() => undefined);
@@ -343,7 +343,7 @@ export class IpamDriver {
           `make the DHCP server's pool for ${poolCidr(pool)} lie inside ${pool.subPool}, or create the network with an --ip-range that covers the server's pool (or none)`,
       );
     }
-    const holder = this.#o.manager.holdersOf(lease.ip).find((l) => l.id !== id);
+    const holder = this.#o.manager.otherHolderOf(lease.ip, id);
     if (holder !== undefined) {
       // The server gave out an address another container of ours still uses (its lease was
       // lost in an outage): handing it out twice is never right.

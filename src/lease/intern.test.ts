@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Binding } from '../dhcp/binding.js';
 import { internBinding, internList, internParams, internString } from './intern.js';
 
 describe('interning', () => {
@@ -51,5 +52,50 @@ describe('interning', () => {
     expect(internParams({ ...base, domainName: '' })).not.toBe(internParams({ ...base }));
     expect(internParams({ ...base, domainName: '-' }).domainName).toBe('-');
     expect(internParams({ ...base }).domainName).toBeUndefined();
+  });
+
+  it('tells apart parameters that differ from the last ones in any one field, and finds earlier ones again', () => {
+    const base = {
+      ip: '10.1.0.9',
+      serverId: '10.1.0.1',
+      requestedAt: 1,
+      leaseTimeSeconds: 60,
+      xid: 3,
+      renewalTimeSeconds: 30,
+      rebindingTimeSeconds: 50,
+      routers: ['10.1.0.1'],
+      dnsServers: ['10.1.0.53', '10.1.0.54'],
+      subnetMask: '255.255.255.0',
+      domainName: 'lan',
+    };
+    const changes = [
+      { serverId: '10.1.0.2' },
+      { leaseTimeSeconds: 61 },
+      { renewalTimeSeconds: 31 },
+      { renewalTimeSeconds: undefined },
+      { rebindingTimeSeconds: 51 },
+      { subnetMask: '255.255.0.0' },
+      { routers: ['10.1.0.254'] },
+      { routers: undefined },
+      { dnsServers: ['10.1.0.53'] },
+      { dnsServers: ['10.1.0.54', '10.1.0.53'] },
+      { domainName: 'lan2' },
+      { domainName: undefined },
+    ];
+    // A field changed to undefined is left out, as a binding without it has it.
+    const binding = (...parts: object[]): Binding =>
+      Object.fromEntries(Object.entries(Object.assign({}, ...parts)).filter(([, v]) => v !== undefined)) as unknown as Binding;
+    const first = internParams({ ...base });
+    for (const change of changes) {
+      const other = internParams(binding(base, change));
+      expect(other, JSON.stringify(change)).not.toBe(first);
+      expect(other).toMatchObject(change);
+      expect(internParams(binding(base, change, { ip: '10.1.0.10', xid: 9 }))).toBe(other);
+      expect(internParams({ ...base })).toBe(first);
+    }
+    const list = internList(['10.1.0.7']);
+    expect(internList(['10.1.0.8'])).not.toBe(list);
+    expect(internList(['10.1.0.7'])).toBe(list);
+    expect(internList(['10.1.0.7', '10.1.0.8'])).not.toBe(list);
   });
 });

@@ -10,6 +10,13 @@ const MAX_ENTRIES = 10_000;
 const strings = new Map<string, string>();
 const lists = new Map<string, string[]>();
 const params = new Map<string, BindingParams>();
+/**
+ * The list and the parameters handed out last: nearly every binding repeats them, and comparing
+ * with them spares the key a lookup needs (a string and an array per lease acquired, renewed or
+ * restored, which a burst of 10,000 requests made as garbage).
+ */
+let lastList: string[] | undefined;
+let lastParams: BindingParams | undefined;
 
 /**
  * What a binding says besides its address, start and transaction: the same for every lease a
@@ -37,6 +44,12 @@ export function internString(s: string): string {
 
 /** The shared copy of an address list; callers never change a binding's lists. */
 export function internList(list: string[]): string[] {
+  if (lastList !== undefined && sameList(list, lastList)) return lastList;
+  lastList = internListByKey(list);
+  return lastList;
+}
+
+function internListByKey(list: string[]): string[] {
   const key = list.join(',');
   const known = lists.get(key);
   if (known !== undefined) return known;
@@ -58,6 +71,12 @@ export function internBinding(b: Binding): Binding {
 
 /** The shared copy of a binding's parameters (the binding itself is left as it is). */
 export function internParams(b: Binding): BindingParams {
+  if (lastParams !== undefined && sameParams(b, lastParams)) return lastParams;
+  lastParams = internParamsByKey(b);
+  return lastParams;
+}
+
+function internParamsByKey(b: Binding): BindingParams {
   // A present value is prefixed, so an absent one, an empty one and any text differ. NUL
   // separates the fields: only the domain name, the last field, could carry one.
   const opt = (v: string | number | undefined): string => (v === undefined ? '-' : `=${v}`);
@@ -87,4 +106,24 @@ export function internParams(b: Binding): BindingParams {
   };
   params.set(key, p);
   return p;
+}
+
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameParams(b: Binding, p: BindingParams): boolean {
+  return (
+    b.serverId === p.serverId &&
+    b.leaseTimeSeconds === p.leaseTimeSeconds &&
+    b.renewalTimeSeconds === p.renewalTimeSeconds &&
+    b.rebindingTimeSeconds === p.rebindingTimeSeconds &&
+    b.subnetMask === p.subnetMask &&
+    sameList(b.routers, p.routers) &&
+    sameList(b.dnsServers, p.dnsServers) &&
+    b.domainName === p.domainName
+  );
 }

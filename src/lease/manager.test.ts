@@ -688,6 +688,10 @@ describe('LeaseManager indexes (issue 7)', () => {
     for (const l of [a, b, c]) expect(manager.restore(l)).toBe(true);
     expect(manager.size).toBe(3);
     expect(manager.holdersOf('192.0.2.11').map((l) => l.id)).toEqual([b.id]);
+    expect(manager.otherHolderOf('192.0.2.11', a.id)?.id).toBe(b.id);
+    expect(manager.otherHolderOf('192.0.2.11', b.id)).toBeUndefined();
+    expect(manager.otherHolderOf('192.0.2.13', a.id)).toBeUndefined();
+    expect(manager.otherHolderOf('not an address', a.id)).toBeUndefined();
     expect(manager.holds('192.0.2.12')).toBe(true);
     expect(manager.holds('192.0.2.13')).toBe(false);
     expect(

@@ -371,6 +371,17 @@ export class LeaseManager {
     return v < 0 ? [] : this.#leasesOf(this.#byIp.get(ipKey(v)));
   }
 
+  /** A lease other than `id`'s that holds `ip`, if any: a request's check, without a snapshot of its own lease. */
+  otherHolderOf(ip: string, id: string): Lease | undefined {
+    const v = ipv4Number(ip);
+    if (v < 0) return undefined;
+    for (const holder of this.#byIp.get(ipKey(v))) {
+      const entry = holder === id ? undefined : this.#entries.get(holder);
+      if (entry !== undefined) return entry.snapshot();
+    }
+    return undefined;
+  }
+
   /** Whether any lease holds `ip`. */
   holds(ip: string): boolean {
     const v = ipv4Number(ip);
