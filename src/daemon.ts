@@ -72,8 +72,9 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
   manager.on((event) => {
     logEvent(leaseLog, event);
     // Renewals and recoveries change lease times and states: one record each, written with
-    // the next commit without anyone waiting (a lost one only means a renewal due sooner after
-    // a crash). Requests and releases record theirs in the driver and wait for them.
+    // the next commit without anyone waiting (one a crash loses only means a renewal due sooner
+    // after it; one a failed write leaves is written again). Requests and releases record
+    // theirs in the driver and wait for them.
     if (event.type !== 'bound' && event.type !== 'released') store.putSoon(event.lease);
   });
   // The table is read straight into the manager's (no other copy of it is made), then resumed.

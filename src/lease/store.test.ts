@@ -253,31 +253,92 @@ describe('JournalLeaseStore', () => {
     expect(ids(again.leases)).toEqual(['ep5', 'ep7']);
   });
 
-  it('a failed write of records nobody waits on is logged once for the batch; those lease changes are not kept pending', async () => {
-    let fail = false;
-    const fs = appendsThrough((f, d) => (fail ? Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' })) : f.write(d)));
+  it('records nobody waits on survive a failed write: kept queued, written again on their own once writes succeed', async () => {
+    let failures = 1;
+    const fs = appendsThrough((f, d) => {
+      if (failures === 0) return f.write(d);
+      failures--;
+      return Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+    });
     const lines: Array<Record<string, unknown>> = [];
     const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
     const s = store({ fs, log, lazyFlushMs: 10 });
     await s.load();
-    fail = true;
     s.putSoon(lease(1));
     s.putSoon(lease(2));
     s.putSoon(lease(1, { expiresAt: 1 }));
-    await new Promise((r) => setTimeout(r, 40));
+    const before = s.sizes.journal;
+    // Nothing else is queued and nobody flushes: the kept records go out by themselves.
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline && s.sizes.journal === before) await new Promise((r) => setTimeout(r, 5));
     const errors = lines.filter((l) => l.level === 50);
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ msg: 'could not record lease changes', records: 2 });
+    expect(errors[0]).toMatchObject({ msg: 'could not record lease changes; they are kept and written again', records: 2, retryInMs: 20 });
     expect(JSON.stringify(errors[0]?.err)).toContain(`cannot save lease table ${path}: EIO`);
-    fail = false;
-    // The next change of a lease records it whole: the journal then holds it.
-    s.putSoon(lease(2, { expiresAt: 2 }));
-    await s.flush();
-    expect((await store().load()).leases.map((l) => [l.id, l.expiresAt])).toEqual([['ep2', 2]]);
+    expect((await store().load()).leases.map((l) => [l.id, l.expiresAt])).toEqual([
+      ['ep2', lease(2).expiresAt],
+      ['ep1', 1],
+    ]);
     await s.close();
     s.putSoon(lease(3));
     expect(lines.at(-1)).toMatchObject({ level: 50, id: 'ep3' });
     expect(String(lines.at(-1)?.msg)).toContain('is closed');
+  });
+
+  it('a kept record gives way to a newer one of the same lease queued meanwhile, and goes out ahead of the others', async () => {
+    let fail = true;
+    let release: () => void = () => undefined;
+    const failing = new Promise<void>((r) => {
+      release = r;
+    });
+    const fs = appendsThrough(async (f, d) => {
+      if (!fail) return f.write(d);
+      await failing; // the records below are queued while this write is under way
+      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    });
+    const s = store({ fs, log: pino({ level: 'silent' }), lazyFlushMs: 10 });
+    await s.load();
+    s.putSoon(lease(1));
+    s.putSoon(lease(2));
+    await new Promise((r) => setTimeout(r, 30)); // the lazy commit is writing
+    s.putSoon(lease(3));
+    s.putSoon(lease(2, { expiresAt: 2 }));
+    fail = false;
+    release();
+    await s.flush();
+    const j = await store().load();
+    expect(j.leases.map((l) => [l.id, l.expiresAt])).toEqual([
+      ['ep1', lease(1).expiresAt],
+      ['ep3', lease(3).expiresAt],
+      ['ep2', 2],
+    ]);
+    await s.close();
+  });
+
+  it('while writes keep failing, the tries come further apart; a close gives up on the records left and says so', async () => {
+    let tries = 0;
+    const fs = appendsThrough(() => {
+      tries++;
+      return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+    });
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const s = store({ fs, log, lazyFlushMs: 10, retryMaxMs: 40 });
+    await s.load();
+    s.putSoon(lease(1));
+    await new Promise((r) => setTimeout(r, 300));
+    // 10 ms, then 20, 40, 40, ...: about 8 tries in 300 ms, against 30 at a steady 10 ms.
+    expect(tries).toBeGreaterThanOrEqual(3);
+    expect(tries).toBeLessThanOrEqual(10);
+    expect(
+      lines
+        .filter((l) => l.level === 50)
+        .map((l) => l.retryInMs)
+        .slice(0, 4),
+    ).toEqual([20, 40, 40, 40]);
+    await s.close();
+    expect(lines.at(-1)).toMatchObject({ level: 50, msg: 'lease table closed with lease changes it could not record', records: 1, ids: ['ep1'] });
+    expect((await store().load()).leases).toEqual([]);
   });
 
   it.each([

@@ -12,7 +12,10 @@
  * of the same lease still queued replaces it (taking over who waits on it).
  *
  * A write that fails is cut off again (the file is truncated back to its last whole record
- * before the next write), so a failure never leaves damage in the middle of the journal.
+ * before the next write), so a failure never leaves damage in the middle of the journal. Its
+ * records that somebody waited on fail their callers; the others stay queued and are written
+ * again, at growing intervals while the failures go on (a full disk), so that the journal
+ * catches up with the leases once writes succeed again.
  *
  * Compaction: once the journal is `compactRatio` times the size of the live table (and past
  * `compactMinBytes`), a snapshot (header, pools, one put per lease) is written to a temporary
@@ -176,6 +179,11 @@ export interface JournalLeaseStoreOptions {
   compactMinBytes?: number;
   /** Longest wait of a `putSoon` record for a commit to ride with (default 1 s). */
   lazyFlushMs?: number;
+  /**
+   * After a failed commit, the records nobody waited on are written again, first `lazyFlushMs`
+   * later, then twice as long after each failure in a row, up to this (default 30 s).
+   */
+  retryMaxMs?: number;
   /** Leases per chunk of a snapshot, between which the event loop runs (default 100: each is encoded then, a few ms a chunk). */
   chunkLeases?: number;
   /** The journal is closed after this long without a commit (default 1 s). */
@@ -193,6 +201,11 @@ type Waiter = { resolve: () => void; reject: (e: unknown) => void };
 interface Pending {
   line: RecordLine | Lease;
   waiters: readonly Waiter[];
+  /**
+   * Recorded with `putSoon` (a `flush` may wait on it too): a failed write keeps it queued. A
+   * record whose caller waits is theirs to undo when its write fails.
+   */
+  lazy: boolean;
 }
 
 const NO_WAITERS: readonly Waiter[] = [];
@@ -205,7 +218,7 @@ export class JournalLeaseStore implements LeaseStore {
   readonly #log: Logger;
   readonly #fs: StoreFs;
   readonly #now: () => number;
-  readonly #o: Required<Pick<JournalLeaseStoreOptions, 'compactRatio' | 'compactMinBytes' | 'lazyFlushMs' | 'chunkLeases' | 'idleCloseMs'>>;
+  readonly #o: Required<Pick<JournalLeaseStoreOptions, 'compactRatio' | 'compactMinBytes' | 'lazyFlushMs' | 'retryMaxMs' | 'chunkLeases' | 'idleCloseMs'>>;
   readonly #legacyPath: string | undefined;
   /**
    * The live leases: what a snapshot writes. Until `follow()`, the table `load` read into: the
@@ -241,6 +254,8 @@ export class JournalLeaseStore implements LeaseStore {
   /** A record someone waits on is queued: commit now, not at the lazy deadline. */
   #urgent = false;
   #lazyTimer: NodeJS.Timeout | undefined;
+  /** Commits failed in a row: how long the records nobody waits on wait before the next try. */
+  #failures = 0;
   #writing: Promise<void> | undefined;
   /** Serializes appends with the switch to a compacted file. */
   #lock: Promise<void> = Promise.resolve();
@@ -257,7 +272,7 @@ export class JournalLeaseStore implements LeaseStore {
     this.#log = options.log;
     this.#fs = options.fs ?? nodeStoreFs;
     this.#now = options.now ?? Date.now;
-    this.#o = { compactRatio: 4, compactMinBytes: 1 << 20, lazyFlushMs: 1_000, chunkLeases: 100, idleCloseMs: 1_000, ...options };
+    this.#o = { compactRatio: 4, compactMinBytes: 1 << 20, lazyFlushMs: 1_000, retryMaxMs: 30_000, chunkLeases: 100, idleCloseMs: 1_000, ...options };
     const own = new LeaseMap();
     this.#own = own;
     this.#live = own;
@@ -351,7 +366,7 @@ export class JournalLeaseStore implements LeaseStore {
     this.#own?.set(lease);
     const earlier = this.#pending.get(lease.id);
     this.#pending.delete(lease.id);
-    this.#pending.set(lease.id, { line: lease, waiters: earlier?.waiters ?? NO_WAITERS });
+    this.#pending.set(lease.id, { line: lease, waiters: earlier?.waiters ?? NO_WAITERS, lazy: earlier?.lazy ?? true });
     this.#kick();
   }
 
@@ -384,6 +399,14 @@ export class JournalLeaseStore implements LeaseStore {
     await this.#compacting;
     this.#closed = true;
     if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
+    if (this.#pending.size > 0) {
+      // The last tries failed: the journal keeps these leases' earlier records.
+      this.#log.error(
+        { path: this.#path, records: this.#pending.size, ids: [...this.#pending.keys()].slice(0, 20) },
+        'lease table closed with lease changes it could not record',
+      );
+      this.#pending = new Map();
+    }
     await this.#withLock(async () => {
       await this.#closeHandle();
       this.#file = undefined;
@@ -425,7 +448,7 @@ export class JournalLeaseStore implements LeaseStore {
       // A newer record of the same lease replaces one not yet written, and takes its place at
       // the end: records go out in the order of their last change.
       this.#pending.delete(key);
-      this.#pending.set(key, { line, waiters: [...(earlier?.waiters ?? []), { resolve, reject }] });
+      this.#pending.set(key, { line, waiters: [...(earlier?.waiters ?? []), { resolve, reject }], lazy: false });
       if (urgent) this.#urgent = true;
       this.#kick();
     });
@@ -442,7 +465,7 @@ export class JournalLeaseStore implements LeaseStore {
         this.#lazyTimer = undefined;
         this.#urgent = true;
         this.#kick();
-      }, this.#o.lazyFlushMs);
+      }, this.#lazyDelay());
     }
   }
 
@@ -456,22 +479,40 @@ export class JournalLeaseStore implements LeaseStore {
       this.#urgent = false;
       try {
         await this.#withLock(() => this.#append(this.#lines(batch)));
+        this.#failures = 0;
         for (const p of batch.values()) for (const w of p.waiters) w.resolve();
       } catch (err) {
         const wrapped = err instanceof StoreError ? err : new StoreError(`cannot save lease table ${this.#path}: ${(err as Error).message}`, { cause: err });
-        let unwaited = 0;
-        for (const p of batch.values()) {
+        this.#failures++;
+        // A caller who waited is told, and decides (a RequestAddress fails). The changes nobody
+        // waits on (a bound lease, renewals, upkeep) go back in the queue, ahead of the records
+        // queued since, unless a newer record of the same lease is among those: dropped, the
+        // journal would keep a lease's older state until its next change, hours away with long
+        // leases, and a restart meanwhile would read that.
+        const again = new Map<string, Pending>();
+        for (const [key, p] of batch) {
           for (const w of p.waiters) w.reject(wrapped);
-          if (p.waiters.length === 0) unwaited++;
+          if (p.lazy && !this.#pending.has(key)) again.set(key, { line: p.line, waiters: NO_WAITERS, lazy: true });
         }
-        // Lease changes nobody waits on (renewals): said once for the batch.
-        if (unwaited > 0) this.#log.error({ err: wrapped, records: unwaited }, 'could not record lease changes');
+        const kept = again.size;
+        if (kept > 0) {
+          for (const [key, p] of this.#pending) again.set(key, p);
+          this.#pending = again;
+          // Said at each failure, which come further apart the longer they go on.
+          this.#log.error({ err: wrapped, records: kept, retryInMs: this.#lazyDelay() }, 'could not record lease changes; they are kept and written again');
+        }
       }
       this.#maybeCompact();
     }
     this.#writing = undefined;
     // Lazy records left over wait for their deadline.
     if (this.#pending.size > 0) this.#kick();
+  }
+
+  /** How long queued records nobody waits on wait for a commit: longer after failures. */
+  #lazyDelay(): number {
+    if (this.#failures === 0) return this.#o.lazyFlushMs;
+    return Math.min(this.#o.retryMaxMs, this.#o.lazyFlushMs * 2 ** Math.min(this.#failures, 30));
   }
 
   async #append(lines: RecordLine[]): Promise<void> {
