@@ -23,6 +23,7 @@ import { DaemonError } from './errors.js';
 import { adminRoutes } from './admin-routes.js';
 import { DockerEngine } from './docker/engine.js';
 import { closeEngine, openEngine, type EngineParts } from './engine.js';
+import { collectGarbage } from './heap.js';
 import { IpamDriver } from './ipam/driver.js';
 import { buildServer, stopServing } from './ipam/server.js';
 import type { LeaseEvent } from './lease/events.js';
@@ -80,9 +81,14 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
   // The table is read straight into the manager's (no other copy of it is made), then resumed.
   let loaded: Loaded;
   let restored: number;
+  let collectedMs: number;
   try {
     const restoring = manager.restoring();
     loaded = await store.load(restoring);
+    // Before any renewal is due: the replay's garbage goes now, not under a renewal wave.
+    const collecting = systemClock.now();
+    collectGarbage();
+    collectedMs = systemClock.now() - collecting;
     restored = restoring.start();
   } catch (err) {
     await engine.close();
@@ -165,6 +171,7 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
       dhcp: engine.description,
       stateDir: config.stateDir,
       restored,
+      heapCollectedMs: collectedMs,
       damagedTable: problems.length > 0,
       configFile: config.configFile,
     },
