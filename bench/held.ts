@@ -2,7 +2,8 @@
  * Held leases: the daemon holding 10,000 and 50,000 leases of a /16 pool, with short leases
  * (Kea valid-lifetime 120 s by default) so renewals really happen during the run. Measured from
  * outside the daemon, and the event-loop delay also from its own metrics:
- *   - RSS, /proc/<pid>/status VmRSS (target <= 150 MB at 50,000);
+ *   - RSS, /proc/<pid>/status VmRSS (target <= 150 MB at 50,000), with the heap by V8 space
+ *     from the daemon's metrics at the end of the fill and after the quiet window;
  *   - CPU while nothing is due: utime+stime from /proc/<pid>/stat over the seconds in which the
  *     daemon sent no datagram (tx counter of its veth) and logged no renewal, in a quiet window
  *     right after the fill with no probe calling it (target < 1 % of a core);
@@ -140,6 +141,27 @@ async function loopDelay(netns: string): Promise<{ p99: number; max: number }> {
 }
 
 /**
+ * The daemon's heap by V8 space, from its metrics: what it has taken from the system (total)
+ * and what live and not yet collected objects use, with the memory held outside the heap by
+ * buffers (external). Read at the end of a fill and once its memory is given back, it says
+ * where a peak of the resident size is.
+ */
+async function heapSpaces(netns: string): Promise<string> {
+  const { stdout } = await execFileP('ip', ['netns', 'exec', netns, 'busybox', 'wget', '-qO-', `http://${METRICS_ADDR}/metrics`]);
+  const rows = new Map<string, { total: number; used: number }>();
+  for (const m of stdout.matchAll(/^nodejs_heap_space_size_(total|used)_bytes\{space="([a-z_]+)"\} ([0-9.e+-]+)$/gm)) {
+    const [, kind, space, value] = m as unknown as [string, 'total' | 'used', string, string];
+    const row = rows.get(space) ?? { total: 0, used: 0 };
+    row[kind] = Number(value);
+    rows.set(space, row);
+  }
+  const external = /^nodejs_external_memory_bytes ([0-9.e+-]+)$/m.exec(stdout)?.[1];
+  const mib = (b: number): string => (b / 1024 / 1024).toFixed(1);
+  const spaces = [...rows].filter(([, r]) => r.total >= 512 * 1024).map(([space, r]) => `${space} ${mib(r.total)}/${mib(r.used)}`);
+  return `${spaces.join(', ')}; external ${external === undefined ? '?' : mib(Number(external))}`;
+}
+
+/**
  * The event-loop delay of a window, judged on the daemon's own histogram. The probe's round
  * trip is printed beside it: it adds the socket, the HTTP exchange and this benchmark's own
  * process, all on the two cores that the daemon, the server and this process share, so its p99
@@ -201,9 +223,12 @@ try {
       info('fill rate', `${((n - failed) / fill.seconds).toFixed(0)} addresses/s`);
       if (fill.seconds > leaseSeconds / 2) info('note', `fill longer than T1 (${leaseSeconds / 2} s): renewals began during it`);
 
+      // One scrape (a few ms of the daemon's time, before the quiet window starts).
+      const heapAtFillEnd = await heapSpaces(lab.clientNs);
       // First a window without the probe, while no renewal is due yet (the fill took less than
       // T1): what holding the leases costs when nothing happens.
       const quiet = await observe(lab, daemon, quietSeconds, renewalTimes, false);
+      const heapAfterQuiet = await heapSpaces(lab.clientNs);
       const before = await observe(lab, daemon, observeSeconds, renewalTimes);
       const d = deltas(before.secs);
       const last = before.secs.at(-1) as Second;
@@ -213,6 +238,8 @@ try {
       else info(`RSS at ${n.toLocaleString('en')} leases (max; target 150 MB is at 50,000)`, mb(rssMax));
       // The kernel's high-water mark: the fill's own peak included, and peaks between samples.
       info('  highest RSS since launch (VmHWM), the fill included', mb(Math.max(...before.secs.map((s) => s.proc.rssPeakBytes))));
+      console.log(`        heap by space, MB taken/used, at the fill's end: ${heapAtFillEnd}`);
+      console.log(`        the same after the quiet ${quietSeconds} s: ${heapAfterQuiet}`);
       // Over time, so the fill's high-water mark, V8's compaction in the quiet and the heap's
       // growth under renewals can be told apart.
       const rssEvery10s = [...quiet.secs, ...before.secs].filter((_, i) => i % 10 === 0).map((s) => Math.round(s.proc.rssBytes / 1024 / 1024));
