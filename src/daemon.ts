@@ -81,14 +81,19 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
   // The table is read straight into the manager's (no other copy of it is made), then resumed.
   let loaded: Loaded;
   let restored: number;
-  let collectedMs: number;
+  let collectedMs: number | undefined;
   try {
     const restoring = manager.restoring();
     loaded = await store.load(restoring);
-    // Before any renewal is due: the replay's garbage goes now, not under a renewal wave.
+    // Before any renewal is due: the replay's garbage goes now, not under a renewal wave. Only
+    // an optimisation: a runtime that will not collect on request does not stop the start-up.
     const collecting = systemClock.now();
-    collectGarbage();
-    collectedMs = systemClock.now() - collecting;
+    try {
+      collectGarbage();
+      collectedMs = systemClock.now() - collecting;
+    } catch (err) {
+      log.warn({ err }, 'could not collect the heap after reading the lease table');
+    }
     restored = restoring.start();
   } catch (err) {
     await engine.close();

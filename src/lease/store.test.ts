@@ -273,7 +273,7 @@ describe('JournalLeaseStore', () => {
     while (Date.now() < deadline && s.sizes.journal === before) await new Promise((r) => setTimeout(r, 5));
     const errors = lines.filter((l) => l.level === 50);
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ msg: 'could not record lease changes; they are kept and written again', records: 2, retryInMs: 20 });
+    expect(errors[0]).toMatchObject({ msg: 'could not record lease changes; they are kept and written again', records: 2, retryInMs: 10 });
     expect(JSON.stringify(errors[0]?.err)).toContain(`cannot save lease table ${path}: EIO`);
     expect((await store().load()).leases.map((l) => [l.id, l.expiresAt])).toEqual([
       ['ep2', lease(2).expiresAt],
@@ -327,18 +327,54 @@ describe('JournalLeaseStore', () => {
     await s.load();
     s.putSoon(lease(1));
     await new Promise((r) => setTimeout(r, 300));
-    // 10 ms, then 20, 40, 40, ...: about 8 tries in 300 ms, against 30 at a steady 10 ms.
+    // 10 ms, then 10, 20, 40, 40, ...: about 9 tries in 300 ms, against 30 at a steady 10 ms.
     expect(tries).toBeGreaterThanOrEqual(3);
-    expect(tries).toBeLessThanOrEqual(10);
+    expect(tries).toBeLessThanOrEqual(12);
     expect(
       lines
         .filter((l) => l.level === 50)
         .map((l) => l.retryInMs)
         .slice(0, 4),
-    ).toEqual([20, 40, 40, 40]);
+    ).toEqual([10, 20, 40, 40]);
     await s.close();
     expect(lines.at(-1)).toMatchObject({ level: 50, msg: 'lease table closed with lease changes it could not record', records: 1, ids: ['ep1'] });
     expect((await store().load()).leases).toEqual([]);
+  });
+
+  it('a close ends the tries: a record queued during its last write is settled, and nothing is tried after it', async () => {
+    let tries = 0;
+    const fs = appendsThrough(async () => {
+      tries++;
+      await new Promise((r) => setTimeout(r, 20)); // a slow failure: records come in meanwhile
+      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    });
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const s = store({ fs, log, lazyFlushMs: 10 });
+    await s.load();
+    s.putSoon(lease(1));
+    while (tries === 0 || !lines.some((l) => l.records === 1)) await new Promise((r) => setTimeout(r, 2)); // failed once: kept
+    const closing = s.close(); // its flush writes ep1 again, and fails
+    await new Promise((r) => setTimeout(r, 5));
+    const racing = s.put(lease(2)); // during that write
+    const outcome = await Promise.race([
+      racing.then(
+        () => 'saved',
+        () => 'refused',
+      ),
+      new Promise((r) => setTimeout(() => r('never settled'), 2_000)),
+    ]);
+    expect(outcome).toBe('refused');
+    await closing;
+    const said = lines.length;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(lines.slice(said)).toEqual([]); // no try after the close, none said
+    expect(
+      lines.some(
+        (l) =>
+          l.msg === 'lease table closed with lease changes it could not record' || l.msg === 'could not record lease changes before the lease table closed',
+      ),
+    ).toBe(true);
   });
 
   it.each([

@@ -181,7 +181,9 @@ export interface JournalLeaseStoreOptions {
   lazyFlushMs?: number;
   /**
    * After a failed commit, the records nobody waited on are written again, first `lazyFlushMs`
-   * later, then twice as long after each failure in a row, up to this (default 30 s).
+   * later, then twice as long after each failure in a row, up to this (default 30 s). They ride
+   * with the next commit too: a disk with room for one small record but not for them fails
+   * that commit as well, until there is room for the lot.
    */
   retryMaxMs?: number;
   /** Leases per chunk of a snapshot, between which the event loop runs (default 100: each is encoded then, a few ms a chunk). */
@@ -392,6 +394,9 @@ export class JournalLeaseStore implements LeaseStore {
       await done;
     }
     await this.#writing;
+    // The batch under way when this was called failed: its records are not on disk (those
+    // nobody waited on are queued again).
+    if (this.#failures > 0) throw new StoreError(`cannot save lease table ${this.#path}: the last write failed`);
   }
 
   async close(): Promise<void> {
@@ -399,13 +404,20 @@ export class JournalLeaseStore implements LeaseStore {
     await this.#compacting;
     this.#closed = true;
     if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
+    this.#lazyTimer = undefined;
+    // A commit that records queued during the flush started ends first (the file is still
+    // open for it); from here on nothing is queued or kept.
+    await this.#writing;
     if (this.#pending.size > 0) {
       // The last tries failed: the journal keeps these leases' earlier records.
+      const left = this.#pending;
+      this.#pending = new Map();
+      const closed = new StoreError(`lease table ${this.#path} is closed`);
+      for (const p of left.values()) for (const w of p.waiters) w.reject(closed);
       this.#log.error(
-        { path: this.#path, records: this.#pending.size, ids: [...this.#pending.keys()].slice(0, 20) },
+        { path: this.#path, records: left.size, ids: [...left.keys()].slice(0, 20) },
         'lease table closed with lease changes it could not record',
       );
-      this.#pending = new Map();
     }
     await this.#withLock(async () => {
       await this.#closeHandle();
@@ -455,6 +467,7 @@ export class JournalLeaseStore implements LeaseStore {
   }
 
   #kick(): void {
+    if (this.#closed) return; // nothing more is written (close() says what was left)
     if (this.#writing !== undefined) return; // the running commit loop takes the new records
     if (this.#urgent) {
       if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
@@ -490,9 +503,13 @@ export class JournalLeaseStore implements LeaseStore {
         // journal would keep a lease's older state until its next change, hours away with long
         // leases, and a restart meanwhile would read that.
         const again = new Map<string, Pending>();
+        let lost = 0;
         for (const [key, p] of batch) {
           for (const w of p.waiters) w.reject(wrapped);
-          if (p.lazy && !this.#pending.has(key)) again.set(key, { line: p.line, waiters: NO_WAITERS, lazy: true });
+          if (!p.lazy || this.#pending.has(key)) continue;
+          // Closing, there is no later try: said below.
+          if (this.#closed) lost++;
+          else again.set(key, { line: p.line, waiters: NO_WAITERS, lazy: true });
         }
         const kept = again.size;
         if (kept > 0) {
@@ -501,6 +518,7 @@ export class JournalLeaseStore implements LeaseStore {
           // Said at each failure, which come further apart the longer they go on.
           this.#log.error({ err: wrapped, records: kept, retryInMs: this.#lazyDelay() }, 'could not record lease changes; they are kept and written again');
         }
+        if (lost > 0) this.#log.error({ err: wrapped, records: lost }, 'could not record lease changes before the lease table closed');
       }
       this.#maybeCompact();
     }
@@ -511,8 +529,7 @@ export class JournalLeaseStore implements LeaseStore {
 
   /** How long queued records nobody waits on wait for a commit: longer after failures. */
   #lazyDelay(): number {
-    if (this.#failures === 0) return this.#o.lazyFlushMs;
-    return Math.min(this.#o.retryMaxMs, this.#o.lazyFlushMs * 2 ** Math.min(this.#failures, 30));
+    return Math.min(this.#o.retryMaxMs, this.#o.lazyFlushMs * 2 ** Math.min(Math.max(0, this.#failures - 1), 30));
   }
 
   async #append(lines: RecordLine[]): Promise<void> {
