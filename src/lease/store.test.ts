@@ -526,6 +526,41 @@ describe('JournalLeaseStore', () => {
     expect(got.leases.every((l) => l.expiresAt === 42)).toBe(true);
   });
 
+  it('a close waits for a compaction under way, then writes what was recorded meanwhile', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let armed = false; // the load creates the journal first
+    let compacting = false;
+    const fs: StoreFs = {
+      ...nodeStoreFs,
+      // Held once the snapshot is written, before it replaces the journal.
+      rename: async (from, to) => {
+        if (armed) {
+          compacting = true;
+          await gate;
+        }
+        return nodeStoreFs.rename(from, to);
+      },
+    };
+    const s = store({ fs, compactMinBytes: 5_000, compactRatio: 2 });
+    await s.load();
+    armed = true;
+    for (let round = 0; s.idle && round < 100; round++) await Promise.all(Array.from({ length: 5 }, (_, i) => s.put(lease(i + 1, { expiresAt: round }))));
+    // A compaction started: wait for it to reach the switch.
+    for (let i = 0; !compacting && i < 500; i++) await new Promise((r) => setTimeout(r, 2));
+    expect(compacting).toBe(true);
+    const closing = s.close();
+    await new Promise((r) => setTimeout(r, 10));
+    s.putSoon(lease(2, { expiresAt: 777 })); // after the snapshot and the close's first flush, before the switch
+    release();
+    await closing;
+    const got = await store().load();
+    expect(got.problems).toEqual([]);
+    expect(got.leases.find((l) => l.id === 'ep2')?.expiresAt).toBe(777);
+  });
+
   it('compacts in the background once the journal outgrows the table, keeping records appended meanwhile', async () => {
     const s = store({ compactMinBytes: 20_000, compactRatio: 2, chunkLeases: 3 });
     await s.load();

@@ -401,7 +401,11 @@ export class JournalLeaseStore implements LeaseStore {
 
   async close(): Promise<void> {
     await this.flush().catch(() => undefined);
-    await this.#compacting;
+    if (this.#compacting !== undefined) {
+      await this.#compacting;
+      // Renewals recorded while the compaction ran (seconds, at 50,000 leases) get their try.
+      await this.flush().catch(() => undefined);
+    }
     this.#closed = true;
     if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
     this.#lazyTimer = undefined;
