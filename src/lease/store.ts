@@ -394,9 +394,9 @@ export class JournalLeaseStore implements LeaseStore {
       await done;
     }
     await this.#writing;
-    // The batch under way when this was called failed: its records are not on disk (those
-    // nobody waited on are queued again).
-    if (this.#failures > 0) throw new StoreError(`cannot save lease table ${this.#path}: the last write failed`);
+    // The batch under way when this was called failed, and the records nobody waited on are
+    // queued again, not on disk.
+    if (this.#failures > 0 && this.#pending.size > 0) throw new StoreError(`cannot save lease table ${this.#path}: the last write failed`);
   }
 
   async close(): Promise<void> {
