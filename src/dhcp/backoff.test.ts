@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextLeaseRetryAt, recoveryDelayMs, rfcBackoff } from './backoff.js';
+import { doublingDelayMs, nextLeaseRetryAt, recoveryDelayMs, rfcBackoff } from './backoff.js';
 
 function take(it: Iterator<number>, n: number): number[] {
   return Array.from({ length: n }, () => it.next().value as number);
@@ -50,6 +50,12 @@ describe('nextLeaseRetryAt', () => {
   it('never waits past the deadline', () => {
     expect(nextLeaseRetryAt(0, 30_000)).toBe(30_000);
     expect(nextLeaseRetryAt(50, 10)).toBe(10);
+  });
+});
+
+describe('doublingDelayMs', () => {
+  it('starts at the initial delay, doubles per attempt, stops at the cap; a negative attempt is the first', () => {
+    expect([-1, 0, 1, 2, 3, 1000].map((n) => doublingDelayMs(n, 10, 40))).toEqual([10, 10, 20, 40, 40, 40]);
   });
 });
 

@@ -38,11 +38,15 @@ export function nextLeaseRetryAt(now: number, until: number, minRetryMs = MIN_LE
   return Math.min(until, now + Math.max(Math.min(left / 2, maxRetryMs), minRetryMs));
 }
 
+/** `initialMs` doubled once per earlier attempt (attempt 0 waits `initialMs`), up to `maxMs`. */
+export function doublingDelayMs(attempt: number, initialMs: number, maxMs: number): number {
+  return Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(0, attempt), 30));
+}
+
 /**
  * Delay before the next attempt to win back a lost address: `initialMs` doubling per failed
  * attempt up to `maxMs`, ±25 % so leases lost together (a server outage) do not retry in step.
  */
 export function recoveryDelayMs(attempt: number, random: () => number, initialMs: number, maxMs: number): number {
-  const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-  return Math.round(base * (0.75 + random() * 0.5));
+  return Math.round(doublingDelayMs(attempt, initialMs, maxMs) * (0.75 + random() * 0.5));
 }

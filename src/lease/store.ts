@@ -37,6 +37,7 @@ import { constants as fsConstants } from 'node:fs';
 import { copyFile, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
+import { doublingDelayMs } from '../dhcp/backoff.js';
 import { DaemonError } from '../errors.js';
 import type { Lease } from './lease.js';
 import {
@@ -533,7 +534,7 @@ export class JournalLeaseStore implements LeaseStore {
 
   /** How long queued records nobody waits on wait for a commit: longer after failures. */
   #lazyDelay(): number {
-    return Math.min(this.#o.retryMaxMs, this.#o.lazyFlushMs * 2 ** Math.min(Math.max(0, this.#failures - 1), 30));
+    return doublingDelayMs(this.#failures - 1, this.#o.lazyFlushMs, this.#o.retryMaxMs);
   }
 
   async #append(lines: RecordLine[]): Promise<void> {
