@@ -123,6 +123,12 @@ async function observe(
 /** Where the daemon serves its metrics, inside the lab's client namespace. */
 const METRICS_ADDR = '127.0.0.1:19468';
 
+/** The daemon's Prometheus metrics, as text, read from inside its namespace. */
+async function scrapeMetrics(netns: string): Promise<string> {
+  const { stdout } = await execFileP('ip', ['netns', 'exec', netns, 'busybox', 'wget', '-qO-', `http://${METRICS_ADDR}/metrics`]);
+  return stdout;
+}
+
 /**
  * The daemon's own event-loop delay since the last scrape (prom-client reads Node's
  * monitorEventLoopDelay histogram, sampled every EVENT_LOOP_SAMPLE_MS, and resets it at each
@@ -130,7 +136,7 @@ const METRICS_ADDR = '127.0.0.1:19468';
  * from the rest of a call's way (socket, HTTP, this benchmark's own process).
  */
 async function loopDelay(netns: string): Promise<{ p99: number; max: number }> {
-  const { stdout } = await execFileP('ip', ['netns', 'exec', netns, 'busybox', 'wget', '-qO-', `http://${METRICS_ADDR}/metrics`]);
+  const stdout = await scrapeMetrics(netns);
   const value = (name: string): number => {
     const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(stdout);
     if (m === null) throw new Error(`metrics: no ${name}`);
@@ -147,7 +153,7 @@ async function loopDelay(netns: string): Promise<{ p99: number; max: number }> {
  * where a peak of the resident size is.
  */
 async function heapSpaces(netns: string): Promise<string> {
-  const { stdout } = await execFileP('ip', ['netns', 'exec', netns, 'busybox', 'wget', '-qO-', `http://${METRICS_ADDR}/metrics`]);
+  const stdout = await scrapeMetrics(netns);
   const rows = new Map<string, { total: number; used: number }>();
   for (const m of stdout.matchAll(/^nodejs_heap_space_size_(total|used)_bytes\{space="([a-z_]+)"\} ([0-9.e+-]+)$/gm)) {
     const [, kind, space, value] = m as unknown as [string, 'total' | 'used', string, string];
