@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { testLog } from '../../test/support/silent-log.js';
+import { expectEventually } from '../../test/support/eventually.js';
+import { recordingLog, testLog } from '../../test/support/silent-log.js';
 import { clientIdForMac } from '../dhcp/messages.js';
 import { leaseFromBinding, type Lease } from './lease.js';
 import { crc32, decodeJournal, encodePut } from './journal.js';
@@ -260,8 +261,7 @@ describe('JournalLeaseStore', () => {
       failures--;
       return Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
     });
-    const lines: Array<Record<string, unknown>> = [];
-    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const { log, lines } = recordingLog();
     const s = store({ fs, log, lazyFlushMs: 10 });
     await s.load();
     s.putSoon(lease(1));
@@ -269,8 +269,7 @@ describe('JournalLeaseStore', () => {
     s.putSoon(lease(1, { expiresAt: 1 }));
     const before = s.sizes.journal;
     // Nothing else is queued and nobody flushes: the kept records go out by themselves.
-    const deadline = Date.now() + 5_000;
-    while (Date.now() < deadline && s.sizes.journal === before) await new Promise((r) => setTimeout(r, 5));
+    await expectEventually(async () => s.sizes.journal !== before, 5_000, 5);
     const errors = lines.filter((l) => l.level === 50);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ msg: 'could not record lease changes; they are kept and written again', records: 2, retryInMs: 10 });
@@ -321,8 +320,7 @@ describe('JournalLeaseStore', () => {
       tries++;
       return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
     });
-    const lines: Array<Record<string, unknown>> = [];
-    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const { log, lines } = recordingLog();
     const s = store({ fs, log, lazyFlushMs: 10, retryMaxMs: 40 });
     await s.load();
     s.putSoon(lease(1));
@@ -348,12 +346,11 @@ describe('JournalLeaseStore', () => {
       await new Promise((r) => setTimeout(r, 20)); // a slow failure: records come in meanwhile
       throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
     });
-    const lines: Array<Record<string, unknown>> = [];
-    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const { log, lines } = recordingLog();
     const s = store({ fs, log, lazyFlushMs: 10 });
     await s.load();
     s.putSoon(lease(1));
-    while (tries === 0 || !lines.some((l) => l.records === 1)) await new Promise((r) => setTimeout(r, 2)); // failed once: kept
+    await expectEventually(async () => tries > 0 && lines.some((l) => l.records === 1), 5_000, 2); // failed once: kept
     const closing = s.close(); // its flush writes ep1 again, and fails
     await new Promise((r) => setTimeout(r, 5));
     const racing = s.put(lease(2)); // during that write
@@ -549,8 +546,7 @@ describe('JournalLeaseStore', () => {
     armed = true;
     for (let round = 0; s.idle && round < 100; round++) await Promise.all(Array.from({ length: 5 }, (_, i) => s.put(lease(i + 1, { expiresAt: round }))));
     // A compaction started: wait for it to reach the switch.
-    for (let i = 0; !compacting && i < 500; i++) await new Promise((r) => setTimeout(r, 2));
-    expect(compacting).toBe(true);
+    await expectEventually(async () => compacting, 5_000, 2);
     const closing = s.close();
     await new Promise((r) => setTimeout(r, 10));
     s.putSoon(lease(2, { expiresAt: 777 })); // after the snapshot and the close's first flush, before the switch
