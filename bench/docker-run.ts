@@ -1,28 +1,33 @@
 /**
  * What a user sees: `docker run -d` of 50 containers on a d4d macvlan network (addresses leased
  * from Kea through `oam-docker-ipam server`) beside the same on a macvlan network with Docker's
- * built-in IPAM, wall time, one after another (a shell loop) and all at once (compose up);
- * then `docker rm -f` of them. No target is set here: the figure is d4d's wall time
- * beside Docker's own, and the time d4d adds per container.
+ * built-in IPAM, wall time: one after another (a shell loop), all at once (50 `docker run` at
+ * the same moment), and as one Compose project (`docker compose up -d --scale web=50`, the
+ * user's recipe docs/compose.yaml for d4d); then `docker rm -f` of them (`compose down`). No
+ * target is set here: the figure is d4d's wall time beside Docker's own, and the time d4d adds
+ * per container, with the plugin's own time per call from its metrics.
  *
  *   sudo npm run bench:docker-run -- [--quick] [--containers 50] [--server kea|isc]
+ *        [--engine docker28|docker20]
  *
- * Holds /tmp/d4d-docker.lock for the whole run (it re-executes itself under flock), starts
- * dockerd if none answers (and stops it after), builds local/busybox if missing. The daemon is
- * the built dist/main.js in the root namespace, as Docker hosts run it; the built-in network's
- * macvlan parent is a veth of its own (Docker allows one macvlan network per parent).
+ * The engine is a lab dockerd of its own (test/support/docker-engines.ts: its own socket, data
+ * root and exec root; stopped after): Docker 28.5 with Compose v2 by default (scripts/setup.sh
+ * unpacks it), or Debian bookworm's 20.10, whose Compose is the v28 client's plugin. Holds
+ * /tmp/d4d-docker.lock for the whole run (it re-executes itself under flock) and builds
+ * local/busybox if the engine lacks it. The daemon is the built dist/main.js in the root
+ * namespace, as Docker hosts run it; the built-in network's macvlan parent is a veth of its
+ * own (Docker allows one macvlan network per parent).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { docker, ensureEngine, ensureTestImage, removeByPrefix, TEST_IMAGE } from '../test/support/docker.js';
-import { createLab } from '../test/support/lab/netns.js';
+import { ENGINE_IDS, engineMissing, startEngine, TEST_IMAGE, type DockerEngine, type EngineId } from '../test/support/docker-engines.js';
+import { startDriverLab, type DriverLab } from '../test/support/docker-lab.js';
 import { labPrerequisites } from '../test/support/lab/prereqs.js';
-import { createServer, type ServerKind } from '../test/support/lab/servers.js';
+import type { ServerKind } from '../test/support/lab/servers.js';
 import { run } from '../test/support/lab/shell.js';
-import { startPlugin } from '../test/support/plugin-process.js';
 import { buildInfo } from './lib/daemon.js';
 import { info, ms, percentile } from './lib/report.js';
 
@@ -40,19 +45,25 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     containers: { type: 'string' },
     server: { type: 'string', default: 'kea' },
+    engine: { type: 'string', default: 'docker28' },
   },
 });
 const quick = values.quick;
 const count = Number(values.containers ?? (quick ? 5 : 50));
 const kind = values.server as ServerKind;
+const engineId = values.engine as EngineId;
+if (!ENGINE_IDS.includes(engineId)) throw new Error(`--engine must be one of ${ENGINE_IDS.join(', ')}, got ${String(values.engine)}`);
 const PREFIX = 'd4db-';
 const DRIVER = 'd4dbench';
-const PLUGIN_DIR = '/run/docker/plugins';
 const BUILTIN_PARENT = 'bdrunx';
+const BUILTIN_SUBNET = '10.231.214.0/24';
+/** The user's Compose recipe, run as it is with the local image (as the end-to-end suite does). */
+const COMPOSE_RECIPE = new URL('../docs/compose.yaml', import.meta.url).pathname;
 
 const prereqs = labPrerequisites();
-if (!prereqs.ok) {
-  console.error(`cannot run the benchmark: ${prereqs.reason}`);
+const missing = engineMissing(engineId);
+if (!prereqs.ok || missing !== undefined) {
+  console.error(`cannot run the benchmark: ${prereqs.ok ? missing : prereqs.reason}`);
   process.exit(1);
 }
 
@@ -68,21 +79,26 @@ interface Timing {
 /** Where the daemon serves its metrics: the plugin's own time per call, to set beside Docker's. */
 const METRICS_ADDR = '127.0.0.1:19469';
 
-/** The daemon's plugin-call histogram so far: count and total seconds per call (all codes). */
+/**
+ * The daemon's histograms so far, count and total seconds: plugin calls by call (all codes),
+ * and DHCP exchanges by step (`DHCP acquire`, all outcomes), which are part of the calls' time.
+ */
 async function pluginCalls(): Promise<Map<string, { count: number; seconds: number }>> {
   const text = await (await fetch(`http://${METRICS_ADDR}/metrics`)).text();
   const calls = new Map<string, { count: number; seconds: number }>();
-  for (const m of text.matchAll(/^d4d_plugin_request_duration_seconds_(sum|count)\{call="([^"]+)",code="[0-9]+"\} ([0-9.e+-]+)$/gm)) {
-    const [, kind, call = '', value] = m;
-    const c = calls.get(call) ?? { count: 0, seconds: 0 };
+  for (const m of text.matchAll(/^d4d_(plugin_request|dhcp_exchange)_duration_seconds_(sum|count)\{([^}]*)\} ([0-9.e+-]+)$/gm)) {
+    const [, histogram, kind, labels = '', value] = m;
+    const label = (name: string): string => new RegExp(`${name}="([^"]*)"`).exec(labels)?.[1] ?? '';
+    const key = histogram === 'plugin_request' ? label('call') : `DHCP ${label('step')} (within the calls)`;
+    const c = calls.get(key) ?? { count: 0, seconds: 0 };
     if (kind === 'sum') c.seconds += Number(value);
     else c.count += Number(value);
-    calls.set(call, c);
+    calls.set(key, c);
   }
   return calls;
 }
 
-/** The plugin's calls between two scrapes: `call: n calls, mean` and the total per container. */
+/** The plugin's calls between two scrapes: `call: n calls, mean` and the calls' total per container. */
 function callsBetween(before: Map<string, { count: number; seconds: number }>, after: Map<string, { count: number; seconds: number }>): string[] {
   const lines: string[] = [];
   let totalMs = 0;
@@ -91,131 +107,156 @@ function callsBetween(before: Map<string, { count: number; seconds: number }>, a
     const n = a.count - b.count;
     if (n <= 0) continue;
     const spentMs = (a.seconds - b.seconds) * 1000;
-    totalMs += spentMs;
+    if (!call.startsWith('DHCP ')) totalMs += spentMs;
     lines.push(`${call} x ${n}, mean ${ms(spentMs / n)}`);
   }
-  lines.push(`in all, per container: ${ms(totalMs / count)}`);
+  lines.push(`calls in all, per container: ${ms(totalMs / count)}`);
   return lines;
 }
 
-/** `docker run -d` of `count` containers on `net`, one after another or all at once. */
-async function runAll(net: string, tag: string, together: boolean): Promise<Timing> {
-  const one = async (i: number): Promise<number> => {
-    const t = performance.now();
-    await docker(['run', '-d', '--name', `${PREFIX}${tag}-${i}`, '--net', net, TEST_IMAGE, 'sleep', '3600'], 120_000);
-    return performance.now() - t;
-  };
-  const t0 = performance.now();
-  const perCallMs: number[] = [];
-  if (together) perCallMs.push(...(await Promise.all(Array.from({ length: count }, (_, i) => one(i)))));
-  else for (let i = 0; i < count; i++) perCallMs.push(await one(i));
-  return { wallS: (performance.now() - t0) / 1000, perCallMs };
-}
-
-async function removeAll(tag: string): Promise<number> {
-  const t0 = performance.now();
-  await docker(['rm', '-f', ...Array.from({ length: count }, (_, i) => `${PREFIX}${tag}-${i}`)], 300_000);
-  return (performance.now() - t0) / 1000;
+/** One side of the comparison: its network for `docker run`, and its Compose files and variables. */
+interface Side {
+  readonly name: 'd4d' | 'builtin';
+  readonly title: string;
+  readonly net: string;
+  readonly composeFiles: readonly string[];
+  readonly composeEnv: Readonly<Record<string, string>>;
 }
 
 const started = Date.now();
 console.log(
   `docker run benchmark${quick ? ' (quick)' : ''}: ${count} containers, d4d (${kind}) beside Docker's built-in IPAM; ${new Date().toISOString()}; ${buildInfo()}`,
 );
-const engine = await ensureEngine();
-const stateDir = await mkdtemp(join(tmpdir(), 'd4d-bench-docker-'));
-const lab = await createLab({ name: 'bdrun', octet: 213 });
-const server = createServer(kind, lab, { leaseTimeSeconds: 3600, rangeFirst: 20, rangeLast: 239 });
-let plugin: Awaited<ReturnType<typeof startPlugin>> | undefined;
+const engine: DockerEngine = await startEngine(engineId);
+console.log(`engine: ${engine.label} (a lab dockerd of its own), Compose ${engine.versions.compose}`);
+let dl: DriverLab | undefined;
+const dir = await mkdtemp(join(tmpdir(), 'd4d-bench-docker-'));
 try {
-  await ensureTestImage();
-  await removeByPrefix(PREFIX);
+  await engine.ensureTestImage();
+  await engine.removeByPrefix(PREFIX);
   await dropLink(BUILTIN_PARENT);
   await run('ip', ['link', 'add', BUILTIN_PARENT, 'type', 'veth', 'peer', 'name', 'bdruny']);
   await run('ip', ['link', 'set', BUILTIN_PARENT, 'up']);
   await run('ip', ['link', 'set', 'bdruny', 'up']);
-  await server.start();
-  plugin = await startPlugin(
-    [
-      '--dhcp-server',
-      lab.serverIp,
-      '--driver-name',
-      DRIVER,
-      '--state-dir',
-      stateDir,
-      '--plugin-dir',
-      PLUGIN_DIR,
-      '--config',
-      '/dev/null',
-      '--metrics-addr',
-      METRICS_ADDR,
-    ],
-    join(PLUGIN_DIR, `${DRIVER}.sock`),
+  dl = await startDriverLab({
+    engine,
+    name: 'bdrun',
+    octet: 213,
+    kind,
+    driver: DRIVER,
+    server: { leaseTimeSeconds: 3600, rangeFirst: 20, rangeLast: 239 },
+    pluginArgs: ['--metrics-addr', METRICS_ADDR],
+  });
+  const lab = dl.lab;
+  // No image can be pulled here: the services run the local busybox image.
+  const image = join(dir, 'test-image.yaml');
+  await writeFile(image, `services:\n  web:\n    image: ${TEST_IMAGE}\n    command: ["sleep", "3600"]\n`);
+  const builtinCompose = join(dir, 'builtin.yaml');
+  await writeFile(
+    builtinCompose,
+    `services:\n  web:\n    networks: [lan]\nnetworks:\n  lan:\n    driver: macvlan\n    driver_opts:\n      parent: ${BUILTIN_PARENT}\n    ipam:\n      config:\n        - subnet: ${BUILTIN_SUBNET}\n`,
   );
-  const nets = {
-    d4d: `${PREFIX}dhcp`,
-    builtin: `${PREFIX}builtin`,
-  };
-  await docker([
-    'network',
-    'create',
-    '-d',
-    'macvlan',
-    '--ipam-driver',
-    DRIVER,
-    '--subnet',
-    `${lab.subnet}/24`,
-    '--gateway',
-    lab.serverIp,
-    '-o',
-    `parent=${lab.hostIf}`,
-    nets.d4d,
-  ]);
-  await docker(['network', 'create', '-d', 'macvlan', '--subnet', '10.231.214.0/24', '-o', `parent=${BUILTIN_PARENT}`, nets.builtin]);
+  const sides: Side[] = [
+    {
+      name: 'd4d',
+      title: `d4d (${kind}, macvlan)`,
+      net: `${PREFIX}dhcp`,
+      composeFiles: [COMPOSE_RECIPE, image],
+      composeEnv: { LAN_PARENT: lab.hostIf, LAN_SUBNET: `${lab.subnet}/24`, LAN_GATEWAY: lab.serverIp, D4D_DRIVER: DRIVER },
+    },
+    { name: 'builtin', title: "Docker's built-in IPAM (macvlan)", net: `${PREFIX}builtin`, composeFiles: [builtinCompose, image], composeEnv: {} },
+  ];
+  await engine.docker([...dl.macvlanArgs(), sides[0]?.net ?? '']);
+  await engine.docker(['network', 'create', '-d', 'macvlan', '--subnet', BUILTIN_SUBNET, '-o', `parent=${BUILTIN_PARENT}`, sides[1]?.net ?? '']);
   // One container each first, so neither side's first-use cost (image, plugin activation) lands in the figures.
-  for (const [name, net] of Object.entries(nets)) {
-    await docker(['run', '-d', '--name', `${PREFIX}warm-${name}`, '--net', net, TEST_IMAGE, 'sleep', '3600']);
-    await docker(['rm', '-f', `${PREFIX}warm-${name}`]);
+  for (const side of sides) {
+    await engine.docker(['run', '-d', '--name', `${PREFIX}warm-${side.name}`, '--net', side.net, TEST_IMAGE, 'sleep', '3600']);
+    await engine.docker(['rm', '-f', `${PREFIX}warm-${side.name}`]);
   }
 
-  const results: Record<string, { seq: Timing; seqRm: number; par: Timing; parRm: number }> = {};
+  /** `docker run -d` of `count` containers on the side's network, one after another or all at once. */
+  const runAll = async (side: Side, tag: string, together: boolean): Promise<Timing> => {
+    const one = async (i: number): Promise<number> => {
+      const t = performance.now();
+      await engine.docker(['run', '-d', '--name', `${PREFIX}${tag}-${i}`, '--net', side.net, TEST_IMAGE, 'sleep', '3600'], 120_000);
+      return performance.now() - t;
+    };
+    const t0 = performance.now();
+    const perCallMs: number[] = [];
+    if (together) perCallMs.push(...(await Promise.all(Array.from({ length: count }, (_, i) => one(i)))));
+    else for (let i = 0; i < count; i++) perCallMs.push(await one(i));
+    return { wallS: (performance.now() - t0) / 1000, perCallMs };
+  };
+  const removeAll = async (tag: string): Promise<number> => {
+    const t0 = performance.now();
+    await engine.docker(['rm', '-f', ...Array.from({ length: count }, (_, i) => `${PREFIX}${tag}-${i}`)], 300_000);
+    return (performance.now() - t0) / 1000;
+  };
+  /** `docker compose <args>` of the side's project, wall time in s. */
+  const compose = async (side: Side, args: readonly string[]): Promise<number> => {
+    const files = side.composeFiles.flatMap((f) => ['-f', f]);
+    const t0 = performance.now();
+    await engine.compose(['-p', `${PREFIX}${side.name}`, ...files, ...args], { env: { ...side.composeEnv }, timeoutMs: 600_000 });
+    return (performance.now() - t0) / 1000;
+  };
+
+  interface Result {
+    seq: Timing;
+    seqRm: number;
+    par: Timing;
+    parRm: number;
+    up: number;
+    down: number;
+  }
+  const results = new Map<Side['name'], Result>();
   // What Docker asked of the plugin, and how long the plugin took, in the d4d phases.
   const inPlugin: Record<string, string[]> = {};
-  const measured = async <T>(label: string, name: string, work: () => Promise<T>): Promise<T> => {
-    if (name !== 'd4d') return work();
+  const measured = async <T>(label: string, side: Side, work: () => Promise<T>): Promise<T> => {
+    if (side.name !== 'd4d') return work();
     const before = await pluginCalls();
     const result = await work();
     inPlugin[label] = callsBetween(before, await pluginCalls());
     return result;
   };
   // Interleaved by phase (d4d, built-in, d4d, built-in), so a drift of the machine's load favours neither side much.
-  for (const [name, net] of Object.entries(nets)) {
-    const seq = await measured('docker run, one after another', name, () => runAll(net, `${name}-s`, false));
-    const seqRm = await measured('docker rm -f', name, () => removeAll(`${name}-s`));
-    results[name] = { seq, seqRm, par: { wallS: 0, perCallMs: [] }, parRm: 0 };
+  for (const side of sides) {
+    const seq = await measured('docker run, one after another', side, () => runAll(side, `${side.name}-s`, false));
+    const seqRm = await measured('docker rm -f', side, () => removeAll(`${side.name}-s`));
+    results.set(side.name, { seq, seqRm, par: { wallS: 0, perCallMs: [] }, parRm: 0, up: 0, down: 0 });
   }
-  for (const [name, net] of Object.entries(nets)) {
-    const r = results[name];
-    if (r === undefined) continue;
-    r.par = await runAll(net, `${name}-p`, true);
-    r.parRm = await removeAll(`${name}-p`);
+  for (const side of sides) {
+    const r = results.get(side.name) as Result;
+    r.par = await measured('docker run, all at once', side, () => runAll(side, `${side.name}-p`, true));
+    r.parRm = await removeAll(`${side.name}-p`);
   }
-  for (const [name, r] of Object.entries(results)) {
-    console.log(`\n${name === 'd4d' ? `d4d (${kind}, macvlan)` : "Docker's built-in IPAM (macvlan)"}:`);
+  // Compose makes a network of its own: the built-in IPAM refuses a second pool on the same
+  // subnet, and Docker a second macvlan network on one parent.
+  for (const side of sides) await engine.docker(['network', 'rm', side.net]);
+  for (const side of sides) {
+    const r = results.get(side.name) as Result;
+    r.up = await measured(`compose up -d --scale web=${count}`, side, () => compose(side, ['up', '-d', '--scale', `web=${count}`]));
+    r.down = await measured('compose down', side, () => compose(side, ['down', '-t', '0']));
+  }
+  for (const side of sides) {
+    const r = results.get(side.name) as Result;
+    console.log(`\n${side.title}, ${engine.label}:`);
     info(`docker run -d x ${count}, one after another`, `${r.seq.wallS.toFixed(2)} s`);
     info('  per docker run p50 / p99', `${ms(percentile(r.seq.perCallMs, 0.5))} / ${ms(percentile(r.seq.perCallMs, 0.99))}`);
     info(`docker rm -f of them (one command)`, `${r.seqRm.toFixed(2)} s`);
     info(`docker run -d x ${count}, all at once`, `${r.par.wallS.toFixed(2)} s`);
     info(`docker rm -f of them (one command)`, `${r.parRm.toFixed(2)} s`);
+    info(`docker compose up -d --scale web=${count}`, `${r.up.toFixed(2)} s`);
+    info('docker compose down (the network removed too)', `${r.down.toFixed(2)} s`);
   }
-  const d = results.d4d;
-  const b = results.builtin;
+  const d = results.get('d4d');
+  const b = results.get('builtin');
   if (d !== undefined && b !== undefined) {
-    console.log('\nd4d beside the built-in IPAM (no target set; lower is better):');
+    console.log(`\nd4d beside the built-in IPAM, ${engine.label} (no target set; lower is better):`);
     info('one after another: wall time ratio', `${(d.seq.wallS / b.seq.wallS).toFixed(2)} x`);
     info('  added per container (p50 docker run)', ms(percentile(d.seq.perCallMs, 0.5) - percentile(b.seq.perCallMs, 0.5)));
     info('all at once: wall time ratio', `${(d.par.wallS / b.par.wallS).toFixed(2)} x`);
     info('docker rm -f: wall time ratio (one after another / all at once)', `${(d.seqRm / b.seqRm).toFixed(2)} x / ${(d.parRm / b.parRm).toFixed(2)} x`);
+    info('compose up / down: wall time ratio', `${(d.up / b.up).toFixed(2)} x / ${(d.down / b.down).toFixed(2)} x`);
   }
   // The plugin's own time (its metrics, request to response) beside what it adds to each
   // container: the rest is Docker's side of the calls.
@@ -224,12 +265,10 @@ try {
     for (const line of lines) console.log(`        ${line}`);
   }
 } finally {
-  await removeByPrefix(PREFIX).catch(() => undefined);
-  await plugin?.stop();
-  await server.stop().catch(() => undefined);
-  await lab.destroy();
+  await engine.removeByPrefix(PREFIX).catch(() => undefined);
+  await dl?.destroy().catch(() => undefined);
   await dropLink(BUILTIN_PARENT);
-  await rm(stateDir, { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true });
   await engine.stop();
 }
 console.log(`run took ${((Date.now() - started) / 1000).toFixed(0)} s`);

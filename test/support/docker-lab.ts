@@ -43,6 +43,8 @@ export interface DriverLabOptions {
   readonly server: ServerOptions;
   /** Build the lab yourself (e.g. with a second port); default createLab. */
   readonly createLab?: () => Promise<Lab>;
+  /** Arguments for the plugin's first start, after the common ones (e.g. `--metrics-addr`). */
+  readonly pluginArgs?: readonly string[];
 }
 
 export async function startDriverLab(o: DriverLabOptions): Promise<DriverLab> {
@@ -105,7 +107,7 @@ export async function startDriverLab(o: DriverLabOptions): Promise<DriverLab> {
       if (stateDir !== '') await rm(stateDir, { recursive: true, force: true });
     },
   };
-  await self.startPlugin().catch(async (err: unknown) => {
+  await self.startPlugin(o.pluginArgs).catch(async (err: unknown) => {
     await self.destroy();
     throw err;
   });
