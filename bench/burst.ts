@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { labPrerequisites } from '../test/support/lab/prereqs.js';
 import { binaryInfo, buildInfo, startBenchDaemon } from './lib/daemon.js';
 import { formatPerfRuns, serverCapacity, type PerfResult } from './lib/perfdhcp.js';
-import { burst, requestPool } from './lib/plugin.js';
+import { burst, emptyBurst, requestPool } from './lib/plugin.js';
 import { figure, info, ms, percentile, printVerdicts, sampleProc } from './lib/report.js';
 import { chart } from './lib/svg.js';
 import { createWideLab, txPackets } from './lib/wide-lab.js';
@@ -96,6 +96,11 @@ interface Row {
   sentPerAddress: number;
   repliesPerAddress: number;
   firstError?: string;
+  /**
+   * In service only: the same number of GetCapabilities calls right after, the same number in
+   * flight: CPU per call of the daemon and of this client for the HTTP call alone.
+   */
+  empty?: { cpuDaemon: number; cpuClient: number };
 }
 const rows: Row[] = [];
 let perfRuns: PerfResult[] = [];
@@ -158,6 +163,16 @@ try {
         console.log(
           `burst ${n} (${Math.min(window, n)} in flight, ${warm ? `in service, after ${warmCalls} more calls` : 'fresh daemon'}): ${ok.length} addresses, ${failed.length} failed, ${seconds.toFixed(2)} s`,
         );
+        if (warm) {
+          // The floor under those costs: the same calls with nothing behind them.
+          const [e0, ec0] = [await sampleProc(daemon.pid), process.cpuUsage()];
+          const empty = await emptyBurst(daemon.socketPath, n, window);
+          const ec1 = process.cpuUsage(ec0);
+          const e1 = await sampleProc(daemon.pid);
+          const answered = Math.max(1, empty.results.filter((r) => r.ok).length);
+          const row = rows.at(-1) as Row;
+          row.empty = { cpuDaemon: (1000 * (e1.cpuSeconds - e0.cpuSeconds)) / answered, cpuClient: (ec1.user + ec1.system) / 1000 / answered };
+        }
       }
     } finally {
       await daemon.stop();
@@ -184,6 +199,9 @@ for (const r of rows) {
   info('latency per call p50 / p99', `${ms(r.p50)} / ${ms(r.p99)}`);
   // Two cores for the server, the daemon and this client: what each costs explains the ratio.
   info('CPU per address: daemon / this client / server', `${ms(r.cpuDaemon)} / ${ms(r.cpuClient)} / ${ms(r.cpuServer)}`);
+  if (r.empty !== undefined) {
+    info('  the HTTP call alone (as many GetCapabilities): daemon / this client', `${ms(r.empty.cpuDaemon)} / ${ms(r.empty.cpuClient)}`);
+  }
   info(
     'datagrams per address: daemon sent / server sent (2 / 2 without retransmissions)',
     `${r.sentPerAddress.toFixed(2)} / ${r.repliesPerAddress.toFixed(2)}`,

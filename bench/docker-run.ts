@@ -98,19 +98,17 @@ async function pluginCalls(): Promise<Map<string, { count: number; seconds: numb
   return calls;
 }
 
-/** The plugin's calls between two scrapes: `call: n calls, mean` and the calls' total per container. */
-function callsBetween(before: Map<string, { count: number; seconds: number }>, after: Map<string, { count: number; seconds: number }>): string[] {
+/** The plugin's calls, summed over phases: `call x n, mean` and the calls' time per container. */
+function describeCalls(calls: Map<string, { count: number; seconds: number }>, containers: number): string[] {
   const lines: string[] = [];
   let totalMs = 0;
-  for (const [call, a] of after) {
-    const b = before.get(call) ?? { count: 0, seconds: 0 };
-    const n = a.count - b.count;
-    if (n <= 0) continue;
-    const spentMs = (a.seconds - b.seconds) * 1000;
+  for (const [call, c] of calls) {
+    if (c.count <= 0) continue;
+    const spentMs = c.seconds * 1000;
     if (!call.startsWith('DHCP ')) totalMs += spentMs;
-    lines.push(`${call} x ${n}, mean ${ms(spentMs / n)}`);
+    lines.push(`${call} x ${c.count}, mean ${ms(spentMs / c.count)}`);
   }
-  lines.push(`calls in all, per container: ${ms(totalMs / count)}`);
+  lines.push(`calls in all, per container: ${ms(totalMs / containers)}`);
   return lines;
 }
 
@@ -200,69 +198,94 @@ try {
     return (performance.now() - t0) / 1000;
   };
 
+  /** Per side, the figures of each round: wall times in s, and every `docker run`'s own time. */
   interface Result {
-    seq: Timing;
-    seqRm: number;
-    par: Timing;
-    parRm: number;
-    up: number;
-    down: number;
+    seq: number[];
+    seqCallsMs: number[];
+    seqRm: number[];
+    par: number[];
+    parRm: number[];
+    up: number[];
+    down: number[];
   }
-  const results = new Map<Side['name'], Result>();
-  // What Docker asked of the plugin, and how long the plugin took, in the d4d phases.
-  const inPlugin: Record<string, string[]> = {};
+  const empty = (): Result => ({ seq: [], seqCallsMs: [], seqRm: [], par: [], parRm: [], up: [], down: [] });
+  const results = new Map<Side['name'], Result>(sides.map((side) => [side.name, empty()]));
+  // What Docker asked of the plugin, and how long the plugin took, in the d4d phases: the
+  // metrics before and after each, summed over the rounds.
+  const inPlugin = new Map<string, Map<string, { count: number; seconds: number }>>();
   const measured = async <T>(label: string, side: Side, work: () => Promise<T>): Promise<T> => {
     if (side.name !== 'd4d') return work();
     const before = await pluginCalls();
     const result = await work();
-    inPlugin[label] = callsBetween(before, await pluginCalls());
+    const sum = inPlugin.get(label) ?? new Map<string, { count: number; seconds: number }>();
+    for (const [call, a] of await pluginCalls()) {
+      const was = before.get(call) ?? { count: 0, seconds: 0 };
+      const s = sum.get(call) ?? { count: 0, seconds: 0 };
+      sum.set(call, { count: s.count + a.count - was.count, seconds: s.seconds + a.seconds - was.seconds });
+    }
+    inPlugin.set(label, sum);
     return result;
   };
-  // Interleaved by phase (d4d, built-in, d4d, built-in), so a drift of the machine's load favours neither side much.
-  for (const side of sides) {
-    const seq = await measured('docker run, one after another', side, () => runAll(side, `${side.name}-s`, false));
-    const seqRm = await measured('docker rm -f', side, () => removeAll(`${side.name}-s`));
-    results.set(side.name, { seq, seqRm, par: { wallS: 0, perCallMs: [] }, parRm: 0, up: 0, down: 0 });
+  // Each phase twice, the sides in turn and then the other way round (d4d, built-in, built-in,
+  // d4d): whichever side goes second pays for what the first left running (a removal's
+  // clean-up in containerd, the shims exiting), and one fixed order made d4d look 10-20 %
+  // faster one after another than the built-in IPAM.
+  const rounds = [sides, [...sides].reverse()];
+  for (const [round, order] of rounds.entries()) {
+    for (const side of order) {
+      const r = results.get(side.name) as Result;
+      const seq = await measured('docker run, one after another', side, () => runAll(side, `${side.name}-s${round}`, false));
+      r.seq.push(seq.wallS);
+      r.seqCallsMs.push(...seq.perCallMs);
+      r.seqRm.push(await measured('docker rm -f', side, () => removeAll(`${side.name}-s${round}`)));
+    }
   }
-  for (const side of sides) {
-    const r = results.get(side.name) as Result;
-    r.par = await measured('docker run, all at once', side, () => runAll(side, `${side.name}-p`, true));
-    r.parRm = await removeAll(`${side.name}-p`);
+  for (const [round, order] of rounds.entries()) {
+    for (const side of order) {
+      const r = results.get(side.name) as Result;
+      r.par.push((await measured('docker run, all at once', side, () => runAll(side, `${side.name}-p${round}`, true))).wallS);
+      r.parRm.push(await removeAll(`${side.name}-p${round}`));
+    }
   }
   // Compose makes a network of its own: the built-in IPAM refuses a second pool on the same
   // subnet, and Docker a second macvlan network on one parent.
   for (const side of sides) await engine.docker(['network', 'rm', side.net]);
-  for (const side of sides) {
-    const r = results.get(side.name) as Result;
-    r.up = await measured(`compose up -d --scale web=${count}`, side, () => compose(side, ['up', '-d', '--scale', `web=${count}`]));
-    r.down = await measured('compose down', side, () => compose(side, ['down', '-t', '0']));
+  for (const order of rounds) {
+    for (const side of order) {
+      const r = results.get(side.name) as Result;
+      r.up.push(await measured(`compose up -d --scale web=${count}`, side, () => compose(side, ['up', '-d', '--scale', `web=${count}`])));
+      r.down.push(await measured('compose down', side, () => compose(side, ['down', '-t', '0'])));
+    }
   }
+  const both = (xs: readonly number[]): string => `${xs.map((x) => x.toFixed(2)).join(' / ')} s`;
+  const total = (xs: readonly number[]): number => xs.reduce((a, x) => a + x, 0);
   for (const side of sides) {
     const r = results.get(side.name) as Result;
-    console.log(`\n${side.title}, ${engine.label}:`);
-    info(`docker run -d x ${count}, one after another`, `${r.seq.wallS.toFixed(2)} s`);
-    info('  per docker run p50 / p99', `${ms(percentile(r.seq.perCallMs, 0.5))} / ${ms(percentile(r.seq.perCallMs, 0.99))}`);
-    info(`docker rm -f of them (one command)`, `${r.seqRm.toFixed(2)} s`);
-    info(`docker run -d x ${count}, all at once`, `${r.par.wallS.toFixed(2)} s`);
-    info(`docker rm -f of them (one command)`, `${r.parRm.toFixed(2)} s`);
-    info(`docker compose up -d --scale web=${count}`, `${r.up.toFixed(2)} s`);
-    info('docker compose down (the network removed too)', `${r.down.toFixed(2)} s`);
+    console.log(`\n${side.title}, ${engine.label} (each round):`);
+    info(`docker run -d x ${count}, one after another`, both(r.seq));
+    info('  per docker run p50 / p99 (both rounds)', `${ms(percentile(r.seqCallsMs, 0.5))} / ${ms(percentile(r.seqCallsMs, 0.99))}`);
+    info(`docker rm -f of them (one command)`, both(r.seqRm));
+    info(`docker run -d x ${count}, all at once`, both(r.par));
+    info(`docker rm -f of them (one command)`, both(r.parRm));
+    info(`docker compose up -d --scale web=${count}`, both(r.up));
+    info('docker compose down (the network removed too)', both(r.down));
   }
   const d = results.get('d4d');
   const b = results.get('builtin');
   if (d !== undefined && b !== undefined) {
-    console.log(`\nd4d beside the built-in IPAM, ${engine.label} (no target set; lower is better):`);
-    info('one after another: wall time ratio', `${(d.seq.wallS / b.seq.wallS).toFixed(2)} x`);
-    info('  added per container (p50 docker run)', ms(percentile(d.seq.perCallMs, 0.5) - percentile(b.seq.perCallMs, 0.5)));
-    info('all at once: wall time ratio', `${(d.par.wallS / b.par.wallS).toFixed(2)} x`);
-    info('docker rm -f: wall time ratio (one after another / all at once)', `${(d.seqRm / b.seqRm).toFixed(2)} x / ${(d.parRm / b.parRm).toFixed(2)} x`);
-    info('compose up / down: wall time ratio', `${(d.up / b.up).toFixed(2)} x / ${(d.down / b.down).toFixed(2)} x`);
+    const ratio = (x: readonly number[], y: readonly number[]): string => `${(total(x) / total(y)).toFixed(2)} x`;
+    console.log(`\nd4d beside the built-in IPAM, ${engine.label}, both rounds (no target set; lower is better):`);
+    info('one after another: wall time ratio', ratio(d.seq, b.seq));
+    info('  added per container (p50 docker run)', ms(percentile(d.seqCallsMs, 0.5) - percentile(b.seqCallsMs, 0.5)));
+    info('all at once: wall time ratio', ratio(d.par, b.par));
+    info('docker rm -f: wall time ratio (one after another / all at once)', `${ratio(d.seqRm, b.seqRm)} / ${ratio(d.parRm, b.parRm)}`);
+    info('compose up / down: wall time ratio', `${ratio(d.up, b.up)} / ${ratio(d.down, b.down)}`);
   }
   // The plugin's own time (its metrics, request to response) beside what it adds to each
   // container: the rest is Docker's side of the calls.
-  for (const [label, lines] of Object.entries(inPlugin)) {
-    console.log(`\ntime in the plugin during ${label} (its metrics, request to response):`);
-    for (const line of lines) console.log(`        ${line}`);
+  for (const [label, calls] of inPlugin) {
+    console.log(`\ntime in the plugin during ${label}, both rounds (its metrics, request to response):`);
+    for (const line of describeCalls(calls, count * rounds.length)) console.log(`        ${line}`);
   }
 } finally {
   await engine.removeByPrefix(PREFIX).catch(() => undefined);

@@ -41,14 +41,38 @@ export async function requestAddress(socketPath: string, poolId: string, from = 
  * `n` RequestAddress calls with at most `window` in flight (all at once when window >= n), as
  * many networks or hosts would send them. Returns every call's latency and the wall time.
  */
-export async function burst(socketPath: string, poolId: string, n: number, window = n): Promise<{ seconds: number; results: Timed[] }> {
+export function burst(socketPath: string, poolId: string, n: number, window = n): Promise<{ seconds: number; results: Timed[] }> {
+  return burstOf(() => requestAddress(socketPath, poolId), n, window);
+}
+
+/**
+ * `n` GetCapabilities calls, `window` in flight: the HTTP call alone, with nothing behind it,
+ * the floor under what a RequestAddress costs the daemon and this client.
+ */
+export function emptyBurst(socketPath: string, n: number, window = n): Promise<{ seconds: number; results: Timed[] }> {
+  return burstOf(
+    async () => {
+      const from = performance.now();
+      try {
+        const res = await callPlugin(socketPath, 'IpamDriver.GetCapabilities');
+        return res.status === 200 ? { ok: true, ms: performance.now() - from } : { ok: false, ms: performance.now() - from, error: String(res.status) };
+      } catch (err) {
+        return { ok: false, ms: performance.now() - from, error: (err as Error).message };
+      }
+    },
+    n,
+    window,
+  );
+}
+
+async function burstOf(one: () => Promise<Timed>, n: number, window: number): Promise<{ seconds: number; results: Timed[] }> {
   const results: Timed[] = [];
   let next = 0;
   const t0 = performance.now();
   const worker = async (): Promise<void> => {
     while (next < n) {
       next += 1;
-      results.push(await requestAddress(socketPath, poolId));
+      results.push(await one());
     }
   };
   await Promise.all(Array.from({ length: Math.min(window, n) }, () => worker()));
