@@ -97,10 +97,11 @@ interface Row {
   repliesPerAddress: number;
   firstError?: string;
   /**
-   * In service only: the same number of GetCapabilities calls right after, the same number in
-   * flight: CPU per call of the daemon and of this client for the HTTP call alone.
+   * In service only: GetCapabilities calls right after (N, at least 10,000), as many in flight:
+   * CPU per call of the daemon and of this client for the HTTP call alone. An upper bound: what
+   * the daemon still does after the burst (collecting its garbage) is counted in.
    */
-  empty?: { cpuDaemon: number; cpuClient: number };
+  empty?: { calls: number; failed: number; cpuDaemon: number; cpuClient: number };
 }
 const rows: Row[] = [];
 let perfRuns: PerfResult[] = [];
@@ -166,12 +167,19 @@ try {
         if (warm) {
           // The floor under those costs: the same calls with nothing behind them.
           const [e0, ec0] = [await sampleProc(daemon.pid), process.cpuUsage()];
-          const empty = await emptyBurst(daemon.socketPath, n, window);
+          // At least 10,000 calls: CPU is counted in 10 ms ticks.
+          const empty = await emptyBurst(daemon.socketPath, Math.max(n, 10_000), Math.min(window, n));
           const ec1 = process.cpuUsage(ec0);
           const e1 = await sampleProc(daemon.pid);
-          const answered = Math.max(1, empty.results.filter((r) => r.ok).length);
+          const okCalls = empty.results.filter((r) => r.ok).length;
+          const answered = Math.max(1, okCalls);
           const row = rows.at(-1) as Row;
-          row.empty = { cpuDaemon: (1000 * (e1.cpuSeconds - e0.cpuSeconds)) / answered, cpuClient: (ec1.user + ec1.system) / 1000 / answered };
+          row.empty = {
+            calls: empty.results.length,
+            failed: empty.results.length - okCalls,
+            cpuDaemon: (1000 * (e1.cpuSeconds - e0.cpuSeconds)) / answered,
+            cpuClient: (ec1.user + ec1.system) / 1000 / answered,
+          };
         }
       }
     } finally {
@@ -200,7 +208,10 @@ for (const r of rows) {
   // Two cores for the server, the daemon and this client: what each costs explains the ratio.
   info('CPU per address: daemon / this client / server', `${ms(r.cpuDaemon)} / ${ms(r.cpuClient)} / ${ms(r.cpuServer)}`);
   if (r.empty !== undefined) {
-    info('  the HTTP call alone (as many GetCapabilities): daemon / this client', `${ms(r.empty.cpuDaemon)} / ${ms(r.empty.cpuClient)}`);
+    info(
+      `  the HTTP call alone (${r.empty.calls} GetCapabilities, ${r.empty.failed} failed): daemon / this client`,
+      `${ms(r.empty.cpuDaemon)} / ${ms(r.empty.cpuClient)}`,
+    );
   }
   info(
     'datagrams per address: daemon sent / server sent (2 / 2 without retransmissions)',

@@ -16,7 +16,8 @@ bash build-rpm.sh "$(node -p 'require("./package.json").version')"
 npx vitest run --project packaging
 # The Docker end-to-end files share one engine and run one at a time; the namespace labs run
 # side by side. Both at once, each in its own vitest process; the run fails if either does.
-npx vitest run --project e2e > >(sed -u 's/^/[e2e] /') 2>&1 &
+# The lab engines are shared with bench:docker-run, which holds the same lock for its run.
+flock /tmp/d4d-docker.lock npx vitest run --project e2e > >(sed -u 's/^/[e2e] /') 2>&1 &
 e2e=$!
 status=0
 npx vitest run --project integration || status=$?
