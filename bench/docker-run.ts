@@ -23,6 +23,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { COMPOSE_RECIPE, writeTestImageOverride } from '../test/support/compose-recipe.js';
 import { ENGINE_IDS, engineMissing, startEngine, TEST_IMAGE, type DockerEngine, type EngineId } from '../test/support/docker-engines.js';
 import { startDriverLab, type DriverLab } from '../test/support/docker-lab.js';
 import { labPrerequisites } from '../test/support/lab/prereqs.js';
@@ -57,8 +58,6 @@ const PREFIX = 'd4db-';
 const DRIVER = 'd4dbench';
 const BUILTIN_PARENT = 'bdrunx';
 const BUILTIN_SUBNET = '10.231.214.0/24';
-/** The user's Compose recipe, run as it is with the local image (as the end-to-end suite does). */
-const COMPOSE_RECIPE = new URL('../docs/compose.yaml', import.meta.url).pathname;
 
 const prereqs = labPrerequisites();
 const missing = engineMissing(engineId);
@@ -152,8 +151,7 @@ try {
   });
   const lab = dl.lab;
   // No image can be pulled here: the services run the local busybox image.
-  const image = join(dir, 'test-image.yaml');
-  await writeFile(image, `services:\n  web:\n    image: ${TEST_IMAGE}\n    command: ["sleep", "3600"]\n`);
+  const image = await writeTestImageOverride(dir);
   const builtinCompose = join(dir, 'builtin.yaml');
   await writeFile(
     builtinCompose,

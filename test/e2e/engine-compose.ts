@@ -5,11 +5,12 @@
  * `down`. While a replica runs, its address is distinct and active in Kea's lease database for
  * its MAC; once it is gone, so is its lease.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { TEST_IMAGE, type DockerEngine } from '../support/docker-engines.js';
+import { COMPOSE_RECIPE, writeTestImageOverride } from '../support/compose-recipe.js';
+import type { DockerEngine } from '../support/docker-engines.js';
 import { startDriverLab, type DriverLab } from '../support/docker-lab.js';
 import type { resultRecorder } from '../support/docker-results.js';
 import { expectEventually } from '../support/eventually.js';
@@ -17,7 +18,6 @@ import { expectEventually } from '../support/eventually.js';
 type Recorder = ReturnType<typeof resultRecorder>;
 
 const LAN = { octet: 95 };
-export const COMPOSE_RECIPE = new URL('../../docs/compose.yaml', import.meta.url).pathname;
 
 export function composeSuite(engine: () => DockerEngine, rec: Recorder): void {
   describe('Compose', () => {
@@ -86,7 +86,7 @@ export function composeSuite(engine: () => DockerEngine, rec: Recorder): void {
       });
       dir = await mkdtemp(join(tmpdir(), 'd4d-compose-'));
       // No image can be pulled here: the recipe's service runs the local busybox image instead.
-      await writeFile(join(dir, 'test-image.yaml'), `services:\n  web:\n    image: ${TEST_IMAGE}\n    command: ["sleep", "3600"]\n`);
+      await writeTestImageOverride(dir);
     }, 90_000);
 
     afterAll(async () => {
