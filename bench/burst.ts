@@ -226,6 +226,13 @@ for (const r of rows) {
     `ratio these CPU costs allow on ${cores} cores`,
     `${((1000 * cores) / cpuPerAddress / capacity).toFixed(2)} (0.9 needs at most ${ms(need)} of CPU per address in all, here ${ms(cpuPerAddress)})`,
   );
+  // The daemon serves on one thread: with cores to spare for the client and the server, its
+  // own CPU per address still bounds the rate. This bound holds on any number of cores.
+  const needAlone = 1000 / (0.9 * capacity);
+  info(
+    "ratio the daemon's CPU alone allows (its one thread, other cores for the rest)",
+    `${(1000 / r.cpuDaemon / capacity).toFixed(2)} (0.9 needs at most ${ms(needAlone)} per address, here ${ms(r.cpuDaemon)})`,
+  );
 }
 
 const cold = rows.filter((r) => !r.warm);

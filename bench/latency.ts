@@ -18,9 +18,10 @@
  *
  * Beside the figures, two floors measured in the same run: a durable append of one record to the
  * filesystem of the lease table (each RequestAddress waits for one), and a call that does nothing
- * over the plugin socket (the HTTP round trip, this benchmark's client included). The append is
+ * over the plugin socket (the HTTP round trip, this benchmark's client included). Both are
  * measured again at each phase's arrival rate: a disk idle between writes is slower to
- * acknowledge one, and a request at 100/s pays that.
+ * acknowledge one, processes asleep between calls are slower to wake, and a request at 100/s
+ * pays both.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -86,6 +87,8 @@ let appendMs: number[] = [];
 /** The durable append at each phase's arrival rate: what a request of that phase pays for it. */
 const pacedAppendMs: number[][] = [];
 let roundTripMs: number[] = [];
+/** The round trip again at each phase's rate (the back-to-back one for one at a time). */
+const pacedRoundTripMs: number[][] = [];
 try {
   for (const p of phases) {
     raw.push(await rawDora(lab.clientNs, lab.serverIp, p.count, p.rate));
@@ -103,6 +106,7 @@ try {
     await burst(daemon.socketPath, poolId, warmCalls, 64);
     roundTripMs = await socketRoundTripMs(daemon.socketPath, 1000);
     for (const p of phases) plugin.push(await openLoop(p.count, p.rate, (from) => requestAddress(daemon.socketPath, poolId, from)));
+    for (const p of phases) pacedRoundTripMs.push(p.rate === 0 ? roundTripMs : await socketRoundTripMs(daemon.socketPath, Math.min(p.count, 500), p.rate));
     appendMs = await durableAppendMs(dir, 1000);
     for (const p of phases) pacedAppendMs.push(p.rate === 0 ? appendMs : await durableAppendMs(dir, Math.min(p.count, 500), 360, p.rate));
   } finally {
@@ -157,6 +161,11 @@ phases.forEach((p, i) => {
   info(
     p.rate === 0 ? 'durable append back to back p50 / p99 (floor)' : `durable append at ${p.rate}/s p50 / p99 (floor)`,
     `${ms(percentile(paced, 0.5))} / ${ms(percentile(paced, 0.99))}`,
+  );
+  const trips = pacedRoundTripMs[i] ?? [];
+  info(
+    p.rate === 0 ? 'plugin socket round trip back to back p50 / p99 (floor)' : `plugin socket round trip at ${p.rate}/s p50 / p99 (floor)`,
+    `${ms(percentile(trips, 0.5))} / ${ms(percentile(trips, 0.99))}`,
   );
   const pf = perf[i];
   if (pf !== null && pf !== undefined)

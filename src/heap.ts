@@ -12,6 +12,13 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { DaemonError } from './errors.js';
+
+/** The runtime gives no way to collect on request (a V8 that ignores `--expose-gc`). */
+export class NoCollectorError extends DaemonError {
+  override readonly name = 'NoCollectorError';
+  readonly code = 'NO_GC';
+}
 
 let gc: (() => void) | undefined;
 
@@ -22,8 +29,9 @@ let gc: (() => void) | undefined;
 export function collectGarbage(): void {
   if (gc === undefined) {
     setFlagsFromString('--expose-gc');
-    const found: unknown = runInNewContext('gc');
-    if (typeof found !== 'function') throw new Error('V8 gave no gc() with --expose-gc');
+    // Read with typeof: a bare `gc` would throw a ReferenceError of its own where there is none.
+    const found: unknown = runInNewContext("typeof gc === 'function' ? gc : undefined");
+    if (typeof found !== 'function') throw new NoCollectorError('V8 gave no gc() with --expose-gc');
     gc = found as () => void;
   }
   gc();

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { callPlugin } from '../../test/support/plugin-client.js';
 import { BUILT_MAIN } from '../../test/support/plugin-process.js';
+import { unitEnvironment } from '../../test/support/unit-environment.js';
 
 export interface BenchDaemonOptions {
   readonly netns: string;
@@ -58,14 +59,8 @@ export const PACKAGED_V8_FLAGS: readonly string[] = (
  * The environment the systemd unit gives the daemon (its `Environment=` lines: the allocator's
  * settings), so a benchmark's daemon allocates as an installed one does.
  */
-export const PACKAGED_ENV: Readonly<Record<string, string>> = Object.fromEntries(
-  readFileSync(new URL('../../systemd/oam-docker-ipam.service', import.meta.url), 'utf8')
-    .split('\n')
-    .filter((line) => line.startsWith('Environment='))
-    .map((line) => {
-      const [name = '', ...value] = line.slice('Environment='.length).split('=');
-      return [name, value.join('=')];
-    }),
+export const PACKAGED_ENV: Readonly<Record<string, string>> = unitEnvironment(
+  readFileSync(new URL('../../systemd/oam-docker-ipam.service', import.meta.url), 'utf8'),
 );
 
 function envText(): string {

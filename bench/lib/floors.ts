@@ -7,46 +7,57 @@
 import { constants } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { callPlugin } from '../../test/support/plugin-client.js';
+import { emptyCall } from './plugin.js';
+
+/**
+ * Runs `one` `count` times, one after another, and returns what each took in ms. With
+ * `perSecond`, one run per 1/perSecond s, as requests arriving at that rate come: whatever a
+ * run wakes (a disk, a thread, another process) has gone idle since the last one.
+ */
+async function paced(count: number, perSecond: number, one: () => Promise<void>): Promise<number[]> {
+  const out: number[] = [];
+  const start = performance.now();
+  for (let i = 0; i < count; i++) {
+    if (perSecond > 0) {
+      const due = start + (i * 1000) / perSecond;
+      const now = performance.now();
+      if (due > now) await new Promise((r) => setTimeout(r, due - now));
+    }
+    const t = performance.now();
+    await one();
+    out.push(performance.now() - t);
+  }
+  return out;
+}
 
 /**
  * `count` appends of a `bytes`-byte record, each waited for as the journal waits; latencies in
- * ms. With `perSecond`, one append per 1/perSecond s, as requests arriving at that rate append:
- * a disk left idle between writes takes longer to acknowledge one (0.8 ms p50 every 10 ms here,
- * against 0.25 ms back to back), and every request at that rate pays it.
+ * ms. With `perSecond`, paced: a disk left idle between writes takes longer to acknowledge one
+ * (0.8 ms p50 every 10 ms here, against 0.25 ms back to back), and every request at that rate
+ * pays it.
  */
 export async function durableAppendMs(dir: string, count: number, bytes = 360, perSecond = 0): Promise<number[]> {
   const path = join(dir, 'append-floor.tmp');
   const file = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC, 0o600);
   const record = Buffer.alloc(bytes, 0x61);
-  const out: number[] = [];
   try {
-    const start = performance.now();
-    for (let i = 0; i < count; i++) {
-      if (perSecond > 0) {
-        const due = start + (i * 1000) / perSecond;
-        const now = performance.now();
-        if (due > now) await new Promise((r) => setTimeout(r, due - now));
-      }
-      const t = performance.now();
+    return await paced(count, perSecond, async () => {
       await file.write(record);
-      out.push(performance.now() - t);
-    }
+    });
   } finally {
     await file.close();
     await rm(path, { force: true });
   }
-  return out;
 }
 
-/** `count` GetCapabilities calls one after another: the plugin socket's round trip; latencies in ms. */
-export async function socketRoundTripMs(socketPath: string, count: number): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const t = performance.now();
-    const r = await callPlugin(socketPath, 'IpamDriver.GetCapabilities');
-    if (r.status !== 200) throw new Error(`GetCapabilities answered ${r.status}`);
-    out.push(performance.now() - t);
-  }
-  return out;
+/**
+ * `count` GetCapabilities calls one after another: the plugin socket's round trip (this
+ * client, the daemon's HTTP server and back); latencies in ms. With `perSecond`, paced: the
+ * daemon and this client have gone to sleep between calls, as between requests at that rate.
+ */
+export function socketRoundTripMs(socketPath: string, count: number, perSecond = 0): Promise<number[]> {
+  return paced(count, perSecond, async () => {
+    const call = await emptyCall(socketPath);
+    if (!call.ok) throw new Error(`GetCapabilities failed: ${call.error ?? ''}`);
+  });
 }

@@ -1,6 +1,6 @@
 /** RequestPool / RequestAddress over the plugin socket as Docker sends them, timed. */
 import { randomBytes } from 'node:crypto';
-import { callPlugin } from '../../test/support/plugin-client.js';
+import { callPlugin, type PluginReply } from '../../test/support/plugin-client.js';
 
 /** A random locally administered unicast MAC, as Docker generates for containers. */
 export function randomMac(): string {
@@ -21,20 +21,47 @@ export interface Timed {
   readonly error?: string;
 }
 
-/** One RequestAddress for a fresh random MAC; `from` (performance.now()) lets an open-loop caller count from the intended start. */
-export async function requestAddress(socketPath: string, poolId: string, from = performance.now()): Promise<Timed> {
+/**
+ * One plugin call, timed from `from` (performance.now(); an open-loop caller passes the planned
+ * start) to its reply. A refusal or a broken connection is a result, not an exception: `ok` only
+ * when `accept` finds the reply good (it returns why not otherwise).
+ */
+export async function timedCall(
+  call: () => Promise<PluginReply>,
+  accept: (reply: PluginReply) => string | undefined,
+  from = performance.now(),
+): Promise<Timed> {
   try {
-    const res = await callPlugin(socketPath, 'IpamDriver.RequestAddress', {
-      PoolID: poolId,
-      Address: '',
-      Options: { 'com.docker.network.endpoint.macaddress': randomMac() },
-    });
+    const reply = await call();
     const ms = performance.now() - from;
-    if (res.status !== 200 || typeof res.body.Address !== 'string') return { ok: false, ms, error: String(res.body.Err ?? res.status) };
-    return { ok: true, ms };
+    const error = accept(reply);
+    return error === undefined ? { ok: true, ms } : { ok: false, ms, error };
   } catch (err) {
     return { ok: false, ms: performance.now() - from, error: (err as Error).message };
   }
+}
+
+/** One RequestAddress for a fresh random MAC; `from` as for `timedCall`. */
+export function requestAddress(socketPath: string, poolId: string, from = performance.now()): Promise<Timed> {
+  return timedCall(
+    () =>
+      callPlugin(socketPath, 'IpamDriver.RequestAddress', {
+        PoolID: poolId,
+        Address: '',
+        Options: { 'com.docker.network.endpoint.macaddress': randomMac() },
+      }),
+    (res) => (res.status === 200 && typeof res.body.Address === 'string' ? undefined : String(res.body.Err ?? res.status)),
+    from,
+  );
+}
+
+/** One GetCapabilities: the HTTP call alone, with nothing behind it; `from` as for `timedCall`. */
+export function emptyCall(socketPath: string, from = performance.now()): Promise<Timed> {
+  return timedCall(
+    () => callPlugin(socketPath, 'IpamDriver.GetCapabilities'),
+    (res) => (res.status === 200 ? undefined : String(res.status)),
+    from,
+  );
 }
 
 /**
@@ -50,19 +77,7 @@ export function burst(socketPath: string, poolId: string, n: number, window = n)
  * the floor under what a RequestAddress costs the daemon and this client.
  */
 export function emptyBurst(socketPath: string, n: number, window = n): Promise<{ seconds: number; results: Timed[] }> {
-  return burstOf(
-    async () => {
-      const from = performance.now();
-      try {
-        const res = await callPlugin(socketPath, 'IpamDriver.GetCapabilities');
-        return res.status === 200 ? { ok: true, ms: performance.now() - from } : { ok: false, ms: performance.now() - from, error: String(res.status) };
-      } catch (err) {
-        return { ok: false, ms: performance.now() - from, error: (err as Error).message };
-      }
-    },
-    n,
-    window,
-  );
+  return burstOf(() => emptyCall(socketPath), n, window);
 }
 
 async function burstOf(one: () => Promise<Timed>, n: number, window: number): Promise<{ seconds: number; results: Timed[] }> {

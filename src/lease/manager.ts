@@ -318,8 +318,9 @@ export class LeaseManager {
   }
 
   /**
-   * Every lease: proportional to the table, so for the admin paths, reconciliation and the stop
-   * only; requests use the indexed lookups below.
+   * Every lease, copied into one array at once: proportional to the table, so for tests and
+   * small tables only. The daemon's own passes over the table (reconciliation, the listing, a
+   * compaction) take `snapshots()` a piece at a time; requests use the indexed lookups below.
    */
   list(): Lease[] {
     return Array.from(this.#entries.values(), (e) => e.snapshot());

@@ -23,7 +23,7 @@ export interface DriverLab {
   readonly stateDir: string;
   /** The running plugin process (replaced by {@link startPlugin}). */
   plugin(): PluginProcess | undefined;
-  /** Start the plugin (again), with `extra` arguments after the common ones. */
+  /** Start the plugin (again), with `extra` arguments after the common ones (default: the lab's `pluginArgs`). */
   startPlugin(extra?: readonly string[]): Promise<void>;
   /** Arguments every start gets: server, driver name, state dir, plugin dir, the engine's socket. */
   commonArgs(): string[];
@@ -43,7 +43,7 @@ export interface DriverLabOptions {
   readonly server: ServerOptions;
   /** Build the lab yourself (e.g. with a second port); default createLab. */
   readonly createLab?: () => Promise<Lab>;
-  /** Arguments for the plugin's first start, after the common ones (e.g. `--metrics-addr`). */
+  /** Arguments for each start of the plugin not given its own, after the common ones (e.g. `--metrics-addr`). */
   readonly pluginArgs?: readonly string[];
 }
 
@@ -82,7 +82,7 @@ export async function startDriverLab(o: DriverLabOptions): Promise<DriverLab> {
     stateDir,
     plugin: () => plugin,
     commonArgs,
-    async startPlugin(extra = []) {
+    async startPlugin(extra = o.pluginArgs ?? []) {
       plugin = await startPlugin([...commonArgs(), ...extra], join(PLUGIN_DIR, `${o.driver}.sock`));
     },
     activeLeases: async () => (await server.leases()).filter((l) => l.active),
@@ -107,7 +107,7 @@ export async function startDriverLab(o: DriverLabOptions): Promise<DriverLab> {
       if (stateDir !== '') await rm(stateDir, { recursive: true, force: true });
     },
   };
-  await self.startPlugin(o.pluginArgs).catch(async (err: unknown) => {
+  await self.startPlugin().catch(async (err: unknown) => {
     await self.destroy();
     throw err;
   });

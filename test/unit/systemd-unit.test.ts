@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG_FILE, DEFAULT_DOCKER_SOCKET, DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR } from '../../src/config.js';
+import { unitEnvironment } from '../support/unit-environment.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -67,5 +68,23 @@ describe('the systemd unit', () => {
     expect(unit.has('MemoryDenyWriteExecute')).toBe(false);
     // A refused system call fails with EPERM instead of killing the daemon.
     expect(one('SystemCallErrorNumber')).toBe('EPERM');
+  });
+});
+
+describe('the unit environment the benchmarks give their daemon', () => {
+  it('is what the unit sets, its allocator setting among it', () => {
+    expect(unitEnvironment(readFileSync(join(ROOT, 'systemd/oam-docker-ipam.service'), 'utf8'))).toMatchObject({ MALLOC_ARENA_MAX: '2' });
+  });
+
+  it('reads Environment= as systemd does: several per line, quoted values, escapes, the last one winning', () => {
+    const unit = ['[Service]', 'Environment=A=1 B=2', `Environment="C=one two" 'D=x "y"' E="z\\"q" F=a\\ b`, 'Environment=A=3', 'EnvironmentFile=-/x'].join(
+      '\n',
+    );
+    expect(unitEnvironment(unit)).toEqual({ A: '3', B: '2', C: 'one two', D: 'x "y"', E: 'z"q', F: 'a b' });
+  });
+
+  it('refuses what it cannot read rather than guessing', () => {
+    expect(() => unitEnvironment('Environment="A=1')).toThrow(/unterminated " quote/);
+    expect(() => unitEnvironment('Environment=novalue')).toThrow(/not NAME=value/);
   });
 });
