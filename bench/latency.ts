@@ -8,7 +8,7 @@
  * exchange.
  *
  *   sudo npm run bench:latency -- [--server kea|isc] [--quick] [--one 1000] [--seconds 30,10]
- *        [--svg docs/latency.svg] [--warm 3000] [--binary dist/sea/oam-docker-ipam]
+ *        [--svg docs/latency.svg] [--warm 3000] [--binary dist/sea/oam-docker-ipam] [--trace]
  *
  * The raw exchanges run before the daemon starts: both bind UDP/68 in the client namespace.
  * Every request is for a fresh random MAC (a new lease) in a /16 pool; the daemon is the built
@@ -21,11 +21,14 @@
  * over the plugin socket (the HTTP round trip, this benchmark's client included). Both are
  * measured again at each phase's arrival rate: a disk idle between writes is slower to
  * acknowledge one, processes asleep between calls are slower to wake, and a request at 100/s
- * pays both.
+ * pays both. With --trace (node dist/main.js only), each phase also prints the steps of a call
+ * inside the daemon (bench/lib/trace.ts): arrival, DISCOVER, OFFER, REQUEST, the lease table's
+ * write, ACK, reply, the median time of each.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { labPrerequisites } from '../test/support/lab/prereqs.js';
 import { binaryInfo, buildInfo, startBenchDaemon } from './lib/daemon.js';
@@ -36,6 +39,7 @@ import { burst, requestAddress, requestPool, type Timed } from './lib/plugin.js'
 import { rawDora, type RawResult } from './lib/raw-dora.js';
 import { figure, info, ms, percentile, printVerdicts } from './lib/report.js';
 import { chart } from './lib/svg.js';
+import { phaseSteps, readTrace, type TraceEvent } from './lib/trace.js';
 import { createWideLab } from './lib/wide-lab.js';
 import { startWideServer, type WideServerKind } from './lib/wide-server.js';
 
@@ -48,10 +52,15 @@ const { values } = parseArgs({
     warm: { type: 'string' },
     seconds: { type: 'string' },
     svg: { type: 'string' },
+    trace: { type: 'boolean', default: false },
   },
 });
 /** --binary: the single executable the packages install instead of node dist/main.js. */
 const binary = values.binary === undefined ? {} : { binary: values.binary };
+// --trace: the steps of each call inside the daemon (bench/lib/trace-preload.cjs, loaded with
+// node --require, which a single executable does not take).
+const trace = values.trace;
+if (trace && values.binary !== undefined) throw new Error('--trace runs node dist/main.js: leave out --binary');
 const kind = values.server as WideServerKind;
 if (kind !== 'kea' && kind !== 'isc') throw new Error(`--server must be kea or isc, got ${String(values.server)}`);
 const quick = values.quick;
@@ -89,6 +98,10 @@ const pacedAppendMs: number[][] = [];
 let roundTripMs: number[] = [];
 /** The round trip again at each phase's rate (the back-to-back one for one at a time). */
 const pacedRoundTripMs: number[][] = [];
+/** Each judged phase's start and end, ms since the epoch, and the daemon's trace (--trace). */
+const phaseWindows: Array<[number, number]> = [];
+let traceEvents: TraceEvent[] = [];
+const epochMs = (): number => performance.timeOrigin + performance.now();
 try {
   for (const p of phases) {
     raw.push(await rawDora(lab.clientNs, lab.serverIp, p.count, p.rate));
@@ -99,18 +112,27 @@ try {
     );
   }
   const dir = await mkdtemp(join(tmpdir(), 'd4d-bench-latency-'));
-  const daemon = await startBenchDaemon({ netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'blat', ...binary });
+  const tracePath = join(dir, 'trace.json');
+  if (trace) process.env.BENCH_TRACE_FILE = tracePath;
+  const nodeArgs = trace ? { nodeArgs: ['--require', fileURLToPath(new URL('./lib/trace-preload.cjs', import.meta.url))] } : {};
+  const daemon = await startBenchDaemon({ netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'blat', ...binary, ...nodeArgs });
   try {
     const poolId = await requestPool(daemon.socketPath, `${lab.subnet}/16`);
     fresh = await openLoop(oneAtATime, 0, (from) => requestAddress(daemon.socketPath, poolId, from));
     await burst(daemon.socketPath, poolId, warmCalls, 64);
     roundTripMs = await socketRoundTripMs(daemon.socketPath, 1000);
-    for (const p of phases) plugin.push(await openLoop(p.count, p.rate, (from) => requestAddress(daemon.socketPath, poolId, from)));
+    for (const p of phases) {
+      const from = epochMs();
+      plugin.push(await openLoop(p.count, p.rate, (at) => requestAddress(daemon.socketPath, poolId, at)));
+      phaseWindows.push([from, epochMs()]);
+    }
     for (const p of phases) pacedRoundTripMs.push(p.rate === 0 ? roundTripMs : await socketRoundTripMs(daemon.socketPath, Math.min(p.count, 500), p.rate));
     appendMs = await durableAppendMs(dir, 1000);
     for (const p of phases) pacedAppendMs.push(p.rate === 0 ? appendMs : await durableAppendMs(dir, Math.min(p.count, 500), 360, p.rate));
   } finally {
     await daemon.stop();
+    // Written by the daemon as it exits.
+    if (trace) traceEvents = await readTrace(tracePath);
     await rm(dir, { recursive: true, force: true });
   }
 } finally {
@@ -167,6 +189,12 @@ phases.forEach((p, i) => {
     p.rate === 0 ? 'plugin socket round trip back to back p50 / p99 (floor)' : `plugin socket round trip at ${p.rate}/s p50 / p99 (floor)`,
     `${ms(percentile(trips, 0.5))} / ${ms(percentile(trips, 0.99))}`,
   );
+  const window = phaseWindows[i];
+  const steps = trace && window !== undefined ? phaseSteps(traceEvents, window[0], window[1]) : undefined;
+  if (steps !== undefined) {
+    info(`inside the daemon, arrival to reply p50 (${steps.following} of ${steps.calls} calls alone; trace)`, ms(steps.total));
+    for (const s of steps.steps) info(`  ${s.from} -> ${s.to}`, ms(s.p50));
+  }
   const pf = perf[i];
   if (pf !== null && pf !== undefined)
     info('perfdhcp avg OFFER + ACK delay (DORA)', `${ms(pf.offerDelayMs.avg + pf.ackDelayMs.avg)} (${pf.doraPerSecond.toFixed(0)}/s)`);

@@ -1,0 +1,72 @@
+/**
+ * The steps of a RequestAddress inside the daemon, from the events `trace-preload.cjs` notes:
+ * for the calls of one phase, how long each step took (median), so an added latency can be
+ * split into the DHCP exchange, the lease table's write and the daemon's own work between.
+ */
+import { readFile } from 'node:fs/promises';
+
+/** [ms since the epoch, step]: call, send, recv, write, written, reply. */
+export type TraceEvent = readonly [number, string];
+
+export interface PhaseSteps {
+  /** Calls seen whole in the phase (arrival to reply, no other call in between). */
+  readonly calls: number;
+  /** The most common sequence of steps, and how many calls followed it. */
+  readonly pattern: string;
+  readonly following: number;
+  /** Each step of that sequence: median ms from the step before. */
+  readonly steps: ReadonlyArray<{ readonly from: string; readonly to: string; readonly p50: number }>;
+  /** Median ms from arrival to reply, over the calls that followed the pattern. */
+  readonly total: number;
+}
+
+export async function readTrace(path: string): Promise<TraceEvent[]> {
+  return JSON.parse(await readFile(path, 'utf8')) as TraceEvent[];
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+/**
+ * The calls whose arrival falls within [from, to] (ms since the epoch), each with the events up
+ * to its reply. Calls that overlap another (a burst, a queue) are left out: their steps mix.
+ */
+export function phaseSteps(events: readonly TraceEvent[], from: number, to: number): PhaseSteps | undefined {
+  const calls: TraceEvent[][] = [];
+  for (let i = 0; i < events.length; i++) {
+    const start = events[i];
+    if (start === undefined || start[1] !== 'call' || start[0] < from || start[0] > to) continue;
+    const seq: TraceEvent[] = [start];
+    for (let j = i + 1; j < events.length; j++) {
+      const e = events[j] as TraceEvent;
+      if (e[1] === 'call') break;
+      seq.push(e);
+      if (e[1] === 'reply') break;
+    }
+    if (seq.at(-1)?.[1] === 'reply') calls.push(seq);
+  }
+  if (calls.length === 0) return undefined;
+  const byPattern = new Map<string, TraceEvent[][]>();
+  for (const seq of calls) {
+    const key = seq.map((e) => e[1]).join(' ');
+    const group = byPattern.get(key);
+    if (group === undefined) byPattern.set(key, [seq]);
+    else group.push(seq);
+  }
+  const [pattern, same] = [...byPattern].sort((a, b) => b[1].length - a[1].length)[0] as [string, TraceEvent[][]];
+  const first = same[0] as TraceEvent[];
+  const steps = first.slice(1).map((e, k) => ({
+    from: (first[k] as TraceEvent)[1],
+    to: e[1],
+    p50: median(same.map((seq) => (seq[k + 1] as TraceEvent)[0] - (seq[k] as TraceEvent)[0])),
+  }));
+  return {
+    calls: calls.length,
+    pattern,
+    following: same.length,
+    steps,
+    total: median(same.map((seq) => (seq.at(-1) as TraceEvent)[0] - (seq[0] as TraceEvent)[0])),
+  };
+}
