@@ -31,21 +31,25 @@ function median(values: number[]): number {
 
 /**
  * The calls whose arrival falls within [from, to] (ms since the epoch), each with the events up
- * to its reply. Calls that overlap another (a burst, a queue) are left out: their steps mix.
+ * to its reply. Only calls alone in the daemon from arrival to reply count: with another under
+ * way (a burst, a queue), whose datagrams and replies are whose cannot be told.
  */
 export function phaseSteps(events: readonly TraceEvent[], from: number, to: number): PhaseSteps | undefined {
   const calls: TraceEvent[][] = [];
-  for (let i = 0; i < events.length; i++) {
-    const start = events[i];
-    if (start === undefined || start[1] !== 'call' || start[0] < from || start[0] > to) continue;
-    const seq: TraceEvent[] = [start];
-    for (let j = i + 1; j < events.length; j++) {
-      const e = events[j] as TraceEvent;
-      if (e[1] === 'call') break;
-      seq.push(e);
-      if (e[1] === 'reply') break;
+  let inFlight = 0;
+  // The call under way, while it is the only one.
+  let alone: TraceEvent[] | undefined;
+  for (const e of events) {
+    if (e[1] === 'call') {
+      alone = inFlight === 0 && e[0] >= from && e[0] <= to ? [e] : undefined;
+      inFlight++;
+    } else if (e[1] === 'reply') {
+      inFlight = Math.max(0, inFlight - 1);
+      if (alone !== undefined && inFlight === 0) calls.push([...alone, e]);
+      alone = undefined;
+    } else {
+      alone?.push(e);
     }
-    if (seq.at(-1)?.[1] === 'reply') calls.push(seq);
   }
   if (calls.length === 0) return undefined;
   const byPattern = new Map<string, TraceEvent[][]>();
