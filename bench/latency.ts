@@ -113,9 +113,10 @@ try {
   }
   const dir = await mkdtemp(join(tmpdir(), 'd4d-bench-latency-'));
   const tracePath = join(dir, 'trace.json');
-  if (trace) process.env.BENCH_TRACE_FILE = tracePath;
-  const nodeArgs = trace ? { nodeArgs: ['--require', fileURLToPath(new URL('./lib/trace-preload.cjs', import.meta.url))] } : {};
-  const daemon = await startBenchDaemon({ netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'blat', ...binary, ...nodeArgs });
+  const tracing = trace
+    ? { nodeArgs: ['--require', fileURLToPath(new URL('./lib/trace-preload.cjs', import.meta.url))], env: { BENCH_TRACE_FILE: tracePath } }
+    : {};
+  const daemon = await startBenchDaemon({ netns: lab.clientNs, dhcpServer: lab.serverIp, dir, driverName: 'blat', ...binary, ...tracing });
   try {
     const poolId = await requestPool(daemon.socketPath, `${lab.subnet}/16`);
     fresh = await openLoop(oneAtATime, 0, (from) => requestAddress(daemon.socketPath, poolId, from));
@@ -130,10 +131,19 @@ try {
     appendMs = await durableAppendMs(dir, 1000);
     for (const p of phases) pacedAppendMs.push(p.rate === 0 ? appendMs : await durableAppendMs(dir, Math.min(p.count, 500), 360, p.rate));
   } finally {
-    await daemon.stop();
-    // Written by the daemon as it exits.
-    if (trace) traceEvents = await readTrace(tracePath);
-    await rm(dir, { recursive: true, force: true });
+    try {
+      await daemon.stop();
+      // Written by the daemon as it exits; a daemon that died leaves none, and the run says so.
+      if (trace) {
+        try {
+          traceEvents = await readTrace(tracePath);
+        } catch (err) {
+          console.error(`no trace from the daemon: ${String(err)}`);
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 } finally {
   await server.stop();
@@ -192,7 +202,10 @@ phases.forEach((p, i) => {
   const window = phaseWindows[i];
   const steps = trace && window !== undefined ? phaseSteps(traceEvents, window[0], window[1]) : undefined;
   if (steps !== undefined) {
-    info(`inside the daemon, arrival to reply p50 (${steps.following} of ${steps.calls} calls alone; trace)`, ms(steps.total));
+    info(
+      `inside the daemon (trace), arrival to reply p50: ${steps.following} calls in the usual steps, of ${steps.calls} alone, of ${steps.arrived}`,
+      ms(steps.total),
+    );
     for (const s of steps.steps) info(`  ${s.from} -> ${s.to}`, ms(s.p50));
   }
   const pf = perf[i];

@@ -33,6 +33,8 @@ export interface BenchDaemonOptions {
    * install (`npm run build:sea`, dist/sea/oam-docker-ipam), its own Node and a bundle.
    */
   readonly binary?: string;
+  /** Variables for the daemon's environment alone, beside the benchmark's and the unit's. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface BenchDaemon {
@@ -113,7 +115,7 @@ export async function startBenchDaemon(o: BenchDaemonOptions, timeoutMs = 60_000
   const spawnedAt = performance.now();
   // `ip netns exec` execs in place: the child's pid is the daemon's, for /proc and signals.
   const output = reader?.stdin ?? 'pipe';
-  const proc = spawn('ip', ['netns', 'exec', o.netns, ...args], { stdio: ['ignore', output, output], env: { ...process.env, ...PACKAGED_ENV } });
+  const proc = spawn('ip', ['netns', 'exec', o.netns, ...args], { stdio: ['ignore', output, output], env: { ...process.env, ...PACKAGED_ENV, ...o.env } });
   if (proc.pid === undefined) throw new Error('could not spawn the daemon');
   // The daemon holds the pipe now; once it exits, the reader sees the end of it and exits too.
   reader?.stdin?.destroy();

@@ -33,8 +33,8 @@ async function paced(count: number, perSecond: number, one: () => Promise<void>)
 /**
  * `count` appends of a `bytes`-byte record, each waited for as the journal waits; latencies in
  * ms. With `perSecond`, paced: a disk left idle between writes takes longer to acknowledge one
- * (0.8 ms p50 every 10 ms here, against 0.25 ms back to back), and every request at that rate
- * pays it.
+ * (0.27–0.54 ms p50 every 10 ms on the lab machine, against 0.15–0.27 back to back), and every
+ * request at that rate pays it.
  */
 export async function durableAppendMs(dir: string, count: number, bytes = 360, perSecond = 0): Promise<number[]> {
   const path = join(dir, 'append-floor.tmp');

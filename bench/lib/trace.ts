@@ -9,7 +9,12 @@ import { readFile } from 'node:fs/promises';
 export type TraceEvent = readonly [number, string];
 
 export interface PhaseSteps {
-  /** Calls seen whole in the phase (arrival to reply, no other call in between). */
+  /** Calls that arrived in the phase. */
+  readonly arrived: number;
+  /**
+   * Of those, calls alone in the daemon from arrival to reply, the only ones counted: at a high
+   * rate, the quicker ones (a call slower than the gap to the next arrival overlaps it).
+   */
   readonly calls: number;
   /** The most common sequence of steps, and how many calls followed it. */
   readonly pattern: string;
@@ -36,12 +41,15 @@ function median(values: number[]): number {
  */
 export function phaseSteps(events: readonly TraceEvent[], from: number, to: number): PhaseSteps | undefined {
   const calls: TraceEvent[][] = [];
+  let arrived = 0;
   let inFlight = 0;
   // The call under way, while it is the only one.
   let alone: TraceEvent[] | undefined;
   for (const e of events) {
     if (e[1] === 'call') {
-      alone = inFlight === 0 && e[0] >= from && e[0] <= to ? [e] : undefined;
+      const inWindow = e[0] >= from && e[0] <= to;
+      if (inWindow) arrived++;
+      alone = inFlight === 0 && inWindow ? [e] : undefined;
       inFlight++;
     } else if (e[1] === 'reply') {
       inFlight = Math.max(0, inFlight - 1);
@@ -67,6 +75,7 @@ export function phaseSteps(events: readonly TraceEvent[], from: number, to: numb
     p50: median(same.map((seq) => (seq[k + 1] as TraceEvent)[0] - (seq[k] as TraceEvent)[0])),
   }));
   return {
+    arrived,
     calls: calls.length,
     pattern,
     following: same.length,

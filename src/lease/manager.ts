@@ -319,8 +319,9 @@ export class LeaseManager {
 
   /**
    * Every lease, copied into one array at once: proportional to the table, so for tests and
-   * small tables only. The daemon's own passes over the table (reconciliation, the listing, a
-   * compaction) take `snapshots()` a piece at a time; requests use the indexed lookups below.
+   * small tables only. The daemon's own passes over the table go a lease at a time, without a
+   * copy of it (`snapshots()` for the listing and a compaction, `views()` for reconciliation);
+   * requests use the indexed lookups below.
    */
   list(): Lease[] {
     return Array.from(this.#entries.values(), (e) => e.snapshot());

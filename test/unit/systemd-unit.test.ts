@@ -77,14 +77,25 @@ describe('the unit environment the benchmarks give their daemon', () => {
   });
 
   it('reads Environment= as systemd does: several per line, quoted values, escapes, the last one winning', () => {
-    const unit = ['[Service]', 'Environment=A=1 B=2', `Environment="C=one two" 'D=x "y"' E="z\\"q" F=a\\ b`, 'Environment=A=3', 'EnvironmentFile=-/x'].join(
-      '\n',
-    );
-    expect(unitEnvironment(unit)).toEqual({ A: '3', B: '2', C: 'one two', D: 'x "y"', E: 'z"q', F: 'a b' });
+    const unit = [
+      '[Service]',
+      'Environment=A=1 B=2',
+      `Environment="C=one two" 'D=x "y"' E="z\\"q" F=a\\sb G=\\x41\\101`,
+      'Environment = A=3',
+      'EnvironmentFile=-/x',
+    ].join('\n');
+    expect(unitEnvironment(unit)).toEqual({ A: '3', B: '2', C: 'one two', D: 'x "y"', E: 'z"q', F: 'a b', G: 'AA' });
+  });
+
+  it('forgets every assignment before an empty Environment=', () => {
+    expect(unitEnvironment('Environment=A=1\nEnvironment=\nEnvironment=B=2')).toEqual({ B: '2' });
   });
 
   it('refuses what it cannot read rather than guessing', () => {
     expect(() => unitEnvironment('Environment="A=1')).toThrow(/unterminated " quote/);
     expect(() => unitEnvironment('Environment=novalue')).toThrow(/not NAME=value/);
+    expect(() => unitEnvironment('Environment=A=a\\ b')).toThrow(/escape systemd does not take/);
+    expect(() => unitEnvironment('Environment=A=%n')).toThrow(/specifier/);
+    expect(() => unitEnvironment('Environment=A=1 \\')).toThrow(/continues on the next line/);
   });
 });
