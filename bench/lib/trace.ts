@@ -4,6 +4,7 @@
  * split into the DHCP exchange, the lease table's write and the daemon's own work between.
  */
 import { readFile } from 'node:fs/promises';
+import { percentile } from './report.js';
 
 /** [ms since the epoch, step]: call, send, recv, write, written, reply. */
 export type TraceEvent = readonly [number, string];
@@ -27,11 +28,6 @@ export interface PhaseSteps {
 
 export async function readTrace(path: string): Promise<TraceEvent[]> {
   return JSON.parse(await readFile(path, 'utf8')) as TraceEvent[];
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 /**
@@ -72,7 +68,10 @@ export function phaseSteps(events: readonly TraceEvent[], from: number, to: numb
   const steps = first.slice(1).map((e, k) => ({
     from: (first[k] as TraceEvent)[1],
     to: e[1],
-    p50: median(same.map((seq) => (seq[k + 1] as TraceEvent)[0] - (seq[k] as TraceEvent)[0])),
+    p50: percentile(
+      same.map((seq) => (seq[k + 1] as TraceEvent)[0] - (seq[k] as TraceEvent)[0]),
+      0.5,
+    ),
   }));
   return {
     arrived,
@@ -80,6 +79,9 @@ export function phaseSteps(events: readonly TraceEvent[], from: number, to: numb
     pattern,
     following: same.length,
     steps,
-    total: median(same.map((seq) => (seq.at(-1) as TraceEvent)[0] - (seq[0] as TraceEvent)[0])),
+    total: percentile(
+      same.map((seq) => (seq.at(-1) as TraceEvent)[0] - (seq[0] as TraceEvent)[0]),
+      0.5,
+    ),
   };
 }
