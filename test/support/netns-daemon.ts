@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { callPlugin } from './plugin-client.js';
 import { BUILT_MAIN } from './plugin-process.js';
+import { stopWithin } from './process-stop.js';
 
 export interface NetnsDaemon {
   readonly process: ChildProcess;
@@ -16,7 +17,7 @@ export interface NetnsDaemon {
   log(): string;
   /** Resolves with the exit code (null when killed by a signal). */
   readonly exited: Promise<number | null>;
-  /** Sends `signal` (default SIGTERM) and waits for the exit. */
+  /** Sends `signal` (default SIGTERM) and waits for the exit; rejects (after SIGKILL) when a SIGTERM is not obeyed within the unit's stop timeout. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -50,8 +51,7 @@ export function spawnDaemon(o: NetnsDaemonOptions): NetnsDaemon {
     log: () => output,
     exited,
     stop(signal = 'SIGTERM') {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      return exited;
+      return stopWithin(proc, exited, { signal, log: () => output });
     },
   };
 }

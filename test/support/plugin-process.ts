@@ -1,6 +1,7 @@
 /** `oam-docker-ipam server` as a child process, ready once its socket answers. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { callPlugin } from './plugin-client.js';
+import { stopWithin } from './process-stop.js';
 
 export const BUILT_MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
 
@@ -8,7 +9,7 @@ export interface PluginProcess {
   readonly process: ChildProcess;
   /** Everything it wrote to stdout and stderr so far. */
   log(): string;
-  /** Sends `signal` and resolves with the exit code. */
+  /** Sends `signal` and resolves with the exit code; rejects (after SIGKILL) when a SIGTERM is not obeyed within the unit's stop timeout. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -41,8 +42,7 @@ export async function startPlugin(args: readonly string[], socketPath: string, o
     stop(signal = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
       const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-      proc.kill(signal);
-      return exited;
+      return stopWithin(proc, exited, { signal, log: () => output });
     },
   };
 }

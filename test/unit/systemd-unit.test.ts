@@ -8,6 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG_FILE, DEFAULT_DOCKER_SOCKET, DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR } from '../../src/config.js';
+import { STOP_GRACE_MS } from '../../src/daemon.js';
+import { UNIT_STOP_TIMEOUT_MS } from '../support/process-stop.js';
 import { unitEnvironment } from '../support/unit-environment.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -37,6 +39,14 @@ describe('the systemd unit', () => {
     expect(words('Before')).toContain('docker.service');
     // After= or Requires= on Docker would be an ordering cycle with Before=.
     for (const key of ['After', 'Requires', 'Wants', 'BindsTo']) expect(words(key), key).not.toContain('docker.service');
+  });
+
+  it("allows a stop the daemon's grace for plugin calls under way and more, and the tests stop it within the same bound", () => {
+    expect(one('KillSignal')).toBe('SIGTERM');
+    const timeoutMs = Number(one('TimeoutStopSec')) * 1000;
+    expect(timeoutMs).toBe(UNIT_STOP_TIMEOUT_MS);
+    // The grace, then reconciliation, renewals and the last records: seconds at most.
+    expect(timeoutMs).toBeGreaterThanOrEqual(2 * STOP_GRACE_MS);
   });
 
   it('reads the configuration file the daemon reads, and the repository ships it at that path', () => {
