@@ -47,6 +47,7 @@ mkdir -p "$stage/usr/bin"
 chmod 0755 "$exe"
 ln "$exe" "$stage/usr/bin/oam-docker-ipam"
 install -D -m 0644 systemd/oam-docker-ipam.service "$stage/usr/lib/systemd/system/oam-docker-ipam.service"
+install -D -m 0644 systemd/oam-docker-ipam.socket "$stage/usr/lib/systemd/system/oam-docker-ipam.socket"
 install -D -m 0644 etc/oam-docker-ipam/oam-docker-ipam.conf "$stage/etc/oam-docker-ipam/oam-docker-ipam.conf"
 install -D -m 0644 README.md "$doc/README.md"
 # docs/ as in the repository, so the README's links to docs/… work where it is installed.

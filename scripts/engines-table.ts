@@ -43,6 +43,7 @@ const SCENARIOS: Record<ScenarioId, string> = {
   'reconcile-dry-run': '`reconcile --dry-run`: lists, releases nothing',
   'reconcile-releases': "reconciliation frees exactly the removed containers' leases",
   'reconcile-dockerd-restart-in-flight': 'dockerd restarted during a RequestAddress: no lease Docker does not have',
+  'socket-activation-restart': 'socket held by systemd, plugin down 20 s: `docker rm -f` and `docker run` wait for it; release and lease done when it is back',
 };
 const SERVERS: readonly ServerName[] = ['isc', 'kea', 'dnsmasq'];
 const SERVER_LABEL: Record<ServerName, string> = { isc: 'ISC', kea: 'Kea', dnsmasq: 'dnsmasq' };

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-# rpm, binutils (strip), man-db, systemd (systemd-analyze): ./build-rpm.sh and its tests.
+# rpm, binutils (strip), man-db, systemd (systemd-analyze): ./build-rpm.sh and its tests;
+# systemd (systemd-socket-activate) also for the socket activation tests.
 for pkg in isc-dhcp-server kea-dhcp4-server dnsmasq kea-admin iproute2 busybox-static tcpdump docker.io rpm binutils man-db systemd; do
   have "$pkg" || need+=("$pkg")
 done

@@ -25,7 +25,8 @@ import { DockerEngine } from './docker/engine.js';
 import { closeEngine, openEngine, type EngineParts } from './engine.js';
 import { collectGarbage } from './heap.js';
 import { IpamDriver } from './ipam/driver.js';
-import { buildServer, stopServing } from './ipam/server.js';
+import { inspectActivatedSocket } from './ipam/activation.js';
+import { buildServer, listenOnFd, stopServing } from './ipam/server.js';
 import type { LeaseEvent } from './lease/events.js';
 import type { LeaseManager } from './lease/manager.js';
 import { JournalLeaseStore, type LeaseStore, type Loaded } from './lease/store.js';
@@ -47,7 +48,9 @@ export interface Daemon {
 export async function startDaemon(config: Config, log: Logger, options: { version?: string } = {}): Promise<Daemon> {
   if (config.listenAddr !== undefined) checkListenAddr(config.listenAddr, log);
   const socketPath = join(config.pluginDir, `${config.driverName}.sock`);
-  await refuseIfServing(socketPath);
+  // A socket systemd passed is ours by construction (connecting to it would only queue a call).
+  const activatedFd = await inspectActivatedSocket(process.env, process.pid, socketPath);
+  if (activatedFd === undefined) await refuseIfServing(socketPath);
 
   // One table per driver name: two instances (two DHCP servers) must never share one.
   // The journal; a version 1 table (one JSON document) found beside it is imported once.
@@ -148,20 +151,23 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
     }),
   );
   try {
-    await mkdir(config.pluginDir, { recursive: true, mode: 0o755 });
-    await removeStaleSocket(socketPath);
-    // Only root may talk to the plugin: it hands out addresses on the LAN. The socket is
-    // created under a umask that leaves it 0600 from the first instant (a chmod after listen
-    // alone would leave it connectable by anyone for a moment under a lax umask).
-    const umask = process.umask(0o177);
-    try {
-      // A deep accept queue: compose starting dozens of containers connects dozens of times at
-      // once, and a full queue makes connect() fail with EAGAIN (node's default is 511).
-      await app.listen({ path: socketPath, backlog: 4096 });
-    } finally {
-      process.umask(umask);
+    if (activatedFd !== undefined) {
+      // systemd's socket (checked root-only): calls that came while we started wait in its queue.
+      await listenOnFd(app, activatedFd, PLUGIN_BACKLOG);
+    } else {
+      await mkdir(config.pluginDir, { recursive: true, mode: 0o755 });
+      await removeStaleSocket(socketPath);
+      // Only root may talk to the plugin: it hands out addresses on the LAN. The socket is
+      // created under a umask that leaves it 0600 from the first instant (a chmod after listen
+      // alone would leave it connectable by anyone for a moment under a lax umask).
+      const umask = process.umask(0o177);
+      try {
+        await app.listen({ path: socketPath, backlog: PLUGIN_BACKLOG });
+      } finally {
+        process.umask(umask);
+      }
+      await chmod(socketPath, 0o600);
     }
-    await chmod(socketPath, 0o600);
     await monitoring.start();
   } catch (err) {
     await engine.close();
@@ -172,6 +178,7 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
   log.info(
     {
       socket: socketPath,
+      socketFromSystemd: activatedFd !== undefined,
       dhcpServer: config.dhcpServer,
       dhcp: engine.description,
       stateDir: config.stateDir,
@@ -209,6 +216,12 @@ function startReducerNudge(): ReducerNudge | undefined {
   return reducer;
 }
 
+/**
+ * The plugin socket's accept queue: compose starting dozens of containers connects dozens of
+ * times at once, and a full queue makes connect() fail with EAGAIN (Node's default is 511).
+ */
+export const PLUGIN_BACKLOG = 4096;
+
 /** Bound on the wait for plugin calls under way at a stop (systemd allows the whole stop 30 s). */
 export const STOP_GRACE_MS = 10_000;
 
@@ -237,7 +250,8 @@ export interface PluginParts {
  */
 export async function stopPlugin(p: PluginParts): Promise<void> {
   const { app, client, manager, store, log } = p;
-  // Node removes the socket file itself.
+  // Node removes the socket file it made itself; systemd's socket stays, and calls that come
+  // meanwhile wait in its queue for the next start.
   const { cutShort } = await stopServing(app, { clock: p.clock, graceMs: p.graceMs, onGraceExpired: () => client.close() });
   if (cutShort > 0) log.warn({ calls: cutShort, graceMs: p.graceMs }, 'plugin calls still waiting on DHCP at the stop were cut short');
   // Not before: fastify would keep accepting plugin connections meanwhile (and answer them 503,
@@ -286,7 +300,11 @@ async function refuseIfServing(path: string): Promise<void> {
     });
     s.once('error', () => resolve(false));
   });
-  if (live) throw new SocketError(`another process already serves ${path}; stop it first (or pick another --driver-name)`);
+  if (live) {
+    throw new SocketError(
+      `another process already serves ${path}, or systemd holds it (oam-docker-ipam.socket); stop it first (or pick another --driver-name)`,
+    );
+  }
 }
 
 async function removeStaleSocket(path: string): Promise<void> {

@@ -28,6 +28,23 @@ export async function buildServer(deps: { driver: IpamDriver; log: Logger }): Pr
   return app;
 }
 
+/**
+ * Serves on a listening socket systemd passed (activation.ts). fastify's listen() takes a path
+ * or a port only, and would read the address of a passed socket as a port's; the server it
+ * closes at app.close() is the same either way. `backlog` is given again because listen() on
+ * the passed socket sets it anew (Node's default is 511).
+ */
+export async function listenOnFd(app: FastifyInstance, fd: number, backlog: number): Promise<void> {
+  await app.ready();
+  await new Promise<void>((resolve, reject) => {
+    app.server.once('error', reject);
+    app.server.listen({ fd, backlog }, () => {
+      app.server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
 export interface StopServingOptions {
   clock: Clock;
   /** How long calls under way may take to finish. */

@@ -5,6 +5,7 @@
  */
 import { describeEngine } from '../support/docker-engines.js';
 import { resultRecorder } from '../support/docker-results.js';
+import { activationSuite } from './engine-activation.js';
 import { basicSuite } from './engine-basic.js';
 import { composeSuite } from './engine-compose.js';
 import { networksSuite } from './engine-networks.js';
@@ -24,4 +25,5 @@ describeEngine('docker20', 'Docker 20.10 end to end', (engine) => {
   zeroConfigSuite(engine, rec);
   composeSuite(engine, rec);
   reconcileSuite(engine, rec);
+  activationSuite(engine, rec);
 });

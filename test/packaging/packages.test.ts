@@ -1,7 +1,7 @@
 /**
  * The packages ./build-rpm.sh makes (dist/packages/): what the RPM and the .deb list, that both
  * carry the executable that was built, a man page groff renders without warnings, and the .deb
- * installed on this machine with dpkg -i, run, checked by systemd-analyze, removed with dpkg -r
+ * installed on this machine with dpkg -i, run, its units checked by systemd-analyze, removed with dpkg -r
  * (the configuration file stays) and purged, leaving the machine as it was found.
  */
 import { execFile } from 'node:child_process';
@@ -19,6 +19,7 @@ const SEA = join(ROOT, 'dist/sea/oam-docker-ipam');
 const PACKAGE = 'oam-docker-ipam';
 const CONF = '/etc/oam-docker-ipam/oam-docker-ipam.conf';
 const UNIT = '/usr/lib/systemd/system/oam-docker-ipam.service';
+const SOCKET_UNIT = '/usr/lib/systemd/system/oam-docker-ipam.socket';
 const DOC = '/usr/share/doc/oam-docker-ipam';
 
 interface Run {
@@ -52,6 +53,7 @@ function expectedFiles(): string[] {
   return [
     '/usr/bin/oam-docker-ipam',
     UNIT,
+    SOCKET_UNIT,
     CONF,
     '/usr/share/man/man1/oam-docker-ipam.1.gz',
     `${DOC}/README.md`,
@@ -67,9 +69,11 @@ const FOOTPRINT = [
   '/etc/oam-docker-ipam',
   DOC,
   UNIT,
+  SOCKET_UNIT,
   '/usr/share/man/man1/oam-docker-ipam.1.gz',
   '/var/lib/oam-docker-ipam',
   '/etc/systemd/system/multi-user.target.wants/oam-docker-ipam.service',
+  '/etc/systemd/system/sockets.target.wants/oam-docker-ipam.socket',
 ];
 
 async function dpkgStatus(): Promise<string> {
@@ -196,9 +200,10 @@ describeLab(
         expect(man.stdout).toContain('OAM-DOCKER-IPAM(1)');
       });
 
-      it("the installed unit is the repository's, passes systemd-analyze verify, with a low exposure level", async () => {
+      it("the installed units are the repository's, pass systemd-analyze verify, the service with a low exposure level", async () => {
         expect(await readFile(UNIT, 'utf8')).toBe(await readFile(join(ROOT, 'systemd/oam-docker-ipam.service'), 'utf8'));
-        expect(await sh('systemd-analyze', ['verify', UNIT])).toEqual({ code: 0, stdout: '', stderr: '' });
+        expect(await readFile(SOCKET_UNIT, 'utf8')).toBe(await readFile(join(ROOT, 'systemd/oam-docker-ipam.socket'), 'utf8'));
+        expect(await sh('systemd-analyze', ['verify', UNIT, SOCKET_UNIT])).toEqual({ code: 0, stdout: '', stderr: '' });
         const security = await sh('systemd-analyze', ['security', '--offline=yes', '--threshold=25', UNIT]);
         const overall = /Overall exposure level for \S+: ([\d.]+)/.exec(security.stdout)?.[1];
         expect(security.code, `exposure ${overall ?? '?'}:\n${security.stdout}`).toBe(0);

@@ -38,7 +38,8 @@ export type ScenarioId =
   | 'reconcile-docker-unreachable'
   | 'reconcile-dry-run'
   | 'reconcile-releases'
-  | 'reconcile-dockerd-restart-in-flight';
+  | 'reconcile-dockerd-restart-in-flight'
+  | 'socket-activation-restart';
 
 export type ServerName = 'isc' | 'kea' | 'dnsmasq';
 

@@ -7,8 +7,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG_FILE, DEFAULT_DOCKER_SOCKET, DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR } from '../../src/config.js';
-import { STOP_GRACE_MS } from '../../src/daemon.js';
+import { DEFAULT_CONFIG_FILE, DEFAULT_DOCKER_SOCKET, DEFAULT_DRIVER_NAME, DEFAULT_PLUGIN_DIR, DEFAULT_STATE_DIR } from '../../src/config.js';
+import { PLUGIN_BACKLOG, STOP_GRACE_MS } from '../../src/daemon.js';
 import { UNIT_STOP_TIMEOUT_MS } from '../support/process-stop.js';
 import { unitEnvironment } from '../support/unit-environment.js';
 
@@ -78,6 +78,23 @@ describe('the systemd unit', () => {
     expect(unit.has('MemoryDenyWriteExecute')).toBe(false);
     // A refused system call fails with EPERM instead of killing the daemon.
     expect(one('SystemCallErrorNumber')).toBe('EPERM');
+  });
+});
+
+describe('the systemd socket unit', () => {
+  const socket = parseUnit(readFileSync(join(ROOT, 'systemd/oam-docker-ipam.socket'), 'utf8'));
+  const service = parseUnit(readFileSync(join(ROOT, 'systemd/oam-docker-ipam.service'), 'utf8'));
+
+  it('holds the socket where Docker looks for the default driver, root-only, and comes with the service', () => {
+    expect(socket.get('ListenStream')).toEqual([join(DEFAULT_PLUGIN_DIR, `${DEFAULT_DRIVER_NAME}.sock`)]);
+    // The daemon refuses a socket others may connect to; systemd's default is 0666.
+    expect(socket.get('SocketMode')).toEqual(['0600']);
+    expect(socket.get('SocketUser')).toBeUndefined();
+    expect(socket.get('Backlog')).toEqual([String(PLUGIN_BACKLOG)]);
+    // Accept=yes would start one daemon per connection.
+    expect(socket.get('Accept') ?? ['no']).toEqual(['no']);
+    expect(socket.get('Before')).toEqual(['docker.service']);
+    expect(service.get('Also')).toEqual(['oam-docker-ipam.socket']);
   });
 });
 
