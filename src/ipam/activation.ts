@@ -116,8 +116,13 @@ export async function inspectActivatedSocket(env: Record<string, string | undefi
     if (inode !== undefined) entry = unixSocketEntry(await readFile('/proc/net/unix', 'utf8'), inode);
   }
   const fd = checkActivatedSocket(fds, entry, expectedPath);
+  // /proc/net/unix keeps the path a socket was bound to even once its file is gone: a daemon
+  // that bound the socket itself and stopped after systemd took the path over removes it.
   const file = await stat(expectedPath).catch((err: unknown) => {
-    throw new ActivationError(`the passed socket's file ${expectedPath} cannot be read: ${(err as Error).message}`, { cause: err });
+    throw new ActivationError(
+      `the passed socket's file ${expectedPath} cannot be read (${(err as Error).message}), so Docker cannot reach it: with the service stopped, restart oam-docker-ipam.socket`,
+      { cause: err },
+    );
   });
   checkRootOnly(expectedPath, file);
   return fd;

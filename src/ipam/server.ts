@@ -31,14 +31,15 @@ export async function buildServer(deps: { driver: IpamDriver; log: Logger }): Pr
 /**
  * Serves on a listening socket systemd passed (activation.ts). fastify's listen() takes a path
  * or a port only, and would read the address of a passed socket as a port's; the server it
- * closes at app.close() is the same either way. `backlog` is given again because listen() on
- * the passed socket sets it anew (Node's default is 511).
+ * closes at app.close() is the same either way. listen() on the passed socket sets its backlog
+ * anew, for systemd's copy too: `backlog` goes as an argument, since Node ignores a `backlog`
+ * beside `fd` in the options and would set 511.
  */
 export async function listenOnFd(app: FastifyInstance, fd: number, backlog: number): Promise<void> {
   await app.ready();
   await new Promise<void>((resolve, reject) => {
     app.server.once('error', reject);
-    app.server.listen({ fd, backlog }, () => {
+    app.server.listen({ fd }, backlog, () => {
       app.server.off('error', reject);
       resolve();
     });

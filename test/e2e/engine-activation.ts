@@ -50,6 +50,10 @@ export function activationSuite(engine: () => DockerEngine, rec: Recorder): void
     }, 90_000);
 
     afterAll(async () => {
+      // A scenario that failed while the daemon was down: Docker's removals below would wait in
+      // the socket for it (the test holder, unlike systemd, starts it only when asked).
+      if (held !== undefined && !held.running())
+        await held.start().catch((err: unknown) => console.warn(`[${engine().id}] plugin start in cleanup: ${String(err)}`));
       await engine()
         .removeByPrefix(prefix)
         .catch((err: unknown) => console.warn(`[${engine().id}] cleanup of ${prefix}: ${String(err)}`));

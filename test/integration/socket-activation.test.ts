@@ -13,9 +13,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type ActivatedPlugin, holdPluginSocket } from '../support/activated-plugin.js';
 import { expectEventually } from '../support/eventually.js';
+import { PLUGIN_BACKLOG } from '../../src/daemon.js';
 import { createLab, type Lab } from '../support/lab/netns.js';
 import { describeLab } from '../support/lab/prereqs.js';
 import { createServer, waitForLease, type DhcpServerFixture } from '../support/lab/servers.js';
+import { run } from '../support/lab/shell.js';
 import { callPlugin, type PluginReply } from '../support/plugin-client.js';
 import { BUILT_MAIN } from '../support/plugin-process.js';
 
@@ -80,13 +82,18 @@ describeLab(
     });
 
     it('a call made before the daemon runs waits in the socket and is answered once it has started', async () => {
+      const before = await stat(sock());
       const early = callPlugin(sock(), 'IpamDriver.GetCapabilities');
       expect(await pendingAfter(early, 1_000)).toBe(true);
       await plugin?.start();
       expect(await early).toEqual({ status: 200, body: { RequiresMACAddress: true, RequiresRequestReplay: false } });
       expect(plugin?.log()).toContain('"socketFromSystemd":true');
-      // systemd's socket, as it made it: root-only, not replaced.
-      expect((await stat(sock())).mode & 0o777).toBe(0o600);
+      // systemd's socket, as it made it: the same file, root-only, and its queue as deep as the
+      // daemon's own would be (listen() on the passed socket sets it for systemd's copy too).
+      const after = await stat(sock());
+      expect([after.ino, after.mode & 0o777]).toEqual([before.ino, 0o600]);
+      const listening = (await run('ss', ['-xlnH', 'src', sock()])).stdout.trim().split(/\s+/);
+      expect(listening[3], listening.join(' ')).toBe(String(PLUGIN_BACKLOG));
     });
 
     it('across a restart: a ReleaseAddress made while no daemon runs waits, and the next start releases the lease', async () => {
@@ -127,13 +134,19 @@ describeLab(
       }
     });
 
-    it('refuses a passed socket others may connect to', async () => {
+    it('refuses a passed socket others may connect to, or whose file is gone', async () => {
       const path = join(plugins(), 'd4dsopen.sock');
       const open = await holdPluginSocket(path, args('d4dsopen'));
       try {
         await chmod(path, 0o666);
         expect(await open.startAndWaitForExit()).toBe('1');
         expect(open.log()).toContain(`the plugin socket ${path} is mode 0666 owned by uid 0: others could take addresses from it; set SocketMode=0600`);
+        // What a daemon that bound the socket itself leaves when it stops after systemd took the
+        // path over: a listening socket Docker cannot find.
+        await rm(path);
+        expect(await open.startAndWaitForExit()).toBe('1');
+        expect(open.log()).toContain(`the passed socket's file ${path} cannot be read (ENOENT`);
+        expect(open.log()).toContain('with the service stopped, restart oam-docker-ipam.socket');
       } finally {
         await open.close();
       }

@@ -63,6 +63,9 @@ function expectedFiles(): string[] {
   ].sort();
 }
 
+/** What `systemctl enable` of both units creates. */
+const ENABLED = ['/etc/systemd/system/multi-user.target.wants/oam-docker-ipam.service', '/etc/systemd/system/sockets.target.wants/oam-docker-ipam.socket'];
+
 /** What the install test may create; each must be as it was before once the package is purged. */
 const FOOTPRINT = [
   '/usr/bin/oam-docker-ipam',
@@ -72,8 +75,7 @@ const FOOTPRINT = [
   SOCKET_UNIT,
   '/usr/share/man/man1/oam-docker-ipam.1.gz',
   '/var/lib/oam-docker-ipam',
-  '/etc/systemd/system/multi-user.target.wants/oam-docker-ipam.service',
-  '/etc/systemd/system/sockets.target.wants/oam-docker-ipam.socket',
+  ...ENABLED,
 ];
 
 async function dpkgStatus(): Promise<string> {
@@ -210,10 +212,17 @@ describeLab(
         expect(Number(overall)).toBeLessThanOrEqual(2.5);
       });
 
-      it('dpkg -r removes everything but the configuration file, which keeps its changes', async () => {
+      it('systemctl enable by name enables the socket and the service (offline: the symlinks)', async () => {
+        // Works without systemd running: only the symlinks.
+        await ok('systemctl', ['enable', 'oam-docker-ipam.socket', 'oam-docker-ipam.service']);
+        for (const link of ENABLED) expect(existsSync(link), link).toBe(true);
+      });
+
+      it('dpkg -r disables both units and removes everything but the configuration file, which keeps its changes', async () => {
         await appendFile(CONF, 'DHCP_SERVER=192.0.2.1\n');
         const edited = await readFile(CONF, 'utf8');
         await ok('dpkg', ['-r', PACKAGE]);
+        for (const link of ENABLED) expect(existsSync(link), link).toBe(false);
         expect(await dpkgStatus()).toBe('deinstall ok config-files');
         for (const f of expectedFiles().filter((p) => p !== CONF)) expect(existsSync(f), f).toBe(false);
         expect(await readFile(CONF, 'utf8')).toBe(edited);

@@ -20,10 +20,12 @@ export interface ActivatedPlugin {
   readonly socketPath: string;
   /** Starts the daemon on the held socket; resolves with its pid once it answers Plugin.Activate. */
   start(timeoutMs?: number): Promise<number>;
-  /** SIGTERM to the daemon; resolves with its exit code (or signal), the socket still held. */
+  /** SIGTERM to the daemon; resolves with its exit code (or signal), the socket still held; past the unit's stop timeout it is killed and this rejects. */
   stop(): Promise<string>;
   /** Starts the daemon without waiting for it to answer; resolves with the next exit (code or signal). */
   startAndWaitForExit(timeoutMs?: number): Promise<string>;
+  /** Whether a daemon runs now. */
+  running(): boolean;
   /** The daemons' output so far. */
   log(): string;
   /** Stops a running daemon and the holder; removes the socket file. */
@@ -31,28 +33,33 @@ export interface ActivatedPlugin {
 }
 
 /**
- * Binds `socketPath` (mode 0600, as the socket unit does) through systemd-socket-activate. The holder starts on the
- * first connection to the socket, as systemd-socket-activate does; `start` makes it.
+ * Binds `socketPath` (mode 0600, as the socket unit does) through systemd-socket-activate. The
+ * holder starts on the first connection to the socket, as systemd-socket-activate does; `start`
+ * makes it.
  */
 export async function holdPluginSocket(socketPath: string, daemonArgs: readonly string[]): Promise<ActivatedPlugin> {
   await rm(socketPath, { force: true });
   const proc = spawn(
     'systemd-socket-activate',
     ['-l', socketPath, `--fdname=${SOCKET_FD_NAME}`, process.execPath, HOLDER, process.execPath, BUILT_MAIN, ...daemonArgs, 'server'],
-    {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    },
+    { stdio: ['pipe', 'pipe', 'pipe'] },
   );
+  let spawnError: Error | undefined;
+  proc.once('error', (err) => (spawnError = err));
   let output = '';
   proc.stderr?.on('data', (c: Buffer) => (output += c.toString()));
-  const gone = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const gone = new Promise<void>((resolve) => proc.once('close', () => resolve()));
   const lines: string[] = [];
   let holderRan = false;
+  /** The daemon's pid while one runs. */
+  let pid: number | undefined;
   const waiting: Array<() => void> = [];
   if (proc.stdout !== null) {
     createInterface({ input: proc.stdout }).on('line', (line) => {
-      lines.push(line);
       holderRan = true;
+      if (line.startsWith('started ')) pid = Number(line.slice('started '.length));
+      if (line.startsWith('exited ')) pid = undefined;
+      lines.push(line);
       for (const wake of waiting.splice(0)) wake();
     });
   }
@@ -67,15 +74,25 @@ export async function holdPluginSocket(socketPath: string, daemonArgs: readonly 
       await Promise.race([new Promise<void>((resolve) => waiting.push(resolve)), sleep(left)]);
     }
   }
+  const killDaemon = (): void => {
+    if (pid === undefined) return;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  };
   const deadline = Date.now() + 5_000;
   while (!existsSync(socketPath)) {
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`systemd-socket-activate did not bind ${socketPath}:\n${output}`);
+    if (spawnError !== undefined || proc.exitCode !== null || Date.now() > deadline) {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+      throw new Error(`systemd-socket-activate did not bind ${socketPath}: ${spawnError?.message ?? ''}\n${output}`);
+    }
     await sleep(20);
   }
   // What the socket unit's SocketMode=0600 makes of it (systemd-socket-activate leaves it 0644).
   await chmod(socketPath, 0o600);
-  let pid: number | undefined;
-  const self: ActivatedPlugin = {
+  return {
     socketPath,
     async start(timeoutMs = 15_000) {
       proc.stdin?.write('start\n');
@@ -83,8 +100,7 @@ export async function holdPluginSocket(socketPath: string, daemonArgs: readonly 
       // socket's queue until the daemon answers it.
       const answered = await Promise.race([callPlugin(socketPath, 'Plugin.Activate').then(() => true), sleep(timeoutMs).then(() => false)]);
       if (!answered) throw new Error(`the daemon did not answer on ${socketPath} within ${timeoutMs} ms:\n${output.slice(-4000)}`);
-      pid = Number(await next('started ', 1_000));
-      return pid;
+      return Number(await next('started ', 1_000));
     },
     async startAndWaitForExit(timeoutMs = 15_000) {
       proc.stdin?.write('start\n');
@@ -93,9 +109,17 @@ export async function holdPluginSocket(socketPath: string, daemonArgs: readonly 
       await next('started ', timeoutMs);
       return next('exited ', timeoutMs);
     },
+    running: () => pid !== undefined,
     async stop() {
       proc.stdin?.write('stop\n');
-      return next('exited ', UNIT_STOP_TIMEOUT_MS);
+      try {
+        return await next('exited ', UNIT_STOP_TIMEOUT_MS);
+      } catch (err) {
+        // As systemd would at TimeoutStopSec: killed, and the stop is a failure.
+        killDaemon();
+        await next('exited ', 5_000).catch(() => undefined);
+        throw err;
+      }
     },
     log: () => output,
     async close() {
@@ -103,18 +127,11 @@ export async function holdPluginSocket(socketPath: string, daemonArgs: readonly 
       // Without a connection ever, systemd-socket-activate is still waiting for one: nothing runs.
       const ended = holderRan && (await Promise.race([gone.then(() => true), sleep(UNIT_STOP_TIMEOUT_MS).then(() => false)]));
       if (!ended) {
-        if (pid !== undefined) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // Already gone.
-          }
-        }
+        killDaemon();
         if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
         await gone;
       }
       await rm(socketPath, { force: true });
     },
   };
-  return self;
 }

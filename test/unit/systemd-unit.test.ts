@@ -85,7 +85,7 @@ describe('the systemd socket unit', () => {
   const socket = parseUnit(readFileSync(join(ROOT, 'systemd/oam-docker-ipam.socket'), 'utf8'));
   const service = parseUnit(readFileSync(join(ROOT, 'systemd/oam-docker-ipam.service'), 'utf8'));
 
-  it('holds the socket where Docker looks for the default driver, root-only, and comes with the service', () => {
+  it('holds the socket where Docker looks for the default driver, root-only, and only when enabled by name', () => {
     expect(socket.get('ListenStream')).toEqual([join(DEFAULT_PLUGIN_DIR, `${DEFAULT_DRIVER_NAME}.sock`)]);
     // The daemon refuses a socket others may connect to; systemd's default is 0666.
     expect(socket.get('SocketMode')).toEqual(['0600']);
@@ -94,7 +94,10 @@ describe('the systemd socket unit', () => {
     // Accept=yes would start one daemon per connection.
     expect(socket.get('Accept') ?? ['no']).toEqual(['no']);
     expect(socket.get('Before')).toEqual(['docker.service']);
-    expect(service.get('Also')).toEqual(['oam-docker-ipam.socket']);
+    // Opt-in: Also= would enable it with the service, and a DRIVER_NAME other than the socket's
+    // would then stop the daemon at the next boot.
+    expect(service.get('Also')).toBeUndefined();
+    expect(socket.get('RemoveOnStop')).toEqual(['yes']);
   });
 });
 
