@@ -185,7 +185,13 @@ describe('admin paths', () => {
 
   it('serves the status, and only when given one', async () => {
     const clock = new FakeClock(T0);
-    const monitoring = new Monitoring({ config: { dhcpServer: '10.9.0.254', metrics: undefined } as Config, clock, version: '9.9.9', log: testLog() });
+    const monitoring = new Monitoring({
+      config: { dhcpServer: '10.9.0.254', metrics: undefined } as Config,
+      clock,
+      version: '9.9.9',
+      log: testLog(),
+      pluginSocket: { path: '/run/docker/plugins/d4d.sock', fromSystemd: true },
+    });
     monitoring.bind({
       countByState: () => ({ SELECTING: 0, REQUESTING: 0, BOUND: 3, RENEWING: 1, REBINDING: 0, EXPIRED: 0, REBOOTING: 0, RELEASED: 0 }),
       stats: {} as never,
@@ -204,6 +210,7 @@ describe('admin paths', () => {
       Leases: { SELECTING: 0, REQUESTING: 0, BOUND: 3, RENEWING: 1, REBINDING: 0, EXPIRED: 0, REBOOTING: 0 },
       LastMinute: { Acquisitions: 0, Renewals: 0, Releases: 0, Failures: 0 },
       LastErrors: [],
+      PluginSocket: { Path: '/run/docker/plugins/d4d.sock', FromSystemd: true },
     });
     const { a: without } = await app();
     expect((await without.inject({ method: 'POST', url: '/d4d.Status' })).statusCode).toBe(404);

@@ -74,6 +74,8 @@ export interface AdminStatusReply {
   LastMinute: { Acquisitions: number; Renewals: number; Releases: number; Failures: number };
   /** Newest last. */
   LastErrors: Array<{ At: string; Source: string; Message: string; Ip?: string; Mac?: string }>;
+  /** Where Docker reaches the plugin; FromSystemd: the socket unit holds it. (Absent from daemons before it.) */
+  PluginSocket?: { Path: string; FromSystemd: boolean };
 }
 
 /** A lease reconciliation released, would release, or keeps for the grace. */
@@ -269,6 +271,7 @@ export function statusReply(s: DaemonStatus): AdminStatusReply {
       ...(e.ip === undefined ? {} : { Ip: e.ip }),
       ...(e.mac === undefined ? {} : { Mac: e.mac }),
     })),
+    ...(s.pluginSocket === undefined ? {} : { PluginSocket: { Path: s.pluginSocket.path, FromSystemd: s.pluginSocket.fromSystemd } }),
   };
 }
 

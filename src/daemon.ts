@@ -60,7 +60,13 @@ export async function startDaemon(config: Config, log: Logger, options: { versio
     log: log.child({ component: 'store' }),
   });
   // Status, last errors and (with METRICS_ADDR) metrics: observers only, nothing on the request path scans.
-  const monitoring = new Monitoring({ config, clock: systemClock, version: options.version ?? 'unknown', log });
+  const monitoring = new Monitoring({
+    config,
+    clock: systemClock,
+    version: options.version ?? 'unknown',
+    log,
+    pluginSocket: { path: socketPath, fromSystemd: activatedFd !== undefined },
+  });
   // Direct mode: UDP/68; relay mode: RELAY_ADDR:67 (dhcp-mode.ts).
   const engine = await openEngine({
     socket: { config, onSocketError: (err) => log.error({ err }, 'DHCP socket error') },

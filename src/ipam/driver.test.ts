@@ -13,7 +13,7 @@ import { DhcpClient } from '../dhcp/client.js';
 import { MessageType, OptionCode } from '../dhcp/codec/option-codes.js';
 import { clientIdForMac } from '../dhcp/messages.js';
 import { getIPv4, getUint8 } from '../dhcp/codec/options.js';
-import { AddressUnavailableError } from '../dhcp/errors.js';
+import { AddressUnavailableError, ClientClosedError } from '../dhcp/errors.js';
 import { StoreError } from '../lease/store.js';
 import { LeaseManager } from '../lease/manager.js';
 import { CallerGoneError, IpamDriver, type DockerView } from './driver.js';
@@ -259,5 +259,33 @@ describe('the offered address on disk while the server answers', () => {
     await expect(ask(MAC)).rejects.toThrow(StoreError);
     expect(manager.list()).toEqual([]);
     expect(releases(server)).toBe(1);
+  });
+});
+
+describe('a release and its record', () => {
+  const type = (p: { options: Parameters<typeof getUint8>[0] }): number | undefined => getUint8(p.options, OptionCode.MessageType);
+
+  it('records the release before the RELEASE goes out: the server may lease the address to another endpoint at once, whose record must come after', async () => {
+    const { server, store, driver, PoolID, ask } = await setup('mac');
+    const ip = (await ask('02:00:00:00:00:01')).Address.split('/')[0] as string;
+    const answer = server.handler;
+    let atRelease: Array<[string, string]> | undefined;
+    server.handler = (p) => {
+      if (type(p) === MessageType.Release) atRelease = [...store.records];
+      return answer?.(p);
+    };
+    await driver.releaseAddress({ PoolID, Address: ip });
+    expect(atRelease?.at(-1)?.[0]).toBe('delete');
+    expect(store.lastSaved()).toEqual([]);
+  });
+
+  it('a RELEASE a stop cuts off: the lease is kept, in the table and in its record', async () => {
+    const { server, store, driver, client, manager, PoolID, ask } = await setup('mac');
+    const ip = (await ask('02:00:00:00:00:01')).Address.split('/')[0] as string;
+    client.close();
+    await expect(driver.releaseAddress({ PoolID, Address: ip })).rejects.toThrow(ClientClosedError);
+    expect(releases(server)).toBe(0);
+    expect(manager.list().map((l) => l.ip)).toEqual([ip]);
+    expect(store.lastSaved().map(([, savedIp]) => savedIp)).toEqual([ip]);
   });
 });

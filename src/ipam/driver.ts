@@ -28,7 +28,7 @@ import { DaemonError } from '../errors.js';
 import { NoResponseError } from '../dhcp/errors.js';
 import type { Lease } from '../lease/lease.js';
 import { poolOf, type LeaseManager } from '../lease/manager.js';
-import type { LeaseStore, PoolRecord } from '../lease/store.js';
+import { StoreError, type LeaseStore, type PoolRecord } from '../lease/store.js';
 import { LEASES_PER_TURN, nextTurn } from '../turn.js';
 import type { HeldLease } from './reconcile.js';
 import { inSubnet, maskToPrefix, numberToIPv4, parseCidr, parsePoolId, parsePoolOptions, poolCidr, poolId, type Pool } from './pool.js';
@@ -372,8 +372,10 @@ export class IpamDriver {
       }
     } catch (err) {
       // An address we cannot remember across a restart is an address we might hand out twice.
-      await this.#o.manager.release(id);
-      await this.#o.store.delete(id).catch(() => undefined);
+      // (The journal has just failed: its record of the release may fail too.)
+      await this.#releaseAndSave(id).catch((e: unknown) => {
+        if (!(e instanceof StoreError)) throw e;
+      });
       throw err;
     }
     if (signal?.aborted === true) await this.#giveBack(id, ctx);
@@ -439,9 +441,32 @@ export class IpamDriver {
     await this.#o.store.setPools([...this.#pools.entries()].map(([id, st]) => ({ id, reserved: [...st.reserved] })));
   }
 
+  /**
+   * Releases lease `id` and records that it is gone. The record is queued in the turn the
+   * RELEASE goes out in, just before it, not once it is out: the server may lease the address
+   * to another endpoint at once, and that endpoint's record (its offer, recorded before its
+   * ACK) must not reach the journal first. Replayed after a crash, the old holder's lease,
+   * acknowledged, would keep the address over the new one's offer, whose container uses it.
+   * The RELEASE leaves before the record's write can end: a crash in between leaves the lease
+   * in the journal, and reconciliation releases it after the next start, as before.
+   */
   async #releaseAndSave(id: string, priority: Priority = Priority.Docker): Promise<void> {
-    await this.#o.manager.release(id, { priority });
-    await this.#o.store.delete(id);
+    let deleting: Promise<void> | undefined;
+    const beforeSend = (): void => {
+      deleting = this.#o.store.delete(id);
+      // Awaited once the RELEASE is out; a failure is reported there.
+      deleting.catch(() => undefined);
+    };
+    try {
+      await this.#o.manager.release(id, { priority, beforeSend });
+    } catch (err) {
+      // The RELEASE did not go out (a stop cut it off): the manager keeps the lease, and the
+      // journal must list it again for the next start to resume it.
+      const kept = this.#o.manager.get(id);
+      if (deleting !== undefined && kept !== undefined) await this.#o.store.put(kept).catch(() => undefined);
+      throw err;
+    }
+    await (deleting ?? this.#o.store.delete(id));
   }
 
   /** The pool of a PoolID, rebuilt from the ID itself after a restart. */

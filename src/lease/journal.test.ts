@@ -58,6 +58,11 @@ const journals: Record<string, Buffer> = {
   // The order of the latest records decides: lease 1's last record comes after lease 2's.
   'two holders, the first recorded again': lines(header, encodePut(lease(1)), encodePut(lease(2, '192.0.2.1')), encodePut({ ...lease(1), expiresAt: 602_000 })),
   'two holders, the first gone to another address': lines(header, encodePut(lease(1)), encodePut(lease(2, '192.0.2.1')), encodePut(lease(1, '192.0.2.9'))),
+  // The kill -9 soak's case: an offer recorded while its REQUEST was out, then the lease the
+  // server acknowledged to another client for the same address.
+  'an offer, then the acknowledged holder': lines(header, encodePut({ ...lease(1), state: 'REBOOTING' }), encodePut(lease(2, '192.0.2.1'))),
+  'the acknowledged holder, then an offer': lines(header, encodePut(lease(1)), encodePut({ ...lease(2, '192.0.2.1'), state: 'REBOOTING' })),
+  'two offers': lines(header, encodePut({ ...lease(1), state: 'REBOOTING' }), encodePut({ ...lease(2, '192.0.2.1'), state: 'REBOOTING' })),
   'deleted and put again': lines(header, encodePut(lease(1)), encodePut(lease(2)), encodeDelete(lease(1).id), encodePut(lease(3)), encodePut(lease(1))),
 };
 
@@ -100,10 +105,27 @@ describe('JournalReader', () => {
     expect(damage).toMatchObject({ tornTail: undefined, problems: ['record 3: checksum mismatch'] });
     expect(damage?.leases.map((l) => l.id)).toEqual([lease(1).id, lease(3).id]);
     expect(all['damage, then a torn end']).toMatchObject({ tornTail: 'last record (line 3, 30 bytes) incomplete', problems: ['record 2: checksum mismatch'] });
-    expect(all['two holders of one address']?.problems).toEqual([`lease ${lease(2).id}: 192.0.2.1 is also held by ${lease(1).id}`]);
-    expect(all['two holders, the first recorded again']).toMatchObject({
+    // Both acknowledged: the later record keeps the address (the server gave it again).
+    expect(all['two holders of one address']).toMatchObject({
       problems: [`lease ${lease(1).id}: 192.0.2.1 is also held by ${lease(2).id}`],
       leases: [lease(2, '192.0.2.1')],
+    });
+    expect(all['two holders, the first recorded again']).toMatchObject({
+      problems: [`lease ${lease(2).id}: 192.0.2.1 is also held by ${lease(1).id}`],
+      leases: [{ ...lease(1), expiresAt: 602_000 }],
+    });
+    // An acknowledged lease beats an offer, whichever came first; of two offers, the first.
+    expect(all['an offer, then the acknowledged holder']).toMatchObject({
+      problems: [`lease ${lease(1).id}: 192.0.2.1 is also held by ${lease(2).id}`],
+      leases: [lease(2, '192.0.2.1')],
+    });
+    expect(all['the acknowledged holder, then an offer']).toMatchObject({
+      problems: [`lease ${lease(2).id}: 192.0.2.1 is also held by ${lease(1).id}`],
+      leases: [lease(1)],
+    });
+    expect(all['two offers']).toMatchObject({
+      problems: [`lease ${lease(2).id}: 192.0.2.1 is also held by ${lease(1).id}`],
+      leases: [{ ...lease(1), state: 'REBOOTING' }],
     });
     expect(all['two holders, the first gone to another address']).toMatchObject({ problems: [], leases: [lease(2, '192.0.2.1'), lease(1, '192.0.2.9')] });
     expect(all['deleted and put again']?.leases.map((l) => l.id)).toEqual([lease(2).id, lease(3).id, lease(1).id]);

@@ -15,6 +15,7 @@
  */
 import * as zlib from 'node:zlib';
 import type { Lease } from './lease.js';
+import type { LeaseState } from './state.js';
 import { decodePoolRecord, decodeStoredLease, encodeStoredLease, isObject, STORE_FORMAT, type PoolRecord } from './lease-codec.js';
 
 /** Version 2 of the `d4d-leases` format: the journal (version 1 was one JSON document). */
@@ -82,8 +83,8 @@ export interface ReplayTable extends LiveLeases {
   put(lease: Lease): void;
   delete(id: string): void;
   /**
-   * The table has been read whole: one address, one holder. A lease naming an address that one
-   * earlier in the order holds is dropped, and said why, as a problem.
+   * The table has been read whole: one address, one holder. Of two leases naming one address,
+   * the one `laterKeepsAddress` does not pick is dropped, and said why, as a problem.
    */
   settle(): string[];
 }
@@ -124,12 +125,17 @@ export class LeaseMap implements ReplayTable {
 
   settle(): string[] {
     const problems: string[] = [];
-    const holder = new Map<string, string>();
+    const holder = new Map<string, Lease>();
     for (const lease of this.#leases.values()) {
       const owner = holder.get(lease.ip);
-      if (owner === undefined) holder.set(lease.ip, lease.id);
-      else {
-        problems.push(addressTaken(lease.id, lease.ip, owner));
+      if (owner === undefined) {
+        holder.set(lease.ip, lease);
+      } else if (laterKeepsAddress(owner.state, lease.state)) {
+        problems.push(addressTaken(owner.id, owner.ip, lease.id));
+        this.#leases.delete(owner.id);
+        holder.set(lease.ip, lease);
+      } else {
+        problems.push(addressTaken(lease.id, lease.ip, owner.id));
         this.#leases.delete(lease.id);
       }
     }
@@ -139,6 +145,27 @@ export class LeaseMap implements ReplayTable {
 
 /** The problem `settle` reports for a lease whose address another holds. */
 export const addressTaken = (id: string, ip: string, owner: string): string => `lease ${id}: ${ip} is also held by ${owner}`;
+
+/** The server acknowledged the lease: not an offer recorded before its ACK, nor one that lapsed. */
+const confirmed = (state: LeaseState): boolean => state === 'BOUND' || state === 'RENEWING' || state === 'REBINDING';
+
+/**
+ * Two leases in a replayed table name one address (a crash cut off what would have set them
+ * apart): whether the one whose latest record comes later keeps it.
+ * - One the server acknowledged beats one it did not. A RequestAddress records its offer while
+ *   its REQUEST is out; the server may have offered the same free address to two clients and
+ *   acknowledged the other, and that one's caller was told (the kill -9 soak caught the offer
+ *   winning, and the container that had the address losing its lease).
+ * - Of two acknowledged, the later: the server gave the address again, so the earlier holder
+ *   released it or let it lapse, and the record saying so is what the crash cut off.
+ * - Of two offers, the earlier: its REQUEST went out first, and of two REQUESTs for one address
+ *   the server acknowledges the first. (Either way the start asks the server again with
+ *   INIT-REBOOT before trusting it.)
+ */
+export function laterKeepsAddress(earlier: LeaseState, later: LeaseState): boolean {
+  const earlierConfirmed = confirmed(earlier);
+  return earlierConfirmed === confirmed(later) ? earlierConfirmed : !earlierConfirmed;
+}
 
 export interface DecodedJournal {
   /**

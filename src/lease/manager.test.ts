@@ -411,7 +411,7 @@ describe('LeaseManager.restoring: a start-up reads the lease table straight into
     expect(manager.get('r2')?.state).toBe('BOUND');
   });
 
-  it('keeps an address for the lease recorded first, and drops the later holder with a reason', () => {
+  it('of two acknowledged holders of an address keeps the one recorded later, and drops the other with a reason', () => {
     const table = manager.restoring();
     const now = clock.now();
     const first = savedLease(1, now, 0, LEASE_S);
@@ -419,9 +419,19 @@ describe('LeaseManager.restoring: a start-up reads the lease table straight into
     table.put(first);
     table.put(second);
     table.put(savedLease(3, now, 0, LEASE_S));
-    expect(table.settle()).toEqual([`lease r2: ${first.ip} is also held by r1`]);
-    expect([...table.values()].map((l) => l.id)).toEqual(['r1', 'r3']);
-    expect(manager.holdersOf(first.ip).map((l) => l.id)).toEqual(['r1']);
+    expect(table.settle()).toEqual([`lease r1: ${first.ip} is also held by r2`]);
+    expect([...table.values()].map((l) => l.id)).toEqual(['r2', 'r3']);
+    expect(manager.holdersOf(first.ip).map((l) => l.id)).toEqual(['r2']);
+  });
+
+  it('keeps an acknowledged holder of an address over an offer recorded before it', () => {
+    const table = manager.restoring();
+    const now = clock.now();
+    const offer = { ...savedLease(1, now, 0, LEASE_S), state: 'REBOOTING' as const };
+    table.put(offer);
+    table.put({ ...savedLease(2, now, 0, LEASE_S), ip: offer.ip });
+    expect(table.settle()).toEqual([`lease r1: ${offer.ip} is also held by r2`]);
+    expect(manager.holdersOf(offer.ip).map((l) => l.id)).toEqual(['r2']);
   });
 
   it('is only for a manager that holds nothing yet', async () => {

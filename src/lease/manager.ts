@@ -29,7 +29,7 @@ import { macNumberOfClientId } from '../dhcp/messages.js';
 import type { LeaseEvent, LeaseListener } from './events.js';
 import type { LeaseStepObserver } from './observer.js';
 import { leaseFromBinding, leaseOffered, leaseTimes, type Lease } from './lease.js';
-import { addressTaken } from './journal.js';
+import { addressTaken, laterKeepsAddress } from './journal.js';
 import { MultiIndex } from './multi-index.js';
 import { TimerQueue } from '../timer-queue.js';
 import { NumberColumns } from './columns.js';
@@ -91,6 +91,17 @@ export interface LeaseView {
   readonly ip: string;
   /** When it was last handed to its caller (`noteHandedOut`), none for a restored lease. */
   readonly handedOutAt: number | undefined;
+}
+
+export interface ReleaseOptions {
+  /** The RELEASE's turn among others (default `Docker`). */
+  priority?: Priority;
+  /**
+   * Called once the lease is out of the table, nothing runs for it, and its RELEASE is about to
+   * go out (`DhcpClient.release`); not for an id the manager does not hold, nor when the RELEASE
+   * never goes out: where the caller records the release.
+   */
+  beforeSend?: () => void;
 }
 
 export class LeaseManager {
@@ -201,14 +212,19 @@ export class LeaseManager {
       settle: () => {
         const problems: string[] = [];
         // Only addresses with two holders need a map: the index says which.
-        const holder = new Map<number, string>();
+        const holder = new Map<number, Entry>();
         for (const entry of entries.values()) {
           const key = ipKey(entry.ipNumber);
           if (this.#byIp.count(key) < 2) continue;
           const owner = holder.get(key);
-          if (owner === undefined) holder.set(key, entry.id);
-          else {
-            problems.push(addressTaken(entry.id, entry.ip, owner));
+          if (owner === undefined) {
+            holder.set(key, entry);
+          } else if (laterKeepsAddress(owner.state, entry.state)) {
+            problems.push(addressTaken(owner.id, owner.ip, entry.id));
+            this.#deleteEntry(owner.id);
+            holder.set(key, entry);
+          } else {
+            problems.push(addressTaken(entry.id, entry.ip, owner.id));
             this.#deleteEntry(entry.id);
           }
         }
@@ -272,15 +288,15 @@ export class LeaseManager {
    * then kept (see `#release`). `priority` is the RELEASE's turn among others (default
    * `Docker`); a batch nobody waits on one by one (a whole pool) goes below Docker's.
    */
-  release(id: string, options: { priority?: Priority } = {}): Promise<Lease | undefined> {
+  release(id: string, options: ReleaseOptions = {}): Promise<Lease | undefined> {
     const already = this.#releasing.get(id);
     if (already !== undefined) return already;
-    const releasing = this.#release(id, options.priority ?? Priority.Docker).finally(() => this.#releasing.delete(id));
+    const releasing = this.#release(id, options.priority ?? Priority.Docker, options.beforeSend).finally(() => this.#releasing.delete(id));
     this.#releasing.set(id, releasing);
     return releasing;
   }
 
-  async #release(id: string, priority: Priority): Promise<Lease | undefined> {
+  async #release(id: string, priority: Priority, beforeSend: (() => void) | undefined): Promise<Lease | undefined> {
     const pending = this.#acquiring.get(id);
     if (pending !== undefined) await pending.catch(() => undefined);
     const entry = this.#entries.get(id);
@@ -297,7 +313,10 @@ export class LeaseManager {
     this.#disarm(entry);
     const held = entry.snapshot();
     try {
-      await this.#o.client.release({ identity: held.identity, ip: held.ip, serverId: held.serverId }, { priority });
+      await this.#o.client.release(
+        { identity: held.identity, ip: held.ip, serverId: held.serverId },
+        { priority, ...(beforeSend === undefined ? {} : { beforeSend }) },
+      );
     } catch (err) {
       if (!(err instanceof ClientClosedError)) throw err;
       // A stop cut the RELEASE off: the server still holds the lease. Back into the table as it

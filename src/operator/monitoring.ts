@@ -28,6 +28,13 @@ export interface DaemonStatus {
   readonly activity: ActivitySnapshot;
   readonly leasesByState: Readonly<Record<LeaseState, number>>;
   readonly health: Health;
+  /** Where Docker reaches the plugin, and whether systemd holds that socket (socket activation). */
+  readonly pluginSocket?: PluginSocketInfo;
+}
+
+export interface PluginSocketInfo {
+  readonly path: string;
+  readonly fromSystemd: boolean;
 }
 
 /** The parts monitoring reads, once they exist. */
@@ -47,6 +54,14 @@ const NO_LEASES: Readonly<Record<LeaseState, number>> = {
   RELEASED: 0,
 };
 
+export interface MonitoringOptions {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly version: string;
+  readonly log: Logger;
+  readonly pluginSocket?: PluginSocketInfo;
+}
+
 export class Monitoring {
   readonly activity: Activity;
   readonly metrics: DaemonMetrics | undefined;
@@ -54,11 +69,11 @@ export class Monitoring {
   readonly dhcpObserver: DhcpObserver;
   /** For `LeaseManager`'s `observer`. */
   readonly leaseObserver: LeaseStepObserver;
-  readonly #o: { config: Config; clock: Clock; version: string; log: Logger };
+  readonly #o: MonitoringOptions;
   #parts: MonitoredParts | undefined;
   #server: MetricsServer | undefined;
 
-  constructor(o: { config: Config; clock: Clock; version: string; log: Logger }) {
+  constructor(o: MonitoringOptions) {
     this.#o = o;
     this.activity = new Activity({ clock: o.clock });
     this.metrics =
@@ -124,6 +139,7 @@ export class Monitoring {
       activity,
       leasesByState,
       health: assessHealth({ ...activity, leasesByState }),
+      ...(this.#o.pluginSocket === undefined ? {} : { pluginSocket: this.#o.pluginSocket }),
     };
   }
 

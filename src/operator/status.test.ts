@@ -29,6 +29,13 @@ describe('formatStatus', () => {
     );
   });
 
+  it('says where Docker reaches the plugin, and whether systemd holds that socket', () => {
+    const held = formatStatus({ ...reply, PluginSocket: { Path: '/run/docker/plugins/d4d.sock', FromSystemd: true } }, now).split('\n');
+    expect(held[1]).toBe('plugin socket /run/docker/plugins/d4d.sock: held by systemd (oam-docker-ipam.socket): calls wait through a restart');
+    const own = formatStatus({ ...reply, PluginSocket: { Path: '/run/docker/plugins/d4d.sock', FromSystemd: false } }, now).split('\n');
+    expect(own[1]).toBe('plugin socket /run/docker/plugins/d4d.sock: bound by the daemon');
+  });
+
   it('says what is wrong when unhealthy, and lists the last errors', () => {
     const sick: AdminStatusReply = {
       ...reply,

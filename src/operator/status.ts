@@ -5,6 +5,10 @@ import { formatDuration } from './table.js';
 export function formatStatus(s: AdminStatusReply, now: number): string {
   const lines = [`oam-docker-ipam ${s.Version}: ${s.Healthy ? 'healthy' : 'UNHEALTHY'}, up ${formatDuration(s.UptimeSeconds * 1000)} (since ${s.StartedAt})`];
   for (const p of s.Problems) lines.push(`  problem: ${p}`);
+  if (s.PluginSocket !== undefined) {
+    const { Path, FromSystemd } = s.PluginSocket;
+    lines.push(`plugin socket ${Path}: ${FromSystemd ? 'held by systemd (oam-docker-ipam.socket): calls wait through a restart' : 'bound by the daemon'}`);
+  }
   const d = s.DhcpServer;
   const reply = d.LastReplyAt === null ? 'no reply since the start' : `last reply ${ago(d.LastReplyAt, now)} (${d.LastReplyAt})`;
   const silent =

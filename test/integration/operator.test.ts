@@ -151,6 +151,7 @@ describeLab('operator commands: leases, status, metrics, check-config', () => {
     expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(status.stdout).toMatch(/^oam-docker-ipam \S+: healthy, up \d+s/);
     expect(status.stdout).toMatch(new RegExp(`DHCP server ${lab.serverIp.replaceAll('.', '\\.')}: reachable, last reply \\d+s ago`));
+    expect(status.stdout).toContain(`\nplugin socket ${sock()}: bound by the daemon\n`);
     expect(status.stdout).toMatch(/leases: 2 \(/);
     expect(status.stdout).toMatch(/last minute: 2 acquired, [2-9]\d* renewed, 0 released, 0 failed/);
   });

@@ -94,6 +94,18 @@ describeLab(
       expect([after.ino, after.mode & 0o777]).toEqual([before.ino, 0o600]);
       const listening = (await run('ss', ['-xlnH', 'src', sock()])).stdout.trim().split(/\s+/);
       expect(listening[3], listening.join(' ')).toBe(String(PLUGIN_BACKLOG));
+      // And the operator is told.
+      const status = await run(process.execPath, [
+        BUILT_MAIN,
+        '--driver-name',
+        DRIVER,
+        '--plugin-dir',
+        plugins(),
+        '--config',
+        join(dir, 'none.conf'),
+        'status',
+      ]);
+      expect(status.stdout).toContain(`\nplugin socket ${sock()}: held by systemd (oam-docker-ipam.socket): calls wait through a restart\n`);
     });
 
     it('across a restart: a ReleaseAddress made while no daemon runs waits, and the next start releases the lease', async () => {
