@@ -101,15 +101,6 @@ export interface StepOptions {
   signal?: AbortLike;
 }
 
-export interface ReleaseStepOptions extends StepOptions {
-  /**
-   * Called once the RELEASE has its turn, in the same turn of the event loop as its sending (not
-   * at all if it never goes out): the caller records the release there, ahead of anything the
-   * server may do with the address once it has it back, and with no wait between the two.
-   */
-  beforeSend?: () => void;
-}
-
 export interface AcquireRequest {
   identity: ClientIdentity;
   /** Ask for this address (option 50). */
@@ -384,7 +375,7 @@ export class DhcpClient {
    * DHCPRELEASE (RFC 2131 §4.4.4). Fire and forget: the server sends no reply. Paced, but holds
    * no transaction slot.
    */
-  async release(held: HeldAddress, options: ReleaseStepOptions = {}): Promise<void> {
+  async release(held: HeldAddress, options: StepOptions = {}): Promise<void> {
     const { signal, dispose } = this.#stepSignal('RELEASE', held.identity.mac, options.signal);
     try {
       await this.#sender.unanswered(options.priority ?? Priority.Docker, signal);
@@ -393,7 +384,6 @@ export class DhcpClient {
     } finally {
       dispose();
     }
-    options.beforeSend?.();
     const xid = this.#xids.allocate();
     try {
       const packet = this.#wire(buildRelease({ client: held.identity, xid, ip: held.ip, serverId: held.serverId }), held.ip);

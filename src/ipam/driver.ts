@@ -108,6 +108,8 @@ export class IpamDriver {
    * included, so it never shares an acquisition that is about to be given back.
    */
   readonly #turns = new Map<string, Promise<void>>();
+  /** Addresses whose offers are not recorded now (`#noOffersOf`), with how many bar each. */
+  readonly #offersBarred = new Map<string, number>();
 
   constructor(options: IpamDriverOptions) {
     this.#o = options;
@@ -298,90 +300,104 @@ export class IpamDriver {
     // anyway, and the offer's record and the bound lease's would be two records to encode and
     // write where one does (a burst of 100 ran 20 % slower). Only an address the checks below
     // will accept: a refused one is never recorded.
-    let offered: { ip: string; saved: Promise<void> } | undefined;
+    // Nor an address whose offers are barred (`#noOffersOf`); a recorded offer bars others'
+    // until this call ends, its give-back included.
+    let offered: { ip: string; saved: Promise<void>; compactions: number } | undefined;
     // Any offer recorded, even one a NAK made way for: a failed acquisition takes it back.
     let recorded = false;
+    const allowOffers: Array<() => void> = [];
     const onOffered = (o: Lease): void => {
       offered = undefined;
       if (!this.#o.store.idle) return;
       if (!inPool(o.ip) || state.reserved.has(o.ip) || !inRange(o.ip) || this.#o.manager.otherHolderOf(o.ip, id) !== undefined) return;
+      if (this.#offersBarred.has(o.ip)) return;
+      allowOffers.push(this.#noOffersOf(o.ip));
+      // Counted before the record: a compaction its commit starts may leave it out.
+      const compactions = this.#o.store.compactions;
       const saved = this.#o.store.put(o);
       // Awaited once the ACK is in; a failure is handled there.
       saved.catch(() => undefined);
-      offered = { ip: o.ip, saved };
+      offered = { ip: o.ip, saved, compactions };
       recorded = true;
     };
-    let lease: Lease;
     try {
-      lease = await this.#o.manager.acquire(id, {
-        identity,
-        ...(requestedIp === undefined ? {} : { requestedIp }),
-        ...(req.Address === '' ? {} : { requireRequested: true }),
-        // Relay mode names the network's subnet to the server (link or subnet selection).
-        link: pool.network,
-        onOffered,
-      });
-    } catch (err) {
-      // A lease taken over and forgotten above must not come back from the table at the next
-      // start, nor an offer recorded for one that failed.
-      if (existing !== undefined) await this.#o.store.delete(existing.id).catch(() => undefined);
-      if (recorded && existing?.id !== id) await this.#o.store.delete(id).catch(() => undefined);
-      throw err;
-    }
-    const ctx = { pool: req.PoolID, mac: normalized, ip: lease.ip, xid: lease.binding.xid };
-    if (!inPool(lease.ip) || state.reserved.has(lease.ip)) {
-      await this.#releaseAndSave(id);
-      const why = inPool(lease.ip) ? `which this network reserves as its gateway or an aux address` : `outside the network's subnet ${poolCidr(pool)}`;
-      throw new IpamError(
-        `the DHCP server leased ${lease.ip} to ${normalized}, ${why}: give the network the DHCP server's subnet and exclude reserved addresses from its pool`,
-      );
-    }
-    if (!inRange(lease.ip)) {
-      await this.#releaseAndSave(id);
-      throw new IpamError(
-        `the DHCP server leased ${lease.ip} to ${normalized}, outside the network's --ip-range ${pool.subPool}: ` +
-          `make the DHCP server's pool for ${poolCidr(pool)} lie inside ${pool.subPool}, or create the network with an --ip-range that covers the server's pool (or none)`,
-      );
-    }
-    const holder = this.#o.manager.otherHolderOf(lease.ip, id);
-    if (holder !== undefined) {
-      // The server gave out an address another container of ours still uses (its lease was
-      // lost in an outage): handing it out twice is never right.
-      await this.#releaseAndSave(id).catch(() => undefined);
-      this.#o.log.error({ ip: lease.ip, mac: normalized, holder: holder.identity.mac }, 'DHCP server offered an address another container still uses');
-      const who =
-        holder.identity.hostname === undefined ? `container MAC ${holder.identity.mac}` : `container ${holder.identity.hostname} (MAC ${holder.identity.mac})`;
-      throw new IpamError(`the DHCP server leased ${lease.ip} to ${normalized}, but ${who} still uses it (its lease was lost): not handing it out twice`);
-    }
-    if (signal?.aborted === true) await this.#giveBack(id, ctx);
-    try {
-      // On disk before the reply (one record, group-committed with the requests beside it). A
-      // lease taken over under another id (a table from before leases were keyed by name)
-      // leaves the table in the same commit.
-      const taken = existing !== undefined && existing.id !== id && this.#o.manager.get(existing.id) === undefined ? existing.id : undefined;
-      const held = this.#o.manager.get(id) ?? lease;
-      if (taken === undefined && offered?.ip === held.ip) {
-        // The offer's record is on disk or on its way: the bound lease follows with the next
-        // commit (it takes the offer's place if that is still queued). Until then a restart
-        // finds the lease REBOOTING and asks the server for it again before trusting it.
-        this.#o.store.putSoon(held);
-        await offered.saved;
-      } else {
-        const put = this.#o.store.put(held);
-        await (taken === undefined ? put : Promise.all([put, this.#o.store.delete(taken)]));
+      let lease: Lease;
+      try {
+        lease = await this.#o.manager.acquire(id, {
+          identity,
+          ...(requestedIp === undefined ? {} : { requestedIp }),
+          ...(req.Address === '' ? {} : { requireRequested: true }),
+          // Relay mode names the network's subnet to the server (link or subnet selection).
+          link: pool.network,
+          onOffered,
+        });
+      } catch (err) {
+        // A lease taken over and forgotten above must not come back from the table at the next
+        // start, nor an offer recorded for one that failed.
+        if (existing !== undefined) await this.#o.store.delete(existing.id).catch(() => undefined);
+        if (recorded && existing?.id !== id) await this.#o.store.delete(id).catch(() => undefined);
+        throw err;
       }
-    } catch (err) {
-      // An address we cannot remember across a restart is an address we might hand out twice.
-      // (The journal has just failed: its record of the release may fail too.)
-      await this.#releaseAndSave(id).catch((e: unknown) => {
-        if (!(e instanceof StoreError)) throw e;
-      });
-      throw err;
+      const ctx = { pool: req.PoolID, mac: normalized, ip: lease.ip, xid: lease.binding.xid };
+      if (!inPool(lease.ip) || state.reserved.has(lease.ip)) {
+        await this.#releaseAndSave(id);
+        const why = inPool(lease.ip) ? `which this network reserves as its gateway or an aux address` : `outside the network's subnet ${poolCidr(pool)}`;
+        throw new IpamError(
+          `the DHCP server leased ${lease.ip} to ${normalized}, ${why}: give the network the DHCP server's subnet and exclude reserved addresses from its pool`,
+        );
+      }
+      if (!inRange(lease.ip)) {
+        await this.#releaseAndSave(id);
+        throw new IpamError(
+          `the DHCP server leased ${lease.ip} to ${normalized}, outside the network's --ip-range ${pool.subPool}: ` +
+            `make the DHCP server's pool for ${poolCidr(pool)} lie inside ${pool.subPool}, or create the network with an --ip-range that covers the server's pool (or none)`,
+        );
+      }
+      const holder = this.#o.manager.otherHolderOf(lease.ip, id);
+      if (holder !== undefined) {
+        // The server gave out an address another container of ours still uses (its lease was
+        // lost in an outage): handing it out twice is never right.
+        await this.#releaseAndSave(id).catch(() => undefined);
+        this.#o.log.error({ ip: lease.ip, mac: normalized, holder: holder.identity.mac }, 'DHCP server offered an address another container still uses');
+        const who =
+          holder.identity.hostname === undefined
+            ? `container MAC ${holder.identity.mac}`
+            : `container ${holder.identity.hostname} (MAC ${holder.identity.mac})`;
+        throw new IpamError(`the DHCP server leased ${lease.ip} to ${normalized}, but ${who} still uses it (its lease was lost): not handing it out twice`);
+      }
+      if (signal?.aborted === true) await this.#giveBack(id, ctx);
+      try {
+        // On disk before the reply (one record, group-committed with the requests beside it). A
+        // lease taken over under another id (a table from before leases were keyed by name)
+        // leaves the table in the same commit.
+        const taken = existing !== undefined && existing.id !== id && this.#o.manager.get(existing.id) === undefined ? existing.id : undefined;
+        const held = this.#o.manager.get(id) ?? lease;
+        // Not when a compaction began since the offer's record: the file it makes may lack it.
+        if (taken === undefined && offered?.ip === held.ip && offered.compactions === this.#o.store.compactions) {
+          // The offer's record is on disk or on its way: the bound lease follows with the next
+          // commit (it takes the offer's place if that is still queued). Until then a restart
+          // finds the lease REBOOTING and asks the server for it again before trusting it.
+          this.#o.store.putSoon(held);
+          await offered.saved;
+        } else {
+          const put = this.#o.store.put(held);
+          await (taken === undefined ? put : Promise.all([put, this.#o.store.delete(taken)]));
+        }
+      } catch (err) {
+        // An address we cannot remember across a restart is an address we might hand out twice.
+        // (The journal has just failed: its record of the release may fail too.)
+        await this.#releaseAndSave(id).catch((e: unknown) => {
+          if (!(e instanceof StoreError)) throw e;
+        });
+        throw err;
+      }
+      if (signal?.aborted === true) await this.#giveBack(id, ctx);
+      this.#o.manager.noteHandedOut(id, this.#clock.now());
+      this.#o.log.debug(ctx, 'address leased');
+      return cidr(lease.ip);
+    } finally {
+      for (const allow of allowOffers) allow();
     }
-    if (signal?.aborted === true) await this.#giveBack(id, ctx);
-    this.#o.manager.noteHandedOut(id, this.#clock.now());
-    this.#o.log.debug(ctx, 'address leased');
-    return cidr(lease.ip);
   }
 
   /**
@@ -442,31 +458,40 @@ export class IpamDriver {
   }
 
   /**
-   * Releases lease `id` and records that it is gone. The record is queued in the turn the
-   * RELEASE goes out in, just before it, not once it is out: the server may lease the address
-   * to another endpoint at once, and that endpoint's record (its offer, recorded before its
-   * ACK) must not reach the journal first. Replayed after a crash, the old holder's lease,
-   * acknowledged, would keep the address over the new one's offer, whose container uses it.
-   * The RELEASE leaves before the record's write can end: a crash in between leaves the lease
-   * in the journal, and reconciliation releases it after the next start, as before.
+   * Releases lease `id` and records that it is gone. Until the record is on disk, no request
+   * records an offer of its address (see `#noOffersOf`): the server may offer it to another
+   * call as soon as it has it back, and that offer, replayed after a crash before the release's
+   * record, would lose the address to the old lease.
    */
   async #releaseAndSave(id: string, priority: Priority = Priority.Docker): Promise<void> {
-    let deleting: Promise<void> | undefined;
-    const beforeSend = (): void => {
-      deleting = this.#o.store.delete(id);
-      // Awaited once the RELEASE is out; a failure is reported there.
-      deleting.catch(() => undefined);
-    };
+    const ip = this.#o.manager.get(id)?.ip;
+    const allow = ip === undefined ? undefined : this.#noOffersOf(ip);
     try {
-      await this.#o.manager.release(id, { priority, beforeSend });
-    } catch (err) {
-      // The RELEASE did not go out (a stop cut it off): the manager keeps the lease, and the
-      // journal must list it again for the next start to resume it.
-      const kept = this.#o.manager.get(id);
-      if (deleting !== undefined && kept !== undefined) await this.#o.store.put(kept).catch(() => undefined);
-      throw err;
+      await this.#o.manager.release(id, { priority });
+      await this.#o.store.delete(id);
+    } finally {
+      allow?.();
     }
-    await (deleting ?? this.#o.store.delete(id));
+  }
+
+  /**
+   * Until the function returned is called, a request offered `ip` does not record the offer
+   * while its REQUEST is out, and puts its bound lease on disk after the ACK instead, before
+   * the reply. A recorded offer is replayed after a crash as a lease the server has not
+   * acknowledged: it loses its address to an acknowledged lease and to an earlier offer
+   * (`laterKeepsAddress`), so it must never be the only record of a lease whose caller was
+   * told while such a record may exist: a lease being released, or another call's offer.
+   */
+  #noOffersOf(ip: string): () => void {
+    this.#offersBarred.set(ip, (this.#offersBarred.get(ip) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.#offersBarred.get(ip) ?? 1) - 1;
+      if (n === 0) this.#offersBarred.delete(ip);
+      else this.#offersBarred.set(ip, n);
+    };
   }
 
   /** The pool of a PoolID, rebuilt from the ID itself after a restart. */

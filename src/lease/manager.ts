@@ -93,17 +93,6 @@ export interface LeaseView {
   readonly handedOutAt: number | undefined;
 }
 
-export interface ReleaseOptions {
-  /** The RELEASE's turn among others (default `Docker`). */
-  priority?: Priority;
-  /**
-   * Called once the lease is out of the table, nothing runs for it, and its RELEASE is about to
-   * go out (`DhcpClient.release`); not for an id the manager does not hold, nor when the RELEASE
-   * never goes out: where the caller records the release.
-   */
-  beforeSend?: () => void;
-}
-
 export class LeaseManager {
   readonly #o: LeaseManagerOptions &
     Required<Pick<LeaseManagerOptions, 'random' | 'minRetryMs' | 'recoveryInitialMs' | 'recoveryMaxMs' | 'rebootTimeoutMs' | 'overdueStepsPerSecond'>>;
@@ -288,15 +277,15 @@ export class LeaseManager {
    * then kept (see `#release`). `priority` is the RELEASE's turn among others (default
    * `Docker`); a batch nobody waits on one by one (a whole pool) goes below Docker's.
    */
-  release(id: string, options: ReleaseOptions = {}): Promise<Lease | undefined> {
+  release(id: string, options: { priority?: Priority } = {}): Promise<Lease | undefined> {
     const already = this.#releasing.get(id);
     if (already !== undefined) return already;
-    const releasing = this.#release(id, options.priority ?? Priority.Docker, options.beforeSend).finally(() => this.#releasing.delete(id));
+    const releasing = this.#release(id, options.priority ?? Priority.Docker).finally(() => this.#releasing.delete(id));
     this.#releasing.set(id, releasing);
     return releasing;
   }
 
-  async #release(id: string, priority: Priority, beforeSend: (() => void) | undefined): Promise<Lease | undefined> {
+  async #release(id: string, priority: Priority): Promise<Lease | undefined> {
     const pending = this.#acquiring.get(id);
     if (pending !== undefined) await pending.catch(() => undefined);
     const entry = this.#entries.get(id);
@@ -313,10 +302,7 @@ export class LeaseManager {
     this.#disarm(entry);
     const held = entry.snapshot();
     try {
-      await this.#o.client.release(
-        { identity: held.identity, ip: held.ip, serverId: held.serverId },
-        { priority, ...(beforeSend === undefined ? {} : { beforeSend }) },
-      );
+      await this.#o.client.release({ identity: held.identity, ip: held.ip, serverId: held.serverId }, { priority });
     } catch (err) {
       if (!(err instanceof ClientClosedError)) throw err;
       // A stop cut the RELEASE off: the server still holds the lease. Back into the table as it

@@ -39,7 +39,10 @@ export interface KillSoakOptions {
   readonly leaseSeconds: number;
   /** Plugin calls per burst. */
   readonly burst: number;
-  /** Longest delay from the start of a burst to the SIGKILL (ms); the delay is uniform in [10, this]. */
+  /**
+   * Longest delay from the start of a burst to the SIGKILL (ms). The kill comes once a random
+   * number of the burst's calls have settled, or at a delay uniform in [10, this], if sooner.
+   */
   readonly maxKillDelayMs: number;
   /** How many held addresses are kept across cycles (the rest are released), so some live long enough to be renewed. */
   readonly keep?: number;
@@ -307,8 +310,15 @@ export class KillSoak {
         );
       }
     }
-    const killAfter = 10 + Math.floor(Math.random() * Math.max(1, this.#o.maxKillDelayMs - 10));
-    await sleep(killAfter);
+    // The kill comes while calls are under way, after a random number of them have settled
+    // (a burst can end well within the longest delay: a delay alone let whole runs go uncut).
+    let settled = 0;
+    for (const c of calls) void c.finally(() => settled++);
+    const killWhen = 1 + Math.floor(Math.random() * Math.max(1, calls.length - 1));
+    const started = Date.now();
+    const latest = started + 10 + Math.floor(Math.random() * Math.max(1, this.#o.maxKillDelayMs - 10));
+    while (settled < killWhen && Date.now() < latest) await sleep(1);
+    const killAfter = Date.now() - started;
     const alive = daemon.process.exitCode === null && daemon.process.signalCode === null;
     if (!alive) violation(`the daemon had exited on its own before the kill:\n${daemon.log().slice(-2000)}`);
     await daemon.stop('SIGKILL');
@@ -317,7 +327,7 @@ export class KillSoak {
     await this.#start();
     await this.#check(ackedReleases, violation);
     this.#o.log?.(
-      `cycle ${f.cycles}: kill after ${killAfter} ms; ${told.length} granted, ${ackedReleases.length}/${toRelease.length} releases acked; holding ${this.#held.size}; ${f.violations.length - before} violations`,
+      `cycle ${f.cycles}: kill after ${killAfter} ms (${settled} of ${calls.length} calls settled); ${told.length} granted, ${ackedReleases.length}/${toRelease.length} releases acked; holding ${this.#held.size}; ${f.violations.length - before} violations`,
     );
     return f.violations.slice(before);
   }

@@ -11,6 +11,8 @@ export class MemoryStore implements LeaseStore {
   fail = false;
   /** What `idle` says: a test sets false to stand for a store busy with a commit. */
   idle = true;
+  /** What `compactions` says: a test raises it to stand for a compaction begun. */
+  compactions = 0;
   readonly #table = new Map<string, Lease>();
   #held: Promise<void> | undefined;
 
@@ -46,6 +48,7 @@ export class MemoryStore implements LeaseStore {
     this.records.push(['delete', id]);
     this.#table.delete(id);
     this.saved.push([...this.#table.values()]);
+    await this.#held;
   }
   async flush() {}
   async close() {}
