@@ -14,7 +14,7 @@ import { MessageType, OptionCode } from '../dhcp/codec/option-codes.js';
 import { chaddrText } from '../dhcp/codec/packet.js';
 import { clientIdForMac } from '../dhcp/messages.js';
 import { getIPv4, getUint8 } from '../dhcp/codec/options.js';
-import { AddressUnavailableError } from '../dhcp/errors.js';
+import { AddressUnavailableError, ClientClosedError } from '../dhcp/errors.js';
 import { StoreError } from '../lease/store.js';
 import { LeaseManager } from '../lease/manager.js';
 import { CallerGoneError, IpamDriver, type DockerView } from './driver.js';
@@ -294,7 +294,7 @@ describe('offers recorded while the server answers, and what may make one the on
   });
 
   it('an address another call has a recorded offer of: the second offer is not recorded', async () => {
-    const { server, store, PoolID, ask } = await setup('mac');
+    const { server, store, client, PoolID, ask } = await setup('mac');
     const a = '02:00:00:00:00:01';
     const b = '02:00:00:00:00:02';
     const offer = dora(() => '192.0.2.50', { leaseTimeSeconds: 600 });
@@ -308,10 +308,27 @@ describe('offers recorded while the server answers, and what may make one the on
     expect(server.requestsOfType(MessageType.Request).map(chaddrText)).toEqual([a, b]);
     expect(recordsOf(store, idOf(PoolID, a))).toEqual(['put']);
     expect(recordsOf(store, idOf(PoolID, b))).toEqual([]);
-    // The callers hang up; the manager's stop (afterEach) ends what is left.
+    // Closing the client ends both acquisitions.
     gone.abort();
-    void first;
-    void second;
+    client.close();
+    await first;
+    await second;
+  });
+
+  it('an address whose release could not be recorded stays barred; one whose release was recorded does not', async () => {
+    const { server, store, driver, PoolID, ask } = await setup('mac');
+    const stale = (await ask('02:00:00:00:00:01')).Address.split('/')[0] as string;
+    const freed = (await ask('02:00:00:00:00:02')).Address.split('/')[0] as string;
+    store.fail = true;
+    await expect(driver.releaseAddress({ PoolID, Address: stale })).rejects.toThrow(StoreError);
+    store.fail = false;
+    await driver.releaseAddress({ PoolID, Address: freed });
+    server.handler = dora(() => stale, { leaseTimeSeconds: 600 });
+    await ask('02:00:00:00:00:03');
+    expect(recordsOf(store, idOf(PoolID, '02:00:00:00:00:03'))).toEqual(['put']);
+    server.handler = dora(() => freed, { leaseTimeSeconds: 600 });
+    await ask('02:00:00:00:00:04');
+    expect(recordsOf(store, idOf(PoolID, '02:00:00:00:00:04'))).toEqual(['put', 'soon']);
   });
 
   it('a compaction begun since the offer was recorded: the bound lease is put on disk before the reply', async () => {
@@ -327,5 +344,17 @@ describe('offers recorded while the server answers, and what may make one the on
     };
     await ask(a);
     expect(recordsOf(store, idOf(PoolID, a))).toEqual(['put', 'put']);
+  });
+});
+
+describe('a release a stop cuts off', () => {
+  it('keeps the lease, in the table and in its record', async () => {
+    const { server, store, driver, client, manager, PoolID, ask } = await setup('mac');
+    const ip = (await ask('02:00:00:00:00:01')).Address.split('/')[0] as string;
+    client.close();
+    await expect(driver.releaseAddress({ PoolID, Address: ip })).rejects.toThrow(ClientClosedError);
+    expect(releases(server)).toBe(0);
+    expect(manager.list().map((l) => l.ip)).toEqual([ip]);
+    expect(store.lastSaved().map(([, savedIp]) => savedIp)).toEqual([ip]);
   });
 });

@@ -110,6 +110,12 @@ export class IpamDriver {
   readonly #turns = new Map<string, Promise<void>>();
   /** Addresses whose offers are not recorded now (`#noOffersOf`), with how many bar each. */
   readonly #offersBarred = new Map<string, number>();
+  /**
+   * Addresses a record on disk still names though its lease is gone (the write that would have
+   * taken it back failed): barred like `#offersBarred` until the next start, where the replay
+   * settles them. Few, and only after a write failed.
+   */
+  readonly #staleOnDisk = new Set<string>();
 
   constructor(options: IpamDriverOptions) {
     this.#o = options;
@@ -306,12 +312,14 @@ export class IpamDriver {
     // Any offer recorded, even one a NAK made way for: a failed acquisition takes it back.
     let recorded = false;
     const allowOffers: Array<() => void> = [];
+    const recordedIps: string[] = [];
     const onOffered = (o: Lease): void => {
       offered = undefined;
       if (!this.#o.store.idle) return;
       if (!inPool(o.ip) || state.reserved.has(o.ip) || !inRange(o.ip) || this.#o.manager.otherHolderOf(o.ip, id) !== undefined) return;
-      if (this.#offersBarred.has(o.ip)) return;
+      if (this.#offersBarred.has(o.ip) || this.#staleOnDisk.has(o.ip)) return;
       allowOffers.push(this.#noOffersOf(o.ip));
+      recordedIps.push(o.ip);
       // Counted before the record: a compaction its commit starts may leave it out.
       const compactions = this.#o.store.compactions;
       const saved = this.#o.store.put(o);
@@ -334,8 +342,13 @@ export class IpamDriver {
       } catch (err) {
         // A lease taken over and forgotten above must not come back from the table at the next
         // start, nor an offer recorded for one that failed.
-        if (existing !== undefined) await this.#o.store.delete(existing.id).catch(() => undefined);
-        if (recorded && existing?.id !== id) await this.#o.store.delete(id).catch(() => undefined);
+        // A record that could not be taken back stays on disk: its address stays barred.
+        if (existing !== undefined) await this.#o.store.delete(existing.id).catch(() => this.#staleOnDisk.add(existing.ip));
+        if (recorded && existing?.id !== id) {
+          await this.#o.store.delete(id).catch(() => {
+            for (const ip of recordedIps) this.#staleOnDisk.add(ip);
+          });
+        }
         throw err;
       }
       const ctx = { pool: req.PoolID, mac: normalized, ip: lease.ip, xid: lease.binding.xid };
@@ -468,7 +481,11 @@ export class IpamDriver {
     const allow = ip === undefined ? undefined : this.#noOffersOf(ip);
     try {
       await this.#o.manager.release(id, { priority });
-      await this.#o.store.delete(id);
+      await this.#o.store.delete(id).catch((err: unknown) => {
+        // The lease's record stays on disk: its address stays barred.
+        if (ip !== undefined) this.#staleOnDisk.add(ip);
+        throw err;
+      });
     } finally {
       allow?.();
     }
