@@ -5,6 +5,7 @@
  * scripted server over the memory transport.
  */
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,6 +115,18 @@ async function newPool(): Promise<string> {
 const endpoint = (poolId: string, mac: string) => ({ PoolID: poolId, Address: '', Options: { 'com.docker.network.endpoint.macaddress': mac } });
 
 describe('stop', () => {
+  it('does not wait on a connection without a call: one with half a request is closed after a short wait', async () => {
+    const half = connect(sock);
+    await new Promise<void>((resolve) => half.once('connect', () => resolve()));
+    // Headers begun, never finished: no call, yet not an idle connection either.
+    half.write('POST /IpamDriver.GetCapabilities HTTP/1.1\r\nHost: x\r\n');
+    const gone = new Promise<void>((resolve) => half.once('close', () => resolve()));
+    const started = Date.now();
+    await stop();
+    await gone;
+    expect(Date.now() - started).toBeLessThan(4_000);
+  });
+
   it('sends the RELEASE of every ReleaseAddress under way before DHCP closes', async () => {
     const poolId = await newPool();
     for (const mac of ['02:00:00:00:00:01', '02:00:00:00:00:02', '02:00:00:00:00:03'])

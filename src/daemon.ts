@@ -258,12 +258,19 @@ export async function stopPlugin(p: PluginParts): Promise<void> {
   const { app, client, manager, store, log } = p;
   // Node removes the socket file it made itself; systemd's socket stays, and calls that come
   // meanwhile wait in its queue for the next start.
-  const { cutShort } = await stopServing(app, { clock: p.clock, graceMs: p.graceMs, onGraceExpired: () => client.close() });
+  const { cutShort } = await stopServing(app, {
+    clock: p.clock,
+    graceMs: p.graceMs,
+    onGraceExpired: () => client.close(),
+    onConnectionsForced: () => log.warn('plugin connections without a call still open at the stop: closed'),
+  });
   if (cutShort > 0) log.warn({ calls: cutShort, graceMs: p.graceMs }, 'plugin calls still waiting on DHCP at the stop were cut short');
+  log.info('stop: plugin socket closed');
   // Not before: fastify would keep accepting plugin connections meanwhile (and answer them 503,
   // which Docker never retries). Stopping aborts a Docker read under way and lets a RELEASE
   // under way go out with DHCP still open; no further release starts.
   await p.reconciler?.stop();
+  log.info('stop: reconciliation stopped');
   // Nothing from Docker is under way now: closing the client only cuts a renewal under way
   // short, and the lease it was renewing is resumed at the next start.
   // Every change was recorded as it happened: only the records still queued are left to write,

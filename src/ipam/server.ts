@@ -52,6 +52,8 @@ export interface StopServingOptions {
   graceMs: number;
   /** Called once the bound has passed with calls still under way: make them fail fast. */
   onGraceExpired: () => void;
+  /** Called when connections without a call were still open after the calls ended, and are being closed. */
+  onConnectionsForced?: () => void;
 }
 
 /**
@@ -79,6 +81,19 @@ export async function stopServing(app: FastifyInstance, o: StopServingOptions): 
   // Replies sent since the stop began close their connections; one that went idle meanwhile
   // (its reply was under way at the stop) would hold the close forever.
   app.server.closeIdleConnections();
-  await closed;
+  // No call is under way now: a connection still open carries nothing that can be lost, and
+  // one was seen to hold a stop until systemd's kill (Docker 20.10, after compose down of 50
+  // containers; which state held it is not known). Past a short wait, they are all closed.
+  let lingering: TimerHandle | undefined;
+  const waited = new Promise<'lingering'>((resolve) => (lingering = o.clock.setTimeout(() => resolve('lingering'), LINGER_MS)));
+  if ((await Promise.race([closed.then(() => 'closed' as const), waited])) === 'lingering') {
+    o.onConnectionsForced?.();
+    app.server.closeAllConnections();
+    await closed;
+  }
+  if (lingering !== undefined) o.clock.clearTimeout(lingering);
   return { cutShort };
 }
+
+/** How long connections without a call may keep a stop waiting before they are closed. */
+const LINGER_MS = 2_000;
