@@ -101,10 +101,14 @@ export async function startDriverLab(o: DriverLabOptions): Promise<DriverLab> {
       `parent=${parent}`,
     ],
     async destroy() {
-      await plugin?.stop();
+      // A plugin that would not stop is a failure, reported once the rest is cleaned up: left
+      // behind, this lab's subnet would stop the next engine's suite on the same octet.
+      let stopFailure: unknown;
+      await plugin?.stop().catch((err: unknown) => (stopFailure = err));
       await server.stop();
       await lab.destroy();
       if (stateDir !== '') await rm(stateDir, { recursive: true, force: true });
+      if (stopFailure !== undefined) throw stopFailure;
     },
   };
   await self.startPlugin().catch(async (err: unknown) => {
